@@ -1,0 +1,191 @@
+//! `pgmeta-capture`: config, telemetry and signals first, then the runtime and the capture.
+
+use clap::{Parser, Subcommand};
+use pgmeta::capture::Capture;
+use pgmeta::config::{CaptureConfig, OutputKind, Secret, parse_duration};
+use pgmeta::pg::PgTarget;
+use pgmeta::sink::{AnySink, JsonlSink, KafkaSink};
+use pgmeta::telemetry::{self, LogFormat};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgmeta-capture",
+    version,
+    about = "Capture PostgreSQL catalog changes as Avro events on Kafka"
+)]
+struct Cli {
+    /// TOML configuration file (see deploy/pgmeta-capture.example.toml).
+    #[arg(short, long, global = true, env = "PGMETA_CONFIG")]
+    config: Option<PathBuf>,
+    /// PostgreSQL connection URL or key=value string; libpq's PG* variables fill the gaps.
+    #[arg(long, global = true, env = "PGMETA_SOURCE_URL", hide_env_values = true)]
+    url: Option<String>,
+    /// Service name: the first part of every FQN.
+    #[arg(long, global = true, env = "PGMETA_SERVICE_NAME")]
+    service_name: Option<String>,
+    /// Capture every database that accepts connections.
+    #[arg(long, global = true)]
+    ingest_all_databases: bool,
+    #[arg(long, global = true, value_enum, env = "PGMETA_OUTPUT")]
+    output: Option<OutputKind>,
+    /// jsonl output file (default: standard output).
+    #[arg(long, global = true, env = "PGMETA_OUTPUT_PATH")]
+    output_path: Option<PathBuf>,
+    /// Kafka bootstrap servers.
+    #[arg(long, global = true, env = "PGMETA_KAFKA_BROKERS")]
+    brokers: Option<String>,
+    /// Metadata topic name.
+    #[arg(long, global = true, env = "PGMETA_METADATA_TOPIC")]
+    topic: Option<String>,
+    /// How long to wait for unreachable brokers at start, e.g. 60s.
+    #[arg(long, global = true, value_parser = parse_duration)]
+    kafka_startup_timeout: Option<Duration>,
+    /// Directory of the state files.
+    #[arg(long, global = true, env = "PGMETA_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "human",
+        env = "PGMETA_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    /// Log filter, e.g. info or pgmeta=debug (default: RUST_LOG, else info).
+    #[arg(long, global = true, env = "PGMETA_LOG")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Poll the catalog and emit changes until SIGTERM/SIGINT.
+    Run {
+        /// Time between catalog polls, e.g. 30s.
+        #[arg(long, value_parser = parse_duration, env = "PGMETA_POLL_INTERVAL")]
+        poll_interval: Option<Duration>,
+    },
+    /// Emit the catalog's state (the first time in full, then what changed).
+    Snapshot {
+        /// Exit after one pass instead of polling on.
+        #[arg(long)]
+        once: bool,
+        /// Re-emit every entity as SNAPSHOT, even those already emitted and unchanged.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format, cli.log_level.as_deref());
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let target = match PgTarget::resolve(&config.source, &|k| std::env::var(k).ok()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config, target)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!(error = %message, "pgmeta-capture failed");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {
+    let mut config = match &cli.config {
+        Some(path) => CaptureConfig::load(path).map_err(|e| e.to_string())?,
+        None => CaptureConfig::default(),
+    };
+    if let Some(url) = &cli.url {
+        config.source.url = Some(Secret::new(url.clone()));
+    }
+    if let Some(s) = &cli.service_name {
+        config.service_name = s.clone();
+    }
+    if cli.ingest_all_databases {
+        config.source.ingest_all_databases = true;
+    }
+    if let Some(o) = cli.output {
+        config.output.kind = o;
+    }
+    if let Some(p) = &cli.output_path {
+        config.output.path = Some(p.clone());
+    }
+    if let Some(b) = &cli.brokers {
+        config.kafka.brokers = b.clone();
+    }
+    if let Some(t) = &cli.topic {
+        config.kafka.metadata_topic = t.clone();
+    }
+    if let Some(t) = cli.kafka_startup_timeout {
+        config.kafka.startup_timeout = t;
+    }
+    if let Some(d) = &cli.state_dir {
+        config.state.dir = d.clone();
+    }
+    if let Command::Run {
+        poll_interval: Some(i),
+    } = cli.command
+    {
+        config.poll.interval = i;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Result<(), String> {
+    let (trigger, shutdown) = pgmeta::shutdown::channel();
+    trigger
+        .on_signals()
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let sink = match config.output.kind {
+        OutputKind::Kafka => AnySink::Kafka(
+            KafkaSink::connect(&config.kafka)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        OutputKind::Jsonl => AnySink::Jsonl(JsonlSink::new(config.output.path.clone())),
+    };
+    let full = matches!(command, Command::Snapshot { full: true, .. });
+    let mut capture = Capture::new(&config, target, sink, full).map_err(|e| e.to_string())?;
+    tracing::info!(service = %config.service_name, interval = ?config.poll.interval, "capture starting");
+    match command {
+        Command::Snapshot { once: true, .. } => {
+            let cycle = capture.poll_once().await;
+            if let Some((database, error)) = cycle.errors.into_iter().next() {
+                return Err(format!("database {database}: {error}"));
+            }
+            for r in cycle.reports {
+                tracing::info!(database = %r.database, changes = r.changes, records = r.records, "snapshot done");
+            }
+            Ok(())
+        }
+        _ => capture.run(shutdown).await.map_err(|e| e.to_string()),
+    }
+}

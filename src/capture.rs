@@ -1,0 +1,165 @@
+//! The capture pipeline: one catalog poll source per database, one sink, one checkpoint store,
+//! and the loop that runs them until shutdown.
+
+use crate::checkpoint::{CheckpointError, CheckpointStore};
+use crate::config::{CaptureConfig, ConfigError};
+use crate::diff::DiffOptions;
+use crate::pg::catalog::{CatalogScope, list_databases};
+use crate::pg::{ErrorClass, PgError, PgTarget, TargetError};
+use crate::shutdown::Shutdown;
+use crate::sink::{Sink, SinkError};
+use crate::source::{CatalogPollSource, PollReport};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Pg(#[from] PgError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl CaptureError {
+    /// Whether waiting and trying again can help.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CaptureError::Pg(e) => e.class(),
+            CaptureError::Sink(SinkError::Delivery { .. }) => ErrorClass::Transient,
+            _ => ErrorClass::Fatal,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Capture<S> {
+    sink: S,
+    store: CheckpointStore,
+    root: PgTarget,
+    scope: Arc<CatalogScope>,
+    ingest_all_databases: bool,
+    diff_options: DiffOptions,
+    interval: Duration,
+    sources: Vec<CatalogPollSource>,
+}
+
+/// The outcome of one pass over every database.
+#[derive(Debug, Default)]
+pub struct Cycle {
+    pub reports: Vec<PollReport>,
+    pub errors: Vec<(String, CaptureError)>,
+}
+
+impl<S: Sink> Capture<S> {
+    /// `full` re-emits every entity as SNAPSHOT on the first poll, whatever the state says.
+    pub fn new(
+        config: &CaptureConfig,
+        root: PgTarget,
+        sink: S,
+        full: bool,
+    ) -> Result<Self, CaptureError> {
+        config.validate()?;
+        let f = &config.filters;
+        let scope = Arc::new(CatalogScope {
+            service: config.service_name.clone(),
+            filters: f.name_filters().map_err(ConfigError::from)?,
+            use_fqn_for_filtering: f.use_fqn_for_filtering,
+            include_tables: f.include_tables,
+            include_views: f.include_views,
+            include_stored_procedures: f.include_stored_procedures,
+            include_ddl: f.include_ddl,
+            statement_timeout: config.source.statement_timeout,
+        });
+        Ok(Capture {
+            sink,
+            store: CheckpointStore::open(&config.state.dir)?,
+            root,
+            scope,
+            ingest_all_databases: config.source.ingest_all_databases,
+            diff_options: DiffOptions {
+                mark_deleted_tables: f.mark_deleted_tables,
+                full,
+            },
+            interval: config.poll.interval,
+            sources: Vec::new(),
+        })
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Adds a source for every database in scope that has none yet.
+    async fn discover(&mut self) -> Result<(), CaptureError> {
+        let names = if self.ingest_all_databases {
+            let client = self.root.connect().await?;
+            list_databases(
+                &client,
+                &self.root.to_string(),
+                &self.scope.service,
+                &self.scope,
+            )
+            .await?
+        } else {
+            vec![self.root.dbname().to_owned()]
+        };
+        for name in names {
+            if self.sources.iter().any(|s| s.database() == name) {
+                continue;
+            }
+            let state = self.store.load(&self.scope.service, &name)?;
+            let target = self.root.with_dbname(&name);
+            self.sources.push(CatalogPollSource::new(
+                target,
+                self.scope.clone(),
+                state,
+                self.diff_options,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Polls every database once. A failing database does not stop the others.
+    pub async fn poll_once(&mut self) -> Cycle {
+        let mut cycle = Cycle::default();
+        if let Err(e) = self.discover().await {
+            cycle.errors.push((self.root.dbname().to_owned(), e));
+            if self.sources.is_empty() {
+                return cycle;
+            }
+        }
+        for source in &mut self.sources {
+            match source.poll(&mut self.sink, &self.store).await {
+                Ok(report) => cycle.reports.push(report),
+                Err(e) => cycle.errors.push((source.database().to_owned(), e)),
+            }
+        }
+        cycle
+    }
+
+    /// Polls until shutdown. Transient errors are logged and retried next interval; a fatal
+    /// error (bad password, missing database, unwritable state) ends the run.
+    pub async fn run(&mut self, mut shutdown: Shutdown) -> Result<(), CaptureError> {
+        while !shutdown.is_triggered() {
+            let cycle = self.poll_once().await;
+            for (database, error) in cycle.errors {
+                if error.class() == ErrorClass::Fatal {
+                    return Err(error);
+                }
+                tracing::warn!(database = %database, error = %error, retry_in = ?self.interval, "catalog poll failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = shutdown.wait() => {}
+            }
+        }
+        tracing::info!("capture stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! Durable per-database state: the digests of what was emitted (see `diff`). Written only after
+//! the sink acknowledged the events, atomically (temp file, fsync, rename), so a crash leaves
+//! either the old or the new state and at worst makes the next run emit a change again
+//! (at-least-once), never skip one.
+
+use crate::diff::{DIGEST_FORMAT, DatabaseState, EntityDigest, EntityKey};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("state.dir {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "state file {path} is damaged ({reason}); move it away to start over with a full snapshot"
+    )]
+    Corrupt { path: String, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format: u32,
+    service: String,
+    database: String,
+    initialized: bool,
+    entities: Vec<(EntityKey, EntityDigest)>,
+}
+
+impl CheckpointStore {
+    pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
+        std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(CheckpointStore {
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn path(&self, service: &str, database: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{}.{}.state.json",
+            file_safe(service),
+            file_safe(database)
+        ))
+    }
+
+    /// The remembered state, or an empty one for a database never captured (or captured with
+    /// an older digest format, which makes the next poll emit the full state again).
+    pub fn load(&self, service: &str, database: &str) -> Result<DatabaseState, CheckpointError> {
+        let path = self.path(service, database);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(DatabaseState::default());
+            }
+            Err(source) => {
+                return Err(CheckpointError::Io {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        let file: StateFile =
+            serde_json::from_slice(&text).map_err(|e| CheckpointError::Corrupt {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        if file.format != DIGEST_FORMAT {
+            tracing::warn!(path = %path.display(), found = file.format, expected = DIGEST_FORMAT, "state written by another pgmeta version; emitting the full state again");
+            return Ok(DatabaseState::default());
+        }
+        Ok(DatabaseState {
+            initialized: file.initialized,
+            entities: file.entities.into_iter().collect(),
+        })
+    }
+
+    pub fn save(
+        &self,
+        service: &str,
+        database: &str,
+        state: &DatabaseState,
+    ) -> Result<(), CheckpointError> {
+        let path = self.path(service, database);
+        let io = |source| CheckpointError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut entities: Vec<(EntityKey, EntityDigest)> = state
+            .entities
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        entities.sort_by_key(|(k, _)| *k);
+        let file = StateFile {
+            format: DIGEST_FORMAT,
+            service: service.to_owned(),
+            database: database.to_owned(),
+            initialized: state.initialized,
+            entities,
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| io(e.into()))?;
+        let tmp = path.with_extension("json.tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(())
+    }
+}
+
+/// Keeps ASCII letters, digits, `_` and `-`; anything else becomes `%XX` per byte, so every
+/// database name (spaces, quotes, unicode, slashes) maps to one distinct file name.
+fn file_safe(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::EntityDigest;
+    use crate::model::EntityType;
+
+    #[test]
+    fn state_round_trips_and_missing_is_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        assert_eq!(
+            store.load("svc", "app db/ü").expect("load"),
+            DatabaseState::default()
+        );
+        let mut state = DatabaseState {
+            initialized: true,
+            ..Default::default()
+        };
+        state.entities.insert(
+            EntityKey {
+                entity_type: EntityType::Table,
+                oid: 42,
+            },
+            EntityDigest {
+                fqn: "svc.app.public.t".into(),
+                version: 3,
+                fields: vec![1, 2],
+                children: vec![],
+            },
+        );
+        store.save("svc", "app db/ü", &state).expect("save");
+        assert_eq!(store.load("svc", "app db/ü").expect("load"), state);
+        assert_eq!(
+            store.load("svc", "app db_ü").expect("load"),
+            DatabaseState::default()
+        );
+    }
+
+    #[test]
+    fn damaged_state_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        std::fs::write(store.path("svc", "db"), b"{not json").expect("write");
+        let err = store.load("svc", "db").expect_err("corrupt");
+        assert!(
+            err.to_string().contains("svc.db.state.json is damaged"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_names_are_distinct_and_safe() {
+        assert_eq!(file_safe("app"), "app");
+        assert_eq!(file_safe("a b"), "a%20b");
+        assert_ne!(file_safe("a.b"), file_safe("a_b"));
+        assert!(!file_safe("../etc").contains('/'));
+    }
+}

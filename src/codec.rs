@@ -1,0 +1,344 @@
+//! Avro encoding of metadata events, in the Avro specification's single-object encoding:
+//! `C3 01`, the 8-byte little-endian CRC-64-AVRO (Rabin) fingerprint of the writer schema, then
+//! the binary datum. A reader in any language finds the schema by fingerprint among the
+//! `schemas/*.avsc` files, with no schema registry.
+
+use crate::event::MetadataEvent;
+use apache_avro::{Schema, rabin::Rabin, types::Value};
+
+/// The metadata topic's writer schema, compiled in so the binary and the contract cannot drift.
+pub const METADATA_EVENT_SCHEMA: &str = include_str!("../schemas/MetadataEvent.avsc");
+
+const MAGIC: [u8; 2] = [0xC3, 0x01];
+const HEADER_LEN: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("invalid Avro schema {name}: {source}")]
+    Schema {
+        name: &'static str,
+        source: Box<apache_avro::Error>,
+    },
+    #[error("cannot encode event {fqn}: {source}")]
+    Encode {
+        fqn: String,
+        source: Box<apache_avro::Error>,
+    },
+    #[error(
+        "not an Avro single-object message (expected C3 01 and an 8-byte fingerprint, got {got} bytes starting {head:02x?})"
+    )]
+    NotSingleObject { got: usize, head: Vec<u8> },
+    #[error("message written with schema fingerprint {found}, this reader knows {expected}")]
+    UnknownFingerprint { found: String, expected: String },
+    #[error("cannot decode Avro datum: {0}")]
+    Decode(Box<apache_avro::Error>),
+    #[error("the Avro datum is truncated")]
+    Truncated,
+    #[error("{0} bytes left over after the Avro datum")]
+    TrailingBytes(usize),
+}
+
+/// apache-avro's datum reader treats running out of input in some places (a union's branch
+/// index) as a zero rather than an error, so a truncated message could decode into a different
+/// event. This reader remembers any short read so `decode` can reject it.
+struct StrictReader<'a> {
+    data: &'a [u8],
+    short_read: bool,
+}
+
+impl std::io::Read for StrictReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.data.len());
+        if n < buf.len() {
+            self.short_read = true;
+        }
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AvroCodec {
+    schema: Schema,
+    fingerprint: [u8; 8],
+}
+
+impl AvroCodec {
+    pub fn metadata() -> Result<Self, CodecError> {
+        Self::new("MetadataEvent", METADATA_EVENT_SCHEMA)
+    }
+
+    fn new(name: &'static str, text: &str) -> Result<Self, CodecError> {
+        let schema = Schema::parse_str(text).map_err(|e| CodecError::Schema {
+            name,
+            source: Box::new(e),
+        })?;
+        let mut fingerprint = [0u8; 8];
+        fingerprint.copy_from_slice(&schema.fingerprint::<Rabin>().bytes[..8]);
+        Ok(AvroCodec {
+            schema,
+            fingerprint,
+        })
+    }
+
+    /// The schema fingerprint as 16 hex digits (the `pgmeta.schema_fingerprint` header).
+    pub fn fingerprint_hex(&self) -> String {
+        self.fingerprint
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub fn encode(&self, event: &MetadataEvent) -> Result<Vec<u8>, CodecError> {
+        let err = |e: apache_avro::Error| CodecError::Encode {
+            fqn: event.fqn.clone(),
+            source: Box::new(e),
+        };
+        let value = apache_avro::to_value(event)
+            .map_err(err)?
+            .resolve(&self.schema)
+            .map_err(err)?;
+        let datum = apache_avro::to_avro_datum(&self.schema, value).map_err(err)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.fingerprint);
+        out.extend_from_slice(&datum);
+        Ok(out)
+    }
+
+    pub fn decode(&self, bytes: &[u8]) -> Result<MetadataEvent, CodecError> {
+        if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
+            return Err(CodecError::NotSingleObject {
+                got: bytes.len(),
+                head: bytes.iter().take(4).copied().collect(),
+            });
+        }
+        if bytes[2..HEADER_LEN] != self.fingerprint {
+            let found: String = bytes[2..HEADER_LEN]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            return Err(CodecError::UnknownFingerprint {
+                found,
+                expected: self.fingerprint_hex(),
+            });
+        }
+        let mut reader = StrictReader {
+            data: &bytes[HEADER_LEN..],
+            short_read: false,
+        };
+        let value = apache_avro::from_avro_datum(&self.schema, &mut reader, None)
+            .map_err(|e| CodecError::Decode(Box::new(e)))?;
+        if reader.short_read {
+            return Err(CodecError::Truncated);
+        }
+        if !reader.data.is_empty() {
+            return Err(CodecError::TrailingBytes(reader.data.len()));
+        }
+        let value = match value {
+            // timestamp-millis decodes as its logical type; the model carries plain millis.
+            Value::Record(fields) => Value::Record(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Value::TimestampMillis(ms) => (k, Value::Long(ms)),
+                        other => (k, other),
+                    })
+                    .collect(),
+            ),
+            other => other,
+        };
+        apache_avro::from_value(&value).map_err(|e| CodecError::Decode(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::event::{CaptureMode, EntityType, Op, SourceInfo};
+    use crate::model::*;
+
+    pub(crate) fn sample_table() -> Table {
+        Table {
+            oid: 16384,
+            schema: "Ünï schema".into(),
+            name: "order \"items\"".into(),
+            table_type: TableType::Partition,
+            owner: "app".into(),
+            description: Some("line items".into()),
+            row_estimate: Some(1234.0),
+            size_bytes: Some(8192),
+            columns: vec![Column {
+                attnum: 1,
+                name: "tags".into(),
+                data_type: "public.mood[]".into(),
+                type_family: TypeFamily::Enum,
+                is_array: true,
+                element_type: Some("public.mood".into()),
+                domain: None,
+                enum_labels: vec!["sad".into(), "ok".into()],
+                nullable: false,
+                default: Some("'{}'::public.mood[]".into()),
+                identity: Some(Identity::ByDefault),
+                generated: None,
+                collation: None,
+                description: Some("how it went".into()),
+            }],
+            constraints: vec![Constraint {
+                name: "fk".into(),
+                constraint_type: ConstraintType::ForeignKey,
+                columns: vec!["a".into()],
+                definition: "FOREIGN KEY (a) REFERENCES b(c)".into(),
+                references: Some(ForeignKeyReference {
+                    schema: "public".into(),
+                    table: "b".into(),
+                    columns: vec!["c".into()],
+                    on_update: "NO ACTION".into(),
+                    on_delete: "CASCADE".into(),
+                    match_type: "SIMPLE".into(),
+                }),
+                deferrable: true,
+                description: None,
+            }],
+            indexes: vec![],
+            view_definition: None,
+            partitioning: Some(Partitioning {
+                strategy: "LIST".into(),
+                key: "LIST (a)".into(),
+            }),
+            partition_of: Some(PartitionOf {
+                parent_schema: "public".into(),
+                parent_table: "p".into(),
+                bound: "DEFAULT".into(),
+            }),
+            foreign_table: None,
+            ddl: Some("CREATE TABLE ...".into()),
+        }
+    }
+
+    pub(crate) fn sample_event() -> MetadataEvent {
+        MetadataEvent {
+            event_id: "6f1c0f3e-0000-5000-8000-000000000000".into(),
+            emitted_at: 1_790_000_000_123,
+            source: SourceInfo {
+                service: "svc".into(),
+                database: "app".into(),
+                server_version: "15.19".into(),
+                capture_mode: CaptureMode::Poll,
+                pgmeta_version: "0.1.0".into(),
+            },
+            entity_type: EntityType::Table,
+            fqn: "svc.app.public.t".into(),
+            previous_fqn: Some("svc.app.public.old".into()),
+            op: Op::Update,
+            changed_fields: vec!["name".into(), "columns.tags.data_type".into()],
+            object_id: 16384,
+            entity_version: 3,
+            database: None,
+            database_schema: None,
+            table: Some(sample_table()),
+            routine: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_every_entity_kind() {
+        let codec = AvroCodec::metadata().expect("schema parses");
+        let mut events = vec![sample_event()];
+        let mut e = sample_event();
+        e.entity_type = EntityType::Database;
+        e.table = None;
+        e.database = Some(Database {
+            oid: 5,
+            name: "app".into(),
+            owner: "postgres".into(),
+            description: None,
+            encoding: "UTF8".into(),
+            collation: "C.UTF-8".into(),
+        });
+        events.push(e.clone());
+        e.entity_type = EntityType::DatabaseSchema;
+        e.database = None;
+        e.database_schema = Some(DatabaseSchema {
+            oid: 2200,
+            name: "public".into(),
+            owner: "pg".into(),
+            description: Some("d".into()),
+        });
+        events.push(e.clone());
+        e.entity_type = EntityType::Routine;
+        e.database_schema = None;
+        e.routine = Some(Routine {
+            oid: 9,
+            schema: "public".into(),
+            name: "f".into(),
+            kind: RoutineKind::Procedure,
+            arguments: "a integer".into(),
+            return_type: None,
+            language: "plpgsql".into(),
+            body: Some("BEGIN END".into()),
+            owner: "app".into(),
+            description: None,
+            volatility: "VOLATILE".into(),
+            security_definer: true,
+        });
+        events.push(e.clone());
+        e.op = Op::Delete;
+        e.routine = None;
+        events.push(e);
+        for event in events {
+            let bytes = codec.encode(&event).expect("encodes");
+            assert_eq!(&bytes[..2], &[0xC3, 0x01]);
+            assert_eq!(codec.decode(&bytes).expect("decodes"), event);
+        }
+    }
+
+    #[test]
+    fn header_matches_the_avro_library_single_object_writer() {
+        let codec = AvroCodec::metadata().expect("schema parses");
+        let event = sample_event();
+        let ours = codec.encode(&event).expect("encodes");
+        let mut writer =
+            apache_avro::GenericSingleObjectWriter::new_with_capacity(&codec.schema, 1024)
+                .expect("writer");
+        let value = apache_avro::to_value(&event)
+            .expect("value")
+            .resolve(&codec.schema)
+            .expect("resolves");
+        let mut theirs = Vec::new();
+        writer.write_value(value, &mut theirs).expect("writes");
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn rejects_foreign_bytes_with_a_clear_error() {
+        let codec = AvroCodec::metadata().expect("schema parses");
+        let err = codec.decode(b"{\"json\": true}").expect_err("not avro");
+        assert!(
+            err.to_string()
+                .contains("not an Avro single-object message"),
+            "{err}"
+        );
+        let mut bytes = codec.encode(&sample_event()).expect("encodes");
+        bytes[2] ^= 0xff;
+        let err = codec.decode(&bytes).expect_err("wrong fingerprint");
+        assert!(err.to_string().contains("schema fingerprint"), "{err}");
+        let bytes = codec.encode(&sample_event()).expect("encodes");
+        for cut in 1..20 {
+            let err = codec
+                .decode(&bytes[..bytes.len() - cut])
+                .expect_err("truncated");
+            assert!(
+                matches!(err, CodecError::Truncated | CodecError::Decode(_)),
+                "cut {cut}: {err}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            codec.decode(&longer),
+            Err(CodecError::TrailingBytes(1))
+        ));
+    }
+}

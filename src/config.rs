@@ -1,0 +1,470 @@
+//! `pgmeta-capture` configuration: a TOML file, overridden by flags and environment variables
+//! (see `src/bin/pgmeta-capture.rs`), validated once at start with errors that name the key.
+//! `deploy/pgmeta-capture.example.toml` is the annotated reference.
+
+use crate::filter::{FilterError, NameFilter};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// First part of every FQN: the name the metadata server knows this PostgreSQL by.
+    #[serde(default = "default_service")]
+    pub service_name: String,
+    #[serde(default)]
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub filters: FilterConfig,
+    #[serde(default)]
+    pub poll: PollConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            service_name: default_service(),
+            source: SourceConfig::default(),
+            filters: FilterConfig::default(),
+            poll: PollConfig::default(),
+            output: OutputConfig::default(),
+            kafka: KafkaConfig::default(),
+            state: StateConfig::default(),
+        }
+    }
+}
+
+fn default_service() -> String {
+    "postgres".into()
+}
+
+/// A secret from config: `Debug` prints `***`, so it cannot leak through `{:?}` or tracing.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `postgres://user:pass@host:port/db?...` or a libpq key=value string.
+    pub url: Option<Secret>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub database: Option<String>,
+    pub sslmode: Option<String>,
+    pub application_name: Option<String>,
+    #[serde(default, with = "duration_opt")]
+    pub connect_timeout: Option<Duration>,
+    /// Capture every database that accepts connections, not only the configured one.
+    #[serde(default)]
+    pub ingest_all_databases: bool,
+    /// Bound on each catalog query, so a catalog read can never hold a busy server for long.
+    #[serde(default = "default_statement_timeout", with = "duration")]
+    pub statement_timeout: Duration,
+}
+
+fn default_statement_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patterns {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    #[serde(default)]
+    pub database: Patterns,
+    #[serde(default)]
+    pub schema: Patterns,
+    #[serde(default)]
+    pub table: Patterns,
+    /// Match patterns against `service.database.schema.table` instead of the bare name.
+    #[serde(default)]
+    pub use_fqn_for_filtering: bool,
+    #[serde(default = "yes")]
+    pub include_tables: bool,
+    #[serde(default = "yes")]
+    pub include_views: bool,
+    #[serde(default = "yes")]
+    pub include_stored_procedures: bool,
+    #[serde(default = "yes")]
+    pub include_ddl: bool,
+    #[serde(default = "yes")]
+    pub mark_deleted_tables: bool,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            database: Patterns::default(),
+            schema: Patterns::default(),
+            table: Patterns::default(),
+            use_fqn_for_filtering: false,
+            include_tables: true,
+            include_views: true,
+            include_stored_procedures: true,
+            include_ddl: true,
+            mark_deleted_tables: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// How often the catalog is read. An unchanged catalog costs one cheap query per poll.
+    #[serde(default = "default_interval", with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval: default_interval(),
+        }
+    }
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    #[default]
+    Kafka,
+    /// One JSON object per line, for trying pgmeta out without Kafka.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    #[serde(default)]
+    pub kind: OutputKind,
+    /// jsonl only: a file to append to; standard output when absent or `-`.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub metadata_topic: String,
+    /// Used when pgmeta creates the topic; an existing topic is left as it is.
+    pub partitions: i32,
+    /// 1 suits a single development broker; production clusters want 3.
+    pub replication_factor: i32,
+    /// How long to keep retrying an unreachable broker at start before giving up.
+    #[serde(with = "duration")]
+    pub startup_timeout: Duration,
+    /// How long one message may wait for the broker's acknowledgement (librdkafka's
+    /// `message.timeout.ms`); past it the batch fails and is retried by the next poll.
+    #[serde(with = "duration")]
+    pub delivery_timeout: Duration,
+    /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*, ...). Keys that pgmeta
+    /// sets itself are rejected rather than silently overridden.
+    pub properties: BTreeMap<String, Secret>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            metadata_topic: "pgmeta.metadata".into(),
+            partitions: 6,
+            replication_factor: 1,
+            startup_timeout: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(30),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// librdkafka properties pgmeta sets from typed options and the delivery guarantee.
+pub const MANAGED_KAFKA_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "enable.idempotence",
+    "acks",
+    "message.timeout.ms",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// Where the capture remembers what it emitted (one file per database).
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: PathBuf::from("pgmeta-state"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+}
+
+impl CaptureConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks what serde cannot: ranges, conflicts and regular expressions.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                reason,
+            })
+        };
+        if self.service_name.trim().is_empty() {
+            return invalid("service_name", "must not be empty".into());
+        }
+        if self.poll.interval < Duration::from_millis(100) {
+            return invalid(
+                "poll.interval",
+                format!("{:?} is too short (at least 100ms)", self.poll.interval),
+            );
+        }
+        if self.kafka.partitions < 1 {
+            return invalid(
+                "kafka.partitions",
+                format!("{} is not a partition count", self.kafka.partitions),
+            );
+        }
+        if self.kafka.replication_factor < 1 {
+            return invalid(
+                "kafka.replication_factor",
+                format!("{} must be at least 1", self.kafka.replication_factor),
+            );
+        }
+        if self.kafka.metadata_topic.is_empty() {
+            return invalid("kafka.metadata_topic", "must not be empty".into());
+        }
+        for key in self.kafka.properties.keys() {
+            if MANAGED_KAFKA_PROPERTIES.contains(&key.as_str()) {
+                return invalid(
+                    &format!("kafka.properties.{key}"),
+                    "is set by pgmeta (use kafka.brokers / kafka.delivery_timeout; idempotence and acks=all are required)".into(),
+                );
+            }
+        }
+        self.filters.name_filters()?;
+        Ok(())
+    }
+}
+
+/// The compiled include/exclude filters.
+#[derive(Debug, Clone)]
+pub struct NameFilters {
+    pub database: NameFilter,
+    pub schema: NameFilter,
+    pub table: NameFilter,
+}
+
+impl FilterConfig {
+    pub fn name_filters(&self) -> Result<NameFilters, FilterError> {
+        let f = |key: &str, p: &Patterns| NameFilter::new(key, &p.include, &p.exclude);
+        Ok(NameFilters {
+            database: f("filters.database", &self.database)?,
+            schema: f("filters.schema", &self.schema)?,
+            table: f("filters.table", &self.table)?,
+        })
+    }
+}
+
+/// Parses `30s`, `500ms`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 500ms, 5m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod duration_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_in_deploy_parses_and_validates() {
+        let text = include_str!("../deploy/pgmeta-capture.example.toml");
+        let config = CaptureConfig::parse(text, "example").expect("parses");
+        config.validate().expect("valid");
+        assert_eq!(config.poll.interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn empty_config_gets_documented_defaults() {
+        let c = CaptureConfig::parse("", "empty").expect("parses");
+        assert_eq!(c.service_name, "postgres");
+        assert_eq!(c.kafka.metadata_topic, "pgmeta.metadata");
+        assert!(c.filters.include_views && c.filters.mark_deleted_tables);
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = CaptureConfig::parse("[source]\nhots = \"x\"\n", "c.toml").expect_err("unknown");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("c.toml") && msg.contains("unknown field `hots`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err = CaptureConfig::parse("[poll]\ninterval = \"soon\"\n", "c.toml").expect_err("bad");
+        assert!(err.to_string().contains("not a duration"), "{err}");
+        let c = CaptureConfig::parse("[kafka]\npartitions = 0\n", "c.toml").expect("parses");
+        assert_eq!(
+            c.validate().expect_err("zero").to_string(),
+            "kafka.partitions: 0 is not a partition count"
+        );
+        let mut c = CaptureConfig::default();
+        c.kafka
+            .properties
+            .insert("acks".into(), Secret::new("1".into()));
+        assert_eq!(
+            c.validate()
+                .expect_err("managed")
+                .to_string()
+                .split(':')
+                .next(),
+            Some("kafka.properties.acks")
+        );
+        let mut c = CaptureConfig::default();
+        c.filters.table.exclude = vec!["[".into()];
+        assert!(
+            c.validate()
+                .expect_err("regex")
+                .to_string()
+                .starts_with("filters.table.exclude[0]")
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let c = CaptureConfig::parse(
+            "[source]\npassword = \"hunter2\"\nurl = \"postgres://u:hunter3@h/d\"\n[kafka.properties]\n\"sasl.password\" = \"hunter4\"\n",
+            "c",
+        )
+        .expect("parses");
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("hunter3") && !dbg.contains("hunter4"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("3 weeks").is_err());
+    }
+}

@@ -1,0 +1,391 @@
+use super::*;
+use crate::model::*;
+use std::collections::HashSet;
+
+fn column(attnum: i32, name: &str, ty: &str) -> Column {
+    Column {
+        attnum,
+        name: name.into(),
+        data_type: ty.into(),
+        type_family: TypeFamily::Integer,
+        is_array: false,
+        element_type: None,
+        domain: None,
+        enum_labels: vec![],
+        nullable: true,
+        default: None,
+        identity: None,
+        generated: None,
+        collation: None,
+        description: None,
+    }
+}
+
+fn table(oid: i64, name: &str) -> Table {
+    Table {
+        oid,
+        schema: "public".into(),
+        name: name.into(),
+        table_type: TableType::Table,
+        owner: "app".into(),
+        description: None,
+        row_estimate: Some(10.0),
+        size_bytes: Some(8192),
+        columns: vec![column(1, "id", "integer"), column(2, "email", "text")],
+        constraints: vec![],
+        indexes: vec![],
+        view_definition: None,
+        partitioning: None,
+        partition_of: None,
+        foreign_table: None,
+        ddl: None,
+    }
+}
+
+fn snapshot(tables: Vec<Table>) -> CatalogSnapshot {
+    let mut all_keys: HashSet<EntityKey> = tables
+        .iter()
+        .map(|t| EntityKey {
+            entity_type: EntityType::Table,
+            oid: t.oid,
+        })
+        .collect();
+    all_keys.insert(EntityKey {
+        entity_type: EntityType::DatabaseSchema,
+        oid: 2200,
+    });
+    CatalogSnapshot {
+        server_version: "15.19".into(),
+        database: Database {
+            oid: 5,
+            name: "app".into(),
+            owner: "postgres".into(),
+            description: None,
+            encoding: "UTF8".into(),
+            collation: "C".into(),
+        },
+        schemas: vec![DatabaseSchema {
+            oid: 2200,
+            name: "public".into(),
+            owner: "postgres".into(),
+            description: None,
+        }],
+        tables,
+        routines: vec![],
+        all_keys,
+    }
+}
+
+const OPTS: DiffOptions = DiffOptions {
+    mark_deleted_tables: true,
+    full: false,
+};
+
+/// State after emitting `tables` once.
+fn emitted(tables: Vec<Table>) -> DatabaseState {
+    let mut state = DatabaseState::default();
+    let d = diff(&state, snapshot(tables), "svc", OPTS);
+    state.apply(&d);
+    state
+}
+
+fn ops(d: &Diff) -> Vec<(Op, String)> {
+    d.changes
+        .iter()
+        .map(|c| (c.op, c.fqn.to_string()))
+        .collect()
+}
+
+#[test]
+fn first_run_emits_everything_as_snapshot_parents_first() {
+    let mut part = table(12, "p1");
+    part.partition_of = Some(PartitionOf {
+        parent_schema: "public".into(),
+        parent_table: "t".into(),
+        bound: "DEFAULT".into(),
+    });
+    let d = diff(
+        &DatabaseState::default(),
+        snapshot(vec![part, table(11, "t")]),
+        "svc",
+        OPTS,
+    );
+    assert_eq!(
+        ops(&d),
+        vec![
+            (Op::Snapshot, "svc.app".into()),
+            (Op::Snapshot, "svc.app.public".into()),
+            (Op::Snapshot, "svc.app.public.t".into()),
+            (Op::Snapshot, "svc.app.public.p1".into()),
+        ]
+    );
+    assert!(
+        d.changes
+            .iter()
+            .all(|c| c.version == 1 && c.entity.is_some())
+    );
+}
+
+#[test]
+fn unchanged_snapshot_yields_nothing() {
+    let state = emitted(vec![table(11, "t")]);
+    let d = diff(&state, snapshot(vec![table(11, "t")]), "svc", OPTS);
+    assert!(d.changes.is_empty() && d.forgotten.is_empty());
+}
+
+#[test]
+fn statistics_alone_are_not_a_change() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut t = table(11, "t");
+    t.row_estimate = Some(1e6);
+    t.size_bytes = Some(1 << 30);
+    assert!(
+        diff(&state, snapshot(vec![t]), "svc", OPTS)
+            .changes
+            .is_empty()
+    );
+}
+
+#[test]
+fn new_table_after_first_run_is_create() {
+    let state = emitted(vec![table(11, "t")]);
+    let d = diff(
+        &state,
+        snapshot(vec![table(11, "t"), table(13, "u")]),
+        "svc",
+        OPTS,
+    );
+    assert_eq!(ops(&d), vec![(Op::Create, "svc.app.public.u".into())]);
+}
+
+#[test]
+fn added_dropped_retyped_and_renamed_columns_are_named() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut t = table(11, "t");
+    t.columns[0].data_type = "bigint".into();
+    t.columns[1].name = "mail".into();
+    t.columns.push(column(3, "phone", "text"));
+    let d = diff(&state, snapshot(vec![t.clone()]), "svc", OPTS);
+    assert_eq!(ops(&d), vec![(Op::Update, "svc.app.public.t".into())]);
+    assert_eq!(
+        d.changes[0].changed_fields,
+        vec!["columns.id.data_type", "columns.mail.name", "columns.phone"]
+    );
+    assert_eq!(d.changes[0].version, 2);
+
+    let mut state = state;
+    state.apply(&d);
+    t.columns.remove(2);
+    let d = diff(&state, snapshot(vec![t]), "svc", OPTS);
+    assert_eq!(d.changes[0].changed_fields, vec!["columns.phone"]);
+    assert_eq!(d.changes[0].version, 3);
+}
+
+#[test]
+fn owner_comment_and_constraint_changes() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut t = table(11, "t");
+    t.owner = "someone".into();
+    t.description = Some("now documented".into());
+    t.columns[1].description = Some("where to write".into());
+    t.constraints.push(Constraint {
+        name: "t_fk".into(),
+        constraint_type: ConstraintType::ForeignKey,
+        columns: vec!["id".into()],
+        definition: "FOREIGN KEY (id) REFERENCES u(id)".into(),
+        references: None,
+        deferrable: false,
+        description: None,
+    });
+    let d = diff(&state, snapshot(vec![t]), "svc", OPTS);
+    assert_eq!(
+        d.changes[0].changed_fields,
+        vec![
+            "owner",
+            "description",
+            "columns.email.description",
+            "constraints.t_fk"
+        ]
+    );
+}
+
+#[test]
+fn rename_is_an_update_of_the_same_entity() {
+    let state = emitted(vec![table(11, "t")]);
+    let d = diff(&state, snapshot(vec![table(11, "renamed")]), "svc", OPTS);
+    assert_eq!(ops(&d), vec![(Op::Update, "svc.app.public.renamed".into())]);
+    assert_eq!(
+        d.changes[0].previous_fqn.as_ref().map(|f| f.to_string()),
+        Some("svc.app.public.t".into())
+    );
+    assert_eq!(d.changes[0].changed_fields, vec!["name"]);
+}
+
+#[test]
+fn drop_and_recreate_under_the_same_name_is_delete_then_create() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut s = snapshot(vec![table(99, "t")]);
+    s.all_keys.remove(&EntityKey {
+        entity_type: EntityType::Table,
+        oid: 11,
+    });
+    let d = diff(&state, s, "svc", OPTS);
+    let mut got = ops(&d);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (Op::Create, "svc.app.public.t".into()),
+            (Op::Delete, "svc.app.public.t".into())
+        ]
+    );
+    let delete = d
+        .changes
+        .iter()
+        .find(|c| c.op == Op::Delete)
+        .expect("delete");
+    assert!(delete.entity.is_none());
+    assert_eq!(delete.key.oid, 11);
+}
+
+#[test]
+fn filtered_out_is_not_deleted_and_is_remembered() {
+    let state = emitted(vec![table(11, "t"), table(12, "u")]);
+    let mut s = snapshot(vec![table(11, "t")]);
+    s.all_keys.insert(EntityKey {
+        entity_type: EntityType::Table,
+        oid: 12,
+    });
+    let d = diff(&state, s, "svc", OPTS);
+    assert!(d.changes.is_empty() && d.forgotten.is_empty());
+    let mut state = state;
+    state.apply(&d);
+    assert!(state.entities.contains_key(&EntityKey {
+        entity_type: EntityType::Table,
+        oid: 12
+    }));
+}
+
+#[test]
+fn dropped_objects_are_deleted_children_first() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut s = snapshot(vec![]);
+    s.schemas.clear();
+    s.all_keys.clear();
+    let d = diff(&state, s, "svc", OPTS);
+    assert_eq!(
+        ops(&d),
+        vec![
+            (Op::Delete, "svc.app.public.t".into()),
+            (Op::Delete, "svc.app.public".into())
+        ]
+    );
+}
+
+#[test]
+fn mark_deleted_tables_off_forgets_silently() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut s = snapshot(vec![]);
+    s.all_keys.clear();
+    s.all_keys.insert(EntityKey {
+        entity_type: EntityType::DatabaseSchema,
+        oid: 2200,
+    });
+    let d = diff(
+        &state,
+        s,
+        "svc",
+        DiffOptions {
+            mark_deleted_tables: false,
+            full: false,
+        },
+    );
+    assert!(d.changes.is_empty());
+    assert_eq!(
+        d.forgotten,
+        vec![EntityKey {
+            entity_type: EntityType::Table,
+            oid: 11
+        }]
+    );
+    let mut state = state;
+    state.apply(&d);
+    assert!(!state.entities.contains_key(&EntityKey {
+        entity_type: EntityType::Table,
+        oid: 11
+    }));
+}
+
+#[test]
+fn full_re_emits_everything_keeping_versions() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut t = table(11, "t");
+    t.owner = "other".into();
+    let d = diff(
+        &state,
+        snapshot(vec![t, table(12, "u")]),
+        "svc",
+        DiffOptions {
+            mark_deleted_tables: true,
+            full: true,
+        },
+    );
+    assert!(d.changes.iter().all(|c| c.op == Op::Snapshot));
+    let versions: Vec<(String, i64)> = d
+        .changes
+        .iter()
+        .map(|c| (c.fqn.to_string(), c.version))
+        .collect();
+    assert_eq!(
+        versions,
+        vec![
+            ("svc.app".into(), 1),
+            ("svc.app.public".into(), 1),
+            ("svc.app.public.t".into(), 2),
+            ("svc.app.public.u".into(), 1),
+        ]
+    );
+}
+
+#[test]
+fn applying_a_diff_makes_the_same_snapshot_quiet() {
+    let mut state = emitted(vec![table(11, "t")]);
+    let mut t = table(11, "t");
+    t.columns.push(column(3, "x", "int"));
+    let d = diff(&state, snapshot(vec![t.clone()]), "svc", OPTS);
+    assert_eq!(d.changes.len(), 1);
+    state.apply(&d);
+    assert!(
+        diff(&state, snapshot(vec![t]), "svc", OPTS)
+            .changes
+            .is_empty()
+    );
+}
+
+#[test]
+fn schema_rename_updates_its_tables_fqns() {
+    let state = emitted(vec![table(11, "t")]);
+    let mut s = snapshot(vec![]);
+    let mut t = table(11, "t");
+    t.schema = "sales".into();
+    s.tables.push(t);
+    s.schemas[0].name = "sales".into();
+    let d = diff(&state, s, "svc", OPTS);
+    let got: Vec<(String, Option<String>)> = d
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.fqn.to_string(),
+                c.previous_fqn.as_ref().map(|f| f.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("svc.app.sales".into(), Some("svc.app.public".into())),
+            ("svc.app.sales.t".into(), Some("svc.app.public.t".into())),
+        ]
+    );
+}

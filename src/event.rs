@@ -1,0 +1,165 @@
+//! The metadata event: one change of one catalog entity, as put on the metadata topic.
+
+pub use crate::model::EntityType;
+use crate::model::{Database, DatabaseSchema, Routine, Table};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Op {
+    /// Part of the first full state the capture emits for a database.
+    Snapshot,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Snapshot => "snapshot",
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CaptureMode {
+    /// Found by diffing a periodic catalog read.
+    Poll,
+    /// Found through the DDL messages of the logical replication stream.
+    Replication,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub service: String,
+    pub database: String,
+    pub server_version: String,
+    pub capture_mode: CaptureMode,
+    pub pgmeta_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataEvent {
+    /// Deterministic: the same change of the same entity has the same id, so a redelivery after
+    /// a crash can be recognised as such.
+    pub event_id: String,
+    /// Milliseconds since the Unix epoch.
+    pub emitted_at: i64,
+    pub source: SourceInfo,
+    pub entity_type: EntityType,
+    pub fqn: String,
+    /// Set when the FQN changed (rename of the object or of a parent).
+    pub previous_fqn: Option<String>,
+    pub op: Op,
+    pub changed_fields: Vec<String>,
+    /// The OID that identifies the entity in its database for its whole life.
+    pub object_id: i64,
+    /// 1 when first seen, +1 per emitted change.
+    pub entity_version: i64,
+    pub database: Option<Database>,
+    pub database_schema: Option<DatabaseSchema>,
+    pub table: Option<Table>,
+    pub routine: Option<Routine>,
+}
+
+impl MetadataEvent {
+    /// The `pgmeta.event_type` header: `<entity_type>.<op>`, e.g. `table.update`.
+    pub fn event_type(&self) -> String {
+        format!("{}.{}", self.entity_type.as_str(), self.op.as_str())
+    }
+}
+
+/// What a sink writes: an event, or the tombstone that lets compaction drop a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    Event(Box<MetadataEvent>),
+    Tombstone { key: String },
+}
+
+impl Outbound {
+    pub fn key(&self) -> &str {
+        match self {
+            Outbound::Event(e) => &e.fqn,
+            Outbound::Tombstone { key } => key,
+        }
+    }
+}
+
+/// Turns changes into what the sink writes, in an order that keeps a compacted topic right:
+/// deletes (each followed by its tombstone) first, then tombstones for the previous FQNs of
+/// renamed entities, then creates and updates. So when a name is freed and taken again in one
+/// batch (drop and re-create, rename and re-create, a swap), the live entity's record comes
+/// last for its key.
+pub fn outbound(
+    changes: &[crate::diff::Change],
+    source: &SourceInfo,
+    emitted_at: i64,
+) -> Vec<Outbound> {
+    let mut out = Vec::with_capacity(changes.len() + 4);
+    let event = |c: &crate::diff::Change| {
+        Outbound::Event(Box::new(MetadataEvent::from_change(c, source, emitted_at)))
+    };
+    for c in changes.iter().filter(|c| c.op == Op::Delete) {
+        out.push(event(c));
+        out.push(Outbound::Tombstone {
+            key: c.fqn.to_string(),
+        });
+    }
+    for c in changes.iter().filter(|c| c.op != Op::Delete) {
+        if let Some(prev) = &c.previous_fqn {
+            out.push(Outbound::Tombstone {
+                key: prev.to_string(),
+            });
+        }
+    }
+    out.extend(changes.iter().filter(|c| c.op != Op::Delete).map(event));
+    out
+}
+
+/// Namespace of pgmeta's deterministic event ids (UUID v5).
+const EVENT_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5f0c_9a52_7d3e_4b1a_9c61_70a6_d2e8_4f13);
+
+impl MetadataEvent {
+    pub fn from_change(c: &crate::diff::Change, source: &SourceInfo, emitted_at: i64) -> Self {
+        use crate::diff::Entity;
+        let id_name = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            source.service,
+            source.database,
+            c.key.entity_type.as_str(),
+            c.key.oid,
+            c.version,
+            c.op.as_str()
+        );
+        let mut event = MetadataEvent {
+            event_id: uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, id_name.as_bytes()).to_string(),
+            emitted_at,
+            source: source.clone(),
+            entity_type: c.key.entity_type,
+            fqn: c.fqn.to_string(),
+            previous_fqn: c.previous_fqn.as_ref().map(|f| f.to_string()),
+            op: c.op,
+            changed_fields: c.changed_fields.clone(),
+            object_id: c.key.oid,
+            entity_version: c.version,
+            database: None,
+            database_schema: None,
+            table: None,
+            routine: None,
+        };
+        match &c.entity {
+            Some(Entity::Database(d)) => event.database = Some(d.clone()),
+            Some(Entity::DatabaseSchema(s)) => event.database_schema = Some(s.clone()),
+            Some(Entity::Table(t)) => event.table = Some((**t).clone()),
+            Some(Entity::Routine(r)) => event.routine = Some(r.clone()),
+            None => {}
+        }
+        event
+    }
+}

@@ -1,0 +1,265 @@
+//! A reconstructed `CREATE` statement per table and view (`include_ddl`).
+//!
+//! Built from the catalog snapshot rather than by running `pg_dump` per table: pg_dump takes
+//! locks and costs a process per call. The text is meant for people and catalogs (OpenMetadata's
+//! `schemaDefinition`); it is valid SQL for the object's shape but does not try to be a
+//! restorable dump (no ownership, grants or storage options).
+
+use super::{Table, TableType, quote_ident};
+
+pub fn create_statement(t: &Table) -> String {
+    let name = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name));
+    match t.table_type {
+        TableType::View | TableType::MaterializedView => {
+            let kind = if t.table_type == TableType::View {
+                "VIEW"
+            } else {
+                "MATERIALIZED VIEW"
+            };
+            let body = t
+                .view_definition
+                .as_deref()
+                .unwrap_or("")
+                .trim()
+                .trim_end_matches(';');
+            format!("CREATE {kind} {name} AS\n{body};")
+        }
+        _ => {
+            let mut sql = String::new();
+            if let Some(parent) = &t.partition_of {
+                sql.push_str(&format!(
+                    "CREATE TABLE {name} PARTITION OF {}.{}\n    {}",
+                    quote_ident(&parent.parent_schema),
+                    quote_ident(&parent.parent_table),
+                    parent.bound
+                ));
+            } else {
+                let foreign = if t.table_type == TableType::ForeignTable {
+                    "FOREIGN "
+                } else {
+                    ""
+                };
+                sql.push_str(&format!("CREATE {foreign}TABLE {name} ("));
+                let mut items: Vec<String> = t.columns.iter().map(column_definition).collect();
+                items.extend(
+                    t.constraints
+                        .iter()
+                        .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
+                );
+                for (i, item) in items.iter().enumerate() {
+                    sql.push_str(if i == 0 { "\n    " } else { ",\n    " });
+                    sql.push_str(item);
+                }
+                sql.push_str(if items.is_empty() { ")" } else { "\n)" });
+            }
+            if let Some(p) = &t.partitioning {
+                sql.push_str(&format!(" PARTITION BY {}", p.key));
+            }
+            if let Some(f) = &t.foreign_table {
+                sql.push_str(&format!(" SERVER {}", quote_ident(&f.server)));
+                if !f.options.is_empty() {
+                    let opts: Vec<String> = f.options.iter().map(|o| foreign_option(o)).collect();
+                    sql.push_str(&format!(" OPTIONS ({})", opts.join(", ")));
+                }
+            }
+            sql.push(';');
+            for index in &t.indexes {
+                // Indexes that back a constraint are created by the constraint itself.
+                if !t.constraints.iter().any(|c| c.name == index.name) {
+                    sql.push('\n');
+                    sql.push_str(&index.definition);
+                    sql.push(';');
+                }
+            }
+            sql
+        }
+    }
+}
+
+fn column_definition(c: &super::Column) -> String {
+    let mut def = format!("{} {}", quote_ident(&c.name), c.data_type);
+    if let Some(coll) = &c.collation {
+        def.push_str(&format!(" COLLATE {coll}"));
+    }
+    if let Some(expr) = &c.generated {
+        def.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
+    } else if let Some(identity) = c.identity {
+        let how = match identity {
+            super::Identity::Always => "ALWAYS",
+            super::Identity::ByDefault => "BY DEFAULT",
+        };
+        def.push_str(&format!(" GENERATED {how} AS IDENTITY"));
+    } else if let Some(default) = &c.default {
+        def.push_str(&format!(" DEFAULT {default}"));
+    }
+    if !c.nullable {
+        def.push_str(" NOT NULL");
+    }
+    def
+}
+
+/// `ftoptions` entries come as `key=value`.
+fn foreign_option(option: &str) -> String {
+    let (key, value) = option.split_once('=').unwrap_or((option, ""));
+    format!("{} '{}'", quote_ident(key), value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        Column, Constraint, ConstraintType, ForeignTable, Identity, Index, PartitionOf,
+        Partitioning, TypeFamily,
+    };
+
+    fn column(attnum: i32, name: &str, ty: &str) -> Column {
+        Column {
+            attnum,
+            name: name.into(),
+            data_type: ty.into(),
+            type_family: TypeFamily::Integer,
+            is_array: false,
+            element_type: None,
+            domain: None,
+            enum_labels: vec![],
+            nullable: true,
+            default: None,
+            identity: None,
+            generated: None,
+            collation: None,
+            description: None,
+        }
+    }
+
+    fn table(name: &str, table_type: TableType) -> Table {
+        Table {
+            oid: 1,
+            schema: "public".into(),
+            name: name.into(),
+            table_type,
+            owner: "postgres".into(),
+            description: None,
+            row_estimate: None,
+            size_bytes: None,
+            columns: vec![],
+            constraints: vec![],
+            indexes: vec![],
+            view_definition: None,
+            partitioning: None,
+            partition_of: None,
+            foreign_table: None,
+            ddl: None,
+        }
+    }
+
+    #[test]
+    fn table_with_columns_constraints_and_indexes() {
+        let mut t = table("Order Items", TableType::Table);
+        let mut id = column(1, "id", "bigint");
+        id.identity = Some(Identity::Always);
+        id.nullable = false;
+        let mut qty = column(2, "qty", "integer");
+        qty.default = Some("1".into());
+        let mut total = column(3, "total", "numeric(10,2)");
+        total.generated = Some("(qty * 2)".into());
+        let mut label = column(4, "Label", "text");
+        label.collation = Some("\"C\"".into());
+        t.columns = vec![id, qty, total, label];
+        t.constraints = vec![Constraint {
+            name: "order_items_pkey".into(),
+            constraint_type: ConstraintType::PrimaryKey,
+            columns: vec!["id".into()],
+            definition: "PRIMARY KEY (id)".into(),
+            references: None,
+            deferrable: false,
+            description: None,
+        }];
+        t.indexes = vec![
+            Index {
+                name: "order_items_pkey".into(),
+                columns: vec!["id".into()],
+                is_unique: true,
+                is_primary: true,
+                method: "btree".into(),
+                predicate: None,
+                definition: "CREATE UNIQUE INDEX order_items_pkey ON public.\"Order Items\" USING btree (id)".into(),
+                description: None,
+            },
+            Index {
+                name: "qty_idx".into(),
+                columns: vec!["qty".into()],
+                is_unique: false,
+                is_primary: false,
+                method: "btree".into(),
+                predicate: None,
+                definition: "CREATE INDEX qty_idx ON public.\"Order Items\" USING btree (qty)".into(),
+                description: None,
+            },
+        ];
+        assert_eq!(
+            create_statement(&t),
+            "CREATE TABLE public.\"Order Items\" (\n    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,\n    qty integer DEFAULT 1,\n    total numeric(10,2) GENERATED ALWAYS AS ((qty * 2)) STORED,\n    \"Label\" text COLLATE \"C\",\n    CONSTRAINT order_items_pkey PRIMARY KEY (id)\n);\nCREATE INDEX qty_idx ON public.\"Order Items\" USING btree (qty);"
+        );
+    }
+
+    #[test]
+    fn views_and_materialized_views() {
+        let mut v = table("v", TableType::View);
+        v.view_definition = Some(" SELECT 1 AS one;".into());
+        assert_eq!(
+            create_statement(&v),
+            "CREATE VIEW public.v AS\nSELECT 1 AS one;"
+        );
+        v.table_type = TableType::MaterializedView;
+        assert_eq!(
+            create_statement(&v),
+            "CREATE MATERIALIZED VIEW public.v AS\nSELECT 1 AS one;"
+        );
+    }
+
+    #[test]
+    fn partitioned_table_and_partition() {
+        let mut parent = table("payment", TableType::PartitionedTable);
+        parent.columns = vec![column(1, "paid_at", "date")];
+        parent.partitioning = Some(Partitioning {
+            strategy: "RANGE".into(),
+            key: "RANGE (paid_at)".into(),
+        });
+        assert_eq!(
+            create_statement(&parent),
+            "CREATE TABLE public.payment (\n    paid_at date\n) PARTITION BY RANGE (paid_at);"
+        );
+        let mut part = table("payment_2024", TableType::Partition);
+        part.partition_of = Some(PartitionOf {
+            parent_schema: "public".into(),
+            parent_table: "payment".into(),
+            bound: "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')".into(),
+        });
+        assert_eq!(
+            create_statement(&part),
+            "CREATE TABLE public.payment_2024 PARTITION OF public.payment\n    FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
+        );
+    }
+
+    #[test]
+    fn foreign_table_with_options() {
+        let mut t = table("remote", TableType::ForeignTable);
+        t.columns = vec![column(1, "id", "integer")];
+        t.foreign_table = Some(ForeignTable {
+            server: "files".into(),
+            options: vec!["filename=/tmp/it's.csv".into(), "format=csv".into()],
+        });
+        assert_eq!(
+            create_statement(&t),
+            "CREATE FOREIGN TABLE public.remote (\n    id integer\n) SERVER files OPTIONS (filename '/tmp/it''s.csv', format 'csv');"
+        );
+    }
+
+    #[test]
+    fn table_without_columns() {
+        assert_eq!(
+            create_statement(&table("empty", TableType::Table)),
+            "CREATE TABLE public.empty ();"
+        );
+    }
+}

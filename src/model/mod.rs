@@ -1,0 +1,242 @@
+//! What a PostgreSQL catalog describes, as pgmeta emits it.
+//!
+//! These types are the payload of the metadata events; their field names and order follow
+//! `schemas/MetadataEvent.avsc`, which is the public contract (a unit test checks they agree).
+//! Catalog objects are identified by OID (and columns by `attnum`), never by name, so that a
+//! rename is an update of the same entity rather than a delete and a create.
+
+pub mod ddl;
+mod ident;
+mod type_family;
+
+pub use ident::{Fqn, quote_ident};
+pub use type_family::TypeFamily;
+
+use serde::{Deserialize, Serialize};
+
+/// One database's catalog as read inside a single snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogSnapshot {
+    /// PostgreSQL's `server_version` setting.
+    pub server_version: String,
+    pub database: Database,
+    pub schemas: Vec<DatabaseSchema>,
+    pub tables: Vec<Table>,
+    pub routines: Vec<Routine>,
+    /// Every schema, relation and routine the catalog holds, filtered out or not: an entity
+    /// missing from the snapshot but present here was filtered, not dropped.
+    pub all_keys: std::collections::HashSet<EntityKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EntityType {
+    Database,
+    DatabaseSchema,
+    Table,
+    Routine,
+}
+
+impl EntityType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityType::Database => "database",
+            EntityType::DatabaseSchema => "database_schema",
+            EntityType::Table => "table",
+            EntityType::Routine => "routine",
+        }
+    }
+}
+
+/// What identifies an entity for its whole life: its type and OID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntityKey {
+    pub entity_type: EntityType,
+    pub oid: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Database {
+    pub oid: i64,
+    pub name: String,
+    pub owner: String,
+    pub description: Option<String>,
+    pub encoding: String,
+    pub collation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DatabaseSchema {
+    pub oid: i64,
+    pub name: String,
+    pub owner: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TableType {
+    Table,
+    PartitionedTable,
+    Partition,
+    View,
+    MaterializedView,
+    ForeignTable,
+}
+
+impl TableType {
+    pub fn is_view(self) -> bool {
+        matches!(self, TableType::View | TableType::MaterializedView)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub oid: i64,
+    pub schema: String,
+    pub name: String,
+    pub table_type: TableType,
+    pub owner: String,
+    pub description: Option<String>,
+    /// `pg_class.reltuples`; absent when the table was never analyzed. Volatile: a change of
+    /// the estimate alone does not make an UPDATE event (see `diff`).
+    pub row_estimate: Option<f64>,
+    /// `relpages * block_size`: the size as of the last VACUUM/ANALYZE. Volatile, like
+    /// `row_estimate`.
+    pub size_bytes: Option<i64>,
+    pub columns: Vec<Column>,
+    pub constraints: Vec<Constraint>,
+    pub indexes: Vec<Index>,
+    pub view_definition: Option<String>,
+    pub partitioning: Option<Partitioning>,
+    pub partition_of: Option<PartitionOf>,
+    pub foreign_table: Option<ForeignTable>,
+    pub ddl: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Column {
+    pub attnum: i32,
+    pub name: String,
+    /// The type as PostgreSQL prints it (`format_type`), e.g. `character varying(40)`.
+    pub data_type: String,
+    pub type_family: TypeFamily,
+    pub is_array: bool,
+    pub element_type: Option<String>,
+    pub domain: Option<String>,
+    pub enum_labels: Vec<String>,
+    pub nullable: bool,
+    pub default: Option<String>,
+    pub identity: Option<Identity>,
+    pub generated: Option<String>,
+    pub collation: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Identity {
+    Always,
+    ByDefault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConstraintType {
+    PrimaryKey,
+    Unique,
+    ForeignKey,
+    Check,
+    Exclusion,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Constraint {
+    pub name: String,
+    pub constraint_type: ConstraintType,
+    pub columns: Vec<String>,
+    /// `pg_get_constraintdef`: for CHECK the expression, for FK the whole clause.
+    pub definition: String,
+    pub references: Option<ForeignKeyReference>,
+    pub deferrable: bool,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ForeignKeyReference {
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+    pub match_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    /// Key columns by name; an expression key is given as its SQL text.
+    pub columns: Vec<String>,
+    pub is_unique: bool,
+    pub is_primary: bool,
+    pub method: String,
+    pub predicate: Option<String>,
+    pub definition: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Partitioning {
+    /// `RANGE`, `LIST` or `HASH`.
+    pub strategy: String,
+    /// `pg_get_partkeydef`, e.g. `RANGE (payment_date)`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PartitionOf {
+    pub parent_schema: String,
+    pub parent_table: String,
+    /// `FOR VALUES ...` or `DEFAULT`.
+    pub bound: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ForeignTable {
+    pub server: String,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoutineKind {
+    Function,
+    Procedure,
+    Aggregate,
+    Window,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Routine {
+    pub oid: i64,
+    pub schema: String,
+    pub name: String,
+    pub kind: RoutineKind,
+    /// `pg_get_function_identity_arguments`: what tells overloads apart.
+    pub arguments: String,
+    pub return_type: Option<String>,
+    pub language: String,
+    /// Source text for SQL/PL languages; absent for C and internal functions.
+    pub body: Option<String>,
+    pub owner: String,
+    pub description: Option<String>,
+    pub volatility: String,
+    pub security_definer: bool,
+}
+
+impl Routine {
+    /// `name(argument types)`: unique within a schema, unlike the bare name.
+    pub fn signature(&self) -> String {
+        format!("{}({})", self.name, self.arguments)
+    }
+}

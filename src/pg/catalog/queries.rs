@@ -1,0 +1,211 @@
+//! The catalog queries. Each returns every row of its kind for the whole database in one round
+//! trip (pg_dump's getTables/getTableAttrs approach); rows are joined in memory. None takes a
+//! lock on a user table, and none reads user data, so the capture role needs no SELECT on
+//! tables.
+
+/// Schemas that are PostgreSQL's own. `pg_*` names are reserved, so users cannot create them.
+const USER_NAMESPACE: &str = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+
+/// Objects that belong to an extension (e.g. pg_stat_statements' views) are the extension's,
+/// not the user's schema.
+macro_rules! not_extension_member {
+    ($catalog:literal, $oid:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '",
+            $catalog,
+            "'::regclass AND e.objid = ",
+            $oid,
+            " AND e.deptype = 'e')"
+        )
+    };
+}
+
+/// A cheap signature of everything the snapshot reads. Any DDL that changes what pgmeta emits
+/// writes a new row version (new xmin) into one of these catalogs, or adds/removes rows; so an
+/// equal signature means an unchanged catalog and the full read can be skipped. (Freezing
+/// keeps xmin readable since 9.4; in-place statistics updates by VACUUM/ANALYZE do not change
+/// xmin, which is right: statistics alone are not a change.)
+pub fn fingerprint() -> String {
+    let per_catalog = |table: &str, filter: &str| {
+        format!(
+            "(SELECT count(*)::text || ':' || coalesce(sum(xmin::text::int8), 0)::text FROM pg_catalog.{table} {filter})"
+        )
+    };
+    let parts = [
+        per_catalog("pg_namespace", ""),
+        per_catalog("pg_class", ""),
+        per_catalog("pg_attribute", "WHERE attnum > 0"),
+        per_catalog("pg_attrdef", ""),
+        per_catalog("pg_constraint", ""),
+        per_catalog("pg_index", ""),
+        per_catalog("pg_description", ""),
+        per_catalog("pg_proc", ""),
+        per_catalog("pg_type", ""),
+        per_catalog("pg_enum", ""),
+        per_catalog("pg_inherits", ""),
+        per_catalog("pg_partitioned_table", ""),
+        per_catalog("pg_foreign_table", ""),
+        per_catalog("pg_foreign_server", ""),
+        per_catalog("pg_collation", ""),
+        per_catalog("pg_shdescription", ""),
+        "(SELECT xmin::text FROM pg_catalog.pg_database WHERE datname = current_database())".into(),
+        // Owners are emitted by name: a role rename changes them without touching the objects.
+        "(SELECT md5(string_agg(oid::text || ':' || rolname, ',' ORDER BY oid)) FROM pg_catalog.pg_roles)".into(),
+    ];
+    format!("SELECT concat_ws('/', {})", parts.join(", "))
+}
+
+pub const DATABASE: &str = "\
+SELECT d.oid, d.datname::text, pg_catalog.pg_get_userbyid(d.datdba)::text,
+       pg_catalog.shobj_description(d.oid, 'pg_database'),
+       pg_catalog.pg_encoding_to_char(d.encoding)::text, d.datcollate::text,
+       current_setting('server_version'), current_setting('server_version_num')::int4
+FROM pg_catalog.pg_database d
+WHERE d.datname = current_database()";
+
+pub fn schemas() -> String {
+    format!(
+        "SELECT n.oid, n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text, d.description
+FROM pg_catalog.pg_namespace n
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = n.oid AND d.classoid = 'pg_catalog.pg_namespace'::regclass AND d.objsubid = 0
+WHERE {USER_NAMESPACE}"
+    )
+}
+
+pub fn relations() -> String {
+    format!(
+        "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relispartition,
+       pg_catalog.pg_get_userbyid(c.relowner)::text, d.description,
+       c.reltuples::float8, c.relpages::int8 * current_setting('block_size')::int8,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END,
+       CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
+       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
+       pn.nspname::text, pc.relname::text,
+       fs.srvname::text, ft.ftoptions
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+LEFT JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
+LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
+  AND {}",
+        not_extension_member!("pg_catalog.pg_class", "c.oid")
+    )
+}
+
+/// Columns with their type resolved through domains and arrays to the scalar type that
+/// decides the type family.
+pub fn columns() -> String {
+    format!(
+        "SELECT a.attrelid, a.attnum, a.attname::text,
+       pg_catalog.format_type(a.atttypid, a.atttypmod),
+       a.attnotnull, a.atthasdef, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
+       a.attidentity::text, a.attgenerated::text,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
+         (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
+                      ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
+          FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+          WHERE co.oid = a.attcollation) END,
+       d.description,
+       CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.oid, NULL) END,
+       bt.typcategory = 'A',
+       CASE WHEN bt.typcategory = 'A' THEN pg_catalog.format_type(et.oid, NULL) END,
+       coalesce(et.typname, bt.typname)::text, coalesce(et.typcategory, bt.typcategory)::text,
+       coalesce(et.oid, bt.oid)
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_catalog.pg_type et ON bt.typcategory = 'A' AND et.oid = bt.typelem
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
+ORDER BY a.attrelid, a.attnum"
+    )
+}
+
+pub const ENUM_LABELS: &str = "\
+SELECT enumtypid, array_agg(enumlabel::text ORDER BY enumsortorder)
+FROM pg_catalog.pg_enum GROUP BY enumtypid";
+
+pub fn constraints() -> String {
+    format!(
+        "SELECT co.conrelid, co.conname::text, co.contype::text,
+       ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(attnum, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum ORDER BY k.i),
+       pg_catalog.pg_get_constraintdef(co.oid, true),
+       rn.nspname::text, rc.relname::text,
+       ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(attnum, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.attnum ORDER BY k.i),
+       co.confupdtype::text, co.confdeltype::text, co.confmatchtype::text, co.condeferrable,
+       d.description
+FROM pg_catalog.pg_constraint co
+JOIN pg_catalog.pg_class c ON c.oid = co.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_class rc ON rc.oid = co.confrelid
+LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = co.oid AND d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objsubid = 0
+WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
+ORDER BY co.conrelid, co.conname"
+    )
+}
+
+pub fn indexes() -> String {
+    format!(
+        "SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, am.amname::text,
+       ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(1, i.indnkeyatts) k ORDER BY k),
+       pg_catalog.pg_get_expr(i.indpred, i.indrelid),
+       pg_catalog.pg_get_indexdef(i.indexrelid),
+       d.description
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = i.indexrelid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+WHERE c.relkind IN ('r', 'p', 'm', 'f') AND {USER_NAMESPACE}
+ORDER BY i.indrelid, ic.relname"
+    )
+}
+
+/// `server_version_num` decides the body expression: SQL-standard bodies (`BEGIN ATOMIC`,
+/// PostgreSQL 14+) live in `prosqlbody`, not `prosrc`.
+pub fn routines(server_version_num: i32) -> String {
+    let body = if server_version_num >= 140000 {
+        "CASE WHEN l.lanname IN ('c', 'internal') THEN NULL
+              WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_function_sqlbody(p.oid)
+              ELSE p.prosrc END"
+    } else {
+        "CASE WHEN l.lanname IN ('c', 'internal') THEN NULL ELSE p.prosrc END"
+    };
+    format!(
+        "SELECT p.oid, n.nspname::text, p.proname::text, p.prokind::text,
+       pg_catalog.pg_get_function_identity_arguments(p.oid),
+       CASE WHEN p.prokind <> 'p' THEN pg_catalog.pg_get_function_result(p.oid) END,
+       l.lanname::text, {body}, pg_catalog.pg_get_userbyid(p.proowner)::text, d.description,
+       p.provolatile::text, p.prosecdef
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = p.oid AND d.classoid = 'pg_catalog.pg_proc'::regclass AND d.objsubid = 0
+WHERE {USER_NAMESPACE} AND {}",
+        not_extension_member!("pg_catalog.pg_proc", "p.oid")
+    )
+}
+
+/// Databases `ingest_all_databases` considers.
+pub const DATABASES: &str = "\
+SELECT datname::text FROM pg_catalog.pg_database
+WHERE datallowconn AND NOT datistemplate ORDER BY datname";

@@ -1,0 +1,142 @@
+//! PostgreSQL errors, classified where they arise and worded for the operator.
+
+use std::fmt;
+
+/// What a caller should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Worth retrying with backoff: the server is restarting, the network blipped, a
+    /// concurrent DDL changed the catalog under the read.
+    Transient,
+    /// Retrying cannot help until someone changes something (password, privileges, config).
+    Fatal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("cannot connect to PostgreSQL at {target}: {reason}{hint}")]
+    Connect {
+        target: String,
+        reason: String,
+        hint: Hint,
+        class: ErrorClass,
+    },
+    #[error("catalog query {query} failed on {target}: {reason}{hint}")]
+    Query {
+        query: &'static str,
+        target: String,
+        reason: String,
+        hint: Hint,
+        class: ErrorClass,
+    },
+    #[error("the catalog changed while it was read ({what}); the read is retried")]
+    ConcurrentDdl { what: String },
+    #[error("catalog query {query} returned an unexpected row: {reason}")]
+    Decode { query: &'static str, reason: String },
+}
+
+impl PgError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            PgError::Connect { class, .. } | PgError::Query { class, .. } => *class,
+            PgError::ConcurrentDdl { .. } => ErrorClass::Transient,
+            PgError::Decode { .. } => ErrorClass::Fatal,
+        }
+    }
+
+    pub fn connect(target: &str, err: &tokio_postgres::Error) -> Self {
+        let (reason, class, hint) = describe(err);
+        PgError::Connect {
+            target: target.to_owned(),
+            reason,
+            hint,
+            class,
+        }
+    }
+
+    pub fn query(query: &'static str, target: &str, err: &tokio_postgres::Error) -> Self {
+        let (reason, class, hint) = describe(err);
+        // A definition function that lost its object to a concurrent DROP says so this way.
+        if reason.contains("cache lookup failed")
+            || reason.contains("could not open relation with OID")
+        {
+            return PgError::ConcurrentDdl { what: reason };
+        }
+        PgError::Query {
+            query,
+            target: target.to_owned(),
+            reason,
+            hint,
+            class,
+        }
+    }
+}
+
+/// An operator hint appended to a message, empty when there is none.
+#[derive(Debug, Clone, Default)]
+pub struct Hint(Option<&'static str>);
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(h) => write!(f, " (hint: {h})"),
+            None => Ok(()),
+        }
+    }
+}
+
+fn describe(err: &tokio_postgres::Error) -> (String, ErrorClass, Hint) {
+    if let Some(db) = err.as_db_error() {
+        let code = db.code().code();
+        let reason = format!("{}: {} (SQLSTATE {code})", db.severity(), db.message());
+        let (class, hint) = match code {
+            "28P01" => (
+                ErrorClass::Fatal,
+                Some(
+                    "check the password: source.password, source.password_file, the URL or PGPASSWORD",
+                ),
+            ),
+            "28000" => (
+                ErrorClass::Fatal,
+                Some("pg_hba.conf does not let this user connect from here"),
+            ),
+            "3D000" => (
+                ErrorClass::Fatal,
+                Some("check source.database, the URL or PGDATABASE"),
+            ),
+            "42501" => (
+                ErrorClass::Fatal,
+                Some("the capture role lacks a privilege: run `pgmeta-capture check`"),
+            ),
+            c if c.starts_with("08") || c.starts_with("57") || c.starts_with("53") => {
+                (ErrorClass::Transient, None)
+            }
+            "40001" | "40P01" | "55P03" | "57014" => (ErrorClass::Transient, None),
+            _ => (ErrorClass::Fatal, None),
+        };
+        return (reason, class, Hint(hint));
+    }
+    // Not a server error: I/O, timeout or a closed connection. Walk the source chain, which is
+    // where tokio-postgres puts "Connection refused" and the like.
+    let mut reason = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    let hint = if reason.contains("refused") {
+        Some("is the server running and accepting TCP connections on that host and port?")
+    } else if reason.contains("timed out") || reason.contains("timeout") {
+        Some(
+            "the host did not answer in time: check host, port, firewall and source.connect_timeout",
+        )
+    } else if reason.contains("failed to lookup address")
+        || reason.contains("Name or service not known")
+    {
+        Some("the host name does not resolve")
+    } else {
+        None
+    };
+    (reason, ErrorClass::Transient, Hint(hint))
+}

@@ -1,0 +1,215 @@
+//! The Kafka sink: an idempotent producer with `acks=all`, so a record counts as sent only
+//! when every in-sync replica has it, and retries inside librdkafka cannot duplicate or reorder
+//! records of one key.
+
+use super::{Sink, SinkError};
+use crate::codec::AvroCodec;
+use crate::config::KafkaConfig;
+use crate::event::Outbound;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::{Duration, Instant};
+
+pub const HEADER_EVENT_TYPE: &str = "pgmeta.event_type";
+pub const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+    topic: String,
+    codec: AvroCodec,
+    fingerprint: String,
+    delivery_timeout: Duration,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSink {
+    /// Connects, retrying with backoff for up to `kafka.startup_timeout` while the brokers are
+    /// unreachable, and creates the metadata topic (compacted) if it does not exist.
+    pub async fn connect(cfg: &KafkaConfig) -> Result<Self, SinkError> {
+        let client_config = client_config(cfg);
+        let admin: AdminClient<DefaultClientContext> = client_config
+            .create()
+            .map_err(|e| SinkError::Config(e.to_string()))?;
+        let started = Instant::now();
+        let mut attempts = 0;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            attempts += 1;
+            let probe = admin
+                .inner()
+                .fetch_metadata(None, Duration::from_secs(3).min(cfg.startup_timeout));
+            let last_error = match probe {
+                Ok(md) if !md.brokers().is_empty() => break,
+                Ok(_) => "no brokers in metadata".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            let waited = started.elapsed();
+            if waited + backoff > cfg.startup_timeout {
+                return Err(SinkError::Unreachable {
+                    brokers: cfg.brokers.clone(),
+                    attempts,
+                    waited,
+                    last_error,
+                });
+            }
+            tracing::warn!(brokers = %cfg.brokers, attempt = attempts, error = %last_error, retry_in = ?backoff, "kafka unreachable, retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        ensure_topic(
+            &admin,
+            &cfg.metadata_topic,
+            cfg.partitions,
+            cfg.replication_factor,
+        )
+        .await?;
+        let producer: FutureProducer = client_config
+            .create()
+            .map_err(|e| SinkError::Config(e.to_string()))?;
+        let codec = AvroCodec::metadata()?;
+        let fingerprint = codec.fingerprint_hex();
+        tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
+        Ok(KafkaSink {
+            producer,
+            topic: cfg.metadata_topic.clone(),
+            codec,
+            fingerprint,
+            delivery_timeout: cfg.delivery_timeout,
+        })
+    }
+}
+
+fn client_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("client.id", "pgmeta-capture")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            cfg.delivery_timeout.as_millis().to_string(),
+        )
+        // librdkafka logs connection failures itself at error level; the sink reports them.
+        .set("log_level", "3");
+    for (k, v) in &cfg.properties {
+        c.set(k, v.expose());
+    }
+    c
+}
+
+async fn ensure_topic(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), SinkError> {
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
+        .set("cleanup.policy", "compact");
+    let results = admin
+        .create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .map_err(|e| SinkError::Topic {
+            topic: topic.into(),
+            reason: e.to_string(),
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(SinkError::Topic {
+                    topic: name,
+                    reason: code.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Sink for KafkaSink {
+    async fn send(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for item in batch {
+            let (payload, event_type) = match item {
+                Outbound::Event(event) => (Some(self.codec.encode(event)?), event.event_type()),
+                Outbound::Tombstone { .. } => (None, "tombstone".to_owned()),
+            };
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: HEADER_EVENT_TYPE,
+                    value: Some(event_type.as_str()),
+                })
+                .insert(Header {
+                    key: HEADER_SCHEMA_FINGERPRINT,
+                    value: Some(self.fingerprint.as_str()),
+                });
+            let mut record = FutureRecord::<str, Vec<u8>>::to(&self.topic)
+                .key(item.key())
+                .headers(headers);
+            if let Some(p) = &payload {
+                record = record.payload(p);
+            }
+            // Enqueue without waiting for delivery; wait for queue space when it is full.
+            let mut record = record;
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        self.producer.poll(Duration::from_millis(50));
+                    }
+                    Err((e, _)) => {
+                        return Err(SinkError::Delivery {
+                            failed: batch.len() - pending.len(),
+                            total: batch.len(),
+                            first_error: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        let deadline = self.delivery_timeout + Duration::from_secs(5);
+        let results = tokio::time::timeout(deadline, futures_util::future::join_all(pending)).await;
+        let results = results.map_err(|_| SinkError::Delivery {
+            failed: batch.len(),
+            total: batch.len(),
+            first_error: format!("no acknowledgement within {deadline:?}"),
+        })?;
+        let mut failed = 0;
+        let mut first_error = None;
+        for r in results {
+            let err = match r {
+                Ok(Ok(_)) => continue,
+                Ok(Err((e, _))) => e.to_string(),
+                Err(_) => "producer dropped the delivery report".to_owned(),
+            };
+            failed += 1;
+            first_error.get_or_insert(err);
+        }
+        match first_error {
+            None => Ok(()),
+            Some(first_error) => Err(SinkError::Delivery {
+                failed,
+                total: batch.len(),
+                first_error,
+            }),
+        }
+    }
+}

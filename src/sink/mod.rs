@@ -1,0 +1,66 @@
+//! Where events go. A sink's `send` resolves only once the whole batch is durable (for Kafka:
+//! acknowledged by all in-sync replicas), because the capture advances its state right after.
+
+mod jsonl;
+mod kafka;
+
+pub use jsonl::JsonlSink;
+pub use kafka::KafkaSink;
+
+use crate::event::Outbound;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(
+        "Kafka brokers {brokers} unreachable after {attempts} attempts over {waited:?}: {last_error} (hint: check kafka.brokers and that the broker is up; kafka.startup_timeout sets how long to wait)"
+    )]
+    Unreachable {
+        brokers: String,
+        attempts: u32,
+        waited: std::time::Duration,
+        last_error: String,
+    },
+    #[error("cannot create Kafka topic {topic}: {reason}")]
+    Topic { topic: String, reason: String },
+    #[error("invalid Kafka client configuration: {0}")]
+    Config(String),
+    #[error(
+        "Kafka did not acknowledge {failed} of {total} records (first error: {first_error}); they are sent again by the next poll"
+    )]
+    Delivery {
+        failed: usize,
+        total: usize,
+        first_error: String,
+    },
+    #[error(transparent)]
+    Encode(#[from] crate::codec::CodecError),
+    #[error("cannot write events to {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Writes batches of events durably.
+pub trait Sink {
+    fn send(
+        &mut self,
+        batch: &[Outbound],
+    ) -> impl std::future::Future<Output = Result<(), SinkError>>;
+}
+
+/// The sink chosen by configuration.
+#[derive(Debug)]
+pub enum AnySink {
+    Kafka(KafkaSink),
+    Jsonl(JsonlSink),
+}
+
+impl Sink for AnySink {
+    async fn send(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
+        match self {
+            AnySink::Kafka(s) => s.send(batch).await,
+            AnySink::Jsonl(s) => s.send(batch).await,
+        }
+    }
+}

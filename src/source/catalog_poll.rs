@@ -1,0 +1,157 @@
+//! The catalog poller: read the catalog, diff it against what was emitted, send the changes,
+//! and only then remember them.
+//!
+//! ```text
+//!  fingerprint ──same──► done (one cheap query)
+//!      │changed
+//!      ▼
+//!  read snapshot ─► diff(state) ─► events ─► sink.send (acks=all) ─► state.apply ─► state file
+//! ```
+//! Invariant: the state file never runs ahead of the sink. A crash between send and save makes
+//! the next run send the same changes again, with the same event ids (at least once).
+
+use crate::checkpoint::CheckpointStore;
+use crate::diff::{DatabaseState, DiffOptions, diff};
+use crate::event::{CaptureMode, SourceInfo, outbound};
+use crate::pg::catalog::{CatalogRead, CatalogScope, read_catalog};
+use crate::pg::{PgError, PgTarget};
+use crate::sink::Sink;
+use std::sync::Arc;
+use tokio_postgres::Client;
+
+/// How often a read that collided with concurrent DDL is repeated at once before the poll
+/// gives up until the next interval.
+const CONCURRENT_DDL_RETRIES: u32 = 3;
+
+#[derive(Debug)]
+pub struct CatalogPollSource {
+    target: PgTarget,
+    scope: Arc<CatalogScope>,
+    client: Option<Client>,
+    fingerprint: Option<String>,
+    state: DatabaseState,
+    diff_options: DiffOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    pub database: String,
+    /// The catalog signature was unchanged: no snapshot was read.
+    pub unchanged: bool,
+    pub changes: usize,
+    /// Records written, tombstones included.
+    pub records: usize,
+}
+
+impl CatalogPollSource {
+    pub fn new(
+        target: PgTarget,
+        scope: Arc<CatalogScope>,
+        state: DatabaseState,
+        diff_options: DiffOptions,
+    ) -> Self {
+        CatalogPollSource {
+            target,
+            scope,
+            client: None,
+            fingerprint: None,
+            state,
+            diff_options,
+        }
+    }
+
+    pub fn database(&self) -> &str {
+        self.target.dbname()
+    }
+
+    pub async fn poll<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+    ) -> Result<PollReport, crate::capture::CaptureError> {
+        let label = self.target.to_string();
+        let client = match self.client.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.target.connect().await?,
+        };
+        let mut client = client;
+        let mut attempt = 0;
+        let read = loop {
+            match read_catalog(
+                &mut client,
+                &label,
+                &self.scope,
+                self.fingerprint.as_deref(),
+            )
+            .await
+            {
+                Err(PgError::ConcurrentDdl { what }) if attempt < CONCURRENT_DDL_RETRIES => {
+                    attempt += 1;
+                    tracing::info!(database = %self.database(), attempt, what = %what, "catalog changed during the read, reading again");
+                }
+                Err(e) => {
+                    if !client.is_closed() {
+                        self.client = Some(client);
+                    }
+                    return Err(e.into());
+                }
+                Ok(read) => break read,
+            }
+        };
+        self.client = Some(client);
+        let database = self.database().to_owned();
+        let CatalogRead::Changed {
+            snapshot,
+            fingerprint,
+        } = read
+        else {
+            return Ok(PollReport {
+                database,
+                unchanged: true,
+                changes: 0,
+                records: 0,
+            });
+        };
+
+        let source = SourceInfo {
+            service: self.scope.service.clone(),
+            database: snapshot.database.name.clone(),
+            server_version: snapshot.server_version.clone(),
+            capture_mode: CaptureMode::Poll,
+            pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let diff = diff(
+            &self.state,
+            *snapshot,
+            &self.scope.service,
+            self.diff_options,
+        );
+        let records = outbound(&diff.changes, &source, now_millis());
+        if !records.is_empty() {
+            sink.send(&records).await?;
+        }
+        fail::fail_point!("capture-after-send-before-checkpoint");
+        let dirty =
+            !diff.changes.is_empty() || !diff.forgotten.is_empty() || !self.state.initialized;
+        self.state.apply(&diff);
+        if dirty {
+            store.save(&self.scope.service, &database, &self.state)?;
+        }
+        self.fingerprint = Some(fingerprint);
+        self.diff_options.full = false;
+        tracing::info!(database = %database, changes = diff.changes.len(), records = records.len(), "catalog poll emitted changes");
+        Ok(PollReport {
+            database,
+            unchanged: false,
+            changes: diff.changes.len(),
+            records: records.len(),
+        })
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

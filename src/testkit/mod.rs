@@ -1,0 +1,66 @@
+//! Real services for tests, benchmarks and `make demo`: a throwaway PostgreSQL cluster and a
+//! tansu broker (Kafka-compatible), each on a free loopback port, started from binaries on
+//! this machine. Never a mock.
+//!
+//! A process-wide instance ([`PgCluster::shared`], [`Broker::shared`]) serves a whole test
+//! binary, with a fresh database and topic per test. Statics are never dropped in Rust, so a
+//! small watchdog shell stops the server and removes its directory when the test process exits.
+
+mod broker;
+mod cluster;
+
+pub use broker::{Broker, tansu_path};
+pub use cluster::PgCluster;
+
+use std::process::{Command, Stdio};
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it right away).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A unique, readable name for a per-test database or topic.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Stops `pid` and removes `dir` once this process has exited.
+fn watchdog(pid: u32, dir: &std::path::Path) {
+    let me = std::process::id();
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -INT {pid} 2>/dev/null; \
+         for i in 1 2 3 4 5; do kill -0 {pid} 2>/dev/null || break; sleep 1; done; \
+         kill -9 {pid} 2>/dev/null; rm -rf '{}'",
+        dir.display()
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+/// Sends SIGINT (PostgreSQL's fast shutdown; tansu's clean stop) and waits up to 10 s.
+fn stop_child(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    for _ in 0..100 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
