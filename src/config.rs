@@ -67,7 +67,7 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// `postgres://user:pass@host:port/db?...` or a libpq key=value string.
@@ -88,6 +88,25 @@ pub struct SourceConfig {
     /// Bound on each catalog query, so a catalog read can never hold a busy server for long.
     #[serde(default = "default_statement_timeout", with = "duration")]
     pub statement_timeout: Duration,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            url: None,
+            host: None,
+            port: None,
+            user: None,
+            password: None,
+            password_file: None,
+            database: None,
+            sslmode: None,
+            application_name: None,
+            connect_timeout: None,
+            ingest_all_databases: false,
+            statement_timeout: default_statement_timeout(),
+        }
+    }
 }
 
 fn default_statement_timeout() -> Duration {
@@ -402,6 +421,11 @@ mod tests {
         assert_eq!(c.service_name, "postgres");
         assert_eq!(c.kafka.metadata_topic, "pgmeta.metadata");
         assert!(c.filters.include_views && c.filters.mark_deleted_tables);
+        assert_eq!(c.source.statement_timeout, Duration::from_secs(60));
+        assert_eq!(
+            c.source.statement_timeout,
+            SourceConfig::default().statement_timeout
+        );
         c.validate().expect("valid");
     }
 

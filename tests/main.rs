@@ -1,1 +1,6 @@
-fn main() {}
+//! One integration-test binary against real services: a throwaway PostgreSQL cluster and a
+//! tansu broker (see `pgmeta::testkit`).
+
+mod common;
+
+mod catalog;

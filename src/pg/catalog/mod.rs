@@ -302,18 +302,18 @@ impl Reader<'_> {
             } else {
                 (default, None)
             };
-            let scalar_name: String = get(&row, 15, q)?;
-            let scalar_category: String = get(&row, 16, q)?;
-            let scalar_oid: u32 = get(&row, 17, q)?;
+            let scalar_name: String = get(&row, 14, q)?;
+            let scalar_category: String = get(&row, 15, q)?;
+            let scalar_oid: u32 = get(&row, 16, q)?;
             let type_family = TypeFamily::classify(&scalar_name, &scalar_category);
             table.columns.push(Column {
                 attnum: i32::from(get::<i16>(&row, 1, q)?),
                 name,
                 data_type: get(&row, 3, q)?,
                 type_family,
-                is_array: get(&row, 13, q)?,
-                element_type: get(&row, 14, q)?,
-                domain: get(&row, 12, q)?,
+                is_array: get(&row, 12, q)?,
+                element_type: get(&row, 13, q)?,
+                domain: get(&row, 11, q)?,
                 enum_labels: if type_family == TypeFamily::Enum {
                     enums.get(&scalar_oid).cloned().unwrap_or_default()
                 } else {

@@ -1,0 +1,442 @@
+//! Snapshot of every object kind, read back from Kafka and compared with the catalog.
+
+use crate::common::{TestEnv, poll_ok};
+use pgmeta::event::{CaptureMode, EntityType, MetadataEvent, Op};
+use pgmeta::model::{ConstraintType, Identity, RoutineKind, Table, TableType, TypeFamily};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+const FIXTURE: &str = include_str!("fixtures/every_kind.sql");
+const LONG_TABLE: &str = "this_table_name_is_exactly_long_enough_to_be_truncated_by_postgres_x";
+
+fn tables(events: &[MetadataEvent]) -> HashMap<(String, String), Table> {
+    events
+        .iter()
+        .filter_map(|e| e.table.clone())
+        .map(|t| ((t.schema.clone(), t.name.clone()), t))
+        .collect()
+}
+
+#[tokio::test]
+async fn snapshot_of_every_object_kind_equals_the_catalog() {
+    let env = TestEnv::new("every_kind").await;
+    env.sql(FIXTURE).await;
+    let mut capture = env.capture().await;
+    let reports = poll_ok(&mut capture).await;
+    assert_eq!(reports.len(), 1);
+
+    let records = env.records();
+    assert_eq!(
+        records.len(),
+        reports[0].records,
+        "every record written is on the topic"
+    );
+    let events: Vec<MetadataEvent> = records
+        .iter()
+        .map(|r| r.event.clone().expect("a first snapshot has no tombstones"))
+        .collect();
+    let fingerprint = pgmeta::codec::AvroCodec::metadata()
+        .expect("codec")
+        .fingerprint_hex();
+    let server_version: String = env
+        .client
+        .query_one("SHOW server_version", &[])
+        .await
+        .expect("version")
+        .get(0);
+    let ids: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids.len(), events.len(), "event ids are unique");
+    for (r, e) in records.iter().zip(&events) {
+        assert_eq!(r.key, e.fqn);
+        assert_eq!(r.event_type, format!("{}.snapshot", e.entity_type.as_str()));
+        assert_eq!(r.fingerprint, fingerprint);
+        assert_eq!((e.op, e.entity_version), (Op::Snapshot, 1));
+        assert_eq!(e.source.capture_mode, CaptureMode::Poll);
+        assert_eq!(e.source.server_version, server_version);
+        assert_eq!(e.source.database, env.db);
+    }
+
+    // Database and schemas.
+    let db_events: Vec<&MetadataEvent> = events
+        .iter()
+        .filter(|e| e.entity_type == EntityType::Database)
+        .collect();
+    assert_eq!(db_events.len(), 1);
+    assert_eq!(db_events[0].fqn, format!("svc.{}", env.db));
+    let schemas: BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| e.database_schema.as_ref().map(|s| s.name.clone()))
+        .collect();
+    let rows = env
+        .client
+        .query("SELECT schema_name::text FROM information_schema.schemata WHERE schema_name !~ '^pg_' AND schema_name <> 'information_schema'", &[])
+        .await
+        .expect("schemata");
+    let expected: BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(schemas, expected);
+    let odd = events
+        .iter()
+        .find(|e| {
+            e.database_schema
+                .as_ref()
+                .is_some_and(|s| s.name == "Odd Schema.v2")
+        })
+        .expect("odd schema");
+    assert_eq!(odd.fqn, format!("svc.{}.\"Odd Schema.v2\"", env.db));
+    assert_eq!(
+        odd.database_schema
+            .as_ref()
+            .and_then(|s| s.description.as_deref()),
+        Some("schema with a dot and a space")
+    );
+    let sales = events
+        .iter()
+        .find_map(|e| e.database_schema.as_ref().filter(|s| s.name == "sales"))
+        .expect("sales");
+    assert_eq!(sales.owner, "pgmeta owner");
+
+    // The set of relations equals the catalog's (information_schema plus matviews).
+    let by_name = tables(&events);
+    let rows = env
+        .client
+        .query(
+            "SELECT table_schema::text, table_name::text FROM information_schema.tables
+             WHERE table_schema !~ '^pg_' AND table_schema <> 'information_schema'
+             UNION ALL SELECT schemaname::text, matviewname::text FROM pg_matviews",
+            &[],
+        )
+        .await
+        .expect("tables");
+    let expected: BTreeSet<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(by_name.keys().cloned().collect::<BTreeSet<_>>(), expected);
+
+    // Field by field, each table against catalog queries keyed by the event's OID.
+    for t in by_name.values() {
+        let oid = u32::try_from(t.oid).expect("oid");
+        let row = env
+            .client
+            .query_one(
+                "SELECT c.relname::text, n.nspname::text, c.relkind::text, c.relispartition, pg_get_userbyid(c.relowner)::text,
+                        obj_description(c.oid, 'pg_class'), CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END,
+                        CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+                &[&oid],
+            )
+            .await
+            .expect("relation by oid");
+        assert_eq!(
+            (row.get::<_, String>(0), row.get::<_, String>(1)),
+            (t.name.clone(), t.schema.clone()),
+            "object_id names the relation"
+        );
+        let expected_type = match (row.get::<_, String>(2).as_str(), row.get::<_, bool>(3)) {
+            ("v", _) => TableType::View,
+            ("m", _) => TableType::MaterializedView,
+            ("f", _) => TableType::ForeignTable,
+            (_, true) => TableType::Partition,
+            ("p", _) => TableType::PartitionedTable,
+            _ => TableType::Table,
+        };
+        assert_eq!(t.table_type, expected_type, "{}", t.name);
+        assert_eq!(t.owner, row.get::<_, String>(4));
+        assert_eq!(t.description, row.get::<_, Option<String>>(5));
+        assert_eq!(t.view_definition, row.get::<_, Option<String>>(6));
+        assert_eq!(
+            t.partition_of.as_ref().map(|p| p.bound.clone()),
+            row.get::<_, Option<String>>(7)
+        );
+        assert!(
+            t.ddl.as_deref().is_some_and(|d| d.starts_with("CREATE ")),
+            "ddl of {}",
+            t.name
+        );
+
+        let cols = env
+            .client
+            .query(
+                "SELECT a.attnum::int4, a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+                        pg_get_expr(d.adbin, d.adrelid), a.attgenerated::text, col_description(a.attrelid, a.attnum)
+                 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&oid],
+            )
+            .await
+            .expect("columns");
+        assert_eq!(t.columns.len(), cols.len(), "columns of {}", t.name);
+        for (c, row) in t.columns.iter().zip(&cols) {
+            assert_eq!(c.attnum, row.get::<_, i32>(0));
+            assert_eq!(c.name, row.get::<_, String>(1));
+            assert_eq!(c.data_type, row.get::<_, String>(2));
+            assert_eq!(c.nullable, row.get::<_, bool>(3));
+            let expr: Option<String> = row.get(4);
+            if row.get::<_, String>(5) == "s" {
+                assert_eq!((c.generated.clone(), c.default.clone()), (expr, None));
+            } else {
+                assert_eq!((c.default.clone(), c.generated.clone()), (expr, None));
+            }
+            assert_eq!(c.description, row.get::<_, Option<String>>(6));
+        }
+
+        let cons = env
+            .client
+            .query("SELECT conname::text, contype::text, confrelid::regclass::text FROM pg_constraint WHERE conrelid = $1 AND contype <> 'n' ORDER BY conname", &[&oid])
+            .await
+            .expect("constraints");
+        let got: Vec<(String, ConstraintType)> = t
+            .constraints
+            .iter()
+            .map(|c| (c.name.clone(), c.constraint_type))
+            .collect();
+        let want: Vec<(String, ConstraintType)> = cons
+            .iter()
+            .map(|r| {
+                let kind = match r.get::<_, String>(1).as_str() {
+                    "p" => ConstraintType::PrimaryKey,
+                    "u" => ConstraintType::Unique,
+                    "f" => ConstraintType::ForeignKey,
+                    "c" => ConstraintType::Check,
+                    _ => ConstraintType::Exclusion,
+                };
+                (r.get(0), kind)
+            })
+            .collect();
+        assert_eq!(got, want, "constraints of {}", t.name);
+
+        let idx = env
+            .client
+            .query("SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY 1", &[&oid])
+            .await
+            .expect("indexes");
+        let want: Vec<String> = idx.iter().map(|r| r.get(0)).collect();
+        assert_eq!(
+            t.indexes.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+            want,
+            "indexes of {}",
+            t.name
+        );
+    }
+
+    // Odd identifiers survive exactly.
+    let long = &LONG_TABLE[..63];
+    let t = &by_name[&("Odd Schema.v2".to_string(), long.to_string())];
+    assert_eq!(t.columns[0].name.len(), 63);
+    let long_event = events
+        .iter()
+        .find(|e| e.table.as_ref().is_some_and(|x| x.name == long))
+        .expect("long");
+    assert_eq!(
+        long_event.fqn,
+        format!("svc.{}.\"Odd Schema.v2\".{long}", env.db)
+    );
+    let items = &by_name[&("sales".to_string(), "Order \"Items\" Ünï".to_string())];
+    let items_event = events
+        .iter()
+        .find(|e| e.object_id == items.oid)
+        .expect("items event");
+    assert_eq!(
+        items_event.fqn,
+        format!("svc.{}.sales.\"Order \"\"Items\"\" Ünï\"", env.db)
+    );
+    assert_eq!(items.owner, "pgmeta owner");
+    let fk = items
+        .constraints
+        .iter()
+        .find(|c| c.constraint_type == ConstraintType::ForeignKey)
+        .expect("fk");
+    let r = fk.references.as_ref().expect("references");
+    assert_eq!(
+        (
+            r.schema.as_str(),
+            r.table.as_str(),
+            r.columns.clone(),
+            r.on_delete.as_str()
+        ),
+        ("sales", "customer", vec!["id".to_string()], "CASCADE")
+    );
+    assert_eq!(fk.columns, vec!["customer_id"]);
+    let check = items
+        .constraints
+        .iter()
+        .find(|c| c.name == "qty_positive")
+        .expect("check");
+    assert_eq!(
+        (check.definition.as_str(), check.description.as_deref()),
+        ("CHECK (qty > 0)", Some("no negative orders"))
+    );
+
+    // Column types: identity, collation, enum (and arrays of it), domain, composite, generated.
+    let customer = &by_name[&("sales".to_string(), "customer".to_string())];
+    let col = |name: &str| {
+        customer
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("column {name}"))
+    };
+    assert_eq!(col("id").identity, Some(Identity::Always));
+    assert_eq!(col("Full Name").collation.as_deref(), Some("\"C\""));
+    assert_eq!(
+        col("Full Name").description.as_deref(),
+        Some("ünïcödé comment ✓")
+    );
+    assert_eq!(
+        (col("mood").type_family, col("mood").enum_labels.clone()),
+        (
+            TypeFamily::Enum,
+            vec!["sad".into(), "ok".into(), "happy".into()]
+        )
+    );
+    assert_eq!(
+        (col("moods").is_array, col("moods").element_type.as_deref()),
+        (true, Some("sales.mood"))
+    );
+    assert_eq!(col("moods").enum_labels.len(), 3);
+    assert_eq!(
+        (col("tags").is_array, col("tags").type_family),
+        (true, TypeFamily::Text)
+    );
+    assert_eq!(
+        (col("score").domain.as_deref(), col("score").type_family),
+        (Some("sales.positive_int"), TypeFamily::Integer)
+    );
+    assert_eq!(col("address").type_family, TypeFamily::Composite);
+    assert_eq!(col("doc").type_family, TypeFamily::Json);
+    assert_eq!(col("during").type_family, TypeFamily::Range);
+    assert_eq!(col("created_at").type_family, TypeFamily::Timestamp);
+    assert!(
+        col("balance_x2")
+            .generated
+            .as_deref()
+            .is_some_and(|g| g.contains("balance"))
+    );
+    assert!(
+        customer
+            .constraints
+            .iter()
+            .any(|c| c.constraint_type == ConstraintType::Exclusion)
+    );
+    let partial = customer
+        .indexes
+        .iter()
+        .find(|i| i.name == "customer_lower_email")
+        .expect("partial index");
+    assert_eq!(
+        (
+            partial.columns.clone(),
+            partial.predicate.as_deref(),
+            partial.description.as_deref()
+        ),
+        (
+            vec!["lower(email)".to_string()],
+            Some("(email IS NOT NULL)"),
+            Some("case-insensitive lookups")
+        )
+    );
+    assert_eq!(
+        customer.description.as_deref(),
+        Some("People who buy things")
+    );
+
+    // Partitions: strategy, key, parent and bounds, sub-partitioning.
+    let payment = &by_name[&("sales".to_string(), "payment".to_string())];
+    assert_eq!(payment.table_type, TableType::PartitionedTable);
+    assert_eq!(
+        payment
+            .partitioning
+            .as_ref()
+            .map(|p| (p.strategy.as_str(), p.key.as_str())),
+        Some(("RANGE", "RANGE (paid_on)"))
+    );
+    let p2025 = &by_name[&("sales".to_string(), "payment_2025".to_string())];
+    assert_eq!(p2025.table_type, TableType::Partition);
+    assert_eq!(
+        p2025.partitioning.as_ref().map(|p| p.strategy.as_str()),
+        Some("LIST")
+    );
+    assert_eq!(
+        p2025.partition_of.as_ref().map(|p| p.parent_table.as_str()),
+        Some("payment")
+    );
+    let rest = &by_name[&("sales".to_string(), "payment_2025_rest".to_string())];
+    assert_eq!(
+        rest.partition_of
+            .as_ref()
+            .map(|p| (p.parent_table.as_str(), p.bound.as_str())),
+        Some(("payment_2025", "DEFAULT"))
+    );
+
+    let remote = &by_name[&("sales".to_string(), "remote_rates".to_string())];
+    let ft = remote.foreign_table.as_ref().expect("foreign");
+    assert_eq!(
+        (ft.server.as_str(), ft.options.clone()),
+        (
+            "files server",
+            vec![
+                "filename=/srv/rates.csv".to_string(),
+                "format=csv".to_string()
+            ]
+        )
+    );
+
+    // Routines: overloads apart, bodies, kinds.
+    let rows = env
+        .client
+        .query("SELECT p.oid::int8, proname::text, pg_get_function_identity_arguments(p.oid), l.lanname::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE pronamespace = 'sales'::regnamespace", &[])
+        .await
+        .expect("routines");
+    let want: BTreeSet<(i64, String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let got: BTreeSet<(i64, String, String, String)> = events
+        .iter()
+        .filter_map(|e| e.routine.as_ref())
+        .map(|r| {
+            (
+                r.oid,
+                r.name.clone(),
+                r.arguments.clone(),
+                r.language.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let routine = |sig: &str| {
+        events
+            .iter()
+            .find(|e| e.fqn == format!("svc.{}.sales.{sig}", env.db))
+            .and_then(|e| e.routine.clone())
+            .unwrap_or_else(|| panic!("routine {sig}"))
+    };
+    let count = routine("customer_count(min_score integer)");
+    assert_eq!(
+        (
+            count.return_type.as_deref(),
+            count.volatility.as_str(),
+            count.description.as_deref()
+        ),
+        (Some("bigint"), "STABLE", Some("how many customers"))
+    );
+    assert!(
+        routine("customer_count(min_score integer, max_score integer)")
+            .body
+            .is_some_and(|b| b.contains("BETWEEN"))
+    );
+    // PostgreSQL prints argument modes in procedure identities.
+    let archive = routine("archive_orders(IN before date)");
+    assert_eq!(
+        (archive.kind, archive.security_definer, archive.return_type),
+        (RoutineKind::Procedure, true, None)
+    );
+    assert!(
+        routine("double_it(x integer)")
+            .body
+            .is_some_and(|b| b.contains("x * 2")),
+        "BEGIN ATOMIC body"
+    );
+    assert_eq!(routine("concat_all(text)").kind, RoutineKind::Aggregate);
+
+    // An unchanged catalog: one signature query, nothing emitted.
+    let again = poll_ok(&mut capture).await;
+    assert!(again[0].unchanged);
+    assert_eq!(env.records().len(), records.len());
+}
