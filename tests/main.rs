@@ -3,5 +3,7 @@
 
 mod common;
 
+mod broker;
 mod catalog;
 mod changes;
+mod cli;

@@ -19,6 +19,7 @@ pub const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
 
 pub struct KafkaSink {
     producer: FutureProducer,
+    client_config: ClientConfig,
     topic: String,
     codec: AvroCodec,
     fingerprint: String,
@@ -82,6 +83,7 @@ impl KafkaSink {
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
         Ok(KafkaSink {
             producer,
+            client_config,
             topic: cfg.metadata_topic.clone(),
             codec,
             fingerprint,
@@ -142,6 +144,24 @@ async fn ensure_topic(
 
 impl Sink for KafkaSink {
     async fn send(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
+        let result = self.send_batch(batch).await;
+        if result.is_err() {
+            // A failed batch is sent again by the next poll. Start that from a fresh producer:
+            // the old one's idempotence session (producer id and sequence numbers) may be
+            // unknown to a broker that restarted, and it would fail every record from then on.
+            match self.client_config.create::<FutureProducer>() {
+                Ok(p) => self.producer = p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot recreate the Kafka producer; keeping the old one")
+                }
+            }
+        }
+        result
+    }
+}
+
+impl KafkaSink {
+    async fn send_batch(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
         let mut pending = Vec::with_capacity(batch.len());
         for item in batch {
             let (payload, event_type) = match item {

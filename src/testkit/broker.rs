@@ -77,10 +77,12 @@ impl Broker {
             .as_ref()
             .map(|d| d.path().to_owned())
             .unwrap_or_else(std::env::temp_dir);
+        // tansu resolves a sqlite:// path against its working directory (an absolute path gets
+        // the directory prefixed again), so it runs in `dir` with a relative path.
         let storage = if self.durable {
-            format!("sqlite://{}/tansu.db", dir.display())
+            "sqlite://tansu.db"
         } else {
-            "memory://tansu/".into()
+            "memory://tansu/"
         };
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -95,8 +97,9 @@ impl Broker {
                 "--advertised-listener-url",
                 &listener,
             ])
-            .args(["--storage-engine", &storage])
+            .args(["--storage-engine", storage])
             .env("RUST_LOG", "warn")
+            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)
@@ -105,11 +108,17 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {} within 30 s",
-                self.port
-            );
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited || Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join("tansu.log")).unwrap_or_default();
+                panic!(
+                    "tansu did not listen on {} (exited: {exited}); its log:\n{log}",
+                    self.port
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -10,7 +10,7 @@ mod broker;
 mod cluster;
 
 pub use broker::{Broker, tansu_path};
-pub use cluster::PgCluster;
+pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 
 use std::process::{Command, Stdio};
 

@@ -1,0 +1,164 @@
+//! The broker going away: unreachable at start (retry with backoff, then a clear error), and
+//! down in the middle of a run (nothing lost, nothing doubled once it is back).
+
+use crate::common::{TestEnv, capture_with, read_topic, summary};
+use pgmeta::testkit::{Broker, free_port};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pgmeta-capture");
+
+fn capture_cmd(env: &TestEnv, brokers: &str, startup_timeout: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--url")
+        .arg(env.cluster.url(&env.db))
+        .args([
+            "--service-name",
+            "svc",
+            "--brokers",
+            brokers,
+            "--topic",
+            &env.topic,
+        ])
+        .args(["--kafka-startup-timeout", startup_timeout, "--state-dir"])
+        .arg(env.state.path())
+        .args(["snapshot", "--once"]);
+    c
+}
+
+#[tokio::test]
+async fn broker_down_at_start_is_waited_for_and_nothing_is_doubled() {
+    let env = TestEnv::new("late_broker").await;
+    env.sql("CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE VIEW v AS SELECT * FROM a;")
+        .await;
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let mut child = capture_cmd(&env, &brokers, "60s")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Wait until the capture has tried and is backing off, then bring the broker up.
+    let mut log = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("capture logs its retries");
+        let retrying = line.contains("kafka unreachable, retrying");
+        log.push(line);
+        if retrying {
+            break;
+        }
+    }
+    let _broker = Broker::start_on(port, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "capture did not finish after the broker came up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    log.extend(rx.try_iter());
+    assert!(status.success(), "{}", log.join("\n"));
+
+    let records = read_topic(&brokers, &env.topic);
+    let fqns: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+    let distinct: HashSet<&String> = fqns.iter().collect();
+    assert_eq!(fqns.len(), distinct.len(), "no record twice: {fqns:?}");
+    let expected: HashSet<String> = ["", ".public", ".public.a", ".public.b", ".public.v"]
+        .iter()
+        .map(|s| format!("svc.{}{s}", env.db))
+        .collect();
+    assert_eq!(
+        distinct.into_iter().cloned().collect::<HashSet<_>>(),
+        expected
+    );
+}
+
+#[tokio::test]
+async fn broker_that_never_comes_is_a_clear_error() {
+    let env = TestEnv::new("no_broker").await;
+    let port = free_port();
+    let out = capture_cmd(&env, &format!("127.0.0.1:{port}"), "2s")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Kafka brokers 127.0.0.1:{port} unreachable after")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: check kafka.brokers"), "{stderr}");
+    assert!(
+        !env.state
+            .path()
+            .join(format!("svc.{}.state.json", env.db))
+            .exists(),
+        "no state without delivery"
+    );
+}
+
+#[tokio::test]
+async fn broker_outage_mid_run_loses_and_doubles_nothing() {
+    let env = TestEnv::new("outage").await;
+    env.sql("CREATE TABLE a (id int);").await;
+    let mut broker = Broker::start_on(free_port(), true);
+    let mut config = env.config();
+    config.kafka.brokers = broker.bootstrap();
+    config.kafka.delivery_timeout = Duration::from_secs(2);
+    let mut capture = capture_with(&config).await;
+    assert!(capture.poll_once().await.errors.is_empty());
+
+    broker.stop();
+    env.sql("ALTER TABLE a ADD COLUMN b int; CREATE TABLE c (id int);")
+        .await;
+    let cycle = capture.poll_once().await;
+    let (_, error) = cycle
+        .errors
+        .first()
+        .expect("delivery fails while the broker is down");
+    assert!(
+        error.to_string().contains("Kafka did not acknowledge"),
+        "{error}"
+    );
+    assert_eq!(error.class(), pgmeta::pg::ErrorClass::Transient);
+
+    broker.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let cycle = capture.poll_once().await;
+        if cycle.errors.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still failing after the broker returned: {}",
+            cycle.errors[0].1
+        );
+    }
+    let records = read_topic(&broker.bootstrap(), &env.topic);
+    let db = &env.db;
+    let changes: Vec<(String, String)> = summary(&records)
+        .into_iter()
+        .filter(|(op, _)| op != "SNAPSHOT")
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("CREATE".into(), format!("svc.{db}.public.c")),
+            ("UPDATE".into(), format!("svc.{db}.public.a"))
+        ]
+    );
+}
