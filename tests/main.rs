@@ -7,3 +7,4 @@ mod broker;
 mod catalog;
 mod changes;
 mod cli;
+mod pagila;

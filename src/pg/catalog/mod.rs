@@ -21,6 +21,9 @@ use std::time::Duration;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
+/// How long the read waits for a lock on a view before giving up until the next poll.
+const LOCK_TIMEOUT_MS: u64 = 2000;
+
 /// What to read and how to filter it.
 #[derive(Debug, Clone)]
 pub struct CatalogScope {
@@ -85,9 +88,14 @@ pub async fn read_catalog(
         .await
         .map_err(|e| PgError::query("begin", target, &e))?;
     let timeout_ms = scope.statement_timeout.as_millis().max(1);
-    tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
-        .await
-        .map_err(|e| PgError::query("statement_timeout", target, &e))?;
+    // lock_timeout: pg_get_viewdef takes AccessShareLock on each view; behind a DDL that holds
+    // an exclusive lock the read gives up quickly and retries next poll instead of queueing
+    // (and making every later reader of that view queue behind it).
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}"
+    ))
+    .await
+    .map_err(|e| PgError::query("statement_timeout", target, &e))?;
 
     let reader = Reader { tx: &tx, target };
     let fingerprint: String = get(

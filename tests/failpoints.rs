@@ -1,0 +1,173 @@
+//! Fault injection at the risky spots. Failpoints are process-global, so these tests live in
+//! their own test binary and run one at a time (the `fail` crate's scenario lock).
+
+#![cfg(feature = "failpoints")]
+
+use pgmeta::capture::Capture;
+use pgmeta::config::CaptureConfig;
+use pgmeta::pg::PgTarget;
+use pgmeta::sink::JsonlSink;
+use pgmeta::testkit::{PgCluster, unique_name};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+fn config(
+    cluster: &PgCluster,
+    db: &str,
+    state: &std::path::Path,
+    out: &std::path::Path,
+) -> CaptureConfig {
+    let mut c = CaptureConfig::default();
+    c.service_name = "svc".into();
+    c.source = cluster.source(db);
+    c.state.dir = state.to_owned();
+    c.output.path = Some(out.to_owned());
+    c
+}
+
+fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+#[tokio::test]
+async fn object_dropped_mid_snapshot_is_neither_an_error_nor_half_emitted() {
+    let scenario = fail::FailScenario::setup();
+    let cluster = PgCluster::shared();
+    let db = unique_name("mid_drop");
+    let client = cluster.create_database(&db).await;
+    client
+        .batch_execute(
+            "CREATE TABLE keep (id int PRIMARY KEY);
+             CREATE TABLE doomed (id int PRIMARY KEY, note text DEFAULT 'x' CHECK (note <> ''));
+             CREATE INDEX doomed_note ON doomed (note);
+             CREATE VIEW keep_v AS SELECT * FROM keep;",
+        )
+        .await
+        .expect("fixture");
+
+    // Between the relation list and the column/constraint reads, another session drops a table:
+    // the read still sees its rows (MVCC) but its definitions are gone. (A view could not be
+    // dropped here: pg_get_viewdef locks the views the read has seen until it commits.)
+    let fired = Arc::new(AtomicU32::new(0));
+    let (f, port, dbname) = (fired.clone(), cluster.port(), db.clone());
+    let psql = cluster.bin_dir().join("psql");
+    fail::cfg_callback("catalog-read-between-queries", move || {
+        if f.fetch_add(1, Ordering::SeqCst) == 0 {
+            let ok = std::process::Command::new(&psql)
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-p",
+                    &port.to_string(),
+                    "-d",
+                    &dbname,
+                ])
+                .args(["-c", "DROP TABLE doomed"])
+                .env("PGPASSWORD", pgmeta::testkit::SUPERUSER_PASSWORD)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "drop in the failpoint");
+        }
+    })
+    .expect("failpoint");
+
+    let state = tempfile::tempdir().expect("dir");
+    let out = state.path().join("events.jsonl");
+    let config = config(cluster, &db, &state.path().join("state"), &out);
+    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
+    let mut capture =
+        Capture::new(&config, target, JsonlSink::new(Some(out.clone())), false).expect("capture");
+    let cycle = capture.poll_once().await;
+    fail::remove("catalog-read-between-queries");
+    assert!(
+        cycle.errors.is_empty(),
+        "{:?}",
+        cycle.errors.first().map(|e| e.1.to_string())
+    );
+    assert!(
+        fired.load(Ordering::SeqCst) >= 2,
+        "the read was retried after the concurrent drop"
+    );
+
+    let fqns: Vec<String> = events(&out)
+        .iter()
+        .filter_map(|e| e["fqn"].as_str().map(str::to_owned))
+        .collect();
+    assert!(fqns.contains(&format!("svc.{db}.public.keep")), "{fqns:?}");
+    assert!(
+        !fqns.iter().any(|f| f.contains("doomed")),
+        "the dropped objects are not emitted: {fqns:?}"
+    );
+
+    // And nothing about them later either: they were never emitted, so there is nothing to delete.
+    let cycle = capture.poll_once().await;
+    assert!(cycle.errors.is_empty());
+    assert_eq!(events(&out).len(), fqns.len());
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn crash_after_send_before_checkpoint_repeats_with_the_same_event_ids() {
+    let scenario = fail::FailScenario::setup();
+    let cluster = PgCluster::shared();
+    let db = unique_name("crash");
+    let client = cluster.create_database(&db).await;
+    client
+        .batch_execute("CREATE TABLE t (id int)")
+        .await
+        .expect("fixture");
+    let state = tempfile::tempdir().expect("dir");
+    let out = state.path().join("events.jsonl");
+    let config = config(cluster, &db, &state.path().join("state"), &out);
+    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
+
+    // The process "dies" right after the sink acknowledged, before the state file is written.
+    fail::cfg("capture-after-send-before-checkpoint", "panic").expect("failpoint");
+    let first = {
+        let config = config.clone();
+        let target = target.clone();
+        let out = out.clone();
+        tokio::spawn(async move {
+            let mut capture =
+                Capture::new(&config, target, JsonlSink::new(Some(out)), false).expect("capture");
+            capture.poll_once().await
+        })
+        .await
+    };
+    assert!(first.is_err(), "the failpoint ended the poll");
+    fail::remove("capture-after-send-before-checkpoint");
+    let sent = events(&out);
+    assert!(!sent.is_empty());
+
+    // On restart the same changes go out again (at least once), with the same ids.
+    let mut capture =
+        Capture::new(&config, target, JsonlSink::new(Some(out.clone())), false).expect("capture");
+    assert!(capture.poll_once().await.errors.is_empty());
+    let all = events(&out);
+    assert_eq!(all.len(), 2 * sent.len());
+    let ids = |v: &[serde_json::Value]| {
+        v.iter()
+            .map(|e| e["event_id"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&all[..sent.len()]), ids(&all[sent.len()..]));
+    // And after that checkpoint, a restart repeats nothing.
+    let mut capture = Capture::new(
+        &config,
+        PgTarget::resolve(&config.source, &|_| None).expect("target"),
+        JsonlSink::new(Some(out.clone())),
+        false,
+    )
+    .expect("capture");
+    assert!(capture.poll_once().await.errors.is_empty());
+    assert_eq!(events(&out).len(), all.len());
+    scenario.teardown();
+}
