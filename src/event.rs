@@ -95,16 +95,19 @@ impl Outbound {
 /// renamed entities, then creates and updates. So when a name is freed and taken again in one
 /// batch (drop and re-create, rename and re-create, a swap), the live entity's record comes
 /// last for its key.
+///
+/// The entities move out of the changes into the events (a large snapshot is not held twice);
+/// the changes keep what the state needs.
 pub fn outbound(
-    changes: &[crate::diff::Change],
+    changes: &mut [crate::diff::Change],
     source: &SourceInfo,
     emitted_at: i64,
 ) -> Vec<Outbound> {
     let mut out = Vec::with_capacity(changes.len() + 4);
-    let event = |c: &crate::diff::Change| {
+    let event = |c: &mut crate::diff::Change| {
         Outbound::Event(Box::new(MetadataEvent::from_change(c, source, emitted_at)))
     };
-    for c in changes.iter().filter(|c| c.op == Op::Delete) {
+    for c in changes.iter_mut().filter(|c| c.op == Op::Delete) {
         out.push(event(c));
         out.push(Outbound::Tombstone {
             key: c.fqn.to_string(),
@@ -117,7 +120,7 @@ pub fn outbound(
             });
         }
     }
-    out.extend(changes.iter().filter(|c| c.op != Op::Delete).map(event));
+    out.extend(changes.iter_mut().filter(|c| c.op != Op::Delete).map(event));
     out
 }
 
@@ -126,7 +129,8 @@ const EVENT_ID_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x5f0c_9a52_7d3e_4b1a_9c61_70a6_d2e8_4f13);
 
 impl MetadataEvent {
-    pub fn from_change(c: &crate::diff::Change, source: &SourceInfo, emitted_at: i64) -> Self {
+    /// Takes the entity out of `c`.
+    pub fn from_change(c: &mut crate::diff::Change, source: &SourceInfo, emitted_at: i64) -> Self {
         use crate::diff::Entity;
         let id_name = format!(
             "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
@@ -153,11 +157,11 @@ impl MetadataEvent {
             table: None,
             routine: None,
         };
-        match &c.entity {
-            Some(Entity::Database(d)) => event.database = Some(d.clone()),
-            Some(Entity::DatabaseSchema(s)) => event.database_schema = Some(s.clone()),
-            Some(Entity::Table(t)) => event.table = Some((**t).clone()),
-            Some(Entity::Routine(r)) => event.routine = Some(r.clone()),
+        match c.entity.take() {
+            Some(Entity::Database(d)) => event.database = Some(d),
+            Some(Entity::DatabaseSchema(s)) => event.database_schema = Some(s),
+            Some(Entity::Table(t)) => event.table = Some(*t),
+            Some(Entity::Routine(r)) => event.routine = Some(r),
             None => {}
         }
         event

@@ -160,8 +160,31 @@ impl Sink for KafkaSink {
     }
 }
 
+/// Records in flight at once: bounds the memory of a large snapshot (each chunk is encoded,
+/// enqueued and acknowledged before the next), while keeping the producer's batches full.
+const CHUNK: usize = 2000;
+
 impl KafkaSink {
     async fn send_batch(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
+        for (i, chunk) in batch.chunks(CHUNK).enumerate() {
+            self.send_chunk(chunk).await.map_err(|e| match e {
+                // Count what failed across the whole batch, not the chunk.
+                SinkError::Delivery {
+                    failed,
+                    first_error,
+                    ..
+                } => SinkError::Delivery {
+                    failed: failed + batch.len().saturating_sub((i + 1) * CHUNK),
+                    total: batch.len(),
+                    first_error,
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn send_chunk(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
         let mut pending = Vec::with_capacity(batch.len());
         for item in batch {
             let (payload, event_type) = match item {

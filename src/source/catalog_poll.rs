@@ -120,13 +120,13 @@ impl CatalogPollSource {
             capture_mode: CaptureMode::Poll,
             pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let diff = diff(
+        let mut diff = diff(
             &self.state,
             *snapshot,
             &self.scope.service,
             self.diff_options,
         );
-        let records = outbound(&diff.changes, &source, now_millis());
+        let records = outbound(&mut diff.changes, &source, now_millis());
         if !records.is_empty() {
             sink.send(&records).await?;
         }

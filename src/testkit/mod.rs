@@ -8,9 +8,11 @@
 
 mod broker;
 mod cluster;
+mod topic;
 
 pub use broker::{Broker, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
+pub use topic::{Record, read_topic};
 
 use std::process::{Command, Stdio};
 
