@@ -155,6 +155,11 @@ LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
 LEFT JOIN pg_catalog.pg_description d
   ON d.objoid = co.oid AND d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objsubid = 0
 WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
+  -- An FK that references a partitioned table gets one internal clone per referenced
+  -- partition, on the same referencing table (parent constraint on the same conrelid).
+  -- PostgreSQL derives them; pg_dump and psql's \\d hide them; so do we.
+  AND NOT (co.contype = 'f' AND co.conparentid <> 0 AND EXISTS (
+        SELECT 1 FROM pg_catalog.pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid))
 ORDER BY co.conrelid, co.conname"
     )
 }

@@ -1,0 +1,23 @@
+# The README's two commands are `make demo` and `make test`.
+CARGO ?= cargo
+TEST_FEATURES = testkit,failpoints
+
+.PHONY: demo test bench lint tools
+
+# The Kafka-compatible broker tansu, built once into ~/.cache/pgmeta/tools.
+tools:
+	@scripts/install-tansu.sh >/dev/null
+
+demo: tools
+	$(CARGO) run --quiet --features testkit --example demo
+
+test: tools
+	$(CARGO) test --features $(TEST_FEATURES) --lib --bins --tests
+
+# Figures printed with their ratio to the named reference; not part of `make test`.
+bench: tools
+	$(CARGO) bench --features testkit --bench catalog
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --features $(TEST_FEATURES) -- -D warnings
