@@ -26,9 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("loaded demo/bookshop.sql into database bookshop\n");
 
     let state = tempfile::tempdir()?;
-    let mut config = CaptureConfig::default();
-    config.service_name = "demo".into();
-    config.source = cluster.source("bookshop");
+    let mut config = CaptureConfig {
+        service_name: "demo".into(),
+        source: cluster.source("bookshop"),
+        ..CaptureConfig::default()
+    };
     config.kafka.brokers = broker.bootstrap();
     config.kafka.metadata_topic = "pgmeta.metadata".into();
     config.kafka.partitions = 1;

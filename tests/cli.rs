@@ -178,3 +178,48 @@ fn config_errors_name_the_key_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("unknown field `pasword`"), "{stderr}");
 }
+
+#[tokio::test]
+async fn run_polls_until_sigterm_and_exits_cleanly() {
+    let env = TestEnv::new("daemon").await;
+    env.sql("CREATE TABLE t (id int)").await;
+    let out = env.state.path().join("events.jsonl");
+    let mut child = Command::new(BIN)
+        .arg("--url")
+        .arg(env.cluster.url(&env.db))
+        .args(["--output", "jsonl", "--output-path"])
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(env.state.path())
+        .args(["run", "--poll-interval", "200ms"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if std::fs::read_to_string(&out).is_ok_and(|t| t.contains(needle)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the output"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_for("\"op\":\"SNAPSHOT\"");
+    env.sql("ALTER TABLE t ADD COLUMN added_while_running int")
+        .await;
+    wait_for("columns.added_while_running");
+
+    let started = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

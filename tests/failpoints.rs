@@ -17,9 +17,11 @@ fn config(
     state: &std::path::Path,
     out: &std::path::Path,
 ) -> CaptureConfig {
-    let mut c = CaptureConfig::default();
-    c.service_name = "svc".into();
-    c.source = cluster.source(db);
+    let mut c = CaptureConfig {
+        service_name: "svc".into(),
+        source: cluster.source(db),
+        ..CaptureConfig::default()
+    };
     c.state.dir = state.to_owned();
     c.output.path = Some(out.to_owned());
     c

@@ -7,4 +7,5 @@ mod broker;
 mod catalog;
 mod changes;
 mod cli;
+mod filters;
 mod pagila;

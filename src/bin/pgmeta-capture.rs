@@ -165,11 +165,11 @@ async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Resul
         .on_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let sink = match config.output.kind {
-        OutputKind::Kafka => AnySink::Kafka(
+        OutputKind::Kafka => AnySink::Kafka(Box::new(
             KafkaSink::connect(&config.kafka)
                 .await
                 .map_err(|e| e.to_string())?,
-        ),
+        )),
         OutputKind::Jsonl => AnySink::Jsonl(JsonlSink::new(config.output.path.clone())),
     };
     let full = matches!(command, Command::Snapshot { full: true, .. });

@@ -52,7 +52,7 @@ pub trait Sink {
 /// The sink chosen by configuration.
 #[derive(Debug)]
 pub enum AnySink {
-    Kafka(KafkaSink),
+    Kafka(Box<KafkaSink>),
     Jsonl(JsonlSink),
 }
 

@@ -36,9 +36,11 @@ impl TestEnv {
     }
 
     pub fn config(&self) -> CaptureConfig {
-        let mut c = CaptureConfig::default();
-        c.service_name = "svc".into();
-        c.source = self.cluster.source(&self.db);
+        let mut c = CaptureConfig {
+            service_name: "svc".into(),
+            source: self.cluster.source(&self.db),
+            ..CaptureConfig::default()
+        };
         c.kafka.brokers = self.brokers.clone();
         c.kafka.metadata_topic = self.topic.clone();
         c.kafka.partitions = 3;
