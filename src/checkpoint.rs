@@ -26,9 +26,13 @@ pub struct CheckpointStore {
     dir: PathBuf,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StateFile {
+#[derive(Deserialize)]
+struct StateHeader {
     format: u32,
+}
+
+#[derive(Deserialize)]
+struct StateFile {
     service: String,
     database: String,
     initialized: bool,
@@ -70,14 +74,26 @@ impl CheckpointStore {
                 });
             }
         };
-        let file: StateFile =
-            serde_json::from_slice(&text).map_err(|e| CheckpointError::Corrupt {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        if file.format != DIGEST_FORMAT {
-            tracing::warn!(path = %path.display(), found = file.format, expected = DIGEST_FORMAT, "state written by another pgmeta version; emitting the full state again");
+        let corrupt = |e: serde_json::Error| CheckpointError::Corrupt {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        // The format first (the rest is skipped unread), so an older layout is re-baselined
+        // rather than reported as damage.
+        let header: StateHeader = serde_json::from_slice(&text).map_err(corrupt)?;
+        if header.format != DIGEST_FORMAT {
+            tracing::warn!(path = %path.display(), found = header.format, expected = DIGEST_FORMAT, "state written by another pgmeta version; emitting the full state again");
             return Ok(DatabaseState::default());
+        }
+        let file: StateFile = serde_json::from_slice(&text).map_err(corrupt)?;
+        if file.service != service || file.database != database {
+            return Err(CheckpointError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!(
+                    "it holds the state of {}.{}, not {service}.{database}",
+                    file.service, file.database
+                ),
+            });
         }
         Ok(DatabaseState {
             initialized: file.initialized,
@@ -96,23 +112,23 @@ impl CheckpointStore {
             path: path.display().to_string(),
             source,
         };
-        let mut entities: Vec<(EntityKey, EntityDigest)> = state
-            .entities
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        entities.sort_by_key(|(k, _)| *k);
-        let file = StateFile {
+        // Sorted for a stable file; serialized from references and streamed to disk, so saving
+        // a large state neither copies it nor builds it as one string.
+        let mut entities: Vec<(&EntityKey, &EntityDigest)> = state.entities.iter().collect();
+        entities.sort_by_key(|(k, _)| **k);
+        let file = StateFileRef {
             format: DIGEST_FORMAT,
-            service: service.to_owned(),
-            database: database.to_owned(),
+            service,
+            database,
             initialized: state.initialized,
             entities,
         };
-        let bytes = serde_json::to_vec(&file).map_err(|e| io(e.into()))?;
         let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
+        let f = std::fs::File::create(&tmp).map_err(io)?;
+        let mut out = std::io::BufWriter::new(&f);
+        serde_json::to_writer(&mut out, &file).map_err(|e| io(e.into()))?;
+        out.flush().map_err(io)?;
+        drop(out);
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         std::fs::File::open(&self.dir)
@@ -120,6 +136,16 @@ impl CheckpointStore {
             .map_err(io)?;
         Ok(())
     }
+}
+
+/// The serializing twin of [`StateFile`], borrowing instead of owning.
+#[derive(Serialize)]
+struct StateFileRef<'a> {
+    format: u32,
+    service: &'a str,
+    database: &'a str,
+    initialized: bool,
+    entities: Vec<(&'a EntityKey, &'a EntityDigest)>,
 }
 
 /// Keeps ASCII letters, digits, `_` and `-`; anything else becomes `%XX` per byte, so every

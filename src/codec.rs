@@ -91,19 +91,16 @@ impl AvroCodec {
     }
 
     pub fn encode(&self, event: &MetadataEvent) -> Result<Vec<u8>, CodecError> {
-        let err = |e: apache_avro::Error| CodecError::Encode {
-            fqn: event.fqn.clone(),
-            source: Box::new(e),
-        };
-        let value = apache_avro::to_value(event)
-            .map_err(err)?
-            .resolve(&self.schema)
-            .map_err(err)?;
-        let datum = apache_avro::to_avro_datum(&self.schema, value).map_err(err)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
+        let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&self.fingerprint);
-        out.extend_from_slice(&datum);
+        // Straight from serde to bytes under the schema (no intermediate Value tree).
+        apache_avro::write_avro_datum_ref(&self.schema, event, &mut out).map_err(|e| {
+            CodecError::Encode {
+                fqn: event.fqn.clone(),
+                source: Box::new(e),
+            }
+        })?;
         Ok(out)
     }
 

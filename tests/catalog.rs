@@ -165,7 +165,7 @@ async fn snapshot_of_every_object_kind_equals_the_catalog() {
         for (c, row) in t.columns.iter().zip(&cols) {
             assert_eq!(c.attnum, row.get::<_, i32>(0));
             assert_eq!(c.name, row.get::<_, String>(1));
-            assert_eq!(c.data_type, row.get::<_, String>(2));
+            assert_eq!(&*c.data_type, row.get::<_, &str>(2));
             assert_eq!(c.nullable, row.get::<_, bool>(3));
             let expr: Option<String> = row.get(4);
             if row.get::<_, String>(5) == "s" {

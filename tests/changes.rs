@@ -205,3 +205,34 @@ async fn alter_drop_create_and_rename_emit_exactly_the_changes() {
         "schema + accounts, orders, new_name, fresh, rich, f(x integer)"
     );
 }
+
+#[tokio::test]
+async fn other_databases_and_roles_do_not_disturb_an_unchanged_poll() {
+    let env = TestEnv::new("quiet").await;
+    env.sql("CREATE TABLE t (id int)").await;
+    let mut capture = env.capture().await;
+    poll_ok(&mut capture).await;
+    assert!(poll_ok(&mut capture).await[0].unchanged);
+    let role = format!("{}_bystander", env.db);
+    let other = format!("{}_other", env.db);
+    env.sql(&format!(
+        "CREATE ROLE {role}; COMMENT ON ROLE {role} IS 'elsewhere'"
+    ))
+    .await;
+    // CREATE DATABASE cannot share a transaction with other statements.
+    env.sql(&format!("CREATE DATABASE {other}")).await;
+    env.sql(&format!("COMMENT ON DATABASE {other} IS 'not ours'"))
+        .await;
+    assert!(
+        poll_ok(&mut capture).await[0].unchanged,
+        "server-wide changes that do not touch this database"
+    );
+    // But renaming a role that owns something here is a change of every object it owns.
+    env.sql(&format!("ALTER TABLE t OWNER TO {role}")).await;
+    poll_ok(&mut capture).await;
+    env.sql(&format!("ALTER ROLE {role} RENAME TO {role}_renamed"))
+        .await;
+    let reports = poll_ok(&mut capture).await;
+    assert!(!reports[0].unchanged);
+    assert_eq!(reports[0].changes, 1, "t's owner");
+}

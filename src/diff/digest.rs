@@ -12,12 +12,33 @@ use std::hash::{Hash, Hasher};
 
 /// Bumped whenever what goes into a digest changes; a state file of another format is
 /// re-baselined by emitting the full state again (see `checkpoint`).
-pub const DIGEST_FORMAT: u32 = 1;
+pub const DIGEST_FORMAT: u32 = 2;
 
 fn h<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     value.hash(&mut hasher);
     hasher.finish()
+}
+
+/// A child's fields keep 32-bit hashes: they only say *which* field changed. Whether the child
+/// changed at all is decided by the 64-bit hash over all of them ([`ChildDigest::all`]).
+fn h32<T: Hash + ?Sized>(value: &T) -> u32 {
+    (h(value) >> 32) as u32
+}
+
+/// The most fields a child kind has (a column's 13).
+const MAX_CHILD_FIELDS: usize = 13;
+
+fn child(group: ChildGroup, attnum: i32, name: &str, hashes: &[u32], all: u64) -> ChildDigest {
+    let mut fields = [0u32; MAX_CHILD_FIELDS];
+    fields[..hashes.len()].copy_from_slice(hashes);
+    ChildDigest {
+        group,
+        attnum,
+        name: name.into(),
+        all,
+        fields,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,13 +50,27 @@ pub struct EntityDigest {
     pub children: Vec<ChildDigest>,
 }
 
-/// A column (keyed by attnum), constraint or index (keyed by name) of a table.
+/// A column (keyed by attnum), constraint or index (keyed by name) of a table. Compact on
+/// purpose: a 10,000-table database has 200,000 of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildDigest {
     pub group: ChildGroup,
-    pub key: String,
-    pub name: String,
-    pub fields: Vec<u64>,
+    /// The column's attnum; 0 for constraints and indexes, which are keyed by name.
+    pub attnum: i32,
+    pub name: Box<str>,
+    pub all: u64,
+    /// Inline rather than boxed: one allocation fewer for each of 200,000 children.
+    pub fields: [u32; MAX_CHILD_FIELDS],
+}
+
+impl ChildDigest {
+    fn same_child(&self, other: &ChildDigest) -> bool {
+        self.group == other.group
+            && match self.group {
+                ChildGroup::Column => self.attnum == other.attnum,
+                _ => self.name == other.name,
+            }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,59 +213,66 @@ pub fn table_children(t: &Table) -> Vec<ChildDigest> {
 }
 
 fn column_digest(c: &Column) -> ChildDigest {
-    ChildDigest {
-        group: ChildGroup::Column,
-        key: c.attnum.to_string(),
-        name: c.name.clone(),
-        fields: vec![
-            h(&c.name),
-            h(&c.data_type),
-            h(&c.type_family),
-            h(&c.is_array),
-            h(&c.element_type),
-            h(&c.domain),
-            h(&c.enum_labels),
-            h(&c.nullable),
-            h(&c.default),
-            h(&c.identity),
-            h(&c.generated),
-            h(&c.collation),
-            h(&c.description),
-        ],
-    }
+    let parts = (
+        (
+            &c.name,
+            &c.data_type,
+            &c.type_family,
+            c.is_array,
+            &c.element_type,
+            &c.domain,
+            &c.enum_labels,
+        ),
+        (
+            c.nullable,
+            &c.default,
+            &c.identity,
+            &c.generated,
+            &c.collation,
+            &c.description,
+        ),
+    );
+    let fields = [
+        h32(&c.name),
+        h32(&c.data_type),
+        h32(&c.type_family),
+        h32(&c.is_array),
+        h32(&c.element_type),
+        h32(&c.domain),
+        h32(&c.enum_labels),
+        h32(&c.nullable),
+        h32(&c.default),
+        h32(&c.identity),
+        h32(&c.generated),
+        h32(&c.collation),
+        h32(&c.description),
+    ];
+    child(ChildGroup::Column, c.attnum, &c.name, &fields, h(&parts))
 }
 
 fn constraint_digest(c: &Constraint) -> ChildDigest {
-    ChildDigest {
-        group: ChildGroup::Constraint,
-        key: c.name.clone(),
-        name: c.name.clone(),
-        fields: vec![
-            h(&c.constraint_type),
-            h(&c.columns),
-            h(&c.definition),
-            h(&c.references),
-            h(&c.deferrable),
-            h(&c.description),
-        ],
-    }
+    let fields = [
+        h32(&c.constraint_type),
+        h32(&c.columns),
+        h32(&c.definition),
+        h32(&c.references),
+        h32(&c.deferrable),
+        h32(&c.description),
+    ];
+    child(ChildGroup::Constraint, 0, &c.name, &fields, h(c))
 }
 
 fn index_digest(i: &Index) -> ChildDigest {
-    ChildDigest {
-        group: ChildGroup::Index,
-        key: i.name.clone(),
-        name: i.name.clone(),
-        fields: vec![
-            h(&i.columns),
-            h(&i.is_unique),
-            h(&i.is_primary),
-            h(&i.method),
-            h(&i.predicate),
-            h(&i.definition),
-            h(&i.description),
-        ],
-    }
+    let fields = [
+        h32(&i.columns),
+        h32(&i.is_unique),
+        h32(&i.is_primary),
+        h32(&i.method),
+        h32(&i.predicate),
+        h32(&i.definition),
+        h32(&i.description),
+    ];
+    child(ChildGroup::Index, 0, &i.name, &fields, h(i))
 }
 
 /// Paths of what differs between two digests of the same entity, e.g. `owner`,
@@ -248,27 +290,25 @@ pub fn changed_fields(
         .collect();
     for child in &new.children {
         let path = child.group.path();
-        match old
-            .children
-            .iter()
-            .find(|o| o.group == child.group && o.key == child.key)
-        {
+        match old.children.iter().find(|o| o.same_child(child)) {
             None => out.push(format!("{path}.{}", child.name)),
-            Some(prev) => {
+            Some(prev) if prev.all != child.all => {
+                let before = out.len();
                 for (i, field) in child.group.field_names().iter().enumerate() {
                     if prev.fields.get(i) != child.fields.get(i) {
                         out.push(format!("{path}.{}.{field}", child.name));
                     }
                 }
+                // The 32-bit field hashes collided: still report the child as changed.
+                if out.len() == before {
+                    out.push(format!("{path}.{}", child.name));
+                }
             }
+            Some(_) => {}
         }
     }
     for prev in &old.children {
-        if !new
-            .children
-            .iter()
-            .any(|c| c.group == prev.group && c.key == prev.key)
-        {
+        if !new.children.iter().any(|c| c.same_child(prev)) {
             out.push(format!("{}.{}", prev.group.path(), prev.name));
         }
     }

@@ -216,11 +216,12 @@ fn change(
 
 impl DatabaseState {
     /// Records changes once they are durable downstream (never before: see `source`).
-    pub fn apply(&mut self, diff: &Diff) {
-        for change in &diff.changes {
-            match &change.digest {
+    /// Takes the digests out of `diff` (they are not needed twice).
+    pub fn apply(&mut self, diff: &mut Diff) {
+        for change in &mut diff.changes {
+            match change.digest.take() {
                 Some(d) => {
-                    self.entities.insert(change.key, d.clone());
+                    self.entities.insert(change.key, d);
                 }
                 None => {
                     self.entities.remove(&change.key);

@@ -84,8 +84,8 @@ const OPTS: DiffOptions = DiffOptions {
 /// State after emitting `tables` once.
 fn emitted(tables: Vec<Table>) -> DatabaseState {
     let mut state = DatabaseState::default();
-    let d = diff(&state, snapshot(tables), "svc", OPTS);
-    state.apply(&d);
+    let mut d = diff(&state, snapshot(tables), "svc", OPTS);
+    state.apply(&mut d);
     state
 }
 
@@ -104,7 +104,7 @@ fn first_run_emits_everything_as_snapshot_parents_first() {
         parent_table: "t".into(),
         bound: "DEFAULT".into(),
     });
-    let d = diff(
+    let mut d = diff(
         &DatabaseState::default(),
         snapshot(vec![part, table(11, "t")]),
         "svc",
@@ -129,7 +129,7 @@ fn first_run_emits_everything_as_snapshot_parents_first() {
 #[test]
 fn unchanged_snapshot_yields_nothing() {
     let state = emitted(vec![table(11, "t")]);
-    let d = diff(&state, snapshot(vec![table(11, "t")]), "svc", OPTS);
+    let mut d = diff(&state, snapshot(vec![table(11, "t")]), "svc", OPTS);
     assert!(d.changes.is_empty() && d.forgotten.is_empty());
 }
 
@@ -149,7 +149,7 @@ fn statistics_alone_are_not_a_change() {
 #[test]
 fn new_table_after_first_run_is_create() {
     let state = emitted(vec![table(11, "t")]);
-    let d = diff(
+    let mut d = diff(
         &state,
         snapshot(vec![table(11, "t"), table(13, "u")]),
         "svc",
@@ -165,7 +165,7 @@ fn added_dropped_retyped_and_renamed_columns_are_named() {
     t.columns[0].data_type = "bigint".into();
     t.columns[1].name = "mail".into();
     t.columns.push(column(3, "phone", "text"));
-    let d = diff(&state, snapshot(vec![t.clone()]), "svc", OPTS);
+    let mut d = diff(&state, snapshot(vec![t.clone()]), "svc", OPTS);
     assert_eq!(ops(&d), vec![(Op::Update, "svc.app.public.t".into())]);
     assert_eq!(
         d.changes[0].changed_fields,
@@ -174,9 +174,9 @@ fn added_dropped_retyped_and_renamed_columns_are_named() {
     assert_eq!(d.changes[0].version, 2);
 
     let mut state = state;
-    state.apply(&d);
+    state.apply(&mut d);
     t.columns.remove(2);
-    let d = diff(&state, snapshot(vec![t]), "svc", OPTS);
+    let mut d = diff(&state, snapshot(vec![t]), "svc", OPTS);
     assert_eq!(d.changes[0].changed_fields, vec!["columns.phone"]);
     assert_eq!(d.changes[0].version, 3);
 }
@@ -197,7 +197,7 @@ fn owner_comment_and_constraint_changes() {
         deferrable: false,
         description: None,
     });
-    let d = diff(&state, snapshot(vec![t]), "svc", OPTS);
+    let mut d = diff(&state, snapshot(vec![t]), "svc", OPTS);
     assert_eq!(
         d.changes[0].changed_fields,
         vec![
@@ -212,7 +212,7 @@ fn owner_comment_and_constraint_changes() {
 #[test]
 fn rename_is_an_update_of_the_same_entity() {
     let state = emitted(vec![table(11, "t")]);
-    let d = diff(&state, snapshot(vec![table(11, "renamed")]), "svc", OPTS);
+    let mut d = diff(&state, snapshot(vec![table(11, "renamed")]), "svc", OPTS);
     assert_eq!(ops(&d), vec![(Op::Update, "svc.app.public.renamed".into())]);
     assert_eq!(
         d.changes[0].previous_fqn.as_ref().map(|f| f.to_string()),
@@ -229,7 +229,7 @@ fn drop_and_recreate_under_the_same_name_is_delete_then_create() {
         entity_type: EntityType::Table,
         oid: 11,
     });
-    let d = diff(&state, s, "svc", OPTS);
+    let mut d = diff(&state, s, "svc", OPTS);
     let mut got = ops(&d);
     got.sort();
     assert_eq!(
@@ -256,10 +256,10 @@ fn filtered_out_is_not_deleted_and_is_remembered() {
         entity_type: EntityType::Table,
         oid: 12,
     });
-    let d = diff(&state, s, "svc", OPTS);
+    let mut d = diff(&state, s, "svc", OPTS);
     assert!(d.changes.is_empty() && d.forgotten.is_empty());
     let mut state = state;
-    state.apply(&d);
+    state.apply(&mut d);
     assert!(state.entities.contains_key(&EntityKey {
         entity_type: EntityType::Table,
         oid: 12
@@ -272,7 +272,7 @@ fn dropped_objects_are_deleted_children_first() {
     let mut s = snapshot(vec![]);
     s.schemas.clear();
     s.all_keys.clear();
-    let d = diff(&state, s, "svc", OPTS);
+    let mut d = diff(&state, s, "svc", OPTS);
     assert_eq!(
         ops(&d),
         vec![
@@ -291,7 +291,7 @@ fn mark_deleted_tables_off_forgets_silently() {
         entity_type: EntityType::DatabaseSchema,
         oid: 2200,
     });
-    let d = diff(
+    let mut d = diff(
         &state,
         s,
         "svc",
@@ -309,7 +309,7 @@ fn mark_deleted_tables_off_forgets_silently() {
         }]
     );
     let mut state = state;
-    state.apply(&d);
+    state.apply(&mut d);
     assert!(!state.entities.contains_key(&EntityKey {
         entity_type: EntityType::Table,
         oid: 11
@@ -321,7 +321,7 @@ fn full_re_emits_everything_keeping_versions() {
     let state = emitted(vec![table(11, "t")]);
     let mut t = table(11, "t");
     t.owner = "other".into();
-    let d = diff(
+    let mut d = diff(
         &state,
         snapshot(vec![t, table(12, "u")]),
         "svc",
@@ -352,9 +352,9 @@ fn applying_a_diff_makes_the_same_snapshot_quiet() {
     let mut state = emitted(vec![table(11, "t")]);
     let mut t = table(11, "t");
     t.columns.push(column(3, "x", "int"));
-    let d = diff(&state, snapshot(vec![t.clone()]), "svc", OPTS);
+    let mut d = diff(&state, snapshot(vec![t.clone()]), "svc", OPTS);
     assert_eq!(d.changes.len(), 1);
-    state.apply(&d);
+    state.apply(&mut d);
     assert!(
         diff(&state, snapshot(vec![t]), "svc", OPTS)
             .changes
@@ -370,7 +370,7 @@ fn schema_rename_updates_its_tables_fqns() {
     t.schema = "sales".into();
     s.tables.push(t);
     s.schemas[0].name = "sales".into();
-    let d = diff(&state, s, "svc", OPTS);
+    let mut d = diff(&state, s, "svc", OPTS);
     let got: Vec<(String, Option<String>)> = d
         .changes
         .iter()

@@ -13,6 +13,7 @@ pub use ident::{Fqn, quote_ident};
 pub use type_family::TypeFamily;
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One database's catalog as read inside a single snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,11 +120,12 @@ pub struct Column {
     pub attnum: i32,
     pub name: String,
     /// The type as PostgreSQL prints it (`format_type`), e.g. `character varying(40)`.
-    pub data_type: String,
+    /// Shared (`Arc`): a large schema has many columns and few distinct types.
+    pub data_type: Arc<str>,
     pub type_family: TypeFamily,
     pub is_array: bool,
-    pub element_type: Option<String>,
-    pub domain: Option<String>,
+    pub element_type: Option<Arc<str>>,
+    pub domain: Option<Arc<str>>,
     pub enum_labels: Vec<String>,
     pub nullable: bool,
     pub default: Option<String>,

@@ -22,43 +22,49 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     async fn send(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
-        let mut text = String::new();
-        for item in batch {
-            let line = match item {
-                Outbound::Event(event) => serde_json::to_string(event),
-                Outbound::Tombstone { key } => {
-                    serde_json::to_string(&serde_json::json!({ "tombstone": key }))
-                }
-            }
-            .map_err(|e| SinkError::Write {
-                path: self.label(),
-                source: e.into(),
-            })?;
-            text.push_str(&line);
-            text.push('\n');
-        }
-        let write = |text: &str| -> std::io::Result<()> {
-            match &self.path {
-                Some(path) => {
-                    let mut f = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)?;
-                    f.write_all(text.as_bytes())?;
-                    f.sync_data()
-                }
-                None => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(text.as_bytes())?;
-                    out.flush()
-                }
+        let result = match &self.path {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|file| {
+                    let mut out = std::io::BufWriter::new(&file);
+                    write_lines(&mut out, batch)?;
+                    out.flush()?;
+                    drop(out);
+                    // fsync makes the batch durable before the state advances; devices such as
+                    // /dev/null refuse it and need not be synced.
+                    if file.metadata()?.is_file() {
+                        file.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                }),
+            None => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                write_lines(&mut out, batch).and_then(|()| out.flush())
             }
         };
-        write(&text).map_err(|source| SinkError::Write {
+        result.map_err(|source| SinkError::Write {
             path: self.label(),
             source,
         })
     }
+}
+
+/// One line per record, written as it is serialized (a large snapshot is never one string).
+fn write_lines(out: &mut impl Write, batch: &[Outbound]) -> std::io::Result<()> {
+    for item in batch {
+        match item {
+            Outbound::Event(event) => serde_json::to_writer(&mut *out, event),
+            Outbound::Tombstone { key } => {
+                serde_json::to_writer(&mut *out, &serde_json::json!({ "tombstone": key }))
+            }
+        }
+        .map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 impl JsonlSink {

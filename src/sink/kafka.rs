@@ -162,7 +162,7 @@ impl Sink for KafkaSink {
 
 /// Records in flight at once: bounds the memory of a large snapshot (each chunk is encoded,
 /// enqueued and acknowledged before the next), while keeping the producer's batches full.
-const CHUNK: usize = 2000;
+const CHUNK: usize = 1000;
 
 impl KafkaSink {
     async fn send_batch(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {

@@ -133,7 +133,7 @@ impl CatalogPollSource {
         fail::fail_point!("capture-after-send-before-checkpoint");
         let dirty =
             !diff.changes.is_empty() || !diff.forgotten.is_empty() || !self.state.initialized;
-        self.state.apply(&diff);
+        self.state.apply(&mut diff);
         if dirty {
             store.save(&self.scope.service, &database, &self.state)?;
         }

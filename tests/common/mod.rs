@@ -54,10 +54,12 @@ impl TestEnv {
     }
 
     pub async fn sql(&self, sql: &str) {
-        self.client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        if let Err(e) = self.client.batch_execute(sql).await {
+            let reason = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            panic!("{sql}: {reason}");
+        }
     }
 
     /// Every record on the topic, partition by partition in offset order.

@@ -8,17 +8,13 @@
 //! half-dropped object and a failed read never turns into DELETE events.
 
 mod queries;
+mod rows;
 
 use super::error::PgError;
 use crate::config::NameFilters;
-use crate::model::{
-    CatalogSnapshot, Column, Constraint, ConstraintType, Database, DatabaseSchema, EntityKey,
-    EntityType, ForeignKeyReference, ForeignTable, Fqn, Identity, Index, PartitionOf, Partitioning,
-    Routine, RoutineKind, Table, TableType, TypeFamily, ddl,
-};
+use crate::model::{CatalogSnapshot, EntityKey, EntityType, Fqn, Table, ddl};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
 /// How long the read waits for a lock on a view before giving up until the next poll.
@@ -60,7 +56,7 @@ pub async fn list_databases(
         .map_err(|e| PgError::query("databases", target, &e))?;
     let mut out = Vec::new();
     for row in &rows {
-        let name: String = get(row, 0, "databases")?;
+        let name: String = rows::get(row, 0, "databases")?;
         let subject = if scope.use_fqn_for_filtering {
             Fqn::new([service, &name]).to_string()
         } else {
@@ -98,7 +94,7 @@ pub async fn read_catalog(
     .map_err(|e| PgError::query("statement_timeout", target, &e))?;
 
     let reader = Reader { tx: &tx, target };
-    let fingerprint: String = get(
+    let fingerprint: String = rows::get(
         &reader.one("fingerprint", &queries::fingerprint()).await?,
         0,
         "fingerprint",
@@ -125,13 +121,6 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    async fn rows(&self, name: &'static str, sql: &str) -> Result<Vec<Row>, PgError> {
-        self.tx
-            .query(sql, &[])
-            .await
-            .map_err(|e| PgError::query(name, self.target, &e))
-    }
-
     async fn one(&self, name: &'static str, sql: &str) -> Result<Row, PgError> {
         self.tx
             .query_one(sql, &[])
@@ -139,345 +128,186 @@ impl Reader<'_> {
             .map_err(|e| PgError::query(name, self.target, &e))
     }
 
+    /// Streams the rows of `sql` into `f`, so a 200,000-row result is never held at once.
+    async fn each(
+        &self,
+        name: &'static str,
+        sql: &str,
+        mut f: impl FnMut(Row) -> Result<(), PgError>,
+    ) -> Result<(), PgError> {
+        use futures_util::TryStreamExt;
+        let started = std::time::Instant::now();
+        let err = |e: tokio_postgres::Error| PgError::query(name, self.target, &e);
+        let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
+        let stream = self.tx.query_raw(sql, no_params).await.map_err(err)?;
+        let mut stream = std::pin::pin!(stream);
+        let mut rows = 0usize;
+        while let Some(row) = stream.try_next().await.map_err(err)? {
+            rows += 1;
+            f(row)?;
+        }
+        tracing::debug!(query = name, rows, elapsed = ?started.elapsed(), "catalog query");
+        Ok(())
+    }
+
     async fn snapshot(&self, scope: &CatalogScope) -> Result<CatalogSnapshot, PgError> {
         let row = self.one("database", queries::DATABASE).await?;
-        let server_version: String = get(&row, 6, "database")?;
-        let q = "database";
-        let database = Database {
-            oid: i64::from(get::<u32>(&row, 0, q)?),
-            name: get(&row, 1, q)?,
-            owner: get(&row, 2, q)?,
-            description: get(&row, 3, q)?,
-            encoding: get(&row, 4, q)?,
-            collation: get(&row, 5, q)?,
-        };
-        let version_num: i32 = get(&row, 7, q)?;
-        let service = scope.service.as_str();
-        let db = database.name.as_str();
+        let (database, server_version, version_num) = rows::database(&row)?;
+        let mut names = rows::Names::new(scope, &database.name);
         let mut all_keys = HashSet::new();
 
         let mut schemas = Vec::new();
-        let q = "schemas";
-        for row in self.rows(q, &queries::schemas()).await? {
-            let schema = DatabaseSchema {
-                oid: i64::from(get::<u32>(&row, 0, q)?),
-                name: get(&row, 1, q)?,
-                owner: get(&row, 2, q)?,
-                description: get(&row, 3, q)?,
-            };
+        self.each("schemas", &queries::schemas(), |row| {
+            let schema = rows::schema(&row)?;
             all_keys.insert(EntityKey {
                 entity_type: EntityType::DatabaseSchema,
                 oid: schema.oid,
             });
-            let subject = if scope.use_fqn_for_filtering {
-                Fqn::new([service, db, &schema.name]).to_string()
-            } else {
-                schema.name.clone()
-            };
-            if scope.filters.schema.accepts(&subject) {
+            if names.schema_included(&schema.name) {
                 schemas.push(schema);
             }
-        }
-        let included_schemas: HashSet<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
+            Ok(())
+        })
+        .await?;
+        names.set_schemas(&schemas);
 
         let mut tables: HashMap<u32, Table> = HashMap::new();
-        let q = "relations";
-        for row in self.rows(q, &queries::relations()).await? {
-            let oid: u32 = get(&row, 0, q)?;
+        self.each("relations", &queries::relations(), |row| {
+            let (oid, table) = rows::relation(&row)?;
             all_keys.insert(EntityKey {
                 entity_type: EntityType::Table,
                 oid: i64::from(oid),
             });
-            let schema: String = get(&row, 1, q)?;
-            let name: String = get(&row, 2, q)?;
-            let relkind: String = get(&row, 3, q)?;
-            let is_partition: bool = get(&row, 4, q)?;
-            let table_type = match (relkind.as_str(), is_partition) {
-                ("v", _) => TableType::View,
-                ("m", _) => TableType::MaterializedView,
-                ("f", _) => TableType::ForeignTable,
-                (_, true) => TableType::Partition,
-                ("p", false) => TableType::PartitionedTable,
-                _ => TableType::Table,
-            };
-            let wanted = if table_type.is_view() {
-                scope.include_views
-            } else {
-                scope.include_tables
-            };
-            let subject = if scope.use_fqn_for_filtering {
-                Fqn::new([service, db, &schema, &name]).to_string()
-            } else {
-                name.clone()
-            };
-            if !wanted
-                || !included_schemas.contains(schema.as_str())
-                || !scope.filters.table.accepts(&subject)
-            {
-                continue;
+            if names.table_included(&table) {
+                tables.insert(oid, table);
             }
-            let view_definition: Option<String> = get(&row, 9, q)?;
-            if table_type.is_view() && view_definition.is_none() {
-                return Err(PgError::ConcurrentDdl {
-                    what: format!("view {schema}.{name} was dropped"),
-                });
-            }
-            let partkey: Option<String> = get(&row, 10, q)?;
-            let bound: Option<String> = get(&row, 11, q)?;
-            let partition_of = match (
-                is_partition,
-                get::<Option<String>>(&row, 12, q)?,
-                get::<Option<String>>(&row, 13, q)?,
-                bound,
-            ) {
-                (true, Some(parent_schema), Some(parent_table), Some(bound)) => Some(PartitionOf {
-                    parent_schema,
-                    parent_table,
-                    bound,
-                }),
-                (true, ..) => {
-                    return Err(PgError::ConcurrentDdl {
-                        what: format!("partition {schema}.{name} was detached"),
-                    });
-                }
-                _ => None,
-            };
-            let server: Option<String> = get(&row, 14, q)?;
-            let foreign_table = match server {
-                Some(server) => Some(ForeignTable {
-                    server,
-                    options: get::<Option<Vec<String>>>(&row, 15, q)?.unwrap_or_default(),
-                }),
-                None => None,
-            };
-            let reltuples: f64 = get(&row, 7, q)?;
-            let bytes: i64 = get(&row, 8, q)?;
-            tables.insert(
-                oid,
-                Table {
-                    oid: i64::from(oid),
-                    schema,
-                    name,
-                    table_type,
-                    owner: get(&row, 5, q)?,
-                    description: get(&row, 6, q)?,
-                    // -1 (PostgreSQL 14+) or 0 with no pages (older) means never analyzed.
-                    row_estimate: (!table_type.is_view()
-                        && reltuples >= 0.0
-                        && !(reltuples == 0.0 && bytes == 0))
-                        .then_some(reltuples),
-                    size_bytes: (table_type != TableType::View).then_some(bytes),
-                    columns: Vec::new(),
-                    constraints: Vec::new(),
-                    indexes: Vec::new(),
-                    view_definition,
-                    partitioning: partkey.map(|key| Partitioning {
-                        strategy: key.split_whitespace().next().unwrap_or_default().to_owned(),
-                        key,
-                    }),
-                    partition_of,
-                    foreign_table,
-                    ddl: None,
-                },
-            );
-        }
+            Ok(())
+        })
+        .await?;
 
         fail::fail_point!("catalog-read-between-queries");
 
-        let q = "enum_labels";
+        let mut types = HashMap::new();
+        self.each("column_types", &queries::column_types(), |row| {
+            let (key, ty) = rows::column_type(&row)?;
+            types.insert(key, ty);
+            Ok(())
+        })
+        .await?;
+        let mut collations = HashMap::new();
+        self.each("collations", queries::COLLATIONS, |row| {
+            collations.insert(
+                rows::get::<u32>(&row, 0, "collations")?,
+                rows::get::<String>(&row, 1, "collations")?,
+            );
+            Ok(())
+        })
+        .await?;
         let mut enums: HashMap<u32, Vec<String>> = HashMap::new();
-        for row in self.rows(q, queries::ENUM_LABELS).await? {
-            enums.insert(get(&row, 0, q)?, get(&row, 1, q)?);
-        }
+        self.each("enum_labels", queries::ENUM_LABELS, |row| {
+            enums.insert(
+                rows::get(&row, 0, "enum_labels")?,
+                rows::get(&row, 1, "enum_labels")?,
+            );
+            Ok(())
+        })
+        .await?;
 
-        let q = "columns";
-        for row in self.rows(q, &queries::columns()).await? {
-            let Some(table) = tables.get_mut(&get::<u32>(&row, 0, q)?) else {
-                continue;
-            };
-            let name: String = get(&row, 2, q)?;
-            let has_default: bool = get(&row, 5, q)?;
-            let default: Option<String> = get(&row, 6, q)?;
-            if has_default && default.is_none() {
-                return Err(PgError::ConcurrentDdl {
-                    what: format!("default of {}.{}.{name} vanished", table.schema, table.name),
-                });
-            }
-            let identity: String = get(&row, 7, q)?;
-            let generated: String = get(&row, 8, q)?;
-            let (default, generated) = if generated == "s" {
-                (None, default)
-            } else {
-                (default, None)
-            };
-            let scalar_name: String = get(&row, 14, q)?;
-            let scalar_category: String = get(&row, 15, q)?;
-            let scalar_oid: u32 = get(&row, 16, q)?;
-            let type_family = TypeFamily::classify(&scalar_name, &scalar_category);
-            table.columns.push(Column {
-                attnum: i32::from(get::<i16>(&row, 1, q)?),
-                name,
-                data_type: get(&row, 3, q)?,
-                type_family,
-                is_array: get(&row, 12, q)?,
-                element_type: get(&row, 13, q)?,
-                domain: get(&row, 11, q)?,
-                enum_labels: if type_family == TypeFamily::Enum {
-                    enums.get(&scalar_oid).cloned().unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
-                nullable: !get::<bool>(&row, 4, q)?,
-                default,
-                identity: match identity.as_str() {
-                    "a" => Some(Identity::Always),
-                    "d" => Some(Identity::ByDefault),
-                    _ => None,
-                },
-                generated,
-                collation: get(&row, 9, q)?,
-                description: get(&row, 10, q)?,
-            });
-        }
-
-        let q = "constraints";
-        for row in self.rows(q, &queries::constraints()).await? {
-            let Some(table) = tables.get_mut(&get::<u32>(&row, 0, q)?) else {
-                continue;
-            };
-            let name: String = get(&row, 1, q)?;
-            let Some(definition) = get::<Option<String>>(&row, 4, q)? else {
-                return Err(PgError::ConcurrentDdl {
-                    what: format!(
-                        "constraint {name} on {}.{} was dropped",
-                        table.schema, table.name
-                    ),
-                });
-            };
-            let constraint_type = match get::<String>(&row, 2, q)?.as_str() {
-                "p" => ConstraintType::PrimaryKey,
-                "u" => ConstraintType::Unique,
-                "f" => ConstraintType::ForeignKey,
-                "c" => ConstraintType::Check,
-                _ => ConstraintType::Exclusion,
-            };
-            let references = if constraint_type == ConstraintType::ForeignKey {
-                match (
-                    get::<Option<String>>(&row, 5, q)?,
-                    get::<Option<String>>(&row, 6, q)?,
-                ) {
-                    (Some(schema), Some(ref_table)) => Some(ForeignKeyReference {
-                        schema,
-                        table: ref_table,
-                        columns: get(&row, 7, q)?,
-                        on_update: fk_action(&get::<String>(&row, 8, q)?),
-                        on_delete: fk_action(&get::<String>(&row, 9, q)?),
-                        match_type: match get::<String>(&row, 10, q)?.as_str() {
-                            "f" => "FULL",
-                            "p" => "PARTIAL",
-                            _ => "SIMPLE",
-                        }
-                        .to_owned(),
-                    }),
-                    _ => {
-                        return Err(PgError::ConcurrentDdl {
-                            what: format!("table referenced by {name} was dropped"),
-                        });
-                    }
+        // Column names of relations left out by filters, for FKs that reference them.
+        let mut other_columns: HashMap<(u32, i16), String> = HashMap::new();
+        let lookup = rows::ColumnLookup {
+            types: &types,
+            collations: &collations,
+            enums: &enums,
+        };
+        self.each("columns", &queries::columns(), |row| {
+            let relid: u32 = rows::get(&row, 0, "columns")?;
+            match tables.get_mut(&relid) {
+                Some(table) => table.columns.push(rows::column(&row, &lookup, table)?),
+                None => {
+                    other_columns.insert(
+                        (relid, rows::get(&row, 1, "columns")?),
+                        rows::get(&row, 2, "columns")?,
+                    );
                 }
-            } else {
-                None
+            }
+            Ok(())
+        })
+        .await?;
+        for t in tables.values_mut() {
+            t.columns.sort_by_key(|c| c.attnum);
+            // Growth slack of 200,000 columns is tens of megabytes.
+            t.columns.shrink_to_fit();
+        }
+        let column_name =
+            |tables: &HashMap<u32, Table>, relid: u32, attnum: i16| -> Option<String> {
+                match tables.get(&relid) {
+                    Some(t) => t
+                        .columns
+                        .binary_search_by_key(&i32::from(attnum), |c| c.attnum)
+                        .ok()
+                        .map(|i| t.columns[i].name.clone()),
+                    None => other_columns.get(&(relid, attnum)).cloned(),
+                }
             };
-            table.constraints.push(Constraint {
-                name,
-                constraint_type,
-                columns: get(&row, 3, q)?,
-                definition,
-                references,
-                deferrable: get(&row, 11, q)?,
-                description: get(&row, 12, q)?,
-            });
+
+        let mut constraints = Vec::new();
+        self.each("constraints", &queries::constraints(), |row| {
+            let relid: u32 = rows::get(&row, 0, "constraints")?;
+            if tables.contains_key(&relid) {
+                constraints.push((relid, row));
+            }
+            Ok(())
+        })
+        .await?;
+        for (relid, row) in constraints {
+            let constraint =
+                rows::constraint(&row, |rel, attnum| column_name(&tables, rel, attnum), relid)?;
+            if let Some(t) = tables.get_mut(&relid) {
+                t.constraints.push(constraint);
+            }
         }
 
-        let q = "indexes";
-        for row in self.rows(q, &queries::indexes()).await? {
-            let Some(table) = tables.get_mut(&get::<u32>(&row, 0, q)?) else {
-                continue;
-            };
-            let name: String = get(&row, 1, q)?;
-            let columns: Vec<Option<String>> = get(&row, 5, q)?;
-            let definition: Option<String> = get(&row, 7, q)?;
-            let (Some(definition), Some(columns)) = (
-                definition,
-                columns.into_iter().collect::<Option<Vec<String>>>(),
-            ) else {
-                return Err(PgError::ConcurrentDdl {
-                    what: format!(
-                        "index {name} on {}.{} was dropped",
-                        table.schema, table.name
-                    ),
-                });
-            };
-            table.indexes.push(Index {
-                name,
-                columns,
-                is_unique: get(&row, 2, q)?,
-                is_primary: get(&row, 3, q)?,
-                method: get(&row, 4, q)?,
-                predicate: get(&row, 6, q)?,
-                definition,
-                description: get(&row, 8, q)?,
-            });
+        let mut indexes = Vec::new();
+        self.each("indexes", &queries::indexes(), |row| {
+            let relid: u32 = rows::get(&row, 0, "indexes")?;
+            if tables.contains_key(&relid) {
+                indexes.push((relid, row));
+            }
+            Ok(())
+        })
+        .await?;
+        for (relid, row) in indexes {
+            let index = rows::index(&row, |attnum| column_name(&tables, relid, attnum))?;
+            if let Some(t) = tables.get_mut(&relid) {
+                t.indexes.push(index);
+            }
         }
 
         let mut routines = Vec::new();
-        let q = "routines";
-        for row in self.rows(q, &queries::routines(version_num)).await? {
-            let oid: u32 = get(&row, 0, q)?;
+        self.each("routines", &queries::routines(version_num), |row| {
+            let oid: u32 = rows::get(&row, 0, "routines")?;
             all_keys.insert(EntityKey {
                 entity_type: EntityType::Routine,
                 oid: i64::from(oid),
             });
-            let schema: String = get(&row, 1, q)?;
-            if !scope.include_stored_procedures || !included_schemas.contains(schema.as_str()) {
-                continue;
+            let schema: String = rows::get(&row, 1, "routines")?;
+            if scope.include_stored_procedures && names.schema_kept(&schema) {
+                routines.push(rows::routine(&row, oid, schema)?);
             }
-            let Some(arguments) = get::<Option<String>>(&row, 4, q)? else {
-                return Err(PgError::ConcurrentDdl {
-                    what: format!("routine {oid} was dropped"),
-                });
-            };
-            routines.push(Routine {
-                oid: i64::from(oid),
-                schema,
-                name: get(&row, 2, q)?,
-                kind: match get::<String>(&row, 3, q)?.as_str() {
-                    "p" => RoutineKind::Procedure,
-                    "a" => RoutineKind::Aggregate,
-                    "w" => RoutineKind::Window,
-                    _ => RoutineKind::Function,
-                },
-                arguments,
-                return_type: get(&row, 5, q)?,
-                language: get(&row, 6, q)?,
-                body: get(&row, 7, q)?,
-                owner: get(&row, 8, q)?,
-                description: get(&row, 9, q)?,
-                volatility: match get::<String>(&row, 10, q)?.as_str() {
-                    "i" => "IMMUTABLE",
-                    "s" => "STABLE",
-                    _ => "VOLATILE",
-                }
-                .to_owned(),
-                security_definer: get(&row, 11, q)?,
-            });
-        }
+            Ok(())
+        })
+        .await?;
 
         let mut tables: Vec<Table> = tables.into_values().collect();
         tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
-        if scope.include_ddl {
-            for t in &mut tables {
-                t.ddl = Some(ddl::create_statement(t));
+        for t in &mut tables {
+            t.constraints.sort_by(|a, b| a.name.cmp(&b.name));
+            t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+            if scope.include_ddl {
+                let mut text = ddl::create_statement(t);
+                text.shrink_to_fit();
+                t.ddl = Some(text);
             }
         }
         schemas.sort_by(|a, b| a.name.cmp(&b.name));
@@ -493,22 +323,4 @@ impl Reader<'_> {
             all_keys,
         })
     }
-}
-
-fn fk_action(code: &str) -> String {
-    match code {
-        "r" => "RESTRICT",
-        "c" => "CASCADE",
-        "n" => "SET NULL",
-        "d" => "SET DEFAULT",
-        _ => "NO ACTION",
-    }
-    .to_owned()
-}
-
-fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, query: &'static str) -> Result<T, PgError> {
-    row.try_get(idx).map_err(|e| PgError::Decode {
-        query,
-        reason: format!("column {idx}: {e}"),
-    })
 }

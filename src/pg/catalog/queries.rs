@@ -47,10 +47,21 @@ pub fn fingerprint() -> String {
         per_catalog("pg_foreign_table", ""),
         per_catalog("pg_foreign_server", ""),
         per_catalog("pg_collation", ""),
-        per_catalog("pg_shdescription", ""),
+        // Shared catalogs, narrowed to what this database's snapshot reads, so that roles and
+        // comments elsewhere on the server do not force a re-read.
         "(SELECT xmin::text FROM pg_catalog.pg_database WHERE datname = current_database())".into(),
-        // Owners are emitted by name: a role rename changes them without touching the objects.
-        "(SELECT md5(string_agg(oid::text || ':' || rolname, ',' ORDER BY oid)) FROM pg_catalog.pg_roles)".into(),
+        "(SELECT coalesce(max(xmin::text), '') FROM pg_catalog.pg_shdescription
+          WHERE classoid = 'pg_catalog.pg_database'::regclass
+            AND objoid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
+            .into(),
+        // Owners are emitted by name: renaming a role that owns something here changes them
+        // without touching the objects.
+        "(SELECT md5(coalesce(string_agg(r.oid::text || ':' || r.rolname, ',' ORDER BY r.oid), ''))
+          FROM pg_catalog.pg_roles r WHERE r.oid IN (
+            SELECT relowner FROM pg_catalog.pg_class UNION SELECT nspowner FROM pg_catalog.pg_namespace
+            UNION SELECT proowner FROM pg_catalog.pg_proc
+            UNION SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()))"
+            .into(),
     ];
     format!("SELECT concat_ws('/', {})", parts.join(", "))
 }
@@ -98,53 +109,66 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
     )
 }
 
-/// Columns with their type resolved through domains and arrays to the scalar type that
-/// decides the type family.
+/// Columns: the raw attributes. Types are resolved by [`column_types`], once per distinct
+/// `(type, typmod)` rather than once per column (a large schema has 200,000 columns and a few
+/// dozen distinct types); no ORDER BY, the reader sorts per table.
 pub fn columns() -> String {
     format!(
-        "SELECT a.attrelid, a.attnum, a.attname::text,
-       pg_catalog.format_type(a.atttypid, a.atttypmod),
-       a.attnotnull, a.atthasdef, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
-       a.attidentity::text, a.attgenerated::text,
-       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
-         (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
-                      ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
-          FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-          WHERE co.oid = a.attcollation) END,
-       d.description,
-       CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.oid, NULL) END,
-       bt.typcategory = 'A',
-       CASE WHEN bt.typcategory = 'A' THEN pg_catalog.format_type(et.oid, NULL) END,
-       coalesce(et.typname, bt.typname)::text, coalesce(et.typcategory, bt.typcategory)::text,
-       coalesce(et.oid, bt.oid)
+        "SELECT a.attrelid, a.attnum, a.attname::text, a.atttypid, a.atttypmod,
+       a.attnotnull, a.atthasdef,
+       CASE WHEN a.atthasdef THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+       a.attidentity::text, a.attgenerated::text, a.attcollation, d.description
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-LEFT JOIN pg_catalog.pg_type et ON bt.typcategory = 'A' AND et.oid = bt.typelem
 LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_catalog.pg_description d
   ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
-ORDER BY a.attrelid, a.attnum"
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}"
     )
 }
+
+/// Every distinct column type in use, resolved through domains and arrays to the scalar type
+/// that decides the type family.
+pub fn column_types() -> String {
+    format!(
+        "WITH used AS (
+  SELECT DISTINCT a.atttypid, a.atttypmod
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE})
+SELECT u.atttypid, u.atttypmod, pg_catalog.format_type(u.atttypid, u.atttypmod),
+       CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.oid, NULL) END,
+       bt.typcategory = 'A',
+       CASE WHEN bt.typcategory = 'A' THEN pg_catalog.format_type(et.oid, NULL) END,
+       coalesce(et.typname, bt.typname)::text, coalesce(et.typcategory, bt.typcategory)::text,
+       coalesce(et.oid, bt.oid), t.typcollation
+FROM used u
+JOIN pg_catalog.pg_type t ON t.oid = u.atttypid
+JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_catalog.pg_type et ON bt.typcategory = 'A' AND et.oid = bt.typelem"
+    )
+}
+
+/// Collation names as a column definition spells them (schema-qualified outside pg_catalog).
+pub const COLLATIONS: &str = "\
+SELECT co.oid, CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
+                    ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
+FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace";
 
 pub const ENUM_LABELS: &str = "\
 SELECT enumtypid, array_agg(enumlabel::text ORDER BY enumsortorder)
 FROM pg_catalog.pg_enum GROUP BY enumtypid";
 
+/// Constraints with their key attnums; the reader turns them into names from the columns it
+/// read (no per-row subquery).
 pub fn constraints() -> String {
     format!(
-        "SELECT co.conrelid, co.conname::text, co.contype::text,
-       ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(attnum, i)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum ORDER BY k.i),
+        "SELECT co.conrelid, co.conname::text, co.contype::text, co.conkey,
        pg_catalog.pg_get_constraintdef(co.oid, true),
-       rn.nspname::text, rc.relname::text,
-       ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(attnum, i)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.attnum ORDER BY k.i),
+       co.confrelid, rn.nspname::text, rc.relname::text, co.confkey,
        co.confupdtype::text, co.confdeltype::text, co.confmatchtype::text, co.condeferrable,
        d.description
 FROM pg_catalog.pg_constraint co
@@ -159,16 +183,18 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
   -- partition, on the same referencing table (parent constraint on the same conrelid).
   -- PostgreSQL derives them; pg_dump and psql's \\d hide them; so do we.
   AND NOT (co.contype = 'f' AND co.conparentid <> 0 AND EXISTS (
-        SELECT 1 FROM pg_catalog.pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid))
-ORDER BY co.conrelid, co.conname"
+        SELECT 1 FROM pg_catalog.pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid))"
     )
 }
 
+/// Indexes with their key attnums; only expression keys (attnum 0) are deparsed per key.
 pub fn indexes() -> String {
     format!(
         "SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, am.amname::text,
-       ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
-             FROM generate_series(1, i.indnkeyatts) k ORDER BY k),
+       (i.indkey::int2[])[0:i.indnkeyatts - 1],
+       CASE WHEN 0 = ANY (i.indkey::int2[]) THEN
+         ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
+               FROM generate_series(1, i.indnkeyatts) k ORDER BY k) END,
        pg_catalog.pg_get_expr(i.indpred, i.indrelid),
        pg_catalog.pg_get_indexdef(i.indexrelid),
        d.description
@@ -179,8 +205,7 @@ JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description d
   ON d.objoid = i.indexrelid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-WHERE c.relkind IN ('r', 'p', 'm', 'f') AND {USER_NAMESPACE}
-ORDER BY i.indrelid, ic.relname"
+WHERE c.relkind IN ('r', 'p', 'm', 'f') AND {USER_NAMESPACE}"
     )
 }
 

@@ -1,0 +1,424 @@
+//! Catalog rows -> model values, and which of them the filters keep.
+
+use super::CatalogScope;
+use crate::model::{
+    Column, Constraint, ConstraintType, Database, DatabaseSchema, ForeignKeyReference,
+    ForeignTable, Fqn, Identity, Index, PartitionOf, Partitioning, Routine, RoutineKind, Table,
+    TableType, TypeFamily,
+};
+use crate::pg::PgError;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio_postgres::Row;
+use tokio_postgres::types::FromSql;
+
+pub fn get<'a, T: FromSql<'a>>(
+    row: &'a Row,
+    idx: usize,
+    query: &'static str,
+) -> Result<T, PgError> {
+    row.try_get(idx).map_err(|e| PgError::Decode {
+        query,
+        reason: format!("column {idx}: {e}"),
+    })
+}
+
+fn concurrent(what: String) -> PgError {
+    PgError::ConcurrentDdl { what }
+}
+
+/// The database row: the entity, `server_version` and `server_version_num`.
+pub fn database(row: &Row) -> Result<(Database, String, i32), PgError> {
+    let q = "database";
+    let database = Database {
+        oid: i64::from(get::<u32>(row, 0, q)?),
+        name: get(row, 1, q)?,
+        owner: get(row, 2, q)?,
+        description: get(row, 3, q)?,
+        encoding: get(row, 4, q)?,
+        collation: get(row, 5, q)?,
+    };
+    Ok((database, get(row, 6, q)?, get(row, 7, q)?))
+}
+
+pub fn schema(row: &Row) -> Result<DatabaseSchema, PgError> {
+    let q = "schemas";
+    Ok(DatabaseSchema {
+        oid: i64::from(get::<u32>(row, 0, q)?),
+        name: get(row, 1, q)?,
+        owner: get(row, 2, q)?,
+        description: get(row, 3, q)?,
+    })
+}
+
+/// Applies the scope's filters and toggles, by bare name or by FQN.
+pub struct Names<'a> {
+    scope: &'a CatalogScope,
+    database: String,
+    kept_schemas: HashSet<String>,
+}
+
+impl<'a> Names<'a> {
+    pub fn new(scope: &'a CatalogScope, database: &str) -> Self {
+        Names {
+            scope,
+            database: database.to_owned(),
+            kept_schemas: HashSet::new(),
+        }
+    }
+
+    fn subject(&self, parts: &[&str]) -> String {
+        if self.scope.use_fqn_for_filtering {
+            let mut all = vec![self.scope.service.as_str(), self.database.as_str()];
+            all.extend_from_slice(parts);
+            Fqn::new(all).to_string()
+        } else {
+            parts.last().copied().unwrap_or_default().to_owned()
+        }
+    }
+
+    pub fn schema_included(&self, schema: &str) -> bool {
+        self.scope.filters.schema.accepts(&self.subject(&[schema]))
+    }
+
+    pub fn set_schemas(&mut self, schemas: &[DatabaseSchema]) {
+        self.kept_schemas = schemas.iter().map(|s| s.name.clone()).collect();
+    }
+
+    pub fn schema_kept(&self, schema: &str) -> bool {
+        self.kept_schemas.contains(schema)
+    }
+
+    pub fn table_included(&self, t: &Table) -> bool {
+        let wanted = if t.table_type.is_view() {
+            self.scope.include_views
+        } else {
+            self.scope.include_tables
+        };
+        wanted
+            && self.schema_kept(&t.schema)
+            && self
+                .scope
+                .filters
+                .table
+                .accepts(&self.subject(&[&t.schema, &t.name]))
+    }
+}
+
+/// A relation without its columns, constraints and indexes (they come from later queries).
+pub fn relation(row: &Row) -> Result<(u32, Table), PgError> {
+    let q = "relations";
+    let oid: u32 = get(row, 0, q)?;
+    let schema: String = get(row, 1, q)?;
+    let name: String = get(row, 2, q)?;
+    let relkind: String = get(row, 3, q)?;
+    let is_partition: bool = get(row, 4, q)?;
+    let table_type = match (relkind.as_str(), is_partition) {
+        ("v", _) => TableType::View,
+        ("m", _) => TableType::MaterializedView,
+        ("f", _) => TableType::ForeignTable,
+        (_, true) => TableType::Partition,
+        ("p", false) => TableType::PartitionedTable,
+        _ => TableType::Table,
+    };
+    let view_definition: Option<String> = get(row, 9, q)?;
+    if table_type.is_view() && view_definition.is_none() {
+        return Err(concurrent(format!("view {schema}.{name} was dropped")));
+    }
+    let partkey: Option<String> = get(row, 10, q)?;
+    let partition_of = match (
+        is_partition,
+        get::<Option<String>>(row, 12, q)?,
+        get::<Option<String>>(row, 13, q)?,
+        get::<Option<String>>(row, 11, q)?,
+    ) {
+        (true, Some(parent_schema), Some(parent_table), Some(bound)) => Some(PartitionOf {
+            parent_schema,
+            parent_table,
+            bound,
+        }),
+        (true, ..) => {
+            return Err(concurrent(format!(
+                "partition {schema}.{name} was detached"
+            )));
+        }
+        _ => None,
+    };
+    let foreign_table = match get::<Option<String>>(row, 14, q)? {
+        Some(server) => Some(ForeignTable {
+            server,
+            options: get::<Option<Vec<String>>>(row, 15, q)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    let reltuples: f64 = get(row, 7, q)?;
+    let bytes: i64 = get(row, 8, q)?;
+    Ok((
+        oid,
+        Table {
+            oid: i64::from(oid),
+            schema,
+            name,
+            table_type,
+            owner: get(row, 5, q)?,
+            description: get(row, 6, q)?,
+            // -1 (PostgreSQL 14+) or 0 with no pages (older) means never analyzed.
+            row_estimate: (!table_type.is_view()
+                && reltuples >= 0.0
+                && !(reltuples == 0.0 && bytes == 0))
+                .then_some(reltuples),
+            size_bytes: (table_type != TableType::View).then_some(bytes),
+            columns: Vec::new(),
+            constraints: Vec::new(),
+            indexes: Vec::new(),
+            view_definition,
+            partitioning: partkey.map(|key| Partitioning {
+                strategy: key.split_whitespace().next().unwrap_or_default().to_owned(),
+                key,
+            }),
+            partition_of,
+            foreign_table,
+            ddl: None,
+        },
+    ))
+}
+
+/// A column type resolved once per distinct `(type oid, typmod)`.
+#[derive(Debug)]
+pub struct ColumnType {
+    data_type: Arc<str>,
+    domain: Option<Arc<str>>,
+    is_array: bool,
+    element_type: Option<Arc<str>>,
+    family: TypeFamily,
+    scalar_oid: u32,
+    collation: u32,
+}
+
+pub fn column_type(row: &Row) -> Result<((u32, i32), ColumnType), PgError> {
+    let q = "column_types";
+    let key = (get(row, 0, q)?, get(row, 1, q)?);
+    let name: String = get(row, 6, q)?;
+    let category: String = get(row, 7, q)?;
+    Ok((
+        key,
+        ColumnType {
+            data_type: get::<String>(row, 2, q)?.into(),
+            domain: get::<Option<String>>(row, 3, q)?.map(Into::into),
+            is_array: get(row, 4, q)?,
+            element_type: get::<Option<String>>(row, 5, q)?.map(Into::into),
+            family: TypeFamily::classify(&name, &category),
+            scalar_oid: get(row, 8, q)?,
+            collation: get(row, 9, q)?,
+        },
+    ))
+}
+
+/// What a column row needs besides itself.
+pub struct ColumnLookup<'a> {
+    pub types: &'a HashMap<(u32, i32), ColumnType>,
+    pub collations: &'a HashMap<u32, String>,
+    pub enums: &'a HashMap<u32, Vec<String>>,
+}
+
+pub fn column(row: &Row, lookup: &ColumnLookup<'_>, table: &Table) -> Result<Column, PgError> {
+    let q = "columns";
+    let name: String = get(row, 2, q)?;
+    let key: (u32, i32) = (get(row, 3, q)?, get(row, 4, q)?);
+    // A type created after the snapshot cannot be a column's; a missing one was dropped.
+    let Some(ty) = lookup.types.get(&key) else {
+        return Err(concurrent(format!(
+            "type of {}.{}.{name} changed",
+            table.schema, table.name
+        )));
+    };
+    let has_default: bool = get(row, 6, q)?;
+    let default: Option<String> = get(row, 7, q)?;
+    if has_default && default.is_none() {
+        return Err(concurrent(format!(
+            "default of {}.{}.{name} vanished",
+            table.schema, table.name
+        )));
+    }
+    let identity: String = get(row, 8, q)?;
+    let generated: String = get(row, 9, q)?;
+    let (default, generated) = if generated == "s" {
+        (None, default)
+    } else {
+        (default, None)
+    };
+    let collation: u32 = get(row, 10, q)?;
+    Ok(Column {
+        attnum: i32::from(get::<i16>(row, 1, q)?),
+        name,
+        data_type: ty.data_type.clone(),
+        type_family: ty.family,
+        is_array: ty.is_array,
+        element_type: ty.element_type.clone(),
+        domain: ty.domain.clone(),
+        enum_labels: if ty.family == TypeFamily::Enum {
+            lookup
+                .enums
+                .get(&ty.scalar_oid)
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+        nullable: !get::<bool>(row, 5, q)?,
+        default,
+        identity: match identity.as_str() {
+            "a" => Some(Identity::Always),
+            "d" => Some(Identity::ByDefault),
+            _ => None,
+        },
+        generated,
+        collation: (collation != 0 && collation != ty.collation)
+            .then(|| lookup.collations.get(&collation).cloned())
+            .flatten(),
+        description: get(row, 11, q)?,
+    })
+}
+
+/// `column_name(relid, attnum)` resolves key columns from what the reader already holds.
+pub fn constraint(
+    row: &Row,
+    column_name: impl Fn(u32, i16) -> Option<String>,
+    relid: u32,
+) -> Result<Constraint, PgError> {
+    let q = "constraints";
+    let name: String = get(row, 1, q)?;
+    let gone = || concurrent(format!("constraint {name} changed during the read"));
+    let Some(definition) = get::<Option<String>>(row, 4, q)? else {
+        return Err(gone());
+    };
+    let names = |rel: u32, keys: Option<Vec<i16>>| -> Option<Vec<String>> {
+        keys.unwrap_or_default()
+            .into_iter()
+            .map(|k| column_name(rel, k))
+            .collect()
+    };
+    let Some(columns) = names(relid, get(row, 3, q)?) else {
+        return Err(gone());
+    };
+    let constraint_type = match get::<String>(row, 2, q)?.as_str() {
+        "p" => ConstraintType::PrimaryKey,
+        "u" => ConstraintType::Unique,
+        "f" => ConstraintType::ForeignKey,
+        "c" => ConstraintType::Check,
+        _ => ConstraintType::Exclusion,
+    };
+    let references = if constraint_type == ConstraintType::ForeignKey {
+        let ref_oid: u32 = get(row, 5, q)?;
+        match (
+            get::<Option<String>>(row, 6, q)?,
+            get::<Option<String>>(row, 7, q)?,
+            names(ref_oid, get(row, 8, q)?),
+        ) {
+            (Some(schema), Some(table), Some(columns)) => Some(ForeignKeyReference {
+                schema,
+                table,
+                columns,
+                on_update: fk_action(&get::<String>(row, 9, q)?),
+                on_delete: fk_action(&get::<String>(row, 10, q)?),
+                match_type: match get::<String>(row, 11, q)?.as_str() {
+                    "f" => "FULL",
+                    "p" => "PARTIAL",
+                    _ => "SIMPLE",
+                }
+                .to_owned(),
+            }),
+            _ => {
+                return Err(concurrent(format!(
+                    "table referenced by {name} was dropped"
+                )));
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Constraint {
+        name,
+        constraint_type,
+        columns,
+        definition,
+        references,
+        deferrable: get(row, 12, q)?,
+        description: get(row, 13, q)?,
+    })
+}
+
+fn fk_action(code: &str) -> String {
+    match code {
+        "r" => "RESTRICT",
+        "c" => "CASCADE",
+        "n" => "SET NULL",
+        "d" => "SET DEFAULT",
+        _ => "NO ACTION",
+    }
+    .to_owned()
+}
+
+/// `column_name(attnum)` resolves plain key columns; expression keys come deparsed.
+pub fn index(row: &Row, column_name: impl Fn(i16) -> Option<String>) -> Result<Index, PgError> {
+    let q = "indexes";
+    let name: String = get(row, 1, q)?;
+    let gone = || concurrent(format!("index {name} changed during the read"));
+    let keys: Vec<i16> = get(row, 5, q)?;
+    let expressions: Option<Vec<Option<String>>> = get(row, 6, q)?;
+    let mut columns = Vec::with_capacity(keys.len());
+    for (i, attnum) in keys.into_iter().enumerate() {
+        let col = if attnum == 0 {
+            expressions
+                .as_ref()
+                .and_then(|e| e.get(i).cloned().flatten())
+        } else {
+            column_name(attnum)
+        };
+        columns.push(col.ok_or_else(gone)?);
+    }
+    let Some(definition) = get::<Option<String>>(row, 8, q)? else {
+        return Err(gone());
+    };
+    Ok(Index {
+        name,
+        columns,
+        is_unique: get(row, 2, q)?,
+        is_primary: get(row, 3, q)?,
+        method: get(row, 4, q)?,
+        predicate: get(row, 7, q)?,
+        definition,
+        description: get(row, 9, q)?,
+    })
+}
+
+pub fn routine(row: &Row, oid: u32, schema: String) -> Result<Routine, PgError> {
+    let q = "routines";
+    let Some(arguments) = get::<Option<String>>(row, 4, q)? else {
+        return Err(concurrent(format!("routine {oid} was dropped")));
+    };
+    Ok(Routine {
+        oid: i64::from(oid),
+        schema,
+        name: get(row, 2, q)?,
+        kind: match get::<String>(row, 3, q)?.as_str() {
+            "p" => RoutineKind::Procedure,
+            "a" => RoutineKind::Aggregate,
+            "w" => RoutineKind::Window,
+            _ => RoutineKind::Function,
+        },
+        arguments,
+        return_type: get(row, 5, q)?,
+        language: get(row, 6, q)?,
+        body: get(row, 7, q)?,
+        owner: get(row, 8, q)?,
+        description: get(row, 9, q)?,
+        volatility: match get::<String>(row, 10, q)?.as_str() {
+            "i" => "IMMUTABLE",
+            "s" => "STABLE",
+            _ => "VOLATILE",
+        }
+        .to_owned(),
+        security_definer: get(row, 11, q)?,
+    })
+}
