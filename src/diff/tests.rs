@@ -104,7 +104,7 @@ fn first_run_emits_everything_as_snapshot_parents_first() {
         parent_table: "t".into(),
         bound: "DEFAULT".into(),
     });
-    let mut d = diff(
+    let d = diff(
         &DatabaseState::default(),
         snapshot(vec![part, table(11, "t")]),
         "svc",
@@ -129,7 +129,7 @@ fn first_run_emits_everything_as_snapshot_parents_first() {
 #[test]
 fn unchanged_snapshot_yields_nothing() {
     let state = emitted(vec![table(11, "t")]);
-    let mut d = diff(&state, snapshot(vec![table(11, "t")]), "svc", OPTS);
+    let d = diff(&state, snapshot(vec![table(11, "t")]), "svc", OPTS);
     assert!(d.changes.is_empty() && d.forgotten.is_empty());
 }
 
@@ -149,7 +149,7 @@ fn statistics_alone_are_not_a_change() {
 #[test]
 fn new_table_after_first_run_is_create() {
     let state = emitted(vec![table(11, "t")]);
-    let mut d = diff(
+    let d = diff(
         &state,
         snapshot(vec![table(11, "t"), table(13, "u")]),
         "svc",
@@ -176,7 +176,7 @@ fn added_dropped_retyped_and_renamed_columns_are_named() {
     let mut state = state;
     state.apply(&mut d);
     t.columns.remove(2);
-    let mut d = diff(&state, snapshot(vec![t]), "svc", OPTS);
+    let d = diff(&state, snapshot(vec![t]), "svc", OPTS);
     assert_eq!(d.changes[0].changed_fields, vec!["columns.phone"]);
     assert_eq!(d.changes[0].version, 3);
 }
@@ -197,7 +197,7 @@ fn owner_comment_and_constraint_changes() {
         deferrable: false,
         description: None,
     });
-    let mut d = diff(&state, snapshot(vec![t]), "svc", OPTS);
+    let d = diff(&state, snapshot(vec![t]), "svc", OPTS);
     assert_eq!(
         d.changes[0].changed_fields,
         vec![
@@ -212,7 +212,7 @@ fn owner_comment_and_constraint_changes() {
 #[test]
 fn rename_is_an_update_of_the_same_entity() {
     let state = emitted(vec![table(11, "t")]);
-    let mut d = diff(&state, snapshot(vec![table(11, "renamed")]), "svc", OPTS);
+    let d = diff(&state, snapshot(vec![table(11, "renamed")]), "svc", OPTS);
     assert_eq!(ops(&d), vec![(Op::Update, "svc.app.public.renamed".into())]);
     assert_eq!(
         d.changes[0].previous_fqn.as_ref().map(|f| f.to_string()),
@@ -229,7 +229,7 @@ fn drop_and_recreate_under_the_same_name_is_delete_then_create() {
         entity_type: EntityType::Table,
         oid: 11,
     });
-    let mut d = diff(&state, s, "svc", OPTS);
+    let d = diff(&state, s, "svc", OPTS);
     let mut got = ops(&d);
     got.sort();
     assert_eq!(
@@ -272,7 +272,7 @@ fn dropped_objects_are_deleted_children_first() {
     let mut s = snapshot(vec![]);
     s.schemas.clear();
     s.all_keys.clear();
-    let mut d = diff(&state, s, "svc", OPTS);
+    let d = diff(&state, s, "svc", OPTS);
     assert_eq!(
         ops(&d),
         vec![
@@ -321,7 +321,7 @@ fn full_re_emits_everything_keeping_versions() {
     let state = emitted(vec![table(11, "t")]);
     let mut t = table(11, "t");
     t.owner = "other".into();
-    let mut d = diff(
+    let d = diff(
         &state,
         snapshot(vec![t, table(12, "u")]),
         "svc",
@@ -370,7 +370,7 @@ fn schema_rename_updates_its_tables_fqns() {
     t.schema = "sales".into();
     s.tables.push(t);
     s.schemas[0].name = "sales".into();
-    let mut d = diff(&state, s, "svc", OPTS);
+    let d = diff(&state, s, "svc", OPTS);
     let got: Vec<(String, Option<String>)> = d
         .changes
         .iter()
