@@ -236,6 +236,7 @@ pub(crate) mod tests {
             database_schema: None,
             table: Some(sample_table()),
             routine: None,
+            truncated_fields: vec![],
         }
     }
 
@@ -306,6 +307,39 @@ pub(crate) mod tests {
         let mut theirs = Vec::new();
         writer.write_value(value, &mut theirs).expect("writes");
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn oversized_events_shed_large_text_in_order_and_say_so() {
+        let codec = AvroCodec::metadata().expect("schema parses");
+        let mut event = sample_event();
+        let table = event.table.as_mut().expect("table");
+        table.ddl = Some("x".repeat(50_000));
+        table.view_definition = Some("y".repeat(50_000));
+        table.columns[0].description = Some("z".repeat(50_000));
+        let size = |e: &MetadataEvent| codec.encode(e).map(|b| b.len()).unwrap_or(usize::MAX);
+        assert!(event.clone().fit(200_000, size) && event.clone().truncated_fields.is_empty());
+        assert!(event.fit(60_000, size));
+        assert_eq!(
+            event.truncated_fields,
+            vec!["table.ddl", "table.view_definition"]
+        );
+        let t = event.table.as_ref().expect("table");
+        assert!(
+            t.ddl.is_none() && t.view_definition.is_none() && t.columns[0].description.is_some()
+        );
+        assert_eq!(
+            codec
+                .decode(&codec.encode(&event).expect("encodes"))
+                .expect("decodes"),
+            event
+        );
+        let mut event = sample_event();
+        event.table.as_mut().expect("table").name = "n".repeat(10_000);
+        assert!(
+            !event.fit(1_000, size),
+            "a name cannot be shed: the event does not fit"
+        );
     }
 
     #[test]

@@ -220,6 +220,10 @@ pub struct KafkaConfig {
     /// `message.timeout.ms`); past it the batch fails and is retried by the next poll.
     #[serde(with = "duration")]
     pub delivery_timeout: Duration,
+    /// Largest event pgmeta sends. A bigger one sheds its large text fields (DDL, view
+    /// definition, routine body, comments) and lists them in `truncated_fields`. Keep it below
+    /// the topic's `max.message.bytes` (Kafka's default is about 1 MB).
+    pub max_event_bytes: usize,
     /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*, ...). Keys that pgmeta
     /// sets itself are rejected rather than silently overridden.
     pub properties: BTreeMap<String, Secret>,
@@ -234,6 +238,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             startup_timeout: Duration::from_secs(60),
             delivery_timeout: Duration::from_secs(30),
+            max_event_bytes: 900_000,
             properties: BTreeMap::new(),
         }
     }
@@ -320,6 +325,15 @@ impl CaptureConfig {
             return invalid(
                 "kafka.replication_factor",
                 format!("{} must be at least 1", self.kafka.replication_factor),
+            );
+        }
+        if self.kafka.max_event_bytes < 10_000 {
+            return invalid(
+                "kafka.max_event_bytes",
+                format!(
+                    "{} is too small to hold an event (at least 10000)",
+                    self.kafka.max_event_bytes
+                ),
             );
         }
         if self.kafka.metadata_topic.is_empty() {

@@ -65,9 +65,55 @@ pub struct MetadataEvent {
     pub database_schema: Option<DatabaseSchema>,
     pub table: Option<Table>,
     pub routine: Option<Routine>,
+    /// Fields left out to keep the event under the sink's size limit (see [`MetadataEvent::fit`]).
+    pub truncated_fields: Vec<String>,
 }
 
+/// What [`MetadataEvent::fit`] may leave out, largest and least essential first.
+const DROPPABLE: [&str; 5] = [
+    "table.ddl",
+    "table.view_definition",
+    "routine.body",
+    "table.columns.description",
+    "table.description",
+];
+
 impl MetadataEvent {
+    /// Leaves out large text fields, in [`DROPPABLE`] order, until `size(self) <= limit`, and
+    /// records each in `truncated_fields`. A 1 MB view definition or thousands of long column
+    /// comments would otherwise make an event the broker refuses on every retry. Returns
+    /// whether the event fits.
+    pub fn fit(&mut self, limit: usize, size: impl Fn(&MetadataEvent) -> usize) -> bool {
+        for field in DROPPABLE {
+            if size(self) <= limit {
+                return true;
+            }
+            let dropped = match field {
+                "table.ddl" => self.table.as_mut().and_then(|t| t.ddl.take()).is_some(),
+                "table.view_definition" => self
+                    .table
+                    .as_mut()
+                    .and_then(|t| t.view_definition.take())
+                    .is_some(),
+                "routine.body" => self.routine.as_mut().and_then(|r| r.body.take()).is_some(),
+                "table.columns.description" => self.table.as_mut().is_some_and(|t| {
+                    t.columns
+                        .iter_mut()
+                        .fold(false, |any, c| c.description.take().is_some() || any)
+                }),
+                _ => self
+                    .table
+                    .as_mut()
+                    .and_then(|t| t.description.take())
+                    .is_some(),
+            };
+            if dropped {
+                self.truncated_fields.push(field.to_owned());
+            }
+        }
+        size(self) <= limit
+    }
+
     /// The `pgmeta.event_type` header: `<entity_type>.<op>`, e.g. `table.update`.
     pub fn event_type(&self) -> String {
         format!("{}.{}", self.entity_type.as_str(), self.op.as_str())
@@ -156,6 +202,7 @@ impl MetadataEvent {
             database_schema: None,
             table: None,
             routine: None,
+            truncated_fields: Vec::new(),
         };
         match c.entity.take() {
             Some(Entity::Database(d)) => event.database = Some(d),

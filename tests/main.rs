@@ -8,4 +8,5 @@ mod catalog;
 mod changes;
 mod cli;
 mod filters;
+mod limits;
 mod pagila;

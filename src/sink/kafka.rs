@@ -5,7 +5,7 @@
 use super::{Sink, SinkError};
 use crate::codec::AvroCodec;
 use crate::config::KafkaConfig;
-use crate::event::Outbound;
+use crate::event::{MetadataEvent, Outbound};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -19,6 +19,7 @@ pub const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
 
 pub struct KafkaSink {
     producer: FutureProducer,
+    max_event_bytes: usize,
     client_config: ClientConfig,
     topic: String,
     codec: AvroCodec,
@@ -83,6 +84,7 @@ impl KafkaSink {
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
         Ok(KafkaSink {
             producer,
+            max_event_bytes: cfg.max_event_bytes,
             client_config,
             topic: cfg.metadata_topic.clone(),
             codec,
@@ -160,6 +162,27 @@ impl Sink for KafkaSink {
     }
 }
 
+impl KafkaSink {
+    /// Encodes `event`, shedding large text fields when it would exceed `max_event_bytes`.
+    fn encode_bounded(&self, event: &MetadataEvent) -> Result<Vec<u8>, SinkError> {
+        let bytes = self.codec.encode(event)?;
+        if bytes.len() <= self.max_event_bytes {
+            return Ok(bytes);
+        }
+        let mut smaller = event.clone();
+        let size = |e: &MetadataEvent| self.codec.encode(e).map_or(usize::MAX, |b| b.len());
+        if !smaller.fit(self.max_event_bytes, size) {
+            return Err(SinkError::TooLarge {
+                fqn: event.fqn.clone(),
+                bytes: size(&smaller),
+                limit: self.max_event_bytes,
+            });
+        }
+        tracing::warn!(fqn = %event.fqn, bytes = bytes.len(), limit = self.max_event_bytes, dropped = ?smaller.truncated_fields, "event too large, sent without its largest fields");
+        Ok(self.codec.encode(&smaller)?)
+    }
+}
+
 /// Records in flight at once: bounds the memory of a large snapshot (each chunk is encoded,
 /// enqueued and acknowledged before the next), while keeping the producer's batches full.
 const CHUNK: usize = 1000;
@@ -188,7 +211,7 @@ impl KafkaSink {
         let mut pending = Vec::with_capacity(batch.len());
         for item in batch {
             let (payload, event_type) = match item {
-                Outbound::Event(event) => (Some(self.codec.encode(event)?), event.event_type()),
+                Outbound::Event(event) => (Some(self.encode_bounded(event)?), event.event_type()),
                 Outbound::Tombstone { .. } => (None, "tombstone".to_owned()),
             };
             let headers = OwnedHeaders::new()

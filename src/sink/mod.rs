@@ -34,6 +34,14 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Encode(#[from] crate::codec::CodecError),
+    #[error(
+        "event {fqn} is {bytes} bytes even without its large text fields, over kafka.max_event_bytes = {limit} (raise it, and the topic's max.message.bytes)"
+    )]
+    TooLarge {
+        fqn: String,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("cannot write events to {path}: {source}")]
     Write {
         path: String,
