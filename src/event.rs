@@ -96,11 +96,14 @@ impl MetadataEvent {
                     .and_then(|t| t.view_definition.take())
                     .is_some(),
                 "routine.body" => self.routine.as_mut().and_then(|r| r.body.take()).is_some(),
-                "table.columns.description" => self.table.as_mut().is_some_and(|t| {
-                    t.columns
-                        .iter_mut()
-                        .fold(false, |any, c| c.description.take().is_some() || any)
-                }),
+                "table.columns.description" => {
+                    // Every column's, not just the first that has one.
+                    let mut any = false;
+                    for c in self.table.iter_mut().flat_map(|t| t.columns.iter_mut()) {
+                        any |= c.description.take().is_some();
+                    }
+                    any
+                }
                 _ => self
                     .table
                     .as_mut()
