@@ -24,6 +24,8 @@ pub enum CaptureError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Replication(#[from] crate::source::ReplicationError),
 }
 
 impl CaptureError {
@@ -141,6 +143,28 @@ impl<S: Sink> Capture<S> {
             }
         }
         cycle
+    }
+
+    /// Captures the one configured database through its replication slot until shutdown
+    /// (see `source::replication`).
+    pub async fn run_replication(
+        mut self,
+        config: &crate::config::ReplicationConfig,
+        shutdown: Shutdown,
+    ) -> Result<(), CaptureError> {
+        self.discover().await?;
+        let Some(source) = self.sources.pop() else {
+            return Err(ConfigError::Invalid {
+                key: "source.database".into(),
+                reason: "no database to capture".into(),
+            }
+            .into());
+        };
+        let slot = config.slot_name(&self.scope.service, source.database());
+        let target = self.root.with_dbname(source.database());
+        crate::source::ReplicationSource::new(source, target, slot, config.safety_poll_interval)
+            .run(&mut self.sink, &self.store, shutdown)
+            .await
     }
 
     /// Polls until shutdown. Transient errors are logged and retried next interval; a fatal

@@ -26,6 +26,50 @@ pub struct CaptureConfig {
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub state: StateConfig,
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+}
+
+/// DDL capture through a logical replication slot (see `source::replication`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// Listen for DDL through the slot instead of waiting for the next poll. Needs the trigger
+    /// (`pgmeta-capture install`, as a superuser) and a role with REPLICATION.
+    pub enabled: bool,
+    /// The slot; each capture instance needs its own. Default: `pgmeta_<service>_<database>`.
+    pub slot: Option<String>,
+    /// A slow full poll alongside the stream, for what no event trigger sees (role renames
+    /// changing owner names, comments on databases).
+    #[serde(with = "duration")]
+    pub safety_poll_interval: Duration,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            enabled: false,
+            slot: None,
+            safety_poll_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+impl ReplicationConfig {
+    /// The slot name: configured, or derived from service and database (slot names allow only
+    /// lower-case letters, digits and `_`, at most 63 bytes).
+    pub fn slot_name(&self, service: &str, database: &str) -> String {
+        if let Some(slot) = &self.slot {
+            return slot.clone();
+        }
+        let raw = format!("pgmeta_{service}_{database}").to_lowercase();
+        let mut name: String = raw
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        name.truncate(63);
+        name
+    }
 }
 
 impl Default for CaptureConfig {
@@ -38,6 +82,7 @@ impl Default for CaptureConfig {
             output: OutputConfig::default(),
             kafka: KafkaConfig::default(),
             state: StateConfig::default(),
+            replication: ReplicationConfig::default(),
         }
     }
 }
@@ -347,6 +392,26 @@ impl CaptureConfig {
                 );
             }
         }
+        if self.replication.enabled && self.source.ingest_all_databases {
+            return invalid(
+                "replication.enabled",
+                "works on one database; with source.ingest_all_databases run one capture per database or poll".into(),
+            );
+        }
+        if let Some(slot) = &self.replication.slot
+            && (slot.is_empty()
+                || slot.len() > 63
+                || !slot
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        {
+            return invalid(
+                "replication.slot",
+                format!(
+                    "{slot:?} is not a slot name (lower-case letters, digits and _, at most 63)"
+                ),
+            );
+        }
         self.filters.name_filters()?;
         Ok(())
     }
@@ -495,6 +560,21 @@ mod tests {
         assert!(
             !dbg.contains("hunter2") && !dbg.contains("hunter3") && !dbg.contains("hunter4"),
             "{dbg}"
+        );
+    }
+
+    #[test]
+    fn slot_names_are_valid_and_distinct() {
+        let r = ReplicationConfig::default();
+        assert_eq!(r.slot_name("Prod DB", "app-1"), "pgmeta_prod_db_app_1");
+        assert_eq!(r.slot_name("x", &"y".repeat(100)).len(), 63);
+        let mut c = CaptureConfig::default();
+        c.replication.slot = Some("Bad-Slot".into());
+        assert!(
+            c.validate()
+                .expect_err("bad slot")
+                .to_string()
+                .starts_with("replication.slot:")
         );
     }
 

@@ -10,3 +10,4 @@ mod cli;
 mod filters;
 mod limits;
 mod pagila;
+mod replication;

@@ -69,6 +69,10 @@ enum Command {
         #[arg(long, value_parser = parse_duration, env = "PGMETA_POLL_INTERVAL")]
         poll_interval: Option<Duration>,
     },
+    /// Install the DDL event trigger and publication that replication capture needs (superuser).
+    Install,
+    /// Remove the trigger, its schema, the publication and this capture's replication slot.
+    Uninstall,
     /// Emit the catalog's state (the first time in full, then what changed).
     Snapshot {
         /// Exit after one pass instead of polling on.
@@ -160,6 +164,29 @@ fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {
 }
 
 async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Result<(), String> {
+    use pgmeta::pg::ddl_trigger;
+    match command {
+        Command::Install => {
+            let client = target.connect().await.map_err(|e| e.to_string())?;
+            ddl_trigger::install(&client, &target.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(database = %target.dbname(), "DDL trigger and publication installed");
+            return Ok(());
+        }
+        Command::Uninstall => {
+            let client = target.connect().await.map_err(|e| e.to_string())?;
+            let slot = config
+                .replication
+                .slot_name(&config.service_name, target.dbname());
+            ddl_trigger::uninstall(&client, &target.to_string(), Some(&slot))
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(database = %target.dbname(), slot = %slot, "DDL trigger, publication and slot removed");
+            return Ok(());
+        }
+        _ => {}
+    }
     let (trigger, shutdown) = pgmeta::shutdown::channel();
     trigger
         .on_signals()
@@ -186,6 +213,10 @@ async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Resul
             }
             Ok(())
         }
+        _ if config.replication.enabled => capture
+            .run_replication(&config.replication, shutdown)
+            .await
+            .map_err(|e| e.to_string()),
         _ => capture.run(shutdown).await.map_err(|e| e.to_string()),
     }
 }

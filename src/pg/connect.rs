@@ -163,6 +163,40 @@ impl PgTarget {
         PgTarget { config, label }
     }
 
+    /// Settings for a replication-protocol session on the same server, database and role.
+    pub fn replication_config(
+        &self,
+        slot: &str,
+        publication: &str,
+    ) -> pgwire_replication::ReplicationConfig {
+        use tokio_postgres::config::Host;
+        let host = match self.config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let password = self
+            .config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default();
+        let user = self.config.get_user().unwrap_or_default();
+        pgwire_replication::ReplicationConfig::new(
+            host,
+            user,
+            password,
+            self.dbname(),
+            slot,
+            publication,
+        )
+        .with_port(port)
+        // Standby status every second: the slot's confirmed position follows acknowledged
+        // events closely, so the server can recycle WAL.
+        .with_status_interval(Duration::from_secs(1))
+        .with_application_name("pgmeta-capture")
+    }
+
     pub async fn connect(&self) -> Result<Client, PgError> {
         let (client, connection) = self
             .config

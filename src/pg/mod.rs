@@ -2,6 +2,7 @@
 
 pub mod catalog;
 mod connect;
+pub mod ddl_trigger;
 mod error;
 
 pub use connect::{PgTarget, TargetError};

@@ -49,12 +49,12 @@ pub enum SinkError {
     },
 }
 
-/// Writes batches of events durably.
-pub trait Sink {
+/// Writes batches of events durably. `Send`, so a source can run on its own task.
+pub trait Sink: Send {
     fn send(
         &mut self,
         batch: &[Outbound],
-    ) -> impl std::future::Future<Output = Result<(), SinkError>>;
+    ) -> impl std::future::Future<Output = Result<(), SinkError>> + Send;
 }
 
 /// The sink chosen by configuration.

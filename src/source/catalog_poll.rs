@@ -69,6 +69,18 @@ impl CatalogPollSource {
         sink: &mut S,
         store: &CheckpointStore,
     ) -> Result<PollReport, crate::capture::CaptureError> {
+        self.read_and_emit(sink, store, CaptureMode::Poll).await
+    }
+
+    /// Reads the catalog (unless its signature is unchanged), emits the difference to what was
+    /// emitted before, and remembers it once the sink acknowledged. `mode` says what prompted
+    /// the read, for the events' `source.capture_mode`.
+    pub async fn read_and_emit<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+        mode: CaptureMode,
+    ) -> Result<PollReport, crate::capture::CaptureError> {
         let label = self.target.to_string();
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
@@ -117,7 +129,7 @@ impl CatalogPollSource {
             service: self.scope.service.clone(),
             database: snapshot.database.name.clone(),
             server_version: snapshot.server_version.clone(),
-            capture_mode: CaptureMode::Poll,
+            capture_mode: mode,
             pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         let mut diff = diff(

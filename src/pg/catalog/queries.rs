@@ -3,8 +3,10 @@
 //! lock on a user table, and none reads user data, so the capture role needs no SELECT on
 //! tables.
 
-/// Schemas that are PostgreSQL's own. `pg_*` names are reserved, so users cannot create them.
-const USER_NAMESPACE: &str = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+/// Schemas that are PostgreSQL's own (`pg_*` names are reserved, so users cannot create them)
+/// and pgmeta's own DDL-trigger schema.
+const USER_NAMESPACE: &str =
+    "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND n.nspname <> 'pgmeta'";
 
 /// Objects that belong to an extension (e.g. pg_stat_statements' views) are the extension's,
 /// not the user's schema.

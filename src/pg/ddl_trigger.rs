@@ -1,0 +1,102 @@
+//! The DDL signal in the WAL. PostgreSQL's logical decoding carries no DDL, so an event trigger
+//! on `ddl_command_end` and `sql_drop` writes one transactional logical message per affected
+//! object (`pg_logical_emit_message(true, 'pgmeta', json)`). The messages travel through the
+//! slot between the transaction's BEGIN and COMMIT, and a rolled-back DDL leaves none.
+//!
+//! Everything lives in the `pgmeta` schema (excluded from capture) plus an empty publication,
+//! which `pgoutput` needs to start but which publishes no table changes.
+
+use super::PgError;
+use tokio_postgres::Client;
+
+pub const SCHEMA: &str = "pgmeta";
+pub const PUBLICATION: &str = "pgmeta_ddl";
+pub const MESSAGE_PREFIX: &str = "pgmeta";
+
+const INSTALL: &str = r#"
+CREATE SCHEMA IF NOT EXISTS pgmeta;
+COMMENT ON SCHEMA pgmeta IS 'pgmeta-capture: DDL event trigger (pgmeta-capture uninstall removes it)';
+CREATE OR REPLACE FUNCTION pgmeta.emit_ddl() RETURNS event_trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE r record;
+BEGIN
+  IF TG_EVENT = 'ddl_command_end' THEN
+    FOR r IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
+      PERFORM pg_catalog.pg_logical_emit_message(true, 'pgmeta', pg_catalog.json_build_object(
+        'event', TG_EVENT, 'tag', r.command_tag, 'object_type', r.object_type,
+        'identity', r.object_identity, 'schema', r.schema_name, 'xid', pg_catalog.txid_current())::text);
+    END LOOP;
+  ELSE
+    FOR r IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
+      PERFORM pg_catalog.pg_logical_emit_message(true, 'pgmeta', pg_catalog.json_build_object(
+        'event', TG_EVENT, 'tag', TG_TAG, 'object_type', r.object_type,
+        'identity', r.object_identity, 'schema', r.schema_name, 'xid', pg_catalog.txid_current())::text);
+    END LOOP;
+  END IF;
+END
+$fn$;
+DROP EVENT TRIGGER IF EXISTS pgmeta_ddl_command_end;
+CREATE EVENT TRIGGER pgmeta_ddl_command_end ON ddl_command_end EXECUTE FUNCTION pgmeta.emit_ddl();
+DROP EVENT TRIGGER IF EXISTS pgmeta_sql_drop;
+CREATE EVENT TRIGGER pgmeta_sql_drop ON sql_drop EXECUTE FUNCTION pgmeta.emit_ddl();
+DO $do$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'pgmeta_ddl') THEN
+    CREATE PUBLICATION pgmeta_ddl;
+  END IF;
+END $do$;
+"#;
+
+const UNINSTALL: &str = "
+DROP EVENT TRIGGER IF EXISTS pgmeta_ddl_command_end;
+DROP EVENT TRIGGER IF EXISTS pgmeta_sql_drop;
+DROP PUBLICATION IF EXISTS pgmeta_ddl;
+DROP SCHEMA IF EXISTS pgmeta CASCADE;
+";
+
+/// Why the DDL signal cannot be installed, in words that say what to grant.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(
+        "creating the DDL event trigger needs a superuser (CREATE EVENT TRIGGER is superuser-only); ask one to run `pgmeta-capture install` once, or leave replication.enabled off to capture by polling"
+    )]
+    NotSuperuser,
+    #[error(transparent)]
+    Pg(#[from] PgError),
+}
+
+/// Installs (or refreshes) the trigger, its function and the publication. Idempotent.
+pub async fn install(client: &Client, target: &str) -> Result<(), InstallError> {
+    let row = client
+        .query_one(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("install", target, &e))?;
+    if !row.get::<_, bool>(0) {
+        return Err(InstallError::NotSuperuser);
+    }
+    client
+        .batch_execute(&format!("BEGIN; {INSTALL} COMMIT;"))
+        .await
+        .map_err(|e| PgError::query("install", target, &e))?;
+    Ok(())
+}
+
+/// Removes the trigger, schema and publication, and `slot` if given and present. Idempotent.
+pub async fn uninstall(client: &Client, target: &str, slot: Option<&str>) -> Result<(), PgError> {
+    client
+        .batch_execute(UNINSTALL)
+        .await
+        .map_err(|e| PgError::query("uninstall", target, &e))?;
+    if let Some(slot) = slot {
+        client
+            .execute(
+                "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .map_err(|e| PgError::query("drop slot", target, &e))?;
+    }
+    Ok(())
+}
