@@ -145,14 +145,25 @@ impl<S: Sink> Capture<S> {
         cycle
     }
 
-    /// Captures the one configured database through its replication slot until shutdown
-    /// (see `source::replication`).
+    /// Captures the one configured database through its replication slot until shutdown (see
+    /// `source::replication`). Without the DDL trigger or the REPLICATION privilege it says
+    /// exactly what is missing and polls instead.
     pub async fn run_replication(
         mut self,
         config: &crate::config::ReplicationConfig,
         shutdown: Shutdown,
     ) -> Result<(), CaptureError> {
         self.discover().await?;
+        let database = self.root.dbname().to_owned();
+        let slot = config.slot_name(&self.scope.service, &database);
+        match crate::source::ReplicationSource::prepare(&self.root, &slot).await {
+            Ok(()) => {}
+            Err(CaptureError::Replication(e)) if e.is_missing_setup() => {
+                tracing::warn!(database = %database, reason = %e, "replication unavailable, capturing by polling");
+                return self.run(shutdown).await;
+            }
+            Err(e) => return Err(e),
+        }
         let Some(source) = self.sources.pop() else {
             return Err(ConfigError::Invalid {
                 key: "source.database".into(),
@@ -160,11 +171,14 @@ impl<S: Sink> Capture<S> {
             }
             .into());
         };
-        let slot = config.slot_name(&self.scope.service, source.database());
-        let target = self.root.with_dbname(source.database());
-        crate::source::ReplicationSource::new(source, target, slot, config.safety_poll_interval)
-            .run(&mut self.sink, &self.store, shutdown)
-            .await
+        crate::source::ReplicationSource::new(
+            source,
+            self.root.clone(),
+            slot,
+            config.safety_poll_interval,
+        )
+        .run(&mut self.sink, &self.store, shutdown)
+        .await
     }
 
     /// Polls until shutdown. Transient errors are logged and retried next interval; a fatal

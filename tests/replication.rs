@@ -156,19 +156,39 @@ async fn ddl_arrives_through_the_slot_and_the_slot_follows() {
 }
 
 #[tokio::test]
-async fn missing_trigger_is_named() {
+async fn without_the_trigger_it_says_why_and_polls() {
     let env = TestEnv::new("repl_missing").await;
-    let mut config = env.config();
-    config.replication.enabled = true;
-    let capture = capture_with(&config).await;
-    let (_trigger, shutdown) = pgmeta::shutdown::channel();
-    let err = capture
-        .run_replication(&config.replication, shutdown)
-        .await
-        .expect_err("not installed");
+    env.sql("CREATE TABLE t (id int)").await;
+    let out = env.state.path().join("events.jsonl");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pgmeta-capture"))
+        .arg("--url")
+        .arg(env.cluster.url(&env.db))
+        .args(["--output", "jsonl", "--output-path"])
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(env.state.path())
+        .args(["run", "--poll-interval", "200ms"])
+        .env("PGMETA_REPLICATION_ENABLED", "true")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&out).is_ok_and(|t| t.contains("\"capture_mode\":\"POLL\"")) {
+        assert!(Instant::now() < deadline, "no polled events");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(
-        err.to_string()
-            .contains("run `pgmeta-capture install` as a superuser"),
-        "{err}"
+        stderr.contains("replication unavailable, capturing by polling"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("run `pgmeta-capture install` as a superuser"),
+        "{stderr}"
     );
 }

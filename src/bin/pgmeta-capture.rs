@@ -68,6 +68,9 @@ enum Command {
         /// Time between catalog polls, e.g. 30s.
         #[arg(long, value_parser = parse_duration, env = "PGMETA_POLL_INTERVAL")]
         poll_interval: Option<Duration>,
+        /// Capture DDL through a logical replication slot (see `install`).
+        #[arg(long, env = "PGMETA_REPLICATION_ENABLED")]
+        replication: bool,
     },
     /// Install the DDL event trigger and publication that replication capture needs (superuser).
     Install,
@@ -154,10 +157,16 @@ fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {
         config.state.dir = d.clone();
     }
     if let Command::Run {
-        poll_interval: Some(i),
+        poll_interval,
+        replication,
     } = cli.command
     {
-        config.poll.interval = i;
+        if let Some(i) = poll_interval {
+            config.poll.interval = i;
+        }
+        if replication {
+            config.replication.enabled = true;
+        }
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)

@@ -45,6 +45,16 @@ pub enum ReplicationError {
     NoReplicationPrivilege { user: String },
 }
 
+impl ReplicationError {
+    /// Missing setup rather than a failure: the capture can still poll.
+    pub fn is_missing_setup(&self) -> bool {
+        matches!(
+            self,
+            ReplicationError::NotInstalled { .. } | ReplicationError::NoReplicationPrivilege { .. }
+        )
+    }
+}
+
 #[derive(Debug)]
 pub struct ReplicationSource {
     poll: CatalogPollSource,
@@ -68,7 +78,7 @@ impl ReplicationSource {
         }
     }
 
-    /// Streams until shutdown. Transient failures of the read or the sink are retried in place,
+    /// Streams until shutdown; call [`ReplicationSource::prepare`] first. Transient failures of the read or the sink are retried in place,
     /// without acknowledging the transaction, while the stream's keepalives go on being answered.
     pub async fn run<S: Sink>(
         mut self,
@@ -76,8 +86,7 @@ impl ReplicationSource {
         store: &CheckpointStore,
         mut shutdown: Shutdown,
     ) -> Result<(), CaptureError> {
-        self.ensure_slot().await?;
-        // After the slot exists (see the module docs for why this order is gap-free).
+        // After `prepare` made the slot (see the module docs for why this order is gap-free).
         self.emit_with_retry(sink, store, CaptureMode::Poll, &mut shutdown)
             .await?;
         let cfg = self.target.replication_config(&self.slot, PUBLICATION);
@@ -138,10 +147,11 @@ impl ReplicationSource {
         }
     }
 
-    /// Creates the slot unless it exists, after checking what it needs, naming what is missing.
-    async fn ensure_slot(&self) -> Result<(), CaptureError> {
-        let label = self.target.to_string();
-        let client = self.target.connect().await?;
+    /// Checks what replication needs (naming what is missing) and creates the slot unless it
+    /// exists.
+    pub async fn prepare(target: &PgTarget, slot: &str) -> Result<(), CaptureError> {
+        let label = target.to_string();
+        let client = target.connect().await?;
         let q = |e: tokio_postgres::Error| PgError::query("replication setup", &label, &e);
         let row = client
             .query_one(
@@ -149,7 +159,7 @@ impl ReplicationSource {
                         EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1),
                         EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $2)
                  FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
-                &[&PUBLICATION, &self.slot],
+                &[&PUBLICATION, &slot],
             )
             .await
             .map_err(q)?;
@@ -161,25 +171,25 @@ impl ReplicationSource {
         }
         if !row.get::<_, bool>(2) {
             return Err(replication_error(ReplicationError::NotInstalled {
-                database: self.target.dbname().to_owned(),
+                database: target.dbname().to_owned(),
             }));
         }
         if !row.get::<_, bool>(3) {
             client
                 .execute(
                     "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')",
-                    &[&self.slot],
+                    &[&slot],
                 )
                 .await
                 .map_err(|e| {
                     replication_error(ReplicationError::Slot {
-                        slot: self.slot.clone(),
+                        slot: slot.to_owned(),
                         reason: e
                             .as_db_error()
                             .map_or_else(|| e.to_string(), |d| d.message().to_owned()),
                     })
                 })?;
-            tracing::info!(slot = %self.slot, "created replication slot");
+            tracing::info!(slot = %slot, "created replication slot");
         }
         Ok(())
     }
