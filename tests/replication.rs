@@ -192,3 +192,187 @@ async fn without_the_trigger_it_says_why_and_polls() {
         "{stderr}"
     );
 }
+
+fn jsonl_fqns(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["fqn"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn capture_process(
+    env: &TestEnv,
+    out: &std::path::Path,
+    failpoints: Option<&str>,
+) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pgmeta-capture"));
+    cmd.arg("--url")
+        .arg(env.cluster.url(&env.db))
+        .args([
+            "--service-name",
+            "svc",
+            "--output",
+            "jsonl",
+            "--output-path",
+        ])
+        .arg(out)
+        .arg("--state-dir")
+        .arg(env.state.path())
+        .args(["run", "--replication", "--poll-interval", "1h"])
+        .stderr(std::process::Stdio::null());
+    if let Some(f) = failpoints {
+        cmd.env("FAILPOINTS", f);
+    }
+    cmd.spawn().expect("spawn capture")
+}
+
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "waited 30 s for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn crash_after_commit_before_emit_loses_nothing() {
+    let env = TestEnv::new("repl_crash").await;
+    env.sql("CREATE TABLE base (id int)").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let out = env.state.path().join("events.jsonl");
+    let base = format!("svc.{}.public.base", env.db);
+    let doomed = format!("svc.{}.public.survivor", env.db);
+
+    // The capture dies as soon as the DDL's commit reaches it: nothing emitted, nothing acked.
+    let mut first = capture_process(&env, &out, Some("replication-commit-received=panic"));
+    wait_until("the initial snapshot", || jsonl_fqns(&out).contains(&base)).await;
+    env.sql("CREATE TABLE survivor (id int)").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = first.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failpoint did not end the process"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success());
+    assert!(!jsonl_fqns(&out).contains(&doomed), "died before emitting");
+
+    // Restarted, the change is delivered exactly once and the slot moves on.
+    let second = capture_process(&env, &out, None);
+    wait_until("the survivor table", || jsonl_fqns(&out).contains(&doomed)).await;
+    env.sql("CREATE TABLE after_restart (id int)").await;
+    let after = format!("svc.{}.public.after_restart", env.db);
+    wait_until("a later DDL", || jsonl_fqns(&out).contains(&after)).await;
+    assert_eq!(jsonl_fqns(&out).iter().filter(|f| **f == doomed).count(), 1);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    let status = second.wait_with_output().expect("wait").status;
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_during_ddl_delivers_after_it_returns() {
+    let env = TestEnv::new("repl_outage").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let mut broker = pgmeta::testkit::Broker::start_on(pgmeta::testkit::free_port(), true);
+    let mut config = env.config();
+    config.kafka.brokers = broker.bootstrap();
+    config.kafka.delivery_timeout = Duration::from_secs(2);
+    config.replication.enabled = true;
+    config.poll.interval = Duration::from_secs(3600);
+    let capture = capture_with(&config).await;
+    let (trigger, shutdown) = pgmeta::shutdown::channel();
+    let replication = config.replication.clone();
+    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
+    let brokers = broker.bootstrap();
+    let topic = env.topic.clone();
+    let read = move || {
+        let (b, t) = (brokers.clone(), topic.clone());
+        async move {
+            tokio::task::spawn_blocking(move || crate::common::read_topic(&b, &t))
+                .await
+                .expect("reader")
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read().await.is_empty() {
+        assert!(Instant::now() < deadline, "no initial snapshot");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    broker.stop();
+    env.sql("CREATE TABLE during_outage (id int)").await;
+    // Let the capture fail against the missing broker at least once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    broker.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let records = read().await;
+        let n = events_for(&records, ".public.during_outage").len();
+        if n > 0 {
+            assert_eq!(n, 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the DDL never arrived after the broker returned"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    trigger.trigger();
+    assert!(task.await.expect("task").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_during_startup_is_neither_missed_nor_doubled() {
+    let env = TestEnv::new("repl_gapfree").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let mut config = env.config();
+    config.replication.enabled = true;
+    config.poll.interval = Duration::from_secs(3600);
+    config.replication.safety_poll_interval = Duration::from_secs(3600);
+
+    // DDL keeps coming, one table every 10 ms, while the capture creates its slot and starts.
+    let writer = env.cluster.client(&env.db).await;
+    let ddl = tokio::spawn(async move {
+        for i in 0..150 {
+            writer
+                .batch_execute(&format!("CREATE TABLE g{i} (id int)"))
+                .await
+                .expect("ddl");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let capture = capture_with(&config).await;
+    let (trigger, shutdown) = pgmeta::shutdown::channel();
+    let replication = config.replication.clone();
+    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
+    ddl.await.expect("writer");
+
+    let records = wait_for(&env, "all 150 tables", |r| {
+        (0..150).all(|i| !events_for(r, &format!(".public.g{i}")).is_empty())
+    })
+    .await;
+    for i in 0..150 {
+        let events = events_for(&records, &format!(".public.g{i}"));
+        assert_eq!(events.len(), 1, "g{i} emitted once");
+        assert_eq!(events[0].entity_version, 1);
+    }
+    trigger.trigger();
+    assert!(task.await.expect("task").is_ok());
+}

@@ -89,6 +89,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Tests inject faults through the FAILPOINTS variable; compiled out of release builds.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     telemetry::init(cli.log_format, cli.log_level.as_deref());
     let config = match load_config(&cli) {
         Ok(c) => c,

@@ -27,6 +27,7 @@ use crate::shutdown::Shutdown;
 use crate::sink::Sink;
 use crate::source::CatalogPollSource;
 use pgwire_replication::client::ReplicationEvent;
+use pgwire_replication::lsn::Lsn;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,32 +97,67 @@ impl ReplicationSource {
         tracing::info!(slot = %self.slot, "replication stream started");
         let mut safety = tokio::time::interval(self.safety_poll_interval);
         safety.tick().await;
-        let (mut in_transaction, mut saw_ddl) = (false, false);
+        let mut in_transaction = false;
+        let mut saw_ddl = false;
+        // End LSN of the last committed transaction not yet acknowledged, and whether any
+        // transaction since the last read carried DDL.
+        let mut unacked: Option<Lsn> = None;
+        let mut ddl_pending = false;
         loop {
-            tokio::select! {
-                _ = shutdown.wait() => {
-                    stream.stop();
-                    tracing::info!(slot = %self.slot, "replication stream stopped");
-                    return Ok(());
-                }
-                _ = safety.tick(), if !in_transaction => {
-                    self.emit_with_retry(sink, store, CaptureMode::Poll, &mut shutdown).await?;
-                }
-                event = stream.recv() => match event.map_err(|e| self.stream_error(e))? {
-                    None => return Err(self.stream_error("the server ended the stream")),
-                    Some(ReplicationEvent::Begin { .. }) => (in_transaction, saw_ddl) = (true, false),
-                    Some(ReplicationEvent::Message { prefix, .. }) if prefix == MESSAGE_PREFIX => saw_ddl = true,
-                    Some(ReplicationEvent::Commit { end_lsn, .. }) => {
-                        if saw_ddl {
-                            self.emit_with_retry(sink, store, CaptureMode::Replication, &mut shutdown).await?;
+            // Under a burst of DDL, transactions already waiting in the stream are folded into
+            // one catalog read: read once the stream has nothing more ready, then acknowledge
+            // the last of them. A read always sees the current catalog, so nothing is missed.
+            let event = if let (Some(lsn), false) = (unacked, in_transaction) {
+                match futures_util::FutureExt::now_or_never(stream.recv()) {
+                    Some(event) => event,
+                    None => {
+                        if ddl_pending {
+                            self.emit_with_retry(
+                                sink,
+                                store,
+                                CaptureMode::Replication,
+                                &mut shutdown,
+                            )
+                            .await?;
                             fail::fail_point!("replication-after-emit-before-ack");
                         }
-                        stream.update_applied_lsn(end_lsn);
-                        in_transaction = false;
+                        stream.update_applied_lsn(lsn);
+                        (unacked, ddl_pending) = (None, false);
+                        continue;
                     }
-                    Some(ReplicationEvent::KeepAlive { wal_end, .. }) if !in_transaction => stream.update_applied_lsn(wal_end),
-                    Some(_) => {}
-                },
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.wait() => {
+                        stream.stop();
+                        tracing::info!(slot = %self.slot, "replication stream stopped");
+                        return Ok(());
+                    }
+                    _ = safety.tick(), if !in_transaction => {
+                        self.emit_with_retry(sink, store, CaptureMode::Poll, &mut shutdown).await?;
+                        continue;
+                    }
+                    event = stream.recv() => event,
+                }
+            };
+            match event.map_err(|e| self.stream_error(e))? {
+                None => return Err(self.stream_error("the server ended the stream")),
+                Some(ReplicationEvent::Begin { .. }) => (in_transaction, saw_ddl) = (true, false),
+                Some(ReplicationEvent::Message { prefix, .. }) if prefix == MESSAGE_PREFIX => {
+                    saw_ddl = true
+                }
+                Some(ReplicationEvent::Commit { end_lsn, .. }) => {
+                    fail::fail_point!("replication-commit-received");
+                    in_transaction = false;
+                    ddl_pending |= saw_ddl;
+                    unacked = Some(end_lsn);
+                }
+                Some(ReplicationEvent::KeepAlive { wal_end, .. })
+                    if !in_transaction && unacked.is_none() =>
+                {
+                    stream.update_applied_lsn(wal_end)
+                }
+                Some(_) => {}
             }
         }
     }
