@@ -16,7 +16,7 @@ test: tools
 
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools
-	$(CARGO) bench --features testkit --bench catalog
+	$(CARGO) bench --features testkit --bench catalog --bench ddl_latency
 
 lint:
 	$(CARGO) fmt --check

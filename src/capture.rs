@@ -171,14 +171,9 @@ impl<S: Sink> Capture<S> {
             }
             .into());
         };
-        crate::source::ReplicationSource::new(
-            source,
-            self.root.clone(),
-            slot,
-            config.safety_poll_interval,
-        )
-        .run(&mut self.sink, &self.store, shutdown)
-        .await
+        crate::source::ReplicationSource::new(source, self.root.clone(), slot, config)
+            .run(&mut self.sink, &self.store, shutdown)
+            .await
     }
 
     /// Polls until shutdown. Transient errors are logged and retried next interval; a fatal

@@ -43,6 +43,10 @@ pub struct ReplicationConfig {
     /// changing owner names, comments on databases).
     #[serde(with = "duration")]
     pub safety_poll_interval: Duration,
+    /// While events cannot be delivered (broker down) the slot holds WAL on the server. Past
+    /// this many bytes the capture stops with an error rather than filling the server's disk.
+    /// PostgreSQL's own `max_slot_wal_keep_size` is the server-side guard; set both.
+    pub max_retained_wal_bytes: i64,
 }
 
 impl Default for ReplicationConfig {
@@ -51,6 +55,7 @@ impl Default for ReplicationConfig {
             enabled: false,
             slot: None,
             safety_poll_interval: Duration::from_secs(600),
+            max_retained_wal_bytes: 2 << 30,
         }
     }
 }

@@ -376,3 +376,109 @@ async fn ddl_during_startup_is_neither_missed_nor_doubled() {
     trigger.trigger();
     assert!(task.await.expect("task").is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slot_holding_too_much_wal_stops_with_a_clear_error() {
+    let env = TestEnv::new("repl_wal").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let mut broker = pgmeta::testkit::Broker::start_on(pgmeta::testkit::free_port(), false);
+    let mut config = env.config();
+    config.kafka.brokers = broker.bootstrap();
+    config.kafka.delivery_timeout = Duration::from_secs(1);
+    config.replication.enabled = true;
+    config.replication.max_retained_wal_bytes = 1;
+    config.poll.interval = Duration::from_secs(3600);
+    let capture = capture_with(&config).await;
+    let (_trigger, shutdown) = pgmeta::shutdown::channel();
+    let replication = config.replication.clone();
+    let slot = replication.slot_name(&config.service_name, &env.db);
+    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
+    let (brokers, topic) = (broker.bootstrap(), env.topic.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::task::spawn_blocking({
+        let (b, t) = (brokers.clone(), topic.clone());
+        move || crate::common::read_topic(&b, &t).is_empty()
+    })
+    .await
+    .expect("reader")
+    {
+        assert!(Instant::now() < deadline, "no initial snapshot");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    broker.stop();
+    env.sql("CREATE TABLE stuck (id int)").await;
+    let result = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("stops within 60 s")
+        .expect("task");
+    let err = result.expect_err("must stop");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("slot {slot} retains")) && msg.contains("max_retained_wal_bytes = 1"),
+        "{msg}"
+    );
+    assert!(msg.contains("pgmeta-capture uninstall"), "{msg}");
+}
+
+/// Which commands produce a DDL message, measured with a `test_decoding` probe slot. The
+/// README's list of what only the safety-net poll catches comes from here.
+#[tokio::test]
+async fn what_the_trigger_sees() {
+    let env = TestEnv::new("repl_sees").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let role = format!("{}_r", env.db);
+    env.sql(&format!("CREATE ROLE {role}")).await;
+    let probe = format!("probe_{}", env.db);
+    env.client
+        .execute(
+            "SELECT pg_create_logical_replication_slot($1, 'test_decoding')",
+            &[&probe],
+        )
+        .await
+        .expect("probe slot");
+    let db = &env.db;
+    let cases: Vec<(String, bool)> = vec![
+        ("CREATE TABLE t (id int)".into(), true),
+        ("ALTER TABLE t ADD COLUMN x int".into(), true),
+        ("ALTER TABLE t RENAME COLUMN x TO y".into(), true),
+        ("COMMENT ON TABLE t IS 'c'".into(), true),
+        ("COMMENT ON COLUMN t.y IS 'c'".into(), true),
+        (format!("ALTER TABLE t OWNER TO {role}"), true),
+        (format!("GRANT SELECT ON t TO {role}"), true),
+        ("CREATE VIEW v AS SELECT id FROM t".into(), true),
+        ("DROP VIEW v".into(), true),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'".into(),
+            true,
+        ),
+        ("CREATE SCHEMA s".into(), true),
+        ("CREATE TYPE mood AS ENUM ('a')".into(), true),
+        ("ALTER TYPE mood ADD VALUE 'b'".into(), true),
+        // Global objects: no event trigger fires for them.
+        (format!("ALTER ROLE {role} RENAME TO {role}_2"), false),
+        (format!("COMMENT ON DATABASE {db} IS 'c'"), false),
+        (format!("CREATE ROLE {role}_3"), false),
+        ("ANALYZE t".into(), false),
+    ];
+    for (sql, expected) in cases {
+        env.sql(&sql).await;
+        let messages: i64 = env
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_logical_slot_get_changes($1, NULL, NULL) WHERE data LIKE '%prefix: pgmeta,%'",
+                &[&probe],
+            )
+            .await
+            .expect("probe")
+            .get(0);
+        assert_eq!(messages > 0, expected, "{sql}: {messages} messages");
+    }
+    env.client
+        .execute("SELECT pg_drop_replication_slot($1)", &[&probe])
+        .await
+        .expect("drop probe");
+}

@@ -44,6 +44,15 @@ pub enum ReplicationError {
         "role {user} may not use replication: grant it with ALTER ROLE {user} REPLICATION (or leave replication.enabled off to capture by polling)"
     )]
     NoReplicationPrivilege { user: String },
+    #[error(
+        "slot {slot} retains {bytes} bytes of WAL, over replication.max_retained_wal_bytes = {limit}, while events cannot be delivered ({cause}); stopping so the server's disk does not fill. Fix the sink and restart, or drop the slot with `pgmeta-capture uninstall` (the next start takes a fresh snapshot)"
+    )]
+    WalRetained {
+        slot: String,
+        bytes: i64,
+        limit: i64,
+        cause: String,
+    },
 }
 
 impl ReplicationError {
@@ -62,6 +71,7 @@ pub struct ReplicationSource {
     target: PgTarget,
     slot: String,
     safety_poll_interval: Duration,
+    max_retained_wal_bytes: i64,
 }
 
 impl ReplicationSource {
@@ -69,18 +79,21 @@ impl ReplicationSource {
         poll: CatalogPollSource,
         target: PgTarget,
         slot: String,
-        safety_poll_interval: Duration,
+        config: &crate::config::ReplicationConfig,
     ) -> Self {
         ReplicationSource {
             poll,
             target,
             slot,
-            safety_poll_interval,
+            safety_poll_interval: config.safety_poll_interval,
+            max_retained_wal_bytes: config.max_retained_wal_bytes,
         }
     }
 
-    /// Streams until shutdown; call [`ReplicationSource::prepare`] first. Transient failures of the read or the sink are retried in place,
-    /// without acknowledging the transaction, while the stream's keepalives go on being answered.
+    /// Streams until shutdown; call [`ReplicationSource::prepare`] first. Transient failures of
+    /// the read or the sink are retried in place, without acknowledging the transaction, while
+    /// the stream's keepalives go on being answered, until the slot retains more WAL than
+    /// `replication.max_retained_wal_bytes`.
     pub async fn run<S: Sink>(
         mut self,
         sink: &mut S,
@@ -174,6 +187,16 @@ impl ReplicationSource {
             match self.poll.read_and_emit(sink, store, mode).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.class() == ErrorClass::Transient && !shutdown.is_triggered() => {
+                    if let Some(bytes) = self.retained_wal().await
+                        && bytes > self.max_retained_wal_bytes
+                    {
+                        return Err(replication_error(ReplicationError::WalRetained {
+                            slot: self.slot.clone(),
+                            bytes,
+                            limit: self.max_retained_wal_bytes,
+                            cause: e.to_string(),
+                        }));
+                    }
                     tracing::warn!(slot = %self.slot, error = %e, retry_in = ?backoff, "emitting DDL changes failed; the transaction stays unacknowledged");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -228,6 +251,20 @@ impl ReplicationSource {
             tracing::info!(slot = %slot, "created replication slot");
         }
         Ok(())
+    }
+
+    /// WAL the slot holds on the server, when the server can be asked.
+    async fn retained_wal(&self) -> Option<i64> {
+        let client = self.target.connect().await.ok()?;
+        let row = client
+            .query_opt(
+                "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::int8
+                 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                &[&self.slot],
+            )
+            .await
+            .ok()??;
+        row.get(0)
     }
 
     fn stream_error(&self, e: impl std::fmt::Display) -> CaptureError {

@@ -1,0 +1,173 @@
+//! `make bench` (replication): time from a DDL's COMMIT to its event being read by a Kafka
+//! consumer, through the event trigger, the slot, the catalog read and the broker.
+//! 1. 500 DDL statements issued one by one: p50, p99, max (target p99 <= 200 ms).
+//! 2. 100 DDL/s for 10 s: latency in the first and the last second (lag must not grow).
+
+use pgmeta::config::CaptureConfig;
+use pgmeta::pg::{PgTarget, ddl_trigger};
+use pgmeta::sink::KafkaSink;
+use pgmeta::testkit::{Broker, PgCluster, free_port};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cluster = PgCluster::start();
+    let broker = Broker::start_on(free_port(), false);
+    let client = cluster.create_database("latency").await;
+    ddl_trigger::install(&client, "bench").await?;
+
+    let mut config = CaptureConfig {
+        service_name: "bench".into(),
+        source: cluster.source("latency"),
+        ..CaptureConfig::default()
+    };
+    config.kafka.brokers = broker.bootstrap();
+    config.kafka.metadata_topic = "latency.metadata".into();
+    config.kafka.partitions = 1;
+    config.poll.interval = Duration::from_secs(3600);
+    config.replication.enabled = true;
+    config.replication.safety_poll_interval = Duration::from_secs(3600);
+    let state = tempfile::tempdir()?;
+    config.state.dir = state.path().to_owned();
+    let target = PgTarget::resolve(&config.source, &|_| None)?;
+    let capture = pgmeta::capture::Capture::new(
+        &config,
+        target,
+        KafkaSink::connect(&config.kafka).await?,
+        false,
+    )?;
+    let (trigger, shutdown) = pgmeta::shutdown::channel();
+    let replication = config.replication.clone();
+    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "latency-bench")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5")
+        .create()?;
+    consumer.subscribe(&["latency.metadata"])?;
+
+    // One by one: each DDL waits for its own event.
+    let mut one_by_one = Vec::with_capacity(500);
+    for i in 0..500 {
+        let key = format!(".public.one_{i}");
+        let started = Instant::now();
+        client
+            .batch_execute(&format!("CREATE TABLE one_{i} (id int)"))
+            .await?;
+        let committed = Instant::now();
+        wait_for_key(&consumer, &key).await?;
+        one_by_one.push(committed.elapsed());
+        let _ = started;
+    }
+    one_by_one.sort();
+    let pct = |v: &[Duration], p: f64| {
+        v[((v.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(v.len() - 1)]
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "DDL commit -> event read, 500 one by one: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (target p99 <= 200 ms: {})",
+        ms(pct(&one_by_one, 0.50)),
+        ms(pct(&one_by_one, 0.99)),
+        ms(*one_by_one.last().unwrap_or(&Duration::ZERO)),
+        if pct(&one_by_one, 0.99) <= Duration::from_millis(200) {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+
+    // Sustained: 100 DDL/s for 10 s, issued on a clock, events collected concurrently.
+    let writer = cluster.client("latency").await;
+    let issue = tokio::spawn(async move {
+        let mut commits = HashMap::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for i in 0..1000 {
+            tick.tick().await;
+            writer
+                .batch_execute(&format!("CREATE TABLE s_{i} (id int)"))
+                .await
+                .map_err(|e| e.to_string())?;
+            commits.insert(format!(".public.s_{i}"), Instant::now());
+        }
+        Ok::<_, String>(commits)
+    });
+    let mut seen: HashMap<String, Instant> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.len() < 1000 && Instant::now() < deadline {
+        if let Ok(Ok(msg)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+            && let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok())
+            && let Some(pos) = key.find(".public.s_")
+        {
+            seen.entry(key[pos..].to_owned())
+                .or_insert_with(Instant::now);
+        }
+    }
+    let commits = issue
+        .await?
+        .map_err(|e| format!("sustained DDL failed: {e}"))?;
+    let latency = |range: std::ops::Range<usize>| {
+        let mut v: Vec<Duration> = range
+            .filter_map(|i| {
+                let key = format!(".public.s_{i}");
+                Some(
+                    seen.get(&key)?
+                        .saturating_duration_since(*commits.get(&key)?),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (first, last) = (latency(0..100), latency(900..1000));
+    println!(
+        "sustained 100 DDL/s for 10 s: {} of 1000 events; first second p99 {:.1} ms, last second p99 {:.1} ms ({})",
+        seen.len(),
+        if first.is_empty() {
+            f64::NAN
+        } else {
+            ms(pct(&first, 0.99))
+        },
+        if last.is_empty() {
+            f64::NAN
+        } else {
+            ms(pct(&last, 0.99))
+        },
+        if seen.len() == 1000
+            && !last.is_empty()
+            && pct(&last, 0.99) <= pct(&first, 0.99) * 3 + Duration::from_millis(100)
+        {
+            "lag did not grow"
+        } else {
+            "LAG GREW"
+        }
+    );
+    trigger.trigger();
+    task.await??;
+    Ok(())
+}
+
+async fn wait_for_key(
+    consumer: &StreamConsumer,
+    suffix: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if Instant::now() > deadline {
+            return Err(format!("no event for {suffix} within 30 s").into());
+        }
+        if let Ok(msg) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            let msg = msg?;
+            if msg.key().is_some_and(|k| k.ends_with(suffix.as_bytes())) {
+                return Ok(());
+            }
+        }
+    }
+}
