@@ -156,6 +156,17 @@ impl<S: Sink> Capture<S> {
         self.discover().await?;
         let database = self.root.dbname().to_owned();
         let slot = config.slot_name(&self.scope.service, &database);
+        if config.install {
+            let client = self.root.connect().await?;
+            match crate::pg::ddl_trigger::install(&client, &self.root.to_string()).await {
+                Ok(()) => tracing::info!(database = %database, "DDL trigger installed"),
+                Err(crate::pg::ddl_trigger::InstallError::NotSuperuser) => {
+                    tracing::warn!(database = %database, reason = %crate::pg::ddl_trigger::InstallError::NotSuperuser, "replication unavailable, capturing by polling");
+                    return self.run(shutdown).await;
+                }
+                Err(crate::pg::ddl_trigger::InstallError::Pg(e)) => return Err(e.into()),
+            }
+        }
         match crate::source::ReplicationSource::prepare(&self.root, &slot).await {
             Ok(()) => {}
             Err(CaptureError::Replication(e)) if e.is_missing_setup() => {

@@ -39,6 +39,9 @@ pub struct ReplicationConfig {
     pub enabled: bool,
     /// The slot; each capture instance needs its own. Default: `pgmeta_<service>_<database>`.
     pub slot: Option<String>,
+    /// Install (or refresh) the DDL trigger at start, as `pgmeta-capture install` does. Needs a
+    /// superuser; without one the capture says so and polls.
+    pub install: bool,
     /// A slow full poll alongside the stream, for what no event trigger sees (role renames
     /// changing owner names, comments on databases).
     #[serde(with = "duration")]
@@ -54,6 +57,7 @@ impl Default for ReplicationConfig {
         ReplicationConfig {
             enabled: false,
             slot: None,
+            install: false,
             safety_poll_interval: Duration::from_secs(600),
             max_retained_wal_bytes: 2 << 30,
         }

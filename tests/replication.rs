@@ -7,9 +7,9 @@ use pgmeta::event::{CaptureMode, MetadataEvent};
 use pgmeta::pg::ddl_trigger;
 use std::time::{Duration, Instant};
 
-/// Reads the topic until `done` holds (30 s at most).
+/// Reads the topic until `done` holds (60 s at most; on timeout, says what the topic held).
 async fn wait_for(env: &TestEnv, what: &str, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (brokers, topic) = (env.brokers.clone(), env.topic.clone());
         let records =
@@ -19,7 +19,16 @@ async fn wait_for(env: &TestEnv, what: &str, done: impl Fn(&[Record]) -> bool) -
         if done(&records) {
             return records;
         }
-        assert!(Instant::now() < deadline, "waited 30 s for {what}");
+        if Instant::now() > deadline {
+            let seen: Vec<String> = records
+                .iter()
+                .map(|r| format!("{} {}", r.event_type, r.key))
+                .collect();
+            panic!(
+                "waited 60 s for {what}; the topic holds:\n{}",
+                seen.join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -108,6 +117,57 @@ async fn ddl_arrives_through_the_slot_and_the_slot_follows() {
         .unwrap_or_default();
     assert_eq!(columns, vec!["id", "x"]);
     assert_eq!(events_for(&records, ".public.b").len(), 1);
+
+    // Renames, drops, routines and schemas, each through the slot.
+    env.sql("CREATE SCHEMA sales; CREATE FUNCTION sales.f(x int) RETURNS int LANGUAGE sql AS 'SELECT x';").await;
+    let records = wait_for(&env, "schema and function", |r| {
+        !events_for(r, ".sales.f(x integer)").is_empty()
+    })
+    .await;
+    assert!(
+        events_for(&records, ".sales")
+            .iter()
+            .all(|e| e.source.capture_mode == CaptureMode::Replication)
+    );
+    env.sql("ALTER TABLE a RENAME COLUMN x TO y; ALTER TABLE fresh RENAME TO renamed; DROP VIEW b; CREATE OR REPLACE FUNCTION sales.f(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';").await;
+    let records = wait_for(&env, "renames and drop", |r| {
+        !events_for(r, ".public.renamed").is_empty()
+            && events_for(r, ".public.b")
+                .iter()
+                .any(|e| e.op == pgmeta::event::Op::Delete)
+            && events_for(r, ".public.a").len() >= 2
+            && events_for(r, ".sales.f(x integer)").len() >= 2
+    })
+    .await;
+    let renamed = events_for(&records, ".public.renamed");
+    assert_eq!(
+        renamed[0]
+            .previous_fqn
+            .as_deref()
+            .map(|p| p.ends_with(".public.fresh")),
+        Some(true)
+    );
+    let a = events_for(&records, ".public.a");
+    assert_eq!(
+        a.last().map(|e| e.changed_fields.clone()),
+        Some(vec!["ddl".to_string(), "columns.y.name".to_string()])
+    );
+    let f = events_for(&records, ".sales.f(x integer)");
+    assert_eq!(
+        f.last()
+            .map(|e| (e.changed_fields.clone(), e.source.capture_mode)),
+        Some((vec!["body".to_string()], CaptureMode::Replication))
+    );
+    env.sql("DROP SCHEMA sales CASCADE").await;
+    let deleted = |r: &[Record], suffix: &str| {
+        events_for(r, suffix)
+            .iter()
+            .any(|e| e.op == pgmeta::event::Op::Delete)
+    };
+    wait_for(&env, "drop schema and its function", |r| {
+        deleted(r, ".sales") && deleted(r, ".sales.f(x integer)")
+    })
+    .await;
 
     // The slot's confirmed position moves past the acknowledged transactions.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -283,14 +343,13 @@ async fn crash_after_commit_before_emit_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_during_ddl_delivers_after_it_returns() {
     let env = TestEnv::new("repl_outage").await;
-    ddl_trigger::install(&env.client, "test")
-        .await
-        .expect("install");
     let mut broker = pgmeta::testkit::Broker::start_on(pgmeta::testkit::free_port(), true);
     let mut config = env.config();
     config.kafka.brokers = broker.bootstrap();
     config.kafka.delivery_timeout = Duration::from_secs(2);
     config.replication.enabled = true;
+    // `run` installs the trigger itself when configured to.
+    config.replication.install = true;
     config.poll.interval = Duration::from_secs(3600);
     let capture = capture_with(&config).await;
     let (trigger, shutdown) = pgmeta::shutdown::channel();

@@ -21,6 +21,10 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new(prefix: &str) -> TestEnv {
+        // Logs go to stderr when PGMETA_TEST_LOG is set (e.g. `pgmeta=debug`).
+        if let Ok(filter) = std::env::var("PGMETA_TEST_LOG") {
+            pgmeta::telemetry::init(pgmeta::telemetry::LogFormat::Human, Some(&filter));
+        }
         let cluster = PgCluster::shared();
         let brokers = Broker::shared().bootstrap();
         let db = unique_name(prefix);
