@@ -2,43 +2,14 @@ use super::*;
 use crate::model::*;
 use std::collections::HashSet;
 
-fn column(attnum: i32, name: &str, ty: &str) -> Column {
-    Column {
-        attnum,
-        name: name.into(),
-        data_type: ty.into(),
-        type_family: TypeFamily::Integer,
-        is_array: false,
-        element_type: None,
-        domain: None,
-        enum_labels: vec![],
-        nullable: true,
-        default: None,
-        identity: None,
-        generated: None,
-        collation: None,
-        description: None,
-    }
-}
+use crate::model::fixtures::column;
 
 fn table(oid: i64, name: &str) -> Table {
     Table {
-        oid,
-        schema: "public".into(),
-        name: name.into(),
-        table_type: TableType::Table,
-        owner: "app".into(),
-        description: None,
         row_estimate: Some(10.0),
         size_bytes: Some(8192),
         columns: vec![column(1, "id", "integer"), column(2, "email", "text")],
-        constraints: vec![],
-        indexes: vec![],
-        view_definition: None,
-        partitioning: None,
-        partition_of: None,
-        foreign_table: None,
-        ddl: None,
+        ..crate::model::fixtures::table(oid, name, TableType::Table)
     }
 }
 

@@ -108,48 +108,13 @@ fn foreign_option(option: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::{
-        Column, Constraint, ConstraintType, ForeignTable, Identity, Index, PartitionOf,
-        Partitioning, TypeFamily,
+        Constraint, ConstraintType, ForeignTable, Identity, Index, PartitionOf, Partitioning,
     };
 
-    fn column(attnum: i32, name: &str, ty: &str) -> Column {
-        Column {
-            attnum,
-            name: name.into(),
-            data_type: ty.into(),
-            type_family: TypeFamily::Integer,
-            is_array: false,
-            element_type: None,
-            domain: None,
-            enum_labels: vec![],
-            nullable: true,
-            default: None,
-            identity: None,
-            generated: None,
-            collation: None,
-            description: None,
-        }
-    }
+    use crate::model::fixtures::column;
 
     fn table(name: &str, table_type: TableType) -> Table {
-        Table {
-            oid: 1,
-            schema: "public".into(),
-            name: name.into(),
-            table_type,
-            owner: "postgres".into(),
-            description: None,
-            row_estimate: None,
-            size_bytes: None,
-            columns: vec![],
-            constraints: vec![],
-            indexes: vec![],
-            view_definition: None,
-            partitioning: None,
-            partition_of: None,
-            foreign_table: None,
-            ddl: None,
-        }
+        crate::model::fixtures::table(1, name, table_type)
     }
 
     #[test]

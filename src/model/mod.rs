@@ -6,6 +6,8 @@
 //! rename is an update of the same entity rather than a delete and a create.
 
 pub mod ddl;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod ident;
 mod type_family;
 
