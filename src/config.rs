@@ -28,6 +28,15 @@ pub struct CaptureConfig {
     pub state: StateConfig,
     #[serde(default)]
     pub replication: ReplicationConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Address for `/metrics` and `/healthz`, e.g. `0.0.0.0:9187`; none when unset.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// DDL capture through a logical replication slot (see `source::replication`).
@@ -92,6 +101,7 @@ impl Default for CaptureConfig {
             kafka: KafkaConfig::default(),
             state: StateConfig::default(),
             replication: ReplicationConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

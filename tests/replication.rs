@@ -541,3 +541,111 @@ async fn what_the_trigger_sees() {
         .await
         .expect("drop probe");
 }
+
+/// GET `path` from `addr`: a plain HTTP/1.1 request, as Prometheus makes it.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_events_and_slot_position() {
+    let env = TestEnv::new("repl_metrics").await;
+    env.sql("CREATE TABLE base (id int)").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let out = env.state.path().join("events.jsonl");
+    let addr = format!("127.0.0.1:{}", pgmeta::testkit::free_port());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pgmeta-capture"))
+        .arg("--url")
+        .arg(env.cluster.url(&env.db))
+        .args([
+            "--service-name",
+            "svc",
+            "--output",
+            "jsonl",
+            "--output-path",
+        ])
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(env.state.path())
+        .args([
+            "--metrics-listen",
+            &addr,
+            "run",
+            "--replication",
+            "--poll-interval",
+            "1h",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let fresh = format!("svc.{}.public.fresh", env.db);
+    wait_until("the initial snapshot", || jsonl_fqns(&out).len() >= 3).await;
+    assert_eq!(http_get(&addr, "/healthz").as_deref(), Some("ok\n"));
+    env.sql("CREATE TABLE fresh (id int)").await;
+    wait_until("CREATE fresh", || jsonl_fqns(&out).contains(&fresh)).await;
+    // The gauges refresh every 2 s; wait for a confirmed position past zero.
+    wait_until("slot gauges", || {
+        http_get(&addr, "/metrics")
+            .and_then(|b| metric(&b, "pgmeta_capture_replication_confirmed_lsn"))
+            .is_some_and(|v| v > 0.0)
+    })
+    .await;
+    let body = http_get(&addr, "/metrics").expect("metrics");
+    assert_eq!(
+        metric(
+            &body,
+            "pgmeta_capture_events_total{entity_type=\"table\",op=\"create\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &body,
+            "pgmeta_capture_events_total{entity_type=\"table\",op=\"snapshot\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        metric(&body, "pgmeta_capture_polls_total{outcome=\"changed\"}").is_some_and(|v| v >= 2.0),
+        "{body}"
+    );
+    assert!(
+        metric(&body, "pgmeta_capture_replication_slot_lag_bytes").is_some_and(|v| v >= 0.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "pgmeta_capture_replication_slot_lag_seconds"),
+        Some(0.0),
+        "nothing unacknowledged: {body}"
+    );
+    assert!(
+        !body.contains(&env.db),
+        "no database or table names in labels"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait_with_output().expect("wait").status.success());
+}

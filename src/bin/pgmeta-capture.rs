@@ -46,6 +46,9 @@ struct Cli {
     /// Directory of the state files.
     #[arg(long, global = true, env = "PGMETA_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Serve /metrics and /healthz on this address, e.g. 127.0.0.1:9187.
+    #[arg(long, global = true, env = "PGMETA_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[arg(
         long,
         global = true,
@@ -156,6 +159,9 @@ fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {
     if let Some(t) = cli.kafka_startup_timeout {
         config.kafka.startup_timeout = t;
     }
+    if let Some(l) = cli.metrics_listen {
+        config.telemetry.listen = Some(l);
+    }
     if let Some(d) = &cli.state_dir {
         config.state.dir = d.clone();
     }
@@ -203,6 +209,9 @@ async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Resul
     trigger
         .on_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    if let Some(listen) = config.telemetry.listen {
+        telemetry::serve(listen, shutdown.clone()).await?;
+    }
     let sink = match config.output.kind {
         OutputKind::Kafka => AnySink::Kafka(Box::new(
             KafkaSink::connect(&config.kafka)

@@ -81,6 +81,28 @@ impl CatalogPollSource {
         store: &CheckpointStore,
         mode: CaptureMode,
     ) -> Result<PollReport, crate::capture::CaptureError> {
+        let m = crate::telemetry::metrics();
+        let timer = m.poll_duration.start_timer();
+        let result = self.read_diff_send(sink, store, mode).await;
+        timer.observe_duration();
+        let outcome = match &result {
+            Ok(r) if r.unchanged => "unchanged",
+            Ok(_) => "changed",
+            Err(_) => "error",
+        };
+        m.polls.with_label_values(&[outcome]).inc();
+        if result.is_ok() {
+            m.last_success.set(now_millis() as f64 / 1000.0);
+        }
+        result
+    }
+
+    async fn read_diff_send<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+        mode: CaptureMode,
+    ) -> Result<PollReport, crate::capture::CaptureError> {
         let label = self.target.to_string();
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
@@ -141,6 +163,17 @@ impl CatalogPollSource {
         let records = outbound(&mut diff.changes, &source, now_millis());
         if !records.is_empty() {
             sink.send(&records).await?;
+            let events = &crate::telemetry::metrics().events;
+            for r in &records {
+                match r {
+                    crate::event::Outbound::Event(e) => events
+                        .with_label_values(&[e.entity_type.as_str(), e.op.as_str()])
+                        .inc(),
+                    crate::event::Outbound::Tombstone { .. } => {
+                        events.with_label_values(&["any", "tombstone"]).inc()
+                    }
+                }
+            }
         }
         fail::fail_point!("capture-after-send-before-checkpoint");
         let dirty =

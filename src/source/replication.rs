@@ -30,6 +30,9 @@ use pgwire_replication::client::ReplicationEvent;
 use pgwire_replication::lsn::Lsn;
 use std::time::Duration;
 
+/// How often the slot-lag gauges are refreshed.
+const SLOT_LAG_INTERVAL: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicationError {
     #[error("replication slot {slot}: {reason}")]
@@ -110,6 +113,9 @@ impl ReplicationSource {
         tracing::info!(slot = %self.slot, "replication stream started");
         let mut safety = tokio::time::interval(self.safety_poll_interval);
         safety.tick().await;
+        let mut lag_tick = tokio::time::interval(SLOT_LAG_INTERVAL);
+        // When the oldest received, unacknowledged DDL transaction arrived.
+        let mut unacked_since: Option<std::time::Instant> = None;
         let mut in_transaction = false;
         let mut saw_ddl = false;
         // End LSN of the last committed transaction not yet acknowledged, and whether any
@@ -135,7 +141,7 @@ impl ReplicationSource {
                             fail::fail_point!("replication-after-emit-before-ack");
                         }
                         stream.update_applied_lsn(lsn);
-                        (unacked, ddl_pending) = (None, false);
+                        (unacked, ddl_pending, unacked_since) = (None, false, None);
                         continue;
                     }
                 }
@@ -145,6 +151,10 @@ impl ReplicationSource {
                         stream.stop();
                         tracing::info!(slot = %self.slot, "replication stream stopped");
                         return Ok(());
+                    }
+                    _ = lag_tick.tick() => {
+                        self.record_slot_lag(unacked_since).await;
+                        continue;
                     }
                     _ = safety.tick(), if !in_transaction => {
                         self.emit_with_retry(sink, store, CaptureMode::Poll, &mut shutdown).await?;
@@ -164,6 +174,7 @@ impl ReplicationSource {
                     in_transaction = false;
                     ddl_pending |= saw_ddl;
                     unacked = Some(end_lsn);
+                    unacked_since.get_or_insert_with(std::time::Instant::now);
                 }
                 Some(ReplicationEvent::KeepAlive { wal_end, .. })
                     if !in_transaction && unacked.is_none() =>
@@ -251,6 +262,30 @@ impl ReplicationSource {
             tracing::info!(slot = %slot, "created replication slot");
         }
         Ok(())
+    }
+
+    /// Updates the slot-lag gauges (best effort: an unreachable server leaves them as they are).
+    async fn record_slot_lag(&self, unacked_since: Option<std::time::Instant>) {
+        let m = crate::telemetry::metrics();
+        m.slot_lag_seconds
+            .set(unacked_since.map_or(0.0, |t| t.elapsed().as_secs_f64()));
+        let Ok(client) = self.target.connect().await else {
+            return;
+        };
+        let row = client
+            .query_opt(
+                "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::int8,
+                        pg_catalog.pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::int8
+                 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                &[&self.slot],
+            )
+            .await;
+        if let Ok(Some(row)) = row {
+            m.slot_lag_bytes
+                .set(row.get::<_, Option<i64>>(0).unwrap_or(0));
+            m.slot_confirmed_lsn
+                .set(row.get::<_, Option<i64>>(1).unwrap_or(0));
+        }
     }
 
     /// WAL the slot holds on the server, when the server can be asked.

@@ -24,3 +24,9 @@ pub fn init(format: LogFormat, level: Option<&str>) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+mod http;
+mod metrics;
+
+pub use http::serve;
+pub use metrics::{Metrics, metrics};
