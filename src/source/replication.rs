@@ -33,6 +33,17 @@ use std::time::Duration;
 /// How often the slot-lag gauges are refreshed.
 const SLOT_LAG_INTERVAL: Duration = Duration::from_secs(2);
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_transaction_id_of_a_ddl_message() {
+        let msg = br#"{"event" : "ddl_command_end", "tag" : "CREATE TABLE", "xid" : 74123}"#;
+        assert_eq!(super::ddl_xid(msg), Some(74123));
+        assert_eq!(super::ddl_xid(b"not json"), None);
+        assert_eq!(super::ddl_xid(br#"{"tag": "GRANT"}"#), None);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicationError {
     #[error("replication slot {slot}: {reason}")]
@@ -75,6 +86,8 @@ pub struct ReplicationSource {
     slot: String,
     safety_poll_interval: Duration,
     max_retained_wal_bytes: i64,
+    /// For visibility checks and the slot gauges; reconnected when it breaks.
+    aux: Option<tokio_postgres::Client>,
 }
 
 impl ReplicationSource {
@@ -90,6 +103,7 @@ impl ReplicationSource {
             slot,
             safety_poll_interval: config.safety_poll_interval,
             max_retained_wal_bytes: config.max_retained_wal_bytes,
+            aux: None,
         }
     }
 
@@ -116,6 +130,8 @@ impl ReplicationSource {
         let mut lag_tick = tokio::time::interval(SLOT_LAG_INTERVAL);
         // When the oldest received, unacknowledged DDL transaction arrived.
         let mut unacked_since: Option<std::time::Instant> = None;
+        // Transaction ids of the DDL since the last read (from the trigger's messages).
+        let mut pending_xids: Vec<i64> = Vec::new();
         let mut in_transaction = false;
         let mut saw_ddl = false;
         // End LSN of the last committed transaction not yet acknowledged, and whether any
@@ -131,6 +147,8 @@ impl ReplicationSource {
                     Some(event) => event,
                     None => {
                         if ddl_pending {
+                            self.wait_until_visible(&pending_xids).await;
+                            pending_xids.clear();
                             self.emit_with_retry(
                                 sink,
                                 store,
@@ -166,8 +184,13 @@ impl ReplicationSource {
             match event.map_err(|e| self.stream_error(e))? {
                 None => return Err(self.stream_error("the server ended the stream")),
                 Some(ReplicationEvent::Begin { .. }) => (in_transaction, saw_ddl) = (true, false),
-                Some(ReplicationEvent::Message { prefix, .. }) if prefix == MESSAGE_PREFIX => {
-                    saw_ddl = true
+                Some(ReplicationEvent::Message {
+                    prefix, content, ..
+                }) if prefix == MESSAGE_PREFIX => {
+                    saw_ddl = true;
+                    if let Some(xid) = ddl_xid(&content) {
+                        pending_xids.push(xid);
+                    }
                 }
                 Some(ReplicationEvent::Commit { end_lsn, .. }) => {
                     fail::fail_point!("replication-commit-received");
@@ -264,12 +287,52 @@ impl ReplicationSource {
         Ok(())
     }
 
+    /// Waits until the DDL transactions are visible to new snapshots. PostgreSQL flushes a
+    /// commit record (which the walsender may already have sent us) before it removes the
+    /// transaction from the proc array, so a read started at once could still see the catalog
+    /// as it was, find nothing changed, and the change would be acknowledged unemitted.
+    async fn wait_until_visible(&mut self, xids: &[i64]) {
+        if xids.is_empty() {
+            return;
+        }
+        let slot = self.slot.clone();
+        let Some(client) = self.aux().await else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let visible = client
+                .query_one(
+                    "SELECT bool_and(pg_catalog.txid_visible_in_snapshot(x, pg_catalog.txid_current_snapshot()))
+                     FROM unnest($1::int8[]) x",
+                    &[&xids],
+                )
+                .await
+                .map(|row| row.get::<_, Option<bool>>(0).unwrap_or(true));
+            match visible {
+                Ok(true) => return,
+                Ok(false) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(2)).await
+                }
+                Ok(false) => {
+                    tracing::warn!(slot = %slot, "DDL transaction still invisible after 10 s; reading anyway");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(slot = %slot, error = %e, "cannot check DDL visibility; reading anyway");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Updates the slot-lag gauges (best effort: an unreachable server leaves them as they are).
-    async fn record_slot_lag(&self, unacked_since: Option<std::time::Instant>) {
+    async fn record_slot_lag(&mut self, unacked_since: Option<std::time::Instant>) {
         let m = crate::telemetry::metrics();
         m.slot_lag_seconds
             .set(unacked_since.map_or(0.0, |t| t.elapsed().as_secs_f64()));
-        let Ok(client) = self.target.connect().await else {
+        let slot = self.slot.clone();
+        let Some(client) = self.aux().await else {
             return;
         };
         let row = client
@@ -277,7 +340,7 @@ impl ReplicationSource {
                 "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::int8,
                         pg_catalog.pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::int8
                  FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-                &[&self.slot],
+                &[&slot],
             )
             .await;
         if let Ok(Some(row)) = row {
@@ -286,6 +349,14 @@ impl ReplicationSource {
             m.slot_confirmed_lsn
                 .set(row.get::<_, Option<i64>>(1).unwrap_or(0));
         }
+    }
+
+    /// The auxiliary connection, (re)connected on demand; `None` while the server is away.
+    async fn aux(&mut self) -> Option<&tokio_postgres::Client> {
+        if self.aux.as_ref().is_none_or(|c| c.is_closed()) {
+            self.aux = self.target.connect().await.ok();
+        }
+        self.aux.as_ref()
     }
 
     /// WAL the slot holds on the server, when the server can be asked.
@@ -308,6 +379,14 @@ impl ReplicationSource {
             reason: e.to_string(),
         })
     }
+}
+
+/// The 64-bit transaction id (`txid_current()`) in a DDL message of the trigger.
+fn ddl_xid(content: &[u8]) -> Option<i64> {
+    serde_json::from_slice::<serde_json::Value>(content)
+        .ok()?
+        .get("xid")?
+        .as_i64()
 }
 
 fn replication_error(e: ReplicationError) -> CaptureError {
