@@ -223,3 +223,97 @@ async fn run_polls_until_sigterm_and_exits_cleanly() {
     assert!(status.success(), "exit status {status:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+fn check_as(cluster: &PgCluster, db: &str, user: &str, password: &str) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .arg("--url")
+        .arg(format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{db}",
+            cluster.port()
+        ))
+        .arg("check")
+        .output()
+        .expect("run check");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn row<'a>(report: &'a str, name: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} row in:\n{report}"))
+}
+
+#[tokio::test]
+async fn check_names_each_capability_and_its_fix() {
+    let env = TestEnv::new("check").await;
+    env.sql("CREATE TABLE t (id int)").await;
+
+    let (code, report) = check_as(env.cluster, &env.db, "postgres", PASSWORD);
+    assert_eq!(code, Some(0), "{report}");
+    for name in [
+        "connect",
+        "catalog readable",
+        "wal_level = logical",
+        "REPLICATION",
+        "free replication slots",
+        "DDL event trigger",
+    ] {
+        assert!(row(&report, name).contains(" ok "), "{report}");
+    }
+    assert!(
+        row(&report, "pg_stat_statements").contains("FAIL")
+            && row(&report, "pg_stat_statements").contains("CREATE EXTENSION pg_stat_statements")
+    );
+
+    // A role with nothing but LOGIN: capture works; what it lacks is optional and named.
+    let role = format!("{}_min", env.db);
+    env.sql(&format!("CREATE ROLE {role} LOGIN PASSWORD 'min-pw'"))
+        .await;
+    let (code, report) = check_as(env.cluster, &env.db, &role, "min-pw");
+    assert_eq!(code, Some(0), "{report}");
+    assert!(
+        row(&report, "REPLICATION").contains(&format!("ALTER ROLE {role} REPLICATION")),
+        "{report}"
+    );
+    assert!(
+        row(&report, "pg_read_all_stats").contains(&format!("GRANT pg_read_all_stats TO {role}")),
+        "{report}"
+    );
+    assert!(
+        row(&report, "DDL event trigger").contains("FAIL"),
+        "{report}"
+    );
+    let state = tempfile::tempdir().expect("dir");
+    let out = capture_cmd(env.cluster, &env.db, state.path())
+        .env("PGUSER", &role)
+        .env("PGPASSWORD", "min-pw")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "capture as the minimal role: {}",
+        text(&out).1
+    );
+    assert!(text(&out).0.contains(&format!("cli.{}.public.t", env.db)));
+
+    // Without CONNECT: a required capability fails, with the GRANT that fixes it.
+    let denied = format!("{}_noconn", env.db);
+    env.sql(&format!(
+        "REVOKE CONNECT ON DATABASE {} FROM PUBLIC; CREATE ROLE {denied} LOGIN PASSWORD 'x-pw'",
+        env.db
+    ))
+    .await;
+    let (code, report) = check_as(env.cluster, &env.db, &denied, "x-pw");
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        row(&report, "connect")
+            .contains(&format!("GRANT CONNECT ON DATABASE {} TO <role>", env.db)),
+        "{report}"
+    );
+    env.sql(&format!("GRANT CONNECT ON DATABASE {} TO PUBLIC", env.db))
+        .await;
+}

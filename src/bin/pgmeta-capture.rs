@@ -75,6 +75,9 @@ enum Command {
         #[arg(long, env = "PGMETA_REPLICATION_ENABLED")]
         replication: bool,
     },
+    /// Check what pgmeta can use on this server, with the fix for each failure; exits 1 when a
+    /// capability capture needs is missing.
+    Check,
     /// Install the DDL event trigger and publication that replication capture needs (superuser).
     Install,
     /// Remove the trigger, its schema, the publication and this capture's replication slot.
@@ -184,6 +187,15 @@ fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {
 async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Result<(), String> {
     use pgmeta::pg::ddl_trigger;
     match command {
+        Command::Check => {
+            let report = pgmeta::pg::check::check(&target).await;
+            print!("{report}");
+            return if report.ok() {
+                Ok(())
+            } else {
+                Err("a capability capture needs is missing (see above)".into())
+            };
+        }
         Command::Install => {
             let client = target.connect().await.map_err(|e| e.to_string())?;
             ddl_trigger::install(&client, &target.to_string())

@@ -1,6 +1,7 @@
 //! Everything that talks to PostgreSQL: connection settings, catalog reads, error wording.
 
 pub mod catalog;
+pub mod check;
 mod connect;
 pub mod ddl_trigger;
 mod error;

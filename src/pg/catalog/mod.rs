@@ -17,6 +17,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
+/// The catalog signature query (also a cheap proof that the catalog is readable).
+pub fn fingerprint_sql() -> String {
+    queries::fingerprint()
+}
+
 /// How long the read waits for a lock on a view before giving up until the next poll.
 const LOCK_TIMEOUT_MS: u64 = 2000;
 
