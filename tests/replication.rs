@@ -7,15 +7,25 @@ use pgmeta::event::{CaptureMode, MetadataEvent};
 use pgmeta::pg::ddl_trigger;
 use std::time::{Duration, Instant};
 
-/// Reads the topic until `done` holds (60 s at most; on timeout, says what the topic held).
+/// Reads the test's topic until `done` holds (see [`wait_on`]).
 async fn wait_for(env: &TestEnv, what: &str, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
+    wait_on(&env.brokers, &env.topic, what, done).await
+}
+
+/// Reads `topic` on `brokers` until `done` holds (60 s at most; on timeout, says what the topic
+/// held).
+async fn wait_on(
+    brokers: &str,
+    topic: &str,
+    what: &str,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (brokers, topic) = (env.brokers.clone(), env.topic.clone());
-        let records =
-            tokio::task::spawn_blocking(move || crate::common::read_topic(&brokers, &topic))
-                .await
-                .expect("reader");
+        let (b, t) = (brokers.to_owned(), topic.to_owned());
+        let records = tokio::task::spawn_blocking(move || crate::common::read_topic(&b, &t))
+            .await
+            .expect("reader");
         if done(&records) {
             return records;
         }
@@ -31,6 +41,21 @@ async fn wait_for(env: &TestEnv, what: &str, done: impl Fn(&[Record]) -> bool) -
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+type ReplicationTask = tokio::task::JoinHandle<Result<(), pgmeta::capture::CaptureError>>;
+
+/// Starts replication capture with `config` on its own task.
+async fn start_replication(
+    config: &pgmeta::config::CaptureConfig,
+) -> (pgmeta::shutdown::ShutdownTrigger, ReplicationTask) {
+    let capture = capture_with(config).await;
+    let (trigger, shutdown) = pgmeta::shutdown::channel();
+    let replication = config.replication.clone();
+    (
+        trigger,
+        tokio::spawn(async move { capture.run_replication(&replication, shutdown).await }),
+    )
 }
 
 fn events_for<'a>(records: &'a [Record], suffix: &str) -> Vec<&'a MetadataEvent> {
@@ -56,10 +81,7 @@ async fn ddl_arrives_through_the_slot_and_the_slot_follows() {
     config.poll.interval = Duration::from_secs(3600);
     config.replication.safety_poll_interval = Duration::from_secs(3600);
     let slot = config.replication.slot_name(&config.service_name, &env.db);
-    let capture = capture_with(&config).await;
-    let (trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = config.replication.clone();
-    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
+    let (trigger, task) = start_replication(&config).await;
 
     wait_for(&env, "the initial snapshot", |r| {
         !events_for(r, ".public.base").is_empty()
@@ -351,45 +373,29 @@ async fn broker_down_during_ddl_delivers_after_it_returns() {
     // `run` installs the trigger itself when configured to.
     config.replication.install = true;
     config.poll.interval = Duration::from_secs(3600);
-    let capture = capture_with(&config).await;
-    let (trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = config.replication.clone();
-    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
-    let brokers = broker.bootstrap();
-    let topic = env.topic.clone();
-    let read = move || {
-        let (b, t) = (brokers.clone(), topic.clone());
-        async move {
-            tokio::task::spawn_blocking(move || crate::common::read_topic(&b, &t))
-                .await
-                .expect("reader")
-        }
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while read().await.is_empty() {
-        assert!(Instant::now() < deadline, "no initial snapshot");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (trigger, task) = start_replication(&config).await;
+    wait_on(
+        &broker.bootstrap(),
+        &env.topic,
+        "the initial snapshot",
+        |r| !r.is_empty(),
+    )
+    .await;
 
     broker.stop();
     env.sql("CREATE TABLE during_outage (id int)").await;
     // Let the capture fail against the missing broker at least once.
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.restart();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let records = read().await;
-        let n = events_for(&records, ".public.during_outage").len();
-        if n > 0 {
-            assert_eq!(n, 1);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the DDL never arrived after the broker returned"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let arrived = |r: &[Record]| !events_for(r, ".public.during_outage").is_empty();
+    let records = wait_on(
+        &broker.bootstrap(),
+        &env.topic,
+        "the DDL after the broker returned",
+        arrived,
+    )
+    .await;
+    assert_eq!(events_for(&records, ".public.during_outage").len(), 1);
     trigger.trigger();
     assert!(task.await.expect("task").is_ok());
 }
@@ -417,10 +423,7 @@ async fn ddl_during_startup_is_neither_missed_nor_doubled() {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let capture = capture_with(&config).await;
-    let (trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = config.replication.clone();
-    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
+    let (trigger, task) = start_replication(&config).await;
     ddl.await.expect("writer");
 
     let records = wait_for(&env, "all 150 tables", |r| {
@@ -449,23 +452,15 @@ async fn slot_holding_too_much_wal_stops_with_a_clear_error() {
     config.replication.enabled = true;
     config.replication.max_retained_wal_bytes = 1;
     config.poll.interval = Duration::from_secs(3600);
-    let capture = capture_with(&config).await;
-    let (_trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = config.replication.clone();
-    let slot = replication.slot_name(&config.service_name, &env.db);
-    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
-    let (brokers, topic) = (broker.bootstrap(), env.topic.clone());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::task::spawn_blocking({
-        let (b, t) = (brokers.clone(), topic.clone());
-        move || crate::common::read_topic(&b, &t).is_empty()
-    })
-    .await
-    .expect("reader")
-    {
-        assert!(Instant::now() < deadline, "no initial snapshot");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let slot = config.replication.slot_name(&config.service_name, &env.db);
+    let (_trigger, task) = start_replication(&config).await;
+    wait_on(
+        &broker.bootstrap(),
+        &env.topic,
+        "the initial snapshot",
+        |r| !r.is_empty(),
+    )
+    .await;
     broker.stop();
     env.sql("CREATE TABLE stuck (id int)").await;
     let result = tokio::time::timeout(Duration::from_secs(60), task)

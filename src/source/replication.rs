@@ -360,13 +360,14 @@ impl ReplicationSource {
     }
 
     /// WAL the slot holds on the server, when the server can be asked.
-    async fn retained_wal(&self) -> Option<i64> {
-        let client = self.target.connect().await.ok()?;
+    async fn retained_wal(&mut self) -> Option<i64> {
+        let slot = self.slot.clone();
+        let client = self.aux().await?;
         let row = client
             .query_opt(
                 "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::int8
                  FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-                &[&self.slot],
+                &[&slot],
             )
             .await
             .ok()??;

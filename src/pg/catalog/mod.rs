@@ -256,34 +256,36 @@ impl Reader<'_> {
                 }
             };
 
+        // Converted while streaming (key columns resolve against `tables`, read-only here);
+        // attached to their tables afterwards.
         let mut constraints = Vec::new();
         self.each("constraints", &queries::constraints(), |row| {
             let relid: u32 = rows::get(&row, 0, "constraints")?;
             if tables.contains_key(&relid) {
-                constraints.push((relid, row));
+                let name = |rel, attnum| column_name(&tables, rel, attnum);
+                constraints.push((relid, rows::constraint(&row, name, relid)?));
             }
             Ok(())
         })
         .await?;
-        for (relid, row) in constraints {
-            let constraint =
-                rows::constraint(&row, |rel, attnum| column_name(&tables, rel, attnum), relid)?;
-            if let Some(t) = tables.get_mut(&relid) {
-                t.constraints.push(constraint);
-            }
-        }
-
         let mut indexes = Vec::new();
         self.each("indexes", &queries::indexes(), |row| {
             let relid: u32 = rows::get(&row, 0, "indexes")?;
             if tables.contains_key(&relid) {
-                indexes.push((relid, row));
+                indexes.push((
+                    relid,
+                    rows::index(&row, |attnum| column_name(&tables, relid, attnum))?,
+                ));
             }
             Ok(())
         })
         .await?;
-        for (relid, row) in indexes {
-            let index = rows::index(&row, |attnum| column_name(&tables, relid, attnum))?;
+        for (relid, constraint) in constraints {
+            if let Some(t) = tables.get_mut(&relid) {
+                t.constraints.push(constraint);
+            }
+        }
+        for (relid, index) in indexes {
             if let Some(t) = tables.get_mut(&relid) {
                 t.indexes.push(index);
             }
