@@ -24,6 +24,7 @@ pub mod config;
 pub mod diff;
 pub mod event;
 pub mod filter;
+pub mod lineage;
 pub mod model;
 pub mod pg;
 pub mod shutdown;
