@@ -436,8 +436,8 @@ impl CaptureConfig {
     }
 }
 
-/// The compiled include/exclude filters.
-#[derive(Debug, Clone)]
+/// The compiled include/exclude filters (the default keeps everything).
+#[derive(Debug, Clone, Default)]
 pub struct NameFilters {
     pub database: NameFilter,
     pub schema: NameFilter,

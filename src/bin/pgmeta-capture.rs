@@ -82,6 +82,15 @@ enum Command {
     Install,
     /// Remove the trigger, its schema, the publication and this capture's replication slot.
     Uninstall,
+    /// Print the lineage of SQL statements (`;`-separated), one JSON line per statement.
+    Lineage {
+        /// Resolve names, `*` and INSERT column order through this database's catalog
+        /// (connection URL); without it names are shown as written.
+        #[arg(long, hide_env_values = true)]
+        catalog_from: Option<String>,
+        /// SQL file; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+    },
     /// Emit the catalog's state (the first time in full, then what changed).
     Snapshot {
         /// Exit after one pass instead of polling on.
@@ -99,6 +108,9 @@ fn main() -> ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     telemetry::init(cli.log_format, cli.log_level.as_deref());
+    if let Command::Lineage { catalog_from, file } = &cli.command {
+        return lineage(catalog_from.as_deref(), file.as_deref());
+    }
     let config = match load_config(&cli) {
         Ok(c) => c,
         Err(message) => {
@@ -252,4 +264,65 @@ async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Resul
             .map_err(|e| e.to_string()),
         _ => capture.run(shutdown).await.map_err(|e| e.to_string()),
     }
+}
+
+/// `pgmeta-capture lineage`: needs no capture configuration, only SQL and optionally a
+/// database to resolve names against.
+fn lineage(catalog_from: Option<&str>, file: Option<&std::path::Path>) -> ExitCode {
+    use std::io::{Read, Write};
+    let mut sql = String::new();
+    let read = match file {
+        Some(p) if p != std::path::Path::new("-") => std::fs::read_to_string(p)
+            .map(|s| sql = s)
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
+        _ => std::io::stdin()
+            .read_to_string(&mut sql)
+            .map(|_| ())
+            .map_err(|e| format!("cannot read standard input: {e}")),
+    };
+    if let Err(message) = read {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    let resolver = match catalog_from {
+        None => pgmeta::lineage::Resolver::without_catalog(),
+        Some(conn) => match catalog_resolver(conn) {
+            Ok(r) => r,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    for report in pgmeta::lineage::report::report_script(&sql, &resolver) {
+        let line = match serde_json::to_string(&report) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot encode the report: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn catalog_resolver(conn: &str) -> Result<pgmeta::lineage::Resolver, String> {
+    let mut source = CaptureConfig::default().source;
+    source.url = Some(Secret::new(conn.to_owned()));
+    let target =
+        PgTarget::resolve(&source, &|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let mut client = target.connect().await.map_err(|e| e.to_string())?;
+        pgmeta::pg::catalog::read_resolver(&mut client, &target.to_string())
+            .await
+            .map_err(|e| e.to_string())
+    })
 }

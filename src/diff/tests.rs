@@ -44,6 +44,8 @@ fn snapshot(tables: Vec<Table>) -> CatalogSnapshot {
         tables,
         routines: vec![],
         all_keys,
+        search_path: vec!["public".into()],
+        view_dependencies: Default::default(),
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod names;
 mod query;
+pub mod report;
 mod resolver;
 pub mod split;
 mod statement;

@@ -29,6 +29,12 @@ pub struct CatalogSnapshot {
     /// Every schema, relation and routine the catalog holds, filtered out or not: an entity
     /// missing from the snapshot but present here was filtered, not dropped.
     pub all_keys: std::collections::HashSet<EntityKey>,
+    /// `current_schemas(false)` of the reading session: how the view definitions (printed
+    /// by `pg_get_viewdef` relative to it) resolve unqualified names.
+    pub search_path: Vec<String>,
+    /// What each view and materialized view reads, by OID, from `pg_depend` on its rewrite
+    /// rule: `(relation oid, attnum)`, attnum 0 for the relation as a whole.
+    pub view_dependencies: std::collections::HashMap<i64, std::collections::BTreeSet<(i64, i32)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

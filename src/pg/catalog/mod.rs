@@ -120,6 +120,31 @@ pub async fn read_catalog(
     })
 }
 
+/// The whole catalog of the connected database as a lineage [`Resolver`] with the session's
+/// search path (for `pgmeta-capture lineage --catalog-from`).
+pub async fn read_resolver(
+    client: &mut Client,
+    target: &str,
+) -> Result<crate::lineage::Resolver, PgError> {
+    let scope = CatalogScope {
+        service: "lineage".into(),
+        filters: NameFilters::default(),
+        use_fqn_for_filtering: false,
+        include_tables: true,
+        include_views: true,
+        include_stored_procedures: false,
+        include_ddl: false,
+        statement_timeout: Duration::from_secs(60),
+    };
+    match read_catalog(client, target, &scope, None).await? {
+        CatalogRead::Changed { snapshot, .. } => Ok(crate::lineage::Resolver::from_snapshot(
+            &snapshot,
+            &snapshot.search_path,
+        )),
+        CatalogRead::Unchanged => Ok(crate::lineage::Resolver::without_catalog()),
+    }
+}
+
 struct Reader<'a> {
     tx: &'a Transaction<'a>,
     target: &'a str,
@@ -321,6 +346,24 @@ impl Reader<'_> {
         routines.sort_by(|a, b| {
             (&a.schema, &a.name, &a.arguments).cmp(&(&b.schema, &b.name, &b.arguments))
         });
+        let search_path: Vec<String> = rows::get(
+            &self.one("search_path", queries::SEARCH_PATH).await?,
+            0,
+            "search_path",
+        )?;
+        let mut view_dependencies: HashMap<i64, std::collections::BTreeSet<(i64, i32)>> =
+            HashMap::new();
+        self.each("view_dependencies", queries::VIEW_DEPENDENCIES, |row| {
+            let view: i64 = rows::get(&row, 0, "view_dependencies")?;
+            let source: i64 = rows::get(&row, 1, "view_dependencies")?;
+            let attnum: i32 = rows::get(&row, 2, "view_dependencies")?;
+            view_dependencies
+                .entry(view)
+                .or_default()
+                .insert((source, attnum));
+            Ok(())
+        })
+        .await?;
         Ok(CatalogSnapshot {
             server_version,
             database,
@@ -328,6 +371,8 @@ impl Reader<'_> {
             tables,
             routines,
             all_keys,
+            search_path,
+            view_dependencies,
         })
     }
 }

@@ -241,3 +241,17 @@ WHERE {USER_NAMESPACE} AND {}",
 pub const DATABASES: &str = "\
 SELECT datname::text FROM pg_catalog.pg_database
 WHERE datallowconn AND NOT datistemplate ORDER BY datname";
+
+/// The reading session's effective search path.
+pub const SEARCH_PATH: &str = "SELECT pg_catalog.current_schemas(false)::text[]";
+
+/// What views and materialized views read: `pg_depend` rows of their rewrite rules that
+/// reference relations (and columns, `refobjsubid` = attnum), excluding the view itself.
+pub const VIEW_DEPENDENCIES: &str = "\
+SELECT DISTINCT r.ev_class::oid::int8, d.refobjid::oid::int8, d.refobjsubid::int4
+FROM pg_catalog.pg_rewrite r
+JOIN pg_catalog.pg_depend d
+  ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+ AND d.refclassid = 'pg_catalog.pg_class'::regclass
+JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
+WHERE d.refobjid <> r.ev_class";
