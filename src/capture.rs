@@ -8,7 +8,10 @@ use crate::pg::catalog::{CatalogScope, list_databases};
 use crate::pg::{ErrorClass, PgError, PgTarget, TargetError};
 use crate::shutdown::Shutdown;
 use crate::sink::{Sink, SinkError};
-use crate::source::{CatalogPollSource, PollReport};
+use crate::source::{
+    CATALOG_LINEAGE_PART, CatalogPollSource, PollReport, QUERY_LINEAGE_PART, USAGE_PART,
+    UsageReport, UsageSource,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +52,9 @@ pub struct Capture<S> {
     diff_options: DiffOptions,
     interval: Duration,
     sources: Vec<CatalogPollSource>,
+    usage: Option<Duration>,
+    lineage: bool,
+    usage_sources: Vec<UsageSource>,
 }
 
 /// The outcome of one pass over every database.
@@ -90,6 +96,9 @@ impl<S: Sink> Capture<S> {
             },
             interval: config.poll.interval,
             sources: Vec::new(),
+            usage: config.usage.enabled.then_some(config.usage.interval),
+            lineage: config.lineage.enabled,
+            usage_sources: Vec::new(),
         })
     }
 
@@ -115,16 +124,50 @@ impl<S: Sink> Capture<S> {
             if self.sources.iter().any(|s| s.database() == name) {
                 continue;
             }
-            let state = self.store.load(&self.scope.service, &name)?;
+            let service = &self.scope.service;
+            let state = self.store.load(service, &name)?;
             let target = self.root.with_dbname(&name);
+            let lineage = if self.lineage {
+                Some(self.store.load_part(service, &name, CATALOG_LINEAGE_PART)?)
+            } else {
+                None
+            };
             self.sources.push(CatalogPollSource::new(
-                target,
+                target.clone(),
                 self.scope.clone(),
                 state,
                 self.diff_options,
+                lineage,
             ));
+            if self.usage.is_some() {
+                let query_lineage = if self.lineage {
+                    Some(self.store.load_part(service, &name, QUERY_LINEAGE_PART)?)
+                } else {
+                    None
+                };
+                self.usage_sources.push(UsageSource::new(
+                    target,
+                    self.scope.clone(),
+                    self.store.load_part(service, &name, USAGE_PART)?,
+                    query_lineage,
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// Reads pg_stat_statements of every database once and sends the bucket since the last
+    /// read. A failing database does not stop the others.
+    pub async fn poll_usage_once(&mut self) -> Vec<(String, Result<UsageReport, CaptureError>)> {
+        if let Err(e) = self.discover().await {
+            return vec![(self.root.dbname().to_owned(), Err(e))];
+        }
+        let mut out = Vec::new();
+        for source in &mut self.usage_sources {
+            let result = source.poll(&mut self.sink, &self.store).await;
+            out.push((source.database().to_owned(), result));
+        }
+        out
     }
 
     /// Polls every database once. A failing database does not stop the others.
@@ -182,7 +225,11 @@ impl<S: Sink> Capture<S> {
             }
             .into());
         };
+        let usage = self
+            .usage
+            .and_then(|interval| self.usage_sources.pop().map(|u| (u, interval)));
         crate::source::ReplicationSource::new(source, self.root.clone(), slot, config)
+            .with_usage(usage)
             .run(&mut self.sink, &self.store, shutdown)
             .await
     }
@@ -190,16 +237,32 @@ impl<S: Sink> Capture<S> {
     /// Polls until shutdown. Transient errors are logged and retried next interval; a fatal
     /// error (bad password, missing database, unwritable state) ends the run.
     pub async fn run(&mut self, mut shutdown: Shutdown) -> Result<(), CaptureError> {
+        let mut catalog_tick = tokio::time::interval(self.interval);
+        catalog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let usage_interval = self.usage.unwrap_or(Duration::from_secs(3600));
+        let mut usage_tick = tokio::time::interval(usage_interval);
+        usage_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !shutdown.is_triggered() {
-            let cycle = self.poll_once().await;
-            for (database, error) in cycle.errors {
-                if error.class() == ErrorClass::Fatal {
-                    return Err(error);
-                }
-                tracing::warn!(database = %database, error = %error, retry_in = ?self.interval, "catalog poll failed");
-            }
             tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = catalog_tick.tick() => {
+                    let cycle = self.poll_once().await;
+                    for (database, error) in cycle.errors {
+                        if error.class() == ErrorClass::Fatal {
+                            return Err(error);
+                        }
+                        tracing::warn!(database = %database, error = %error, retry_in = ?self.interval, "catalog poll failed");
+                    }
+                }
+                _ = usage_tick.tick(), if self.usage.is_some() => {
+                    for (database, result) in self.poll_usage_once().await {
+                        if let Err(error) = result {
+                            if matches!(error, CaptureError::Checkpoint(_)) {
+                                return Err(error);
+                            }
+                            tracing::warn!(database = %database, error = %error, retry_in = ?usage_interval, "usage poll failed");
+                        }
+                    }
+                }
                 _ = shutdown.wait() => {}
             }
         }

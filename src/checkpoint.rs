@@ -123,19 +123,99 @@ impl CheckpointStore {
             initialized: state.initialized,
             entities,
         };
-        let tmp = path.with_extension("json.tmp");
-        let f = std::fs::File::create(&tmp).map_err(io)?;
-        let mut out = std::io::BufWriter::new(&f);
-        serde_json::to_writer(&mut out, &file).map_err(|e| io(e.into()))?;
-        out.flush().map_err(io)?;
-        drop(out);
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-        Ok(())
+        self.write_atomic(&path, &file).map_err(io)
     }
+
+    /// Temp file, fsync, rename, fsync of the directory: a crash leaves the old or the new file.
+    fn write_atomic(&self, path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let f = std::fs::File::create(&tmp)?;
+        let mut out = std::io::BufWriter::new(&f);
+        serde_json::to_writer(&mut out, value)?;
+        out.flush()?;
+        drop(out);
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(&self.dir).and_then(|d| d.sync_all())
+    }
+
+    fn part_path(&self, service: &str, database: &str, part: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{}.{}.{part}.json",
+            file_safe(service),
+            file_safe(database)
+        ))
+    }
+
+    /// Another kind of per-database state (usage baseline, lineage edges), in its own file
+    /// `<service>.<database>.<part>.json`; the default when there is none yet.
+    pub fn load_part<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        service: &str,
+        database: &str,
+        part: &str,
+    ) -> Result<T, CheckpointError> {
+        let path = self.part_path(service, database, part);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+            Err(source) => {
+                return Err(CheckpointError::Io {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        let file: PartFile<T> =
+            serde_json::from_slice(&text).map_err(|e| CheckpointError::Corrupt {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        if file.service != service || file.database != database {
+            return Err(CheckpointError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!(
+                    "it holds the state of {}.{}, not {service}.{database}",
+                    file.service, file.database
+                ),
+            });
+        }
+        Ok(file.data)
+    }
+
+    pub fn save_part<T: Serialize>(
+        &self,
+        service: &str,
+        database: &str,
+        part: &str,
+        data: &T,
+    ) -> Result<(), CheckpointError> {
+        let path = self.part_path(service, database, part);
+        let file = PartFileRef {
+            service,
+            database,
+            data,
+        };
+        self.write_atomic(&path, &file)
+            .map_err(|source| CheckpointError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct PartFile<T> {
+    service: String,
+    database: String,
+    data: T,
+}
+
+#[derive(Serialize)]
+struct PartFileRef<'a, T> {
+    service: &'a str,
+    database: &'a str,
+    data: &'a T,
 }
 
 /// The serializing twin of [`StateFile`], borrowing instead of owning.
@@ -205,6 +285,27 @@ mod tests {
         let err = store.load("svc", "db").expect_err("corrupt");
         assert!(
             err.to_string().contains("svc.db.state.json is damaged"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parts_round_trip_and_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let empty: Vec<u32> = store.load_part("svc", "db", "usage").expect("load");
+        assert!(empty.is_empty());
+        store
+            .save_part("svc", "db", "usage", &vec![1u32, 2])
+            .expect("save");
+        let back: Vec<u32> = store.load_part("svc", "db", "usage").expect("load");
+        assert_eq!(back, vec![1, 2]);
+        std::fs::write(store.part_path("svc", "db", "usage"), b"[").expect("write");
+        let err = store
+            .load_part::<Vec<u32>>("svc", "db", "usage")
+            .expect_err("damaged");
+        assert!(
+            err.to_string().contains("svc.db.usage.json is damaged"),
             "{err}"
         );
     }

@@ -6,8 +6,10 @@
 use crate::event::MetadataEvent;
 use apache_avro::{Schema, rabin::Rabin, types::Value};
 
-/// The metadata topic's writer schema, compiled in so the binary and the contract cannot drift.
+/// The topics' writer schemas, compiled in so the binary and the contract cannot drift.
 pub const METADATA_EVENT_SCHEMA: &str = include_str!("../schemas/MetadataEvent.avsc");
+pub const USAGE_EVENT_SCHEMA: &str = include_str!("../schemas/UsageEvent.avsc");
+pub const LINEAGE_EVENT_SCHEMA: &str = include_str!("../schemas/LineageEvent.avsc");
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
@@ -69,6 +71,14 @@ impl AvroCodec {
         Self::new("MetadataEvent", METADATA_EVENT_SCHEMA)
     }
 
+    pub fn usage() -> Result<Self, CodecError> {
+        Self::new("UsageEvent", USAGE_EVENT_SCHEMA)
+    }
+
+    pub fn lineage() -> Result<Self, CodecError> {
+        Self::new("LineageEvent", LINEAGE_EVENT_SCHEMA)
+    }
+
     fn new(name: &'static str, text: &str) -> Result<Self, CodecError> {
         let schema = Schema::parse_str(text).map_err(|e| CodecError::Schema {
             name,
@@ -91,13 +101,22 @@ impl AvroCodec {
     }
 
     pub fn encode(&self, event: &MetadataEvent) -> Result<Vec<u8>, CodecError> {
+        self.encode_value(event, &event.fqn)
+    }
+
+    /// Encodes any value of this codec's schema; `key` names it in an error.
+    pub fn encode_value<T: serde::Serialize>(
+        &self,
+        value: &T,
+        key: &str,
+    ) -> Result<Vec<u8>, CodecError> {
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&self.fingerprint);
         // Straight from serde to bytes under the schema (no intermediate Value tree).
-        apache_avro::write_avro_datum_ref(&self.schema, event, &mut out).map_err(|e| {
+        apache_avro::write_avro_datum_ref(&self.schema, value, &mut out).map_err(|e| {
             CodecError::Encode {
-                fqn: event.fqn.clone(),
+                fqn: key.to_owned(),
                 source: Box::new(e),
             }
         })?;
@@ -105,6 +124,14 @@ impl AvroCodec {
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<MetadataEvent, CodecError> {
+        self.decode_value(bytes)
+    }
+
+    /// Decodes a single-object message of this codec's schema.
+    pub fn decode_value<T: serde::de::DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+    ) -> Result<T, CodecError> {
         if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
             return Err(CodecError::NotSingleObject {
                 got: bytes.len(),

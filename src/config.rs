@@ -30,6 +30,10 @@ pub struct CaptureConfig {
     pub replication: ReplicationConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub usage: UsageConfig,
+    #[serde(default)]
+    pub lineage: LineageConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,7 +106,44 @@ impl Default for CaptureConfig {
             state: StateConfig::default(),
             replication: ReplicationConfig::default(),
             telemetry: TelemetryConfig::default(),
+            usage: UsageConfig::default(),
+            lineage: LineageConfig::default(),
         }
+    }
+}
+
+/// Query usage from `pg_stat_statements`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageConfig {
+    /// Read pg_stat_statements and emit usage (and query lineage). Without the extension or
+    /// the privilege to read it, the capture says so once and runs on without usage.
+    pub enabled: bool,
+    /// Time between two reads: the length of a usage bucket.
+    #[serde(with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            enabled: true,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Lineage from view definitions, routine bodies and the query log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LineageConfig {
+    /// Emit lineage events (views and routines with each catalog change; queries with usage).
+    pub enabled: bool,
+}
+
+impl Default for LineageConfig {
+    fn default() -> Self {
+        LineageConfig { enabled: true }
     }
 }
 
@@ -273,6 +314,10 @@ pub struct OutputConfig {
 pub struct KafkaConfig {
     pub brokers: String,
     pub metadata_topic: String,
+    /// Usage events (not compacted: every bucket is a fact).
+    pub usage_topic: String,
+    /// Lineage edges (compacted, keyed by edge).
+    pub lineage_topic: String,
     /// Used when pgmeta creates the topic; an existing topic is left as it is.
     pub partitions: i32,
     /// 1 suits a single development broker; production clusters want 3.
@@ -298,6 +343,8 @@ impl Default for KafkaConfig {
         KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             metadata_topic: "pgmeta.metadata".into(),
+            usage_topic: "pgmeta.usage".into(),
+            lineage_topic: "pgmeta.lineage".into(),
             partitions: 6,
             replication_factor: 1,
             startup_timeout: Duration::from_secs(60),
@@ -402,6 +449,15 @@ impl CaptureConfig {
         }
         if self.kafka.metadata_topic.is_empty() {
             return invalid("kafka.metadata_topic", "must not be empty".into());
+        }
+        if self.kafka.usage_topic.is_empty() {
+            return invalid("kafka.usage_topic", "must not be empty".into());
+        }
+        if self.kafka.lineage_topic.is_empty() {
+            return invalid("kafka.lineage_topic", "must not be empty".into());
+        }
+        if self.usage.interval < Duration::from_secs(1) {
+            return invalid("usage.interval", "must be at least 1s".into());
         }
         for key in self.kafka.properties.keys() {
             if MANAGED_KAFKA_PROPERTIES.contains(&key.as_str()) {

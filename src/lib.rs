@@ -33,3 +33,4 @@ pub mod source;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod usage;

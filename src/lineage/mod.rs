@@ -12,6 +12,7 @@
 //! would, and a name that resolves to nothing is reported in `unresolved` instead of becoming
 //! an edge. Unparseable statements are an error of that statement only.
 
+pub mod edges;
 mod names;
 mod query;
 pub mod report;
@@ -21,7 +22,7 @@ mod statement;
 
 pub use names::{ColumnName, TableName};
 pub use query::OutputColumn;
-pub use resolver::{Resolution, Resolver, is_system_schema};
+pub use resolver::{Resolution, Resolver, is_system_schema, parse_search_path};
 
 use query::{QueryWalker, TempRelation};
 use serde::Serialize;
@@ -159,10 +160,27 @@ pub fn analyze(sql: &str, resolver: &Resolver) -> Result<StatementLineage, Linea
     Session::new(resolver).analyze(sql)
 }
 
-/// What a routine body does, statement by statement.
+/// The output columns of a query (a view definition) and the relations it reads.
+pub fn query_columns(
+    sql: &str,
+    resolver: &Resolver,
+) -> Result<(Vec<OutputColumn>, BTreeSet<TableName>), LineageError> {
+    let statements = parse(&split::parser_compat(sql))?;
+    let Some(Statement::Query(q)) = statements.first() else {
+        return Err(LineageError::Parse(
+            "a view definition must be a query".to_owned(),
+        ));
+    };
+    let temp = HashMap::new();
+    let mut walker = QueryWalker::new(resolver, &temp);
+    let out = walker.query(q);
+    Ok((out, walker.sources))
+}
+
+/// What a routine body does, statement by statement (with each statement's text).
 #[derive(Debug, Default)]
 pub struct RoutineLineage {
-    pub statements: Vec<StatementLineage>,
+    pub statements: Vec<(String, StatementLineage)>,
     /// Statements that did not parse (their errors are logged by the caller at debug).
     pub errors: Vec<LineageError>,
     /// `EXECUTE` of dynamic SQL: not knowable from the text.
@@ -177,7 +195,7 @@ pub fn routine_lineage(language: &str, body: &str, resolver: &Resolver) -> Routi
             let mut session = Session::new(resolver);
             for sql in split::split_statements(body) {
                 match session.analyze(&sql) {
-                    Ok(l) => out.statements.push(l),
+                    Ok(l) => out.statements.push((sql, l)),
                     Err(e) => out.errors.push(e),
                 }
             }
@@ -188,7 +206,7 @@ pub fn routine_lineage(language: &str, body: &str, resolver: &Resolver) -> Routi
             out.dynamic = dynamic;
             for st in statements {
                 match session.analyze(&st.sql) {
-                    Ok(l) => out.statements.push(l),
+                    Ok(l) => out.statements.push((st.sql, l)),
                     Err(e) => out.errors.push(e),
                 }
             }

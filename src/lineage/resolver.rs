@@ -84,6 +84,41 @@ impl Resolver {
         }
     }
 
+    /// Builds a resolver from owned relation rows `(schema, name, columns)`.
+    pub fn from_parts(
+        database: &str,
+        search_path: Vec<String>,
+        relations: Vec<(String, String, Vec<String>)>,
+    ) -> Self {
+        let mut catalog: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
+        for (schema, name, columns) in relations {
+            catalog.entry(schema).or_default().insert(name, columns);
+        }
+        Resolver {
+            database: Some(database.to_owned()),
+            search_path,
+            catalog: Some(catalog),
+        }
+    }
+
+    /// Every relation of the catalog.
+    pub fn relations(&self) -> impl Iterator<Item = TableName> + '_ {
+        self.catalog.iter().flat_map(|c| {
+            c.iter()
+                .flat_map(|(schema, tables)| tables.keys().map(move |t| TableName::new(schema, t)))
+        })
+    }
+
+    /// Whether the catalog holds this relation.
+    pub fn contains(&self, table: &TableName) -> bool {
+        match (&self.catalog, &table.schema, &table.database) {
+            (Some(catalog), Some(schema), None) => catalog
+                .get(schema)
+                .is_some_and(|s| s.contains_key(&table.name)),
+            _ => false,
+        }
+    }
+
     pub fn has_catalog(&self) -> bool {
         self.catalog.is_some()
     }
@@ -190,4 +225,56 @@ pub fn is_system_schema(schema: &str) -> bool {
     SYSTEM_SCHEMAS.contains(&schema)
         || schema.starts_with("pg_toast")
         || schema.starts_with("pg_temp")
+}
+
+/// Splits a `search_path` setting (`"$user", public, "My Schema"`) into schema names.
+pub fn parse_search_path(setting: &str) -> Vec<String> {
+    setting
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(
+            |s| match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\"\"", "\""),
+                None => s.to_lowercase(),
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_path_setting_splits_like_postgres() {
+        assert_eq!(
+            parse_search_path(r#""$user", public, "My ""S""", Other"#),
+            vec!["$user", "public", "My \"S\"", "other"]
+        );
+        assert!(parse_search_path("").is_empty());
+    }
+
+    #[test]
+    fn user_schema_comes_first_for_that_user() {
+        let r = Resolver::from_relations(
+            "db",
+            &["$user", "public"],
+            [("alice", "t", &["a"][..]), ("public", "t", &["b"][..])],
+        );
+        let alice = r.for_user("alice");
+        assert_eq!(
+            alice.resolve(&["t".into()]),
+            Resolution::Relation {
+                name: TableName::new("alice", "t"),
+                columns: Some(&["a".to_owned()][..]),
+            }
+        );
+        assert!(matches!(
+            r.for_user("bob").resolve(&["t".into()]),
+            Resolution::Relation { name, .. } if name == TableName::new("public", "t")
+        ));
+        assert!(r.contains(&TableName::new("public", "t")));
+        assert!(!r.contains(&TableName::unqualified("t")));
+    }
 }

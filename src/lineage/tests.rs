@@ -239,7 +239,7 @@ END";
     let edges: Vec<String> = r
         .statements
         .iter()
-        .flat_map(|s| s.table_edges().map(|(a, b)| format!("{a} > {b}")))
+        .flat_map(|(_, s)| s.table_edges().map(|(a, b)| format!("{a} > {b}")))
         .collect();
     assert_eq!(
         edges,
@@ -251,7 +251,7 @@ END";
     let cols: Vec<String> = r
         .statements
         .iter()
-        .flat_map(|s| s.column_lineage.iter().map(|(a, b)| format!("{a} > {b}")))
+        .flat_map(|(_, s)| s.column_lineage.iter().map(|(a, b)| format!("{a} > {b}")))
         .collect();
     assert_eq!(
         cols,
@@ -272,7 +272,7 @@ fn sql_function_bodies_and_unknown_languages() {
         &resolver,
     );
     assert_eq!(r.statements.len(), 2);
-    assert_eq!(r.statements[0].table_edges().count(), 1);
+    assert_eq!(r.statements[0].1.table_edges().count(), 1);
     assert!(
         routine_lineage("c", "whatever", &resolver)
             .statements

@@ -5,6 +5,7 @@ pub mod check;
 mod connect;
 pub mod ddl_trigger;
 mod error;
+pub mod stat_statements;
 
 pub use connect::{PgTarget, TargetError};
 pub use error::{ErrorClass, PgError};

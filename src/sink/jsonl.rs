@@ -1,5 +1,6 @@
 //! One JSON object per line, to standard output or a file: pgmeta without Kafka, for trying
-//! it out and for debugging. Tombstones are written as `{"tombstone": "<key>"}`.
+//! it out and for debugging. Tombstones are written as `{"tombstone": "<key>"}` (metadata)
+//! and `{"lineage_tombstone": "<key>"}`; usage and lineage events as their own objects.
 
 use super::{Sink, SinkError};
 use crate::event::Outbound;
@@ -57,8 +58,13 @@ fn write_lines(out: &mut impl Write, batch: &[Outbound]) -> std::io::Result<()> 
     for item in batch {
         match item {
             Outbound::Event(event) => serde_json::to_writer(&mut *out, event),
+            Outbound::Usage(u) => serde_json::to_writer(&mut *out, u),
+            Outbound::Lineage(l) => serde_json::to_writer(&mut *out, l),
             Outbound::Tombstone { key } => {
                 serde_json::to_writer(&mut *out, &serde_json::json!({ "tombstone": key }))
+            }
+            Outbound::LineageTombstone { key } => {
+                serde_json::to_writer(&mut *out, &serde_json::json!({ "lineage_tombstone": key }))
             }
         }
         .map_err(std::io::Error::from)?;

@@ -5,7 +5,7 @@
 use super::{Sink, SinkError};
 use crate::codec::AvroCodec;
 use crate::config::KafkaConfig;
-use crate::event::{MetadataEvent, Outbound};
+use crate::event::{MetadataEvent, Outbound, Topic};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -21,16 +21,33 @@ pub struct KafkaSink {
     producer: FutureProducer,
     max_event_bytes: usize,
     client_config: ClientConfig,
-    topic: String,
+    metadata: TopicWriter,
+    usage: TopicWriter,
+    lineage: TopicWriter,
+    delivery_timeout: Duration,
+}
+
+/// A topic and the schema its values are written with.
+struct TopicWriter {
+    name: String,
     codec: AvroCodec,
     fingerprint: String,
-    delivery_timeout: Duration,
+}
+
+impl TopicWriter {
+    fn new(name: &str, codec: AvroCodec) -> Self {
+        TopicWriter {
+            name: name.to_owned(),
+            fingerprint: codec.fingerprint_hex(),
+            codec,
+        }
+    }
 }
 
 impl std::fmt::Debug for KafkaSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaSink")
-            .field("topic", &self.topic)
+            .field("metadata_topic", &self.metadata.name)
             .finish_non_exhaustive()
     }
 }
@@ -69,26 +86,31 @@ impl KafkaSink {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        ensure_topic(
-            &admin,
-            &cfg.metadata_topic,
-            cfg.partitions,
-            cfg.replication_factor,
-        )
-        .await?;
+        for (topic, policy) in [
+            (&cfg.metadata_topic, "compact"),
+            (&cfg.usage_topic, "delete"),
+            (&cfg.lineage_topic, "compact"),
+        ] {
+            ensure_topic(
+                &admin,
+                topic,
+                policy,
+                cfg.partitions,
+                cfg.replication_factor,
+            )
+            .await?;
+        }
         let producer: FutureProducer = client_config
             .create()
             .map_err(|e| SinkError::Config(e.to_string()))?;
-        let codec = AvroCodec::metadata()?;
-        let fingerprint = codec.fingerprint_hex();
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
         Ok(KafkaSink {
             producer,
             max_event_bytes: cfg.max_event_bytes,
             client_config,
-            topic: cfg.metadata_topic.clone(),
-            codec,
-            fingerprint,
+            metadata: TopicWriter::new(&cfg.metadata_topic, AvroCodec::metadata()?),
+            usage: TopicWriter::new(&cfg.usage_topic, AvroCodec::usage()?),
+            lineage: TopicWriter::new(&cfg.lineage_topic, AvroCodec::lineage()?),
             delivery_timeout: cfg.delivery_timeout,
         })
     }
@@ -115,11 +137,12 @@ fn client_config(cfg: &KafkaConfig) -> ClientConfig {
 async fn ensure_topic(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
+    cleanup_policy: &str,
     partitions: i32,
     replication: i32,
 ) -> Result<(), SinkError> {
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
-        .set("cleanup.policy", "compact");
+        .set("cleanup.policy", cleanup_policy);
     let results = admin
         .create_topics(
             [&new],
@@ -163,14 +186,33 @@ impl Sink for KafkaSink {
 }
 
 impl KafkaSink {
+    fn writer(&self, topic: Topic) -> &TopicWriter {
+        match topic {
+            Topic::Metadata => &self.metadata,
+            Topic::Usage => &self.usage,
+            Topic::Lineage => &self.lineage,
+        }
+    }
+
+    /// The value of a record (`None` for a tombstone).
+    fn payload(&self, item: &Outbound) -> Result<Option<Vec<u8>>, SinkError> {
+        Ok(match item {
+            Outbound::Event(event) => Some(self.encode_bounded(event)?),
+            Outbound::Usage(u) => Some(self.usage.codec.encode_value(u.as_ref(), &u.key())?),
+            Outbound::Lineage(l) => Some(self.lineage.codec.encode_value(l.as_ref(), &l.key())?),
+            Outbound::Tombstone { .. } | Outbound::LineageTombstone { .. } => None,
+        })
+    }
+
     /// Encodes `event`, shedding large text fields when it would exceed `max_event_bytes`.
     fn encode_bounded(&self, event: &MetadataEvent) -> Result<Vec<u8>, SinkError> {
-        let bytes = self.codec.encode(event)?;
+        let codec = &self.metadata.codec;
+        let bytes = codec.encode(event)?;
         if bytes.len() <= self.max_event_bytes {
             return Ok(bytes);
         }
         let mut smaller = event.clone();
-        let size = |e: &MetadataEvent| self.codec.encode(e).map_or(usize::MAX, |b| b.len());
+        let size = |e: &MetadataEvent| codec.encode(e).map_or(usize::MAX, |b| b.len());
         if !smaller.fit(self.max_event_bytes, size) {
             return Err(SinkError::TooLarge {
                 fqn: event.fqn.clone(),
@@ -179,7 +221,7 @@ impl KafkaSink {
             });
         }
         tracing::warn!(fqn = %event.fqn, bytes = bytes.len(), limit = self.max_event_bytes, dropped = ?smaller.truncated_fields, "event too large, sent without its largest fields");
-        Ok(self.codec.encode(&smaller)?)
+        Ok(codec.encode(&smaller)?)
     }
 }
 
@@ -210,10 +252,9 @@ impl KafkaSink {
     async fn send_chunk(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
         let mut pending = Vec::with_capacity(batch.len());
         for item in batch {
-            let (payload, event_type) = match item {
-                Outbound::Event(event) => (Some(self.encode_bounded(event)?), event.event_type()),
-                Outbound::Tombstone { .. } => (None, "tombstone".to_owned()),
-            };
+            let payload = self.payload(item)?;
+            let event_type = item.event_type();
+            let writer = self.writer(item.topic());
             let headers = OwnedHeaders::new()
                 .insert(Header {
                     key: HEADER_EVENT_TYPE,
@@ -221,10 +262,11 @@ impl KafkaSink {
                 })
                 .insert(Header {
                     key: HEADER_SCHEMA_FINGERPRINT,
-                    value: Some(self.fingerprint.as_str()),
+                    value: Some(writer.fingerprint.as_str()),
                 });
-            let mut record = FutureRecord::<str, Vec<u8>>::to(&self.topic)
-                .key(item.key())
+            let key = item.key();
+            let mut record = FutureRecord::<str, Vec<u8>>::to(&writer.name)
+                .key(key.as_ref())
                 .headers(headers);
             if let Some(p) = &payload {
                 record = record.payload(p);

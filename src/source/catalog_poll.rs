@@ -13,6 +13,7 @@
 use crate::checkpoint::CheckpointStore;
 use crate::diff::{DatabaseState, DiffOptions, diff};
 use crate::event::{CaptureMode, SourceInfo, outbound};
+use crate::lineage::edges::{self, LineageState, catalog_edges};
 use crate::pg::catalog::{CatalogRead, CatalogScope, read_catalog};
 use crate::pg::{PgError, PgTarget};
 use crate::sink::Sink;
@@ -31,7 +32,12 @@ pub struct CatalogPollSource {
     fingerprint: Option<String>,
     state: DatabaseState,
     diff_options: DiffOptions,
+    /// View and routine lineage sent; `None` when lineage is disabled.
+    lineage: Option<LineageState>,
 }
+
+/// The state part holding the view and routine lineage edges sent.
+pub const CATALOG_LINEAGE_PART: &str = "lineage-catalog";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollReport {
@@ -49,6 +55,7 @@ impl CatalogPollSource {
         scope: Arc<CatalogScope>,
         state: DatabaseState,
         diff_options: DiffOptions,
+        lineage: Option<LineageState>,
     ) -> Self {
         CatalogPollSource {
             target,
@@ -57,6 +64,7 @@ impl CatalogPollSource {
             fingerprint: None,
             state,
             diff_options,
+            lineage,
         }
     }
 
@@ -154,26 +162,29 @@ impl CatalogPollSource {
             capture_mode: mode,
             pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
+        let lineage_changes = match &self.lineage {
+            Some(state) => {
+                let (current, unparsed) = catalog_edges(&snapshot, &self.scope.service);
+                if unparsed > 0 {
+                    tracing::debug!(database = %database, unparsed, "view definitions or routine statements without parsed lineage");
+                }
+                state.diff_replace(current)
+            }
+            None => Vec::new(),
+        };
         let mut diff = diff(
             &self.state,
             *snapshot,
             &self.scope.service,
             self.diff_options,
         );
-        let records = outbound(&mut diff.changes, &source, now_millis());
+        let emitted_at = now_millis();
+        let mut records = outbound(&mut diff.changes, &source, emitted_at);
+        // After the metadata, so a consumer knows both ends of an edge when it arrives.
+        records.extend(edges::outbound(&lineage_changes, &source, emitted_at));
         if !records.is_empty() {
             sink.send(&records).await?;
-            let events = &crate::telemetry::metrics().events;
-            for r in &records {
-                match r {
-                    crate::event::Outbound::Event(e) => events
-                        .with_label_values(&[e.entity_type.as_str(), e.op.as_str()])
-                        .inc(),
-                    crate::event::Outbound::Tombstone { .. } => {
-                        events.with_label_values(&["any", "tombstone"]).inc()
-                    }
-                }
-            }
+            crate::telemetry::metrics().count_sent(&records);
         }
         fail::fail_point!("capture-after-send-before-checkpoint");
         let dirty =
@@ -181,6 +192,12 @@ impl CatalogPollSource {
         self.state.apply(&mut diff);
         if dirty {
             store.save(&self.scope.service, &database, &self.state)?;
+        }
+        if let Some(state) = &mut self.lineage {
+            if !lineage_changes.is_empty() {
+                state.apply(&lineage_changes, false);
+                store.save_part(&self.scope.service, &database, CATALOG_LINEAGE_PART, state)?;
+            }
         }
         self.fingerprint = Some(fingerprint);
         self.diff_options.full = false;

@@ -3,6 +3,8 @@
 
 mod catalog_poll;
 mod replication;
+mod usage;
 
-pub use catalog_poll::{CatalogPollSource, PollReport};
+pub use catalog_poll::{CATALOG_LINEAGE_PART, CatalogPollSource, PollReport};
 pub use replication::{ReplicationError, ReplicationSource};
+pub use usage::{QUERY_LINEAGE_PART, USAGE_PART, UsageReport, UsageSource};

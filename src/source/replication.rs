@@ -88,6 +88,8 @@ pub struct ReplicationSource {
     max_retained_wal_bytes: i64,
     /// For visibility checks and the slot gauges; reconnected when it breaks.
     aux: Option<tokio_postgres::Client>,
+    /// The usage poller of the same database and its interval.
+    usage: Option<(super::UsageSource, Duration)>,
 }
 
 impl ReplicationSource {
@@ -104,7 +106,14 @@ impl ReplicationSource {
             safety_poll_interval: config.safety_poll_interval,
             max_retained_wal_bytes: config.max_retained_wal_bytes,
             aux: None,
+            usage: None,
         }
+    }
+
+    /// Also polls usage on its interval, between transactions.
+    pub fn with_usage(mut self, usage: Option<(super::UsageSource, Duration)>) -> Self {
+        self.usage = usage;
+        self
     }
 
     /// Streams until shutdown; call [`ReplicationSource::prepare`] first. Transient failures of
@@ -128,6 +137,12 @@ impl ReplicationSource {
         let mut safety = tokio::time::interval(self.safety_poll_interval);
         safety.tick().await;
         let mut lag_tick = tokio::time::interval(SLOT_LAG_INTERVAL);
+        let mut usage_tick = tokio::time::interval(
+            self.usage
+                .as_ref()
+                .map_or(Duration::from_secs(3600), |(_, i)| *i),
+        );
+        usage_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // When the oldest received, unacknowledged DDL transaction arrived.
         let mut unacked_since: Option<std::time::Instant> = None;
         // Transaction ids of the DDL since the last read (from the trigger's messages).
@@ -172,6 +187,17 @@ impl ReplicationSource {
                     }
                     _ = lag_tick.tick() => {
                         self.record_slot_lag(unacked_since).await;
+                        continue;
+                    }
+                    _ = usage_tick.tick(), if !in_transaction && self.usage.is_some() => {
+                        if let Some((usage, _)) = &mut self.usage {
+                            if let Err(e) = usage.poll(sink, store).await {
+                                if matches!(e, CaptureError::Checkpoint(_)) {
+                                    return Err(e);
+                                }
+                                tracing::warn!(database = %usage.database(), error = %e, "usage poll failed");
+                            }
+                        }
                         continue;
                     }
                     _ = safety.tick(), if !in_transaction => {

@@ -3,7 +3,8 @@
 //! `METRICS.md` lists them.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -22,6 +23,16 @@ pub struct Metrics {
     /// How long the oldest received but unacknowledged DDL transaction has waited.
     pub slot_lag_seconds: Gauge,
     pub slot_confirmed_lsn: IntGauge,
+    /// pg_stat_statements reads by `outcome`: `ok`, `error` or `unavailable`.
+    pub usage_polls: IntCounterVec,
+    /// Entries of pg_stat_statements for the captured database at the last read.
+    pub stat_statements_entries: IntGauge,
+    /// Entries pg_stat_statements evicted (its `dealloc` counter, PostgreSQL 14+).
+    pub stat_statements_deallocations: IntCounter,
+    /// Resets of pg_stat_statements noticed.
+    pub stat_statements_resets: IntCounter,
+    /// Statements parsed for lineage, by `outcome`: `ok` or `error`.
+    pub statements_parsed: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -80,8 +91,44 @@ impl Metrics {
             "The slot's confirmed flush LSN, as a number",
         )
         .expect("valid metric");
+        let usage_polls = IntCounterVec::new(
+            Opts::new(
+                "pgmeta_capture_usage_polls_total",
+                "pg_stat_statements reads by outcome: ok, error or unavailable",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let stat_statements_entries = IntGauge::new(
+            "pgmeta_capture_pg_stat_statements_entries",
+            "pg_stat_statements entries of the captured database at the last read",
+        )
+        .expect("valid metric");
+        let stat_statements_deallocations = IntCounter::new(
+            "pgmeta_capture_pg_stat_statements_deallocations_total",
+            "Entries pg_stat_statements evicted since the capture started watching",
+        )
+        .expect("valid metric");
+        let stat_statements_resets = IntCounter::new(
+            "pgmeta_capture_pg_stat_statements_resets_total",
+            "Resets of pg_stat_statements noticed",
+        )
+        .expect("valid metric");
+        let statements_parsed = IntCounterVec::new(
+            Opts::new(
+                "pgmeta_capture_statements_parsed_total",
+                "Statements parsed for lineage, by outcome: ok or error",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(usage_polls.clone()),
+            Box::new(stat_statements_entries.clone()),
+            Box::new(stat_statements_deallocations.clone()),
+            Box::new(stat_statements_resets.clone()),
+            Box::new(statements_parsed.clone()),
             Box::new(polls.clone()),
             Box::new(poll_duration.clone()),
             Box::new(last_success.clone()),
@@ -100,6 +147,37 @@ impl Metrics {
             slot_lag_bytes,
             slot_lag_seconds,
             slot_confirmed_lsn,
+            usage_polls,
+            stat_statements_entries,
+            stat_statements_deallocations,
+            stat_statements_resets,
+            statements_parsed,
+        }
+    }
+
+    /// Counts records the sink acknowledged: metadata by entity type and op, usage as
+    /// `usage_table`/`usage_query`, lineage as `lineage` with its op.
+    pub fn count_sent(&self, records: &[crate::event::Outbound]) {
+        use crate::event::{LineageOp, Outbound, UsageKind};
+        for r in records {
+            let (entity, op) = match r {
+                Outbound::Event(e) => (e.entity_type.as_str(), e.op.as_str()),
+                Outbound::Tombstone { .. } => ("any", "tombstone"),
+                Outbound::Usage(u) => match u.kind {
+                    UsageKind::Table => ("usage_table", "emit"),
+                    UsageKind::Query => ("usage_query", "emit"),
+                },
+                Outbound::Lineage(l) => (
+                    "lineage",
+                    match l.op {
+                        LineageOp::Create => "create",
+                        LineageOp::Update => "update",
+                        LineageOp::Delete => "delete",
+                    },
+                ),
+                Outbound::LineageTombstone { .. } => ("lineage", "tombstone"),
+            };
+            self.events.with_label_values(&[entity, op]).inc();
         }
     }
 

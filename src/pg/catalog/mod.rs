@@ -145,6 +145,40 @@ pub async fn read_resolver(
     }
 }
 
+/// The relations of the connected database (names and columns, filtered like the catalog)
+/// as a lineage [`Resolver`], with the database's default search path.
+pub async fn read_relations(
+    client: &Client,
+    target: &str,
+    scope: &CatalogScope,
+) -> Result<crate::lineage::Resolver, PgError> {
+    let row = client
+        .query_one(queries::SEARCH_PATH_SETTING, &[])
+        .await
+        .map_err(|e| PgError::query("search_path", target, &e))?;
+    let setting: String = rows::get(&row, 0, "search_path")?;
+    let database: String = rows::get(&row, 1, "search_path")?;
+    let names = rows::Names::new(scope, &database);
+    let mut relations = Vec::new();
+    for row in client
+        .query(&queries::relation_columns(), &[])
+        .await
+        .map_err(|e| PgError::query("relation_columns", target, &e))?
+    {
+        let schema: String = rows::get(&row, 0, "relation_columns")?;
+        let name: String = rows::get(&row, 1, "relation_columns")?;
+        if names.relation_included(&schema, &name) {
+            let columns: Vec<String> = rows::get(&row, 2, "relation_columns")?;
+            relations.push((schema, name, columns));
+        }
+    }
+    Ok(crate::lineage::Resolver::from_parts(
+        &database,
+        crate::lineage::parse_search_path(&setting),
+        relations,
+    ))
+}
+
 struct Reader<'a> {
     tx: &'a Transaction<'a>,
     target: &'a str,

@@ -255,3 +255,21 @@ JOIN pg_catalog.pg_depend d
  AND d.refclassid = 'pg_catalog.pg_class'::regclass
 JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
 WHERE d.refobjid <> r.ev_class";
+
+/// Relation names and their columns, for resolving names in the query log.
+pub fn relation_columns() -> String {
+    format!(
+        "SELECT n.nspname::text, c.relname::text,
+       coalesce(array_agg(a.attname::text ORDER BY a.attnum)
+                FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped), '{{}}')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
+GROUP BY 1, 2"
+    )
+}
+
+/// The database's search path setting as written (`"$user", public`), and the name.
+pub const SEARCH_PATH_SETTING: &str =
+    "SELECT current_setting('search_path'), current_database()::text";

@@ -105,6 +105,18 @@ impl<'a> Names<'a> {
     }
 }
 
+impl Names<'_> {
+    /// The filters' verdict on a relation known only by name (usage and query lineage).
+    pub fn relation_included(&self, schema: &str, name: &str) -> bool {
+        self.schema_included(schema)
+            && self
+                .scope
+                .filters
+                .table
+                .accepts(&self.subject(&[schema, name]))
+    }
+}
+
 /// A relation without its columns, constraints and indexes (they come from later queries).
 pub fn relation(row: &Row) -> Result<(u32, Table), PgError> {
     let q = "relations";

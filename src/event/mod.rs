@@ -1,4 +1,10 @@
-//! The metadata event: one change of one catalog entity, as put on the metadata topic.
+//! The events pgmeta writes: metadata (one change of one catalog entity), usage and lineage.
+
+mod lineage;
+mod usage;
+
+pub use lineage::{ColumnEdge, LineageEvent, LineageOp, LineageOrigin, edge_key};
+pub use usage::{QueryCalls, QueryUsage, TableUsage, UsageEvent, UsageKind};
 
 pub use crate::model::EntityType;
 use crate::model::{Database, DatabaseSchema, Routine, Table};
@@ -123,18 +129,56 @@ impl MetadataEvent {
     }
 }
 
+/// The topics pgmeta writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Metadata,
+    Usage,
+    Lineage,
+}
+
 /// What a sink writes: an event, or the tombstone that lets compaction drop a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outbound {
     Event(Box<MetadataEvent>),
     Tombstone { key: String },
+    Usage(Box<UsageEvent>),
+    Lineage(Box<LineageEvent>),
+    LineageTombstone { key: String },
 }
 
 impl Outbound {
-    pub fn key(&self) -> &str {
+    pub fn key(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Outbound::Event(e) => &e.fqn,
-            Outbound::Tombstone { key } => key,
+            Outbound::Event(e) => e.fqn.as_str().into(),
+            Outbound::Tombstone { key } | Outbound::LineageTombstone { key } => key.as_str().into(),
+            Outbound::Usage(u) => u.key().into(),
+            Outbound::Lineage(l) => l.key().into(),
+        }
+    }
+
+    pub fn topic(&self) -> Topic {
+        match self {
+            Outbound::Event(_) | Outbound::Tombstone { .. } => Topic::Metadata,
+            Outbound::Usage(_) => Topic::Usage,
+            Outbound::Lineage(_) | Outbound::LineageTombstone { .. } => Topic::Lineage,
+        }
+    }
+
+    /// The `pgmeta.event_type` header, e.g. `table.update`, `usage.table`, `lineage.create`.
+    pub fn event_type(&self) -> String {
+        match self {
+            Outbound::Event(e) => e.event_type(),
+            Outbound::Tombstone { .. } | Outbound::LineageTombstone { .. } => "tombstone".into(),
+            Outbound::Usage(u) => match u.kind {
+                UsageKind::Table => "usage.table".into(),
+                UsageKind::Query => "usage.query".into(),
+            },
+            Outbound::Lineage(l) => match l.op {
+                LineageOp::Create => "lineage.create".into(),
+                LineageOp::Update => "lineage.update".into(),
+                LineageOp::Delete => "lineage.delete".into(),
+            },
         }
     }
 }
@@ -174,7 +218,7 @@ pub fn outbound(
 }
 
 /// Namespace of pgmeta's deterministic event ids (UUID v5).
-const EVENT_ID_NAMESPACE: uuid::Uuid =
+pub(crate) const EVENT_ID_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x5f0c_9a52_7d3e_4b1a_9c61_70a6_d2e8_4f13);
 
 impl MetadataEvent {

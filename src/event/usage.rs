@@ -1,0 +1,82 @@
+//! The usage event: query counts of one time bucket, per table and per statement.
+
+use super::SourceInfo;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UsageKind {
+    Table,
+    Query,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageEvent {
+    pub event_id: String,
+    pub emitted_at: i64,
+    pub source: SourceInfo,
+    pub kind: UsageKind,
+    pub bucket_start: i64,
+    pub bucket_end: i64,
+    pub reset_detected: bool,
+    pub table: Option<TableUsage>,
+    pub query: Option<QueryUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableUsage {
+    pub fqn: String,
+    pub schema: String,
+    pub name: String,
+    pub query_count: i64,
+    pub read_count: i64,
+    pub write_count: i64,
+    pub users: Vec<String>,
+    pub join_partners: Vec<String>,
+    pub top_queries: Vec<QueryCalls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryCalls {
+    pub queryid: String,
+    pub calls: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryUsage {
+    pub queryid: String,
+    pub role: String,
+    pub toplevel: bool,
+    pub query: String,
+    pub calls: i64,
+    pub total_exec_time_ms: f64,
+    pub mean_exec_time_ms: f64,
+    pub rows: i64,
+    pub tables: Vec<String>,
+    pub parse_error: Option<String>,
+}
+
+impl UsageEvent {
+    /// The topic key: the table's fqn, or `service.database/queryid/role` for a statement
+    /// (`/nested` appended for one run inside functions).
+    pub fn key(&self) -> String {
+        match (&self.table, &self.query) {
+            (Some(t), _) => t.fqn.clone(),
+            (None, Some(q)) => format!(
+                "{}.{}/{}/{}{}",
+                self.source.service,
+                self.source.database,
+                q.queryid,
+                q.role,
+                if q.toplevel { "" } else { "/nested" }
+            ),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Deterministic id of (kind, key, bucket_start).
+    pub fn id_for(kind: UsageKind, key: &str, bucket_start: i64) -> String {
+        let name = format!("usage\u{0}{kind:?}\u{0}{key}\u{0}{bucket_start}");
+        uuid::Uuid::new_v5(&super::EVENT_ID_NAMESPACE, name.as_bytes()).to_string()
+    }
+}

@@ -1,0 +1,402 @@
+//! The usage poller: reads `pg_stat_statements`, sends the bucket since the previous read
+//! (per table and per statement) and the lineage of the statements it has not seen before,
+//! and only then remembers the read as the next baseline.
+//!
+//! ```text
+//!  read pg_stat_statements ─► deltas vs baseline ─► parse new statements (cached) ─► usage + lineage events
+//!                                                                                     │ acknowledged
+//!                                                      usage/lineage state files ◄────┘
+//! ```
+//! A crash before the save repeats the bucket with the same `bucket_start` and a later end;
+//! the topic's contract is that the latest record of a (key, bucket_start) supersedes.
+
+use crate::checkpoint::CheckpointStore;
+use crate::event::{
+    CaptureMode, LineageOrigin, Outbound, QueryUsage, SourceInfo, UsageEvent, UsageKind,
+};
+use crate::lineage::edges::{self, LineageState, table_fqn};
+use crate::lineage::{Resolver, Session, StatementLineage, TableName};
+use crate::pg::PgTarget;
+use crate::pg::catalog::{CatalogScope, fingerprint_sql, read_relations};
+use crate::pg::stat_statements::{self, StatStatementsError};
+use crate::sink::Sink;
+use crate::usage::aggregate::TableRef;
+use crate::usage::{TableStatement, UsageState, compute, table_usage};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use tokio_postgres::Client;
+
+/// Longest statement text put in a usage event.
+const MAX_QUERY_CHARS: usize = 10_000;
+
+pub const USAGE_PART: &str = "usage";
+pub const QUERY_LINEAGE_PART: &str = "lineage-query";
+
+#[derive(Debug)]
+pub struct UsageSource {
+    target: PgTarget,
+    scope: Arc<CatalogScope>,
+    client: Option<Client>,
+    server_version: String,
+    state: UsageState,
+    /// `None` when lineage is disabled.
+    lineage: Option<LineageState>,
+    /// The relations, and the catalog signature they were read at.
+    relations: Option<(String, Resolver)>,
+    /// Parsed statements by (userid, queryid): each statement text is parsed once.
+    parsed: HashMap<(i64, i64), Result<StatementLineage, String>>,
+    said_unavailable: bool,
+    said_hidden: bool,
+}
+
+/// What one usage poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageReport {
+    pub database: String,
+    /// pg_stat_statements cannot be read here (not installed, no privilege).
+    pub unavailable: bool,
+    /// The first read only sets the baseline.
+    pub baseline_only: bool,
+    pub table_events: usize,
+    pub query_events: usize,
+    pub lineage_changes: usize,
+    pub reset_detected: bool,
+}
+
+impl UsageSource {
+    pub fn new(
+        target: PgTarget,
+        scope: Arc<CatalogScope>,
+        state: UsageState,
+        lineage: Option<LineageState>,
+    ) -> Self {
+        UsageSource {
+            target,
+            scope,
+            client: None,
+            server_version: String::new(),
+            state,
+            lineage,
+            relations: None,
+            parsed: HashMap::new(),
+            said_unavailable: false,
+            said_hidden: false,
+        }
+    }
+
+    pub fn database(&self) -> &str {
+        self.target.dbname()
+    }
+
+    pub async fn poll<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+    ) -> Result<UsageReport, crate::capture::CaptureError> {
+        let m = crate::telemetry::metrics();
+        let result = self.read_and_emit(sink, store).await;
+        let outcome = match &result {
+            Ok(r) if r.unavailable => "unavailable",
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
+        m.usage_polls.with_label_values(&[outcome]).inc();
+        result
+    }
+
+    async fn read_and_emit<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+    ) -> Result<UsageReport, crate::capture::CaptureError> {
+        let label = self.target.to_string();
+        let database = self.database().to_owned();
+        let client = match self.client.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => {
+                let c = self.target.connect().await?;
+                self.server_version = c
+                    .query_one("SELECT current_setting('server_version')", &[])
+                    .await
+                    .map(|r| r.get(0))
+                    .unwrap_or_default();
+                c
+            }
+        };
+        let reading = match stat_statements::read(&client, &label).await {
+            Ok(r) => r,
+            Err(e) => {
+                if !client.is_closed() {
+                    self.client = Some(client);
+                }
+                return match e {
+                    e if e.is_unavailable() => {
+                        if !self.said_unavailable {
+                            tracing::warn!(database = %database, reason = %e, "usage and query lineage unavailable; the rest of the capture goes on");
+                            self.said_unavailable = true;
+                        }
+                        Ok(UsageReport {
+                            database,
+                            unavailable: true,
+                            ..UsageReport::default()
+                        })
+                    }
+                    StatStatementsError::Pg(e) => Err(e.into()),
+                    StatStatementsError::NotInstalled { .. } => Ok(UsageReport {
+                        database,
+                        unavailable: true,
+                        ..UsageReport::default()
+                    }),
+                };
+            }
+        };
+        self.said_unavailable = false;
+        if reading.hidden > 0 && !self.said_hidden {
+            tracing::warn!(database = %database, hidden = reading.hidden, "statements of other roles are hidden from this role: GRANT pg_read_all_stats TO <capture role> to count them");
+            self.said_hidden = true;
+        }
+        self.refresh_relations(&client, &label).await?;
+        self.client = Some(client);
+        let Some((_, resolver)) = &self.relations else {
+            return Ok(UsageReport {
+                database,
+                ..UsageReport::default()
+            });
+        };
+        let m = crate::telemetry::metrics();
+        m.stat_statements_entries
+            .set(i64::try_from(reading.entries.len()).unwrap_or(i64::MAX));
+
+        // Parse what is new; forget what left the view.
+        let live: HashSet<(i64, i64)> = reading
+            .entries
+            .iter()
+            .map(|e| (e.userid, e.queryid))
+            .collect();
+        self.parsed.retain(|k, _| live.contains(k));
+        for e in &reading.entries {
+            self.parsed.entry((e.userid, e.queryid)).or_insert_with(|| {
+                let for_user = resolver.for_user(&e.role);
+                let result = Session::new(&for_user).analyze(&e.query);
+                match &result {
+                    Ok(_) => m.statements_parsed.with_label_values(&["ok"]).inc(),
+                    Err(err) => {
+                        m.statements_parsed.with_label_values(&["error"]).inc();
+                        tracing::debug!(queryid = e.queryid, error = %err, "statement does not parse; no lineage from it");
+                    }
+                }
+                result.map_err(|err| err.to_string())
+            });
+        }
+
+        let report = compute(&self.state, &reading);
+        if report.reset {
+            m.stat_statements_resets.inc();
+        }
+        m.stat_statements_deallocations
+            .inc_by(u64::try_from(report.evicted).unwrap_or(0));
+        let source = SourceInfo {
+            service: self.scope.service.clone(),
+            database: database.clone(),
+            server_version: self.server_version.clone(),
+            capture_mode: CaptureMode::Poll,
+            pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let service = self.scope.service.as_str();
+        let table_ref = |t: &TableName| -> Option<TableRef> {
+            if !resolver.contains(t) {
+                return None;
+            }
+            Some(TableRef {
+                fqn: table_fqn(service, &database, t)?.to_string(),
+                schema: t.schema.clone()?,
+                name: t.name.clone(),
+            })
+        };
+        let emitted_at = now_millis();
+        let mut records = Vec::new();
+        let mut out = UsageReport {
+            database: database.clone(),
+            baseline_only: report.bucket.is_none(),
+            reset_detected: report.reset_detected,
+            ..UsageReport::default()
+        };
+        if let Some((start, end)) = report.bucket {
+            let mut statements = Vec::new();
+            for d in &report.deltas {
+                let parsed = self.parsed.get(&(d.entry.userid, d.entry.queryid));
+                let lineage = parsed.and_then(|p| p.as_ref().ok());
+                let reads: BTreeSet<TableRef> = lineage
+                    .into_iter()
+                    .flat_map(|l| l.sources.iter().filter_map(table_ref))
+                    .collect();
+                let writes: BTreeSet<TableRef> = lineage
+                    .into_iter()
+                    .flat_map(|l| l.targets.iter().filter_map(table_ref))
+                    .collect();
+                let tables: BTreeSet<String> =
+                    reads.iter().chain(&writes).map(|t| t.fqn.clone()).collect();
+                let query = QueryUsage {
+                    queryid: d.entry.queryid.to_string(),
+                    role: d.entry.role.clone(),
+                    toplevel: d.entry.toplevel,
+                    query: truncate(&d.entry.query),
+                    calls: d.calls,
+                    total_exec_time_ms: d.total_time_ms,
+                    mean_exec_time_ms: d.total_time_ms / d.calls as f64,
+                    rows: d.rows,
+                    tables: tables.into_iter().collect(),
+                    parse_error: parsed.and_then(|p| p.as_ref().err().cloned()),
+                };
+                let mut event = UsageEvent {
+                    event_id: String::new(),
+                    emitted_at,
+                    source: source.clone(),
+                    kind: UsageKind::Query,
+                    bucket_start: start,
+                    bucket_end: end,
+                    reset_detected: report.reset_detected,
+                    table: None,
+                    query: Some(query),
+                };
+                event.event_id = UsageEvent::id_for(UsageKind::Query, &event.key(), start);
+                records.push(Outbound::Usage(Box::new(event)));
+                out.query_events += 1;
+                statements.push(TableStatement {
+                    delta: d,
+                    reads,
+                    writes,
+                });
+            }
+            for table in table_usage(&statements) {
+                let event = UsageEvent {
+                    event_id: UsageEvent::id_for(UsageKind::Table, &table.fqn, start),
+                    emitted_at,
+                    source: source.clone(),
+                    kind: UsageKind::Table,
+                    bucket_start: start,
+                    bucket_end: end,
+                    reset_detected: report.reset_detected,
+                    table: Some(table),
+                    query: None,
+                };
+                records.push(Outbound::Usage(Box::new(event)));
+                out.table_events += 1;
+            }
+        }
+
+        let lineage_changes = match &self.lineage {
+            Some(state) => {
+                let observed = self.query_edges(&reading.entries, resolver, &database);
+                let fqns: HashSet<String> = resolver
+                    .relations()
+                    .filter_map(|t| table_fqn(service, &database, &t))
+                    .map(|f| f.to_string())
+                    .collect();
+                state.diff_accumulate(observed, &|f| fqns.contains(f))
+            }
+            None => Vec::new(),
+        };
+        records.extend(edges::outbound(&lineage_changes, &source, emitted_at));
+        out.lineage_changes = lineage_changes.len();
+
+        if !records.is_empty() {
+            sink.send(&records).await?;
+            m.count_sent(&records);
+        }
+        self.state = report.next;
+        store.save_part(&self.scope.service, &database, USAGE_PART, &self.state)?;
+        if let Some(state) = &mut self.lineage {
+            if !lineage_changes.is_empty() {
+                state.apply(&lineage_changes, true);
+                store.save_part(&self.scope.service, &database, QUERY_LINEAGE_PART, state)?;
+            }
+        }
+        if !records.is_empty() {
+            tracing::info!(database = %database, table_events = out.table_events, query_events = out.query_events, lineage_changes = out.lineage_changes, reset_detected = out.reset_detected, "usage poll emitted");
+        }
+        Ok(out)
+    }
+
+    /// Reads the relations again when the catalog signature changed (and then parses the
+    /// statements again: a name that did not resolve may now).
+    async fn refresh_relations(
+        &mut self,
+        client: &Client,
+        label: &str,
+    ) -> Result<(), crate::capture::CaptureError> {
+        let fingerprint: String = client
+            .query_one(&fingerprint_sql(), &[])
+            .await
+            .map_err(|e| crate::pg::PgError::query("fingerprint", label, &e))?
+            .get(0);
+        if self
+            .relations
+            .as_ref()
+            .is_some_and(|(f, _)| *f == fingerprint)
+        {
+            return Ok(());
+        }
+        let resolver = read_relations(client, label, &self.scope).await?;
+        self.relations = Some((fingerprint, resolver));
+        self.parsed.clear();
+        Ok(())
+    }
+
+    /// Lineage edges of the statements in the view, with `ALTER TABLE ... RENAME` among them
+    /// followed (dbt's `x__dbt_tmp` renamed to `x`).
+    fn query_edges(
+        &self,
+        entries: &[stat_statements::Entry],
+        resolver: &Resolver,
+        database: &str,
+    ) -> Vec<edges::Edge> {
+        let service = self.scope.service.as_str();
+        let mut renames: HashMap<TableName, TableName> = HashMap::new();
+        for l in self.parsed.values().flatten() {
+            for (from, to) in &l.renames {
+                renames.insert(from.clone(), to.clone());
+            }
+        }
+        let exists = |t: &TableName| resolver.contains(t);
+        let fqn = |t: &TableName| {
+            if resolver.contains(t) {
+                table_fqn(service, database, t)
+            } else {
+                None
+            }
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let Some(Ok(lineage)) = self.parsed.get(&(e.userid, e.queryid)) else {
+                continue;
+            };
+            if lineage.targets.is_empty() {
+                continue;
+            }
+            let mut lineage = lineage.clone();
+            edges::follow_renames(&mut lineage, &renames, &exists);
+            for mut edge in
+                edges::statement_edges(&lineage, LineageOrigin::Query, &e.query, None, &fqn)
+            {
+                edge.queryids.insert(e.queryid.to_string());
+                out.push(edge);
+            }
+        }
+        out
+    }
+}
+
+fn truncate(s: &str) -> String {
+    match s.char_indices().nth(MAX_QUERY_CHARS) {
+        Some((i, _)) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
