@@ -9,5 +9,7 @@ mod changes;
 mod cli;
 mod filters;
 mod limits;
+mod lineage;
 mod pagila;
 mod replication;
+mod usage;

@@ -371,7 +371,11 @@ impl UsageSource {
             let Some(Ok(lineage)) = self.parsed.get(&(e.userid, e.queryid)) else {
                 continue;
             };
-            if lineage.targets.is_empty() {
+            // A view's lineage is its current definition (VIEW edges from the catalog), not
+            // every CREATE VIEW it ever had.
+            if lineage.targets.is_empty()
+                || matches!(lineage.kind, "CREATE_VIEW" | "CREATE_MATERIALIZED_VIEW")
+            {
                 continue;
             }
             let mut lineage = lineage.clone();

@@ -12,7 +12,7 @@ mod topic;
 
 pub use broker::{Broker, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
-pub use topic::{Record, read_topic};
+pub use topic::{RawRecord, Record, read_lineage, read_raw, read_topic, read_usage};
 
 use std::process::{Command, Stdio};
 

@@ -31,6 +31,60 @@ const END_MARKER: &str = "__pgmeta_test_end__";
 /// miss records. Instead the reader appends a unique end marker to every partition (after the
 /// capture's acknowledged writes, so after them in the log) and reads until it has seen each.
 pub fn read_topic(brokers: &str, topic: &str) -> Vec<Record> {
+    let codec = AvroCodec::metadata().expect("codec");
+    read_raw(brokers, topic)
+        .into_iter()
+        .map(|r| Record {
+            partition: r.partition,
+            offset: r.offset,
+            key: r.key,
+            event: r.payload.map(|p| codec.decode(&p).expect("decodes")),
+            event_type: r.event_type,
+            fingerprint: r.fingerprint,
+        })
+        .collect()
+}
+
+/// Every usage event on the usage topic.
+pub fn read_usage(brokers: &str, topic: &str) -> Vec<crate::event::UsageEvent> {
+    let codec = AvroCodec::usage().expect("codec");
+    read_raw(brokers, topic)
+        .into_iter()
+        .filter_map(|r| r.payload)
+        .map(|p| codec.decode_value(&p).expect("decodes"))
+        .collect()
+}
+
+/// Every record on the lineage topic: key and event (`None` for a tombstone).
+pub fn read_lineage(
+    brokers: &str,
+    topic: &str,
+) -> Vec<(String, Option<crate::event::LineageEvent>)> {
+    let codec = AvroCodec::lineage().expect("codec");
+    read_raw(brokers, topic)
+        .into_iter()
+        .map(|r| {
+            (
+                r.key,
+                r.payload.map(|p| codec.decode_value(&p).expect("decodes")),
+            )
+        })
+        .collect()
+}
+
+/// A record as read, not decoded.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub payload: Option<Vec<u8>>,
+    pub event_type: String,
+    pub fingerprint: String,
+}
+
+/// Every record on the topic, not decoded, partition by partition in offset order.
+pub fn read_raw(brokers: &str, topic: &str) -> Vec<RawRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique_name("reader"))
@@ -72,8 +126,7 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Record> {
             .expect("offset");
     }
     consumer.assign(&tpl).expect("assign");
-    let codec = AvroCodec::metadata().expect("codec");
-    let mut by_partition: HashMap<i32, Vec<Record>> = HashMap::new();
+    let mut by_partition: HashMap<i32, Vec<RawRecord>> = HashMap::new();
     let mut open: std::collections::HashSet<i32> = partitions.iter().copied().collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !open.is_empty() {
@@ -102,11 +155,11 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Record> {
                 })
                 .unwrap_or_default()
         };
-        let record = Record {
+        let record = RawRecord {
             partition: msg.partition(),
             offset: msg.offset(),
             key,
-            event: msg.payload().map(|p| codec.decode(p).expect("decodes")),
+            payload: msg.payload().map(<[u8]>::to_vec),
             event_type: header("pgmeta.event_type"),
             fingerprint: header("pgmeta.schema_fingerprint"),
         };

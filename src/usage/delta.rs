@@ -129,11 +129,15 @@ pub fn compute(state: &UsageState, reading: &Reading) -> DeltaReport {
             .unwrap_or(i64::MAX)
         }
     };
+    // Entries gone without an eviction: a reset of part of the view (one database or role).
+    let present: std::collections::HashSet<EntryKey> =
+        reading.entries.iter().map(EntryKey::of).collect();
+    let vanished = state.baseline.keys().any(|k| !present.contains(k));
     let mut report = DeltaReport {
         bucket: Some((start, reading.read_at)),
         reset,
         evicted,
-        reset_detected: reset || evicted > 0,
+        reset_detected: reset || evicted > 0 || vanished,
         ..DeltaReport::default()
     };
     for e in &reading.entries {

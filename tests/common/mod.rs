@@ -6,7 +6,7 @@ use pgmeta::config::CaptureConfig;
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::KafkaSink;
 use pgmeta::testkit::{Broker, PgCluster, unique_name};
-pub use pgmeta::testkit::{Record, read_topic};
+pub use pgmeta::testkit::{Record, read_lineage, read_topic, read_usage};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -47,6 +47,8 @@ impl TestEnv {
         };
         c.kafka.brokers = self.brokers.clone();
         c.kafka.metadata_topic = self.topic.clone();
+        c.kafka.usage_topic = format!("{}.usage", self.db);
+        c.kafka.lineage_topic = format!("{}.lineage", self.db);
         c.kafka.partitions = 3;
         c.kafka.startup_timeout = Duration::from_secs(20);
         c.state.dir = self.state.path().to_owned();
@@ -64,6 +66,16 @@ impl TestEnv {
                 .map_or_else(|| e.to_string(), |d| d.message().to_owned());
             panic!("{sql}: {reason}");
         }
+    }
+
+    /// Every usage event of this test's database.
+    pub fn usage(&self) -> Vec<pgmeta::event::UsageEvent> {
+        read_usage(&self.brokers, &format!("{}.usage", self.db))
+    }
+
+    /// Every lineage record (key, event or `None` for a tombstone).
+    pub fn lineage(&self) -> Vec<(String, Option<pgmeta::event::LineageEvent>)> {
+        read_lineage(&self.brokers, &format!("{}.lineage", self.db))
     }
 
     /// Every record on the topic, partition by partition in offset order.

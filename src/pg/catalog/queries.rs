@@ -266,7 +266,9 @@ FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
-GROUP BY 1, 2"
+  AND {not_member}
+GROUP BY 1, 2",
+        not_member = not_extension_member!("pg_catalog.pg_class", "c.oid")
     )
 }
 

@@ -1,0 +1,172 @@
+//! Usage from pg_stat_statements on the real cluster: exact per-table counts per bucket, a
+//! reset in the middle, a restart, and the extension missing.
+
+use crate::common::TestEnv;
+use pgmeta::event::{UsageEvent, UsageKind};
+use std::collections::BTreeMap;
+
+const SCHEMA: &str = "
+CREATE EXTENSION pg_stat_statements;
+CREATE TABLE customers (id int PRIMARY KEY, name text);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, amount numeric);
+CREATE TABLE summary (customer_id int, total numeric);
+INSERT INTO customers VALUES (1, 'a'), (2, 'b');
+INSERT INTO orders VALUES (1, 1, 10), (2, 2, 20), (3, 1, 5);";
+
+const JOIN: &str = "SELECT c.name, sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.name";
+const ROLLUP: &str = "INSERT INTO summary (customer_id, total) SELECT customer_id, sum(amount) FROM orders GROUP BY customer_id";
+
+/// Runs `sql` `n` times on its own connection (so the capture's connection is not counted).
+async fn run(env: &TestEnv, sql: &str, n: usize) {
+    for _ in 0..n {
+        env.sql(sql).await;
+    }
+}
+
+async fn poll_usage(
+    capture: &mut pgmeta::capture::Capture<pgmeta::sink::KafkaSink>,
+) -> pgmeta::source::UsageReport {
+    let mut results = capture.poll_usage_once().await;
+    assert_eq!(results.len(), 1);
+    match results.remove(0).1 {
+        Ok(r) => r,
+        Err(e) => panic!("usage poll failed: {e}"),
+    }
+}
+
+/// `table name -> (query_count, read_count, write_count)` of the TABLE events of one bucket.
+fn tables(events: &[UsageEvent], bucket_start: i64) -> BTreeMap<String, (i64, i64, i64)> {
+    events
+        .iter()
+        .filter(|e| e.kind == UsageKind::Table && e.bucket_start == bucket_start)
+        .filter_map(|e| e.table.as_ref())
+        .map(|t| (t.name.clone(), (t.query_count, t.read_count, t.write_count)))
+        .collect()
+}
+
+fn buckets(events: &[UsageEvent]) -> Vec<(i64, i64)> {
+    let mut b: Vec<(i64, i64)> = events
+        .iter()
+        .map(|e| (e.bucket_start, e.bucket_end))
+        .collect();
+    b.sort();
+    b.dedup();
+    b
+}
+
+#[tokio::test]
+async fn usage_deltas_are_exact_across_a_reset_and_a_restart() {
+    let env = TestEnv::new("usage").await;
+    env.sql(SCHEMA).await;
+    let mut capture = env.capture().await;
+    let first = poll_usage(&mut capture).await;
+    assert!(first.baseline_only, "{first:?}");
+    assert!(
+        env.usage().is_empty(),
+        "the first read only sets the baseline"
+    );
+
+    // Bucket 1: 5 joins and 3 roll-ups.
+    run(&env, JOIN, 5).await;
+    run(&env, ROLLUP, 3).await;
+    let r = poll_usage(&mut capture).await;
+    assert!(!r.reset_detected, "{r:?}");
+    let events = env.usage();
+    let b = buckets(&events);
+    assert_eq!(b.len(), 1, "{b:?}");
+    let b1 = b[0];
+    assert_eq!(
+        tables(&events, b1.0),
+        BTreeMap::from([
+            ("customers".to_owned(), (5, 5, 0)),
+            ("orders".to_owned(), (8, 8, 0)),
+            ("summary".to_owned(), (3, 0, 3)),
+        ])
+    );
+    let orders = events
+        .iter()
+        .filter_map(|e| e.table.as_ref())
+        .find(|t| t.name == "orders")
+        .expect("orders usage");
+    assert_eq!(orders.fqn, format!("svc.{}.public.orders", env.db));
+    assert_eq!(orders.join_partners.len(), 2, "{orders:?}");
+    assert_eq!(orders.top_queries.len(), 2);
+    assert_eq!(orders.top_queries[0].calls, 5);
+    let join_calls: i64 = events
+        .iter()
+        .filter_map(|e| e.query.as_ref())
+        .filter(|q| q.query.contains("JOIN customers"))
+        .map(|q| q.calls)
+        .sum();
+    assert_eq!(join_calls, 5);
+
+    // Bucket 2: 4 joins, then this database's statistics are reset, then 2 joins. The 4 are
+    // lost (and the bucket says so); the 2 are counted once, never 6 and never negative.
+    run(&env, JOIN, 4).await;
+    env.sql("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)").await;
+    run(&env, JOIN, 2).await;
+    let r = poll_usage(&mut capture).await;
+    assert!(r.reset_detected, "{r:?}");
+    let events = env.usage();
+    let b = buckets(&events);
+    assert_eq!(b.len(), 2, "{b:?}");
+    let b2 = b[1];
+    assert_eq!(b2.0, b1.1, "buckets are contiguous");
+    let t2 = tables(&events, b2.0);
+    assert_eq!(t2.get("orders"), Some(&(2, 2, 0)), "{t2:?}");
+    assert_eq!(t2.get("customers"), Some(&(2, 2, 0)), "{t2:?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.bucket_start == b2.0)
+            .all(|e| e.reset_detected)
+    );
+    assert!(
+        events
+            .iter()
+            .filter_map(|e| e.query.as_ref())
+            .all(|q| q.calls > 0 && q.total_exec_time_ms >= 0.0 && q.rows >= 0)
+    );
+
+    // Restart: a new capture on the same state continues where the last bucket ended.
+    drop(capture);
+    run(&env, ROLLUP, 1).await;
+    let mut capture = env.capture().await;
+    let r = poll_usage(&mut capture).await;
+    assert!(!r.baseline_only, "the baseline survived the restart");
+    let events = env.usage();
+    let b = buckets(&events);
+    assert_eq!(b.len(), 3, "{b:?}");
+    let b3 = b[2];
+    assert_eq!(b3.0, b2.1, "no interval repeated or skipped");
+    let t3 = tables(&events, b3.0);
+    assert_eq!(t3.get("summary"), Some(&(1, 0, 1)), "{t3:?}");
+    assert_eq!(t3.get("orders"), Some(&(1, 1, 0)), "{t3:?}");
+    assert_eq!(t3.get("customers"), None);
+
+    // Only the capture's own catalog queries ran: no table was used in that bucket.
+    poll_usage(&mut capture).await;
+    let after = env.usage();
+    assert_eq!(
+        buckets(&after).len(),
+        4,
+        "the capture's own statements make a bucket"
+    );
+    assert!(
+        tables(&after, b3.1).is_empty(),
+        "{:?}",
+        tables(&after, b3.1)
+    );
+}
+
+#[tokio::test]
+async fn without_the_extension_usage_is_unavailable_and_the_rest_runs() {
+    let env = TestEnv::new("nousage").await;
+    env.sql("CREATE TABLE t (id int)").await;
+    let mut capture = env.capture().await;
+    let r = poll_usage(&mut capture).await;
+    assert!(r.unavailable, "{r:?}");
+    let reports = crate::common::poll_ok(&mut capture).await;
+    assert_eq!(reports.len(), 1);
+    assert!(!env.records().is_empty(), "metadata still flows");
+}
