@@ -234,3 +234,219 @@ fn short_key(edge: &str) -> String {
         None => edge.to_owned(),
     }
 }
+
+#[tokio::test]
+async fn pagila_view_lineage_agrees_with_pg_depend() {
+    let Some(corpus) = crate::pagila::corpus_dir() else {
+        eprintln!(
+            "SKIPPED pagila_view_lineage_agrees_with_pg_depend: ../shared/corpus not found (set PGMETA_CORPUS)"
+        );
+        return;
+    };
+    let env = TestEnv::new("pagila_lineage").await;
+    env.cluster
+        .psql_file(&env.db, &corpus.join("pagila/pagila-schema.sql"));
+    let mut capture = env.capture().await;
+    poll_ok(&mut capture).await;
+    let live = live(&env.lineage());
+    let view_edges: Vec<&LineageEvent> = live
+        .values()
+        .filter(|e| e.origin == LineageOrigin::View)
+        .collect();
+
+    // pg_depend, read independently: (source, view) relation pairs and the columns read.
+    let rows = env
+        .client
+        .query(
+            "SELECT DISTINCT s.relname::text, v.relname::text, d.refobjsubid::int4,
+                    coalesce(a.attname::text, '')
+             FROM pg_rewrite r
+             JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                             AND d.refclassid = 'pg_class'::regclass
+             JOIN pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
+             JOIN pg_class s ON s.oid = d.refobjid AND s.relkind IN ('r', 'p', 'v', 'm', 'f')
+             LEFT JOIN pg_attribute a ON a.attrelid = s.oid AND a.attnum = d.refobjsubid
+             WHERE d.refobjid <> r.ev_class AND v.relnamespace = 'public'::regnamespace",
+            &[],
+        )
+        .await
+        .expect("pg_depend");
+    let mut depend_edges = BTreeSet::new();
+    let mut depend_columns = BTreeSet::new();
+    for row in rows {
+        let (source, view, attnum, column): (String, String, i32, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        depend_edges.insert((source.clone(), view.clone()));
+        if attnum > 0 {
+            depend_columns.insert((source, view, column));
+        }
+    }
+    let got_edges: BTreeSet<(String, String)> = view_edges
+        .iter()
+        .map(|e| (short(&e.from_fqn), short(&e.to_fqn)))
+        .collect();
+    assert_eq!(
+        got_edges, depend_edges,
+        "table-level view lineage equals pg_depend"
+    );
+    assert_eq!(
+        got_edges
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        8,
+        "7 views and 1 materialized view"
+    );
+    for e in &view_edges {
+        assert_eq!(
+            e.catalog_confirmed,
+            Some(true),
+            "parsed and pg_depend agree: {e:?}"
+        );
+        for c in &e.column_lineage {
+            assert!(
+                depend_columns.contains(&(
+                    short(&e.from_fqn),
+                    short(&e.to_fqn),
+                    c.from_column.clone()
+                )),
+                "{} reads {}.{} per the parse, but pg_depend does not list that column",
+                short(&e.to_fqn),
+                short(&e.from_fqn),
+                c.from_column
+            );
+        }
+    }
+    // Every view got column lineage from its parsed definition.
+    let with_columns: BTreeSet<String> = view_edges
+        .iter()
+        .filter(|e| !e.column_lineage.is_empty())
+        .map(|e| short(&e.to_fqn))
+        .collect();
+    assert_eq!(with_columns.len(), 8, "{with_columns:?}");
+}
+
+/// dbt from the venv `scripts/install-python-tools.sh` makes (or `PGMETA_DBT`).
+fn dbt() -> Option<std::path::PathBuf> {
+    let path = std::env::var("PGMETA_DBT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|_| {
+                    std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                        .join(".cache")
+                });
+            cache.join("pgmeta/venv-dbt/bin/dbt")
+        });
+    path.exists().then_some(path)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test]
+async fn jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest() {
+    let Some(corpus) = crate::pagila::corpus_dir() else {
+        eprintln!(
+            "SKIPPED jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest: ../shared/corpus not found (set PGMETA_CORPUS)"
+        );
+        return;
+    };
+    let Some(dbt) = dbt() else {
+        eprintln!(
+            "SKIPPED jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest: dbt not installed (scripts/install-python-tools.sh)"
+        );
+        return;
+    };
+    let env = TestEnv::new("jaffle").await;
+    env.sql("CREATE EXTENSION pg_stat_statements").await;
+    let project = tempfile::tempdir().expect("tempdir");
+    copy_dir(&corpus.join("jaffle_shop"), project.path());
+    std::fs::write(
+        project.path().join("profiles.yml"),
+        format!(
+            "jaffle_shop:\n  target: dev\n  outputs:\n    dev: {{type: postgres, host: 127.0.0.1, port: {}, user: postgres, password: \"{}\", dbname: {}, schema: dbt_jaffle, threads: 1}}\n",
+            env.cluster.port(),
+            pgmeta::testkit::SUPERUSER_PASSWORD,
+            env.db
+        ),
+    )
+    .expect("profiles.yml");
+    for step in ["seed", "run"] {
+        let out = std::process::Command::new(&dbt)
+            .arg(step)
+            .current_dir(project.path())
+            .env("DBT_PROFILES_DIR", project.path())
+            .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+            .output()
+            .expect("dbt runs");
+        assert!(
+            out.status.success(),
+            "dbt {step} failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    // dbt's own dependencies: model -> its depends_on models and seeds.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(project.path().join("target/manifest.json")).expect("manifest.json"),
+    )
+    .expect("manifest parses");
+    let nodes = manifest["nodes"].as_object().expect("nodes");
+    let name_of = |id: &str| {
+        nodes
+            .get(id)
+            .and_then(|n| n["name"].as_str())
+            .map(str::to_owned)
+    };
+    let mut expected = BTreeSet::new();
+    for node in nodes.values().filter(|n| n["resource_type"] == "model") {
+        let model = node["name"].as_str().expect("name").to_owned();
+        for dep in node["depends_on"]["nodes"].as_array().expect("depends_on") {
+            expected.insert((
+                name_of(dep.as_str().expect("id")).expect("dep"),
+                model.clone(),
+            ));
+        }
+    }
+    assert_eq!(expected.len(), 8, "{expected:?}");
+
+    // pgmeta: views from the catalog, tables from dbt's statements in pg_stat_statements
+    // (`create table x__dbt_tmp as ...` then `alter table x__dbt_tmp rename to x`).
+    let mut capture = env.capture().await;
+    poll_ok(&mut capture).await;
+    for (db, result) in capture.poll_usage_once().await {
+        if let Err(e) = result {
+            panic!("usage poll of {db}: {e}");
+        }
+    }
+    let live = live(&env.lineage());
+    let got: BTreeSet<(String, String)> = live
+        .values()
+        .filter(|e| e.from_fqn.contains(".dbt_jaffle.") && e.to_fqn.contains(".dbt_jaffle."))
+        .map(|e| (short(&e.from_fqn), short(&e.to_fqn)))
+        .collect();
+    assert_eq!(got, expected, "lineage equals dbt's model dependencies");
+    let query_targets: BTreeSet<String> = live
+        .values()
+        .filter(|e| e.origin == LineageOrigin::Query)
+        .map(|e| short(&e.to_fqn))
+        .collect();
+    assert_eq!(
+        query_targets,
+        BTreeSet::from(["customers".to_owned(), "orders".to_owned()]),
+        "table models come from the query log, through the __dbt_tmp rename"
+    );
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Python peers the tests and benchmarks use, each in its own venv in a cache outside the clone,
+# reused when it already works:
+#   venv-dbt        dbt-core ~1.10 + dbt-postgres ~1.9 (the jaffle_shop lineage test; an unpinned
+#                   dbt-postgres resolves to a dbt-core whose build downloads from GitHub)
+#   venv-sqllineage sqllineage (the reference in `make bench`'s lineage figures)
+set -euo pipefail
+CACHE="${PGMETA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgmeta}"
+mkdir -p "$CACHE"
+if ! "$CACHE/venv-dbt/bin/dbt" --version >/dev/null 2>&1; then
+  echo "installing dbt into $CACHE/venv-dbt" >&2
+  rm -rf "$CACHE/venv-dbt"
+  python3 -m venv "$CACHE/venv-dbt"
+  "$CACHE/venv-dbt/bin/pip" install -q "dbt-core~=1.10.0" "dbt-postgres~=1.9.0" >&2
+fi
+if ! "$CACHE/venv-sqllineage/bin/python" -c 'import sqllineage' >/dev/null 2>&1; then
+  echo "installing sqllineage into $CACHE/venv-sqllineage" >&2
+  rm -rf "$CACHE/venv-sqllineage"
+  python3 -m venv "$CACHE/venv-sqllineage"
+  "$CACHE/venv-sqllineage/bin/pip" install -q sqllineage >&2
+fi
+echo "$CACHE"
