@@ -16,7 +16,8 @@ test: tools
 
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools
-	$(CARGO) bench --features testkit --bench catalog --bench ddl_latency
+	scripts/install-python-tools.sh >/dev/null
+	$(CARGO) bench --features testkit --bench lineage --bench catalog --bench ddl_latency
 
 lint:
 	$(CARGO) fmt --check
