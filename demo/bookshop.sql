@@ -1,6 +1,7 @@
 -- pgmeta's own sample database for `make demo`: a small bookshop with every kind of object
 -- pgmeta captures (partitions, views, a materialized view, routines, comments, FKs, enums,
 -- domains, identity and generated columns). Written for this project; no third-party data.
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;  -- usage and query lineage
 CREATE SCHEMA catalog;
 COMMENT ON SCHEMA catalog IS 'What the shop sells';
 CREATE SCHEMA sales;
@@ -89,6 +90,27 @@ COMMENT ON FUNCTION sales.order_total(bigint) IS 'Sum of an order''s lines';
 CREATE FUNCTION catalog.discounted(price numeric, pct integer) RETURNS numeric
     LANGUAGE sql IMMUTABLE
     BEGIN ATOMIC SELECT round(price * (100 - pct) / 100, 2); END;
+
+CREATE TABLE reporting.author_revenue (
+    author text PRIMARY KEY,
+    books integer NOT NULL,
+    revenue numeric(12,2) NOT NULL
+);
+COMMENT ON TABLE reporting.author_revenue IS 'Loaded by reporting.load_author_revenue()';
+
+CREATE PROCEDURE reporting.load_author_revenue()
+    LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TEMP TABLE sold ON COMMIT DROP AS
+        SELECT l.book_id, sum(l.line_total) AS revenue FROM sales.order_lines l GROUP BY l.book_id;
+    DELETE FROM reporting.author_revenue;
+    INSERT INTO reporting.author_revenue (author, books, revenue)
+        SELECT a.name, count(DISTINCT b.book_id), coalesce(sum(s.revenue), 0)
+        FROM catalog.authors a
+        JOIN catalog.books b ON b.author_id = a.author_id
+        LEFT JOIN sold s ON s.book_id = b.book_id
+        GROUP BY a.name;
+END $$;
 
 CREATE PROCEDURE sales.close_month(month date)
     LANGUAGE plpgsql AS $$

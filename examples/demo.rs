@@ -1,13 +1,14 @@
 //! `make demo`: the main job on its embedded default. Starts a throwaway PostgreSQL loaded
 //! with pgmeta's own bookshop sample and a local tansu broker, runs the capture (first snapshot,
-//! then a round of schema changes), and prints what landed on the Kafka topic, decoded.
+//! then a round of schema changes, then a workload), and prints what landed on the Kafka
+//! topics, decoded: metadata, lineage and usage.
 
 use pgmeta::capture::Capture;
 use pgmeta::config::CaptureConfig;
 use pgmeta::event::Op;
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::KafkaSink;
-use pgmeta::testkit::{Broker, PgCluster, Record, free_port, read_topic};
+use pgmeta::testkit::{Broker, PgCluster, Record, free_port, read_lineage, read_topic, read_usage};
 use std::path::Path;
 
 #[tokio::main]
@@ -44,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     poll(&mut capture).await?;
+    poll_usage(&mut capture).await?;
     let first = read_topic(&config.kafka.brokers, &config.kafka.metadata_topic);
     println!(
         "== first snapshot: {} records on topic {} ==",
@@ -68,6 +70,74 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "\n== a poll with nothing changed: {} more records ==",
         again.len() - all.len()
     );
+
+    cluster.psql_file("bookshop", &root.join("demo/workload.sql"));
+    poll(&mut capture).await?;
+    poll_usage(&mut capture).await?;
+    let lineage = read_lineage(&config.kafka.brokers, &config.kafka.lineage_topic);
+    let mut live = std::collections::BTreeMap::new();
+    for (key, event) in lineage {
+        match event {
+            Some(e) if e.op != pgmeta::event::LineageOp::Delete => {
+                live.insert(key, e);
+            }
+            _ => {
+                live.remove(&key);
+            }
+        }
+    }
+    println!(
+        "\n== lineage on topic {}: {} live edges ==",
+        config.kafka.lineage_topic,
+        live.len()
+    );
+    for e in live.values() {
+        let columns: Vec<String> = e
+            .column_lineage
+            .iter()
+            .map(|c| format!("{}->{}", c.from_column, c.to_column))
+            .collect();
+        let via = match &e.routine_fqn {
+            Some(r) => format!(" via {r}"),
+            None => String::new(),
+        };
+        println!(
+            "  {:<8} {} -> {}{via}\n{:<11}columns: {}",
+            format!("{:?}", e.origin).to_uppercase(),
+            short(&e.from_fqn),
+            short(&e.to_fqn),
+            "",
+            if columns.is_empty() {
+                "-".to_owned()
+            } else {
+                columns.join(", ")
+            }
+        );
+    }
+    let usage = read_usage(&config.kafka.brokers, &config.kafka.usage_topic);
+    println!(
+        "\n== usage on topic {} (one bucket: the workload) ==",
+        config.kafka.usage_topic
+    );
+    for u in usage.iter().filter_map(|u| u.table.as_ref()) {
+        println!(
+            "  {:<30} {} statements ({} reads, {} writes) by {}; with {}",
+            short(&u.fqn),
+            u.query_count,
+            u.read_count,
+            u.write_count,
+            u.users.join(", "),
+            if u.join_partners.is_empty() {
+                "-".to_owned()
+            } else {
+                u.join_partners
+                    .iter()
+                    .map(|p| short(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+    }
 
     if let Some(update) = changes
         .iter()
@@ -95,6 +165,19 @@ async fn poll(capture: &mut Capture<KafkaSink>) -> Result<(), Box<dyn std::error
         Some((db, e)) => Err(format!("poll of {db} failed: {e}").into()),
         None => Ok(()),
     }
+}
+
+/// `schema.table` of a table fqn (`service.database.schema.table`).
+fn short(fqn: &str) -> String {
+    let parts = pgmeta::model::Fqn::from_raw(fqn.to_owned()).parts();
+    parts[parts.len().saturating_sub(2)..].join(".")
+}
+
+async fn poll_usage(capture: &mut Capture<KafkaSink>) -> Result<(), Box<dyn std::error::Error>> {
+    for (db, result) in capture.poll_usage_once().await {
+        result.map_err(|e| format!("usage poll of {db} failed: {e}"))?;
+    }
+    Ok(())
 }
 
 fn dump(records: &[Record]) {
