@@ -29,18 +29,18 @@ async fn poll(config: &CaptureConfig, out: &std::path::Path) -> Vec<(String, Str
         .unwrap_or_default()
         .lines()
         .skip(before)
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("json");
-            match v["fqn"].as_str() {
-                Some(fqn) => (
-                    v["op"].as_str().unwrap_or_default().to_owned(),
-                    fqn.to_owned(),
-                ),
-                None => (
-                    "TOMBSTONE".into(),
-                    v["tombstone"].as_str().unwrap_or_default().to_owned(),
-                ),
-            }
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        // Metadata records only (lineage events and their tombstones have other keys).
+        .filter(|v| v.get("fqn").is_some() || v.get("tombstone").is_some())
+        .map(|v| match v["fqn"].as_str() {
+            Some(fqn) => (
+                v["op"].as_str().unwrap_or_default().to_owned(),
+                fqn.to_owned(),
+            ),
+            None => (
+                "TOMBSTONE".into(),
+                v["tombstone"].as_str().unwrap_or_default().to_owned(),
+            ),
         })
         .collect()
 }

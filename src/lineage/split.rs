@@ -9,33 +9,56 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
-/// Byte offsets of line starts, to turn token locations (line, column in characters) into
-/// byte offsets of the text.
+/// Turns token locations (line, column in characters) into byte offsets of the text.
+/// Tokens arrive in order, so a cursor walks forward through the text: linear in its length,
+/// also for a one-line megabyte view definition.
 struct LineIndex<'a> {
     text: &'a str,
     starts: Vec<usize>,
+    /// (line, column, byte offset) of the last position found.
+    cursor: (usize, usize, usize),
 }
 
 impl<'a> LineIndex<'a> {
     fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
+        LineIndex {
+            text,
+            starts,
+            cursor: (0, 0, 0),
+        }
     }
 
-    fn offset(&self, loc: Location) -> usize {
-        let Some(&start) = usize::try_from(loc.line)
-            .ok()
-            .and_then(|l| l.checked_sub(1))
-            .and_then(|l| self.starts.get(l))
-        else {
+    fn offset(&mut self, loc: Location) -> usize {
+        let (Some(line), Ok(column)) = (
+            usize::try_from(loc.line)
+                .ok()
+                .and_then(|l| l.checked_sub(1)),
+            usize::try_from(loc.column.saturating_sub(1)),
+        ) else {
             return self.text.len();
         };
-        let column = usize::try_from(loc.column.saturating_sub(1)).unwrap_or(usize::MAX);
-        self.text[start..]
-            .char_indices()
-            .nth(column)
-            .map_or(self.text.len(), |(i, _)| start + i)
+        let Some(&line_start) = self.starts.get(line) else {
+            return self.text.len();
+        };
+        let (mut col, mut byte) = if self.cursor.0 == line && self.cursor.1 <= column {
+            (self.cursor.1, self.cursor.2)
+        } else {
+            (0, line_start)
+        };
+        let mut chars = self.text[byte..].chars();
+        while col < column {
+            match chars.next() {
+                Some(c) => {
+                    byte += c.len_utf8();
+                    col += 1;
+                }
+                None => break,
+            }
+        }
+        self.cursor = (line, col, byte);
+        byte
     }
 }
 
@@ -51,7 +74,7 @@ fn tokens(text: &str) -> Option<Vec<Tok>> {
     let raw: Vec<TokenWithSpan> = Tokenizer::new(&dialect, text)
         .tokenize_with_location()
         .ok()?;
-    let index = LineIndex::new(text);
+    let mut index = LineIndex::new(text);
     Some(
         raw.into_iter()
             .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
@@ -320,6 +343,15 @@ mod tests {
                 "select 2"
             ]
         );
+    }
+
+    #[test]
+    fn long_lines_with_multibyte_characters_split_exactly() {
+        let one = "select 'ü', \"bıgınt\" from t where x in (1, 2, 3)";
+        let sql = vec![one; 2000].join("; ");
+        let parts = split_statements(&sql);
+        assert_eq!(parts.len(), 2000);
+        assert!(parts.iter().all(|p| p == one));
     }
 
     #[test]

@@ -45,8 +45,10 @@ pub struct PollReport {
     /// The catalog signature was unchanged: no snapshot was read.
     pub unchanged: bool,
     pub changes: usize,
-    /// Records written, tombstones included.
+    /// Metadata records written, tombstones included.
     pub records: usize,
+    /// Lineage edges created, updated or deleted.
+    pub lineage_changes: usize,
 }
 
 impl CatalogPollSource {
@@ -152,6 +154,7 @@ impl CatalogPollSource {
                 unchanged: true,
                 changes: 0,
                 records: 0,
+                lineage_changes: 0,
             });
         };
 
@@ -180,6 +183,7 @@ impl CatalogPollSource {
         );
         let emitted_at = now_millis();
         let mut records = outbound(&mut diff.changes, &source, emitted_at);
+        let metadata_records = records.len();
         // After the metadata, so a consumer knows both ends of an edge when it arrives.
         records.extend(edges::outbound(&lineage_changes, &source, emitted_at));
         if !records.is_empty() {
@@ -201,12 +205,13 @@ impl CatalogPollSource {
         }
         self.fingerprint = Some(fingerprint);
         self.diff_options.full = false;
-        tracing::info!(database = %database, changes = diff.changes.len(), records = records.len(), "catalog poll emitted changes");
+        tracing::info!(database = %database, changes = diff.changes.len(), records = metadata_records, lineage_changes = lineage_changes.len(), "catalog poll emitted changes");
         Ok(PollReport {
             database,
             unchanged: false,
             changes: diff.changes.len(),
-            records: records.len(),
+            records: metadata_records,
+            lineage_changes: lineage_changes.len(),
         })
     }
 }

@@ -218,7 +218,8 @@ impl PgCluster {
     }
 
     fn psql_args(&self, database: &str, args: &[&str]) {
-        let out = Command::new(self.bin.join("psql"))
+        let out = self
+            .command("psql")
             .args([
                 "-X",
                 "-q",
@@ -241,11 +242,32 @@ impl PgCluster {
         );
     }
 
-    /// A binary of this cluster's PostgreSQL (pg_dump, psql, ...).
+    /// A binary of this cluster's PostgreSQL (pg_dump, psql, ...). Server-only installs (the
+    /// npm builds of other major versions have no client tools) fall back to the machine's
+    /// newest client, which speaks to every server version the tests use.
     pub fn command(&self, name: &str) -> Command {
-        let mut c = Command::new(self.bin.join(name));
+        let own = self.bin.join(name);
+        let path = if own.exists() {
+            own
+        } else {
+            system_bin().map_or(own, |b| b.join(name))
+        };
+        let mut c = Command::new(path);
         c.env("PGPASSWORD", SUPERUSER_PASSWORD);
         c
+    }
+
+    /// The server's major version (`server_version_num / 10000`).
+    pub fn major_version(&self) -> u32 {
+        let out = self
+            .command("postgres")
+            .arg("--version")
+            .output()
+            .expect("postgres --version");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .find_map(|w| w.split('.').next().and_then(|m| m.parse().ok()))
+            .unwrap_or(0)
     }
 
     /// Whether this process runs the server as another user (root → postgres).
@@ -274,6 +296,11 @@ fn pg_bin() -> PathBuf {
     if let Ok(dir) = std::env::var("PG_BIN") {
         return PathBuf::from(dir);
     }
+    system_bin().expect("no PostgreSQL server binaries: set PG_BIN or install postgresql (apt-get install postgresql)")
+}
+
+/// The newest `/usr/lib/postgresql/*/bin` that has initdb.
+fn system_bin() -> Option<PathBuf> {
     let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -285,10 +312,7 @@ fn pg_bin() -> PathBuf {
         })
         .collect();
     candidates.sort();
-    candidates
-        .pop()
-        .map(|(_, b)| b)
-        .expect("no PostgreSQL server binaries: set PG_BIN or install postgresql (apt-get install postgresql)")
+    candidates.pop().map(|(_, b)| b)
 }
 
 fn running_as_root() -> bool {
