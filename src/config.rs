@@ -183,7 +183,14 @@ pub struct SourceConfig {
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
     pub database: Option<String>,
+    /// disable, allow, prefer (libpq's default), require, verify-ca or verify-full.
     pub sslmode: Option<String>,
+    /// CA certificate(s) to verify the server with: a file, or the PEM text itself.
+    pub sslrootcert: Option<String>,
+    /// Client certificate (file or PEM) for servers that ask for one; with `sslkey`.
+    pub sslcert: Option<String>,
+    /// Client private key (file or PEM).
+    pub sslkey: Option<Secret>,
     pub application_name: Option<String>,
     #[serde(default, with = "duration_opt")]
     pub connect_timeout: Option<Duration>,
@@ -206,6 +213,9 @@ impl Default for SourceConfig {
             password_file: None,
             database: None,
             sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
             application_name: None,
             connect_timeout: None,
             ingest_all_databases: false,

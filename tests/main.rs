@@ -12,4 +12,5 @@ mod limits;
 mod lineage;
 mod pagila;
 mod replication;
+mod tls;
 mod usage;

@@ -4,15 +4,20 @@
 //! tokio-postgres reads no environment, hence this module.
 
 use super::error::PgError;
+use super::tls::{Pem, SslMode, TlsSettings};
 use crate::config::SourceConfig;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres::{Client, NoTls, config::SslMode};
+use tokio_postgres::{Client, NoTls};
 
 /// A resolved connection target. `Debug` and `Display` never show the password.
 #[derive(Clone)]
 pub struct PgTarget {
     config: tokio_postgres::Config,
     label: String,
+    tls: TlsSettings,
+    /// Built once from `tls` (absent for sslmode=disable).
+    tls_config: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -35,6 +40,8 @@ pub enum TargetError {
     Url(String),
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
     #[error("source.password_file: cannot read {path}: {source}")]
     PasswordFile {
         path: String,
@@ -48,12 +55,25 @@ impl PgTarget {
         src: &SourceConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, TargetError> {
-        let mut config = match &src.url {
+        // The TLS parameters are libpq's, not tokio-postgres's: taken out of the URL first.
+        let (url, url_ssl) = match &src.url {
+            Some(url) => {
+                let (rest, ssl) = take_ssl_params(url.expose());
+                (Some(rest), ssl)
+            }
+            None => (None, Vec::new()),
+        };
+        let url_param = |k: &str| {
+            url_ssl
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let mut config = match &url {
             // The parser's own message may quote the string, password included: do not pass it on.
             Some(url) => url
-                .expose()
                 .parse::<tokio_postgres::Config>()
-                .map_err(|e| TargetError::Url(redact(&e.to_string(), url.expose())))?,
+                .map_err(|e| TargetError::Url(redact(&e.to_string(), url)))?,
             None => tokio_postgres::Config::new(),
         };
 
@@ -116,25 +136,35 @@ impl PgTarget {
             config.password(p);
         }
 
-        let sslmode = src.sslmode.clone().or_else(|| env("PGSSLMODE"));
-        if let Some(mode) = sslmode {
-            config.ssl_mode(match mode.as_str() {
-                "disable" => SslMode::Disable,
-                "allow" | "prefer" => SslMode::Prefer,
-                "require" | "verify-ca" | "verify-full" => {
-                    return Err(TargetError::Invalid {
-                        key: "source.sslmode",
-                        reason: format!("sslmode={mode} needs TLS, which this build does not support yet; use disable or prefer"),
-                    });
-                }
-                other => {
-                    return Err(TargetError::Invalid {
-                        key: "source.sslmode",
-                        reason: format!("unknown sslmode {other:?} (expected disable, allow, prefer, require, verify-ca or verify-full)"),
-                    });
-                }
-            });
-        }
+        let setting = |explicit: Option<String>, key: &str, var: &str| {
+            explicit.or_else(|| url_param(key)).or_else(|| env(var))
+        };
+        let mode = match setting(src.sslmode.clone(), "sslmode", "PGSSLMODE") {
+            None => SslMode::Prefer,
+            Some(m) => SslMode::parse(&m).ok_or_else(|| TargetError::Invalid {
+                key: "source.sslmode",
+                reason: format!(
+                    "unknown sslmode {m:?} (expected disable, allow, prefer, require, verify-ca or verify-full)"
+                ),
+            })?,
+        };
+        let tls = TlsSettings {
+            mode,
+            root_cert: setting(src.sslrootcert.clone(), "sslrootcert", "PGSSLROOTCERT")
+                .map(|v| Pem::from_setting(&v)),
+            client_cert: setting(src.sslcert.clone(), "sslcert", "PGSSLCERT")
+                .map(|v| Pem::from_setting(&v)),
+            client_key: setting(
+                src.sslkey.as_ref().map(|k| k.expose().to_owned()),
+                "sslkey",
+                "PGSSLKEY",
+            )
+            .map(|v| Pem::from_setting(&v)),
+        };
+        let tls_config = match mode {
+            SslMode::Disable => None,
+            _ => Some(Arc::new(tls.client_config()?)),
+        };
         let app = src
             .application_name
             .clone()
@@ -148,7 +178,12 @@ impl PgTarget {
         config.connect_timeout(timeout);
 
         let label = label(&config);
-        Ok(PgTarget { config, label })
+        Ok(PgTarget {
+            config,
+            label,
+            tls,
+            tls_config,
+        })
     }
 
     pub fn dbname(&self) -> &str {
@@ -160,7 +195,11 @@ impl PgTarget {
         let mut config = self.config.clone();
         config.dbname(dbname);
         let label = label(&config);
-        PgTarget { config, label }
+        PgTarget {
+            config,
+            label,
+            ..self.clone()
+        }
     }
 
     /// Settings for a replication-protocol session on the same server, database and role.
@@ -168,7 +207,8 @@ impl PgTarget {
         &self,
         slot: &str,
         publication: &str,
-    ) -> pgwire_replication::ReplicationConfig {
+    ) -> Result<pgwire_replication::ReplicationConfig, super::tls::TlsError> {
+        super::tls::install_provider();
         use tokio_postgres::config::Host;
         let host = match self.config.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
@@ -182,7 +222,8 @@ impl PgTarget {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or_default();
         let user = self.config.get_user().unwrap_or_default();
-        pgwire_replication::ReplicationConfig::new(
+        let tls = self.tls.replication(&host)?;
+        Ok(pgwire_replication::ReplicationConfig::new(
             host,
             user,
             password,
@@ -191,26 +232,149 @@ impl PgTarget {
             publication,
         )
         .with_port(port)
+        .with_tls(tls)
         // Standby status every second: the slot's confirmed position follows acknowledged
         // events closely, so the server can recycle WAL.
         .with_status_interval(Duration::from_secs(1))
-        .with_application_name("pgmeta-capture")
+        .with_application_name("pgmeta-capture"))
     }
 
     pub async fn connect(&self) -> Result<Client, PgError> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| PgError::connect(&self.label, &e))?;
+        use tokio_postgres::config::SslMode as Wire;
+        let mut config = self.config.clone();
+        let connector = |tls: &Arc<rustls::ClientConfig>| {
+            tokio_postgres_rustls::MakeRustlsConnect::new(rustls::ClientConfig::clone(tls))
+        };
         let label = self.label.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(target_db = %label, error = %e, "postgres connection closed");
+        let fail = |e: tokio_postgres::Error| PgError::connect(&label, &e);
+        let client = match (self.tls.mode, &self.tls_config) {
+            (SslMode::Disable, _) | (_, None) => {
+                config.ssl_mode(Wire::Disable);
+                spawn(config.connect(NoTls).await.map_err(fail)?, &label)
             }
-        });
+            (SslMode::Allow, Some(tls)) => {
+                // libpq's allow: plain first, TLS only when the server refuses plain.
+                config.ssl_mode(Wire::Disable);
+                match config.connect(NoTls).await {
+                    Ok(c) => spawn(c, &label),
+                    Err(_) => {
+                        config.ssl_mode(Wire::Require);
+                        spawn(config.connect(connector(tls)).await.map_err(fail)?, &label)
+                    }
+                }
+            }
+            (SslMode::Prefer, Some(tls)) => {
+                config.ssl_mode(Wire::Prefer);
+                spawn(config.connect(connector(tls)).await.map_err(fail)?, &label)
+            }
+            (_, Some(tls)) => {
+                config.ssl_mode(Wire::Require);
+                spawn(config.connect(connector(tls)).await.map_err(fail)?, &label)
+            }
+        };
         Ok(client)
     }
+
+    /// The TLS settings this target connects with.
+    pub fn tls(&self) -> &TlsSettings {
+        &self.tls
+    }
+}
+
+/// Drives a connection on its own task and returns its client.
+fn spawn<S, T>(
+    (client, connection): (Client, tokio_postgres::Connection<S, T>),
+    label: &str,
+) -> Client
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let label = label.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(target_db = %label, error = %e, "postgres connection closed");
+        }
+    });
+    client
+}
+
+/// Takes libpq's TLS parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) out of a
+/// connection URL or key=value string, returning the rest and the values.
+fn take_ssl_params(conn: &str) -> (String, Vec<(String, String)>) {
+    const KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+    let mut taken = Vec::new();
+    if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
+        let Some((base, query)) = conn.split_once('?') else {
+            return (conn.to_owned(), taken);
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if KEYS.contains(&k) {
+                taken.push((k.to_owned(), percent_decode(v)));
+            } else {
+                kept.push(pair);
+            }
+        }
+        let rest = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (rest, taken);
+    }
+    // key=value form; values may be single-quoted.
+    let mut kept = Vec::new();
+    let mut chars = conn.chars().peekable();
+    while chars.peek().is_some() {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let mut quoted = false;
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() && !quoted {
+                break;
+            }
+            if c == '\'' {
+                quoted = !quoted;
+            }
+            item.push(c);
+            chars.next();
+        }
+        if item.is_empty() {
+            continue;
+        }
+        match item.split_once('=') {
+            Some((k, v)) if KEYS.contains(&k.trim()) => {
+                taken.push((k.trim().to_owned(), v.trim_matches('\'').to_owned()))
+            }
+            _ => kept.push(item),
+        }
+    }
+    (kept.join(" "), taken)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn label(config: &tokio_postgres::Config) -> String {
@@ -335,6 +499,34 @@ mod tests {
         let err = PgTarget::resolve(&src, &env(&[])).expect_err("bad url");
         assert!(err.to_string().starts_with("source.url:"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn tls_parameters_come_out_of_urls_and_key_value_strings() {
+        let (rest, taken) = take_ssl_params(
+            "postgres://u:pw@h/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fetc%2Fca.pem",
+        );
+        assert_eq!(rest, "postgres://u:pw@h/db?application_name=x");
+        assert_eq!(
+            taken,
+            vec![
+                ("sslmode".to_owned(), "verify-full".to_owned()),
+                ("sslrootcert".to_owned(), "/etc/ca.pem".to_owned())
+            ]
+        );
+        let (rest, taken) =
+            take_ssl_params("host=h sslmode=require dbname='my db' sslcert='/c.pem'");
+        assert_eq!(rest, "host=h dbname='my db'");
+        assert_eq!(taken.len(), 2);
+        let t = PgTarget::resolve(
+            &SourceConfig {
+                url: Some(Secret::new("postgres://u@h/db?sslmode=verify-ca".into())),
+                ..Default::default()
+            },
+            &env(&[("PGSSLMODE", "disable")]),
+        )
+        .expect("resolves");
+        assert_eq!(t.tls().mode, SslMode::VerifyCa, "the URL beats PGSSLMODE");
     }
 
     #[test]

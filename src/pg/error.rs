@@ -125,6 +125,28 @@ fn describe(err: &tokio_postgres::Error) -> (String, ErrorClass, Hint) {
         reason.push_str(&s.to_string());
         source = s.source();
     }
+    if reason.contains("server does not support TLS") {
+        return (
+            reason,
+            ErrorClass::Fatal,
+            Hint(Some(
+                "the server has ssl = off: enable TLS on it, or use sslmode=prefer or disable",
+            )),
+        );
+    }
+    if reason.contains("certificate") || reason.contains("TLS handshake") {
+        let hint = if reason.contains("not valid for name") || reason.contains("NotValidForName") {
+            "the server's certificate is not for this host name: connect by the name it was issued for, or use sslmode=verify-ca"
+        } else if reason.contains("UnknownIssuer")
+            || reason.contains("unknown issuer")
+            || reason.contains("BadSignature")
+        {
+            "the server's certificate is not signed by a trusted CA: set source.sslrootcert to the CA that issued it"
+        } else {
+            "check source.sslmode, source.sslrootcert, source.sslcert and source.sslkey"
+        };
+        return (reason, ErrorClass::Fatal, Hint(Some(hint)));
+    }
     let hint = if reason.contains("refused") {
         Some("is the server running and accepting TCP connections on that host and port?")
     } else if reason.contains("timed out") || reason.contains("timeout") {

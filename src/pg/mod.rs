@@ -6,6 +6,7 @@ mod connect;
 pub mod ddl_trigger;
 mod error;
 pub mod stat_statements;
+pub mod tls;
 
 pub use connect::{PgTarget, TargetError};
 pub use error::{ErrorClass, PgError};

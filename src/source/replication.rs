@@ -59,6 +59,10 @@ pub enum ReplicationError {
     )]
     NoReplicationPrivilege { user: String },
     #[error(
+        "DDL capture through replication needs PostgreSQL 14 or later (pgoutput's `messages` option); this server is {version}"
+    )]
+    ServerTooOld { version: String },
+    #[error(
         "slot {slot} retains {bytes} bytes of WAL, over replication.max_retained_wal_bytes = {limit}, while events cannot be delivered ({cause}); stopping so the server's disk does not fill. Fix the sink and restart, or drop the slot with `pgmeta-capture uninstall` (the next start takes a fresh snapshot)"
     )]
     WalRetained {
@@ -74,7 +78,9 @@ impl ReplicationError {
     pub fn is_missing_setup(&self) -> bool {
         matches!(
             self,
-            ReplicationError::NotInstalled { .. } | ReplicationError::NoReplicationPrivilege { .. }
+            ReplicationError::NotInstalled { .. }
+                | ReplicationError::NoReplicationPrivilege { .. }
+                | ReplicationError::ServerTooOld { .. }
         )
     }
 }
@@ -129,7 +135,10 @@ impl ReplicationSource {
         // After `prepare` made the slot (see the module docs for why this order is gap-free).
         self.emit_with_retry(sink, store, CaptureMode::Poll, &mut shutdown)
             .await?;
-        let cfg = self.target.replication_config(&self.slot, PUBLICATION);
+        let cfg = self
+            .target
+            .replication_config(&self.slot, PUBLICATION)
+            .map_err(|e| self.stream_error(e))?;
         let mut stream = pgwire_replication::ReplicationClient::connect(cfg)
             .await
             .map_err(|e| self.stream_error(e))?;
@@ -276,12 +285,18 @@ impl ReplicationSource {
             .query_one(
                 "SELECT current_user::text, r.rolreplication OR r.rolsuper,
                         EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1),
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $2)
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $2),
+                        current_setting('server_version_num')::int4, current_setting('server_version')
                  FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
                 &[&PUBLICATION, &slot],
             )
             .await
             .map_err(q)?;
+        if row.get::<_, i32>(4) < 140_000 {
+            return Err(replication_error(ReplicationError::ServerTooOld {
+                version: row.get(5),
+            }));
+        }
         let user: String = row.get(0);
         if !row.get::<_, bool>(1) {
             return Err(replication_error(

@@ -40,6 +40,12 @@ impl PgCluster {
 
     /// Starts a cluster that stops and disappears when dropped.
     pub fn start() -> PgCluster {
+        Self::start_with_tls(None)
+    }
+
+    /// Starts a cluster with `ssl = on` and this server certificate and key (PEM), or
+    /// without TLS for `None`.
+    pub fn start_with_tls(tls: Option<(&str, &str)>) -> PgCluster {
         let bin = pg_bin();
         let dir = tempfile::Builder::new()
             .prefix("pgmeta-pg-")
@@ -84,6 +90,19 @@ impl PgCluster {
             String::from_utf8_lossy(&out.stderr)
         );
 
+        let mut tls_args: Vec<String> = Vec::new();
+        if let Some((cert, key)) = tls {
+            for (name, text, mode) in [("server.crt", cert, 0o644), ("server.key", key, 0o600)] {
+                let file = data.join(name);
+                std::fs::write(&file, text).expect("write TLS file");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
+                    .expect("chmod TLS file");
+                if let Some((uid, gid)) = run_as {
+                    std::os::unix::fs::chown(&file, Some(uid), Some(gid)).expect("chown TLS file");
+                }
+            }
+            tls_args.extend(["-c".into(), "ssl=on".into()]);
+        }
         let port = super::free_port();
         let log = std::fs::File::create(path.join("postgres.log")).expect("create log");
         if let Some((uid, gid)) = run_as {
@@ -120,6 +139,7 @@ impl PgCluster {
                 "-c",
                 "max_locks_per_transaction=256",
             ])
+            .args(&tls_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
