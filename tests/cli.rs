@@ -268,6 +268,15 @@ async fn check_names_each_capability_and_its_fix() {
         row(&report, "pg_stat_statements").contains("FAIL")
             && row(&report, "pg_stat_statements").contains("CREATE EXTENSION pg_stat_statements")
     );
+    let streaming = row(&report, "DDL messages (PG 14+)");
+    if env.cluster.major_version() >= 14 {
+        assert!(streaming.contains(" ok "), "{report}");
+    } else {
+        assert!(
+            streaming.contains("replication capture polls instead"),
+            "{report}"
+        );
+    }
 
     // A role with nothing but LOGIN: capture works; what it lacks is optional and named.
     let role = format!("{}_min", env.db);

@@ -95,7 +95,8 @@ pub async fn check(target: &PgTarget) -> Report {
                     EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'pgmeta_ddl_command_end'),
                     (SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname) FROM pg_catalog.pg_namespace
                       WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'
-                        AND NOT pg_catalog.has_schema_privilege(oid, 'USAGE'))
+                        AND NOT pg_catalog.has_schema_privilege(oid, 'USAGE')),
+                    current_setting('server_version_num')::int4
              FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
             &[],
         )
@@ -143,6 +144,14 @@ pub async fn check(target: &PgTarget) -> Report {
         no_usage.is_none(),
         "on every schema".into(),
         format!("none on {}: GRANT USAGE ON SCHEMA <schema> TO {user} (their objects are still listed; some definitions may be hidden)", no_usage.unwrap_or_default()),
+    ));
+    let version_num: i32 = row.get(10);
+    out.push(cap(
+        "DDL messages (PG 14+)",
+        false,
+        version_num >= 140_000,
+        "pgoutput carries the trigger's messages".into(),
+        format!("PostgreSQL {version} has no pgoutput messages: replication capture polls instead (upgrade to 14+ for streaming)"),
     ));
     let wal_level: String = row.get(5);
     out.push(cap("wal_level = logical", false, wal_level == "logical", "logical".into(), format!("is {wal_level}: ALTER SYSTEM SET wal_level = logical, then restart (replication capture)")));
