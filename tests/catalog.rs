@@ -433,7 +433,6 @@ async fn snapshot_of_every_object_kind_equals_the_catalog() {
             .body
             .is_some_and(|b| b.contains("BETWEEN"))
     );
-    // PostgreSQL prints argument modes in procedure identities.
     // PostgreSQL prints argument modes in procedure identities from 14 on.
     let archive = routine(if env.cluster.major_version() >= 14 {
         "archive_orders(IN before date)"
