@@ -191,6 +191,8 @@ pub struct SourceConfig {
     pub sslcert: Option<String>,
     /// Client private key (file or PEM).
     pub sslkey: Option<Secret>,
+    /// AWS RDS IAM authentication: a token made for each connection is the password.
+    pub aws_iam: Option<AwsIamConfig>,
     pub application_name: Option<String>,
     #[serde(default, with = "duration_opt")]
     pub connect_timeout: Option<Duration>,
@@ -216,12 +218,29 @@ impl Default for SourceConfig {
             sslrootcert: None,
             sslcert: None,
             sslkey: None,
+            aws_iam: None,
             application_name: None,
             connect_timeout: None,
             ingest_all_databases: false,
             statement_timeout: default_statement_timeout(),
         }
     }
+}
+
+/// Where RDS IAM tokens get their credentials: explicit keys, else a named profile of the
+/// shared credentials file, else `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsIamConfig {
+    /// The database's region, e.g. eu-west-1 (else `AWS_REGION`).
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+    /// A profile of `credentials_file` (else `AWS_PROFILE`).
+    pub profile: Option<String>,
+    /// Default: `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
+    pub credentials_file: Option<PathBuf>,
 }
 
 fn default_statement_timeout() -> Duration {

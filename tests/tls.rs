@@ -204,3 +204,71 @@ async fn tls_settings_errors_name_the_setting() {
     let err = target(plain, "localhost", "sometimes", None).expect_err("bad mode");
     assert!(err.starts_with("source.sslmode:"), "{err}");
 }
+
+#[tokio::test]
+async fn an_rds_iam_token_is_the_password() {
+    use pgmeta::pg::rds_iam::{AmzTime, Credentials, auth_token};
+    let cluster = tls_cluster();
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let at = AmzTime(1_795_348_800);
+    let token = auth_token(
+        &Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+        },
+        "127.0.0.1",
+        cluster.port(),
+        "iam_user",
+        "eu-west-1",
+        at,
+    );
+    // The server stands in for RDS: the role's password is the token RDS would accept.
+    let admin = target(cluster, "127.0.0.1", "require", None).expect("target");
+    admin
+        .connect()
+        .await
+        .expect("connect")
+        .batch_execute(&format!("CREATE ROLE iam_user LOGIN PASSWORD '{token}'"))
+        .await
+        .expect("role");
+    let source = pgmeta::config::SourceConfig {
+        host: Some("127.0.0.1".into()),
+        port: Some(cluster.port()),
+        user: Some("iam_user".into()),
+        database: Some("postgres".into()),
+        sslmode: Some("require".into()),
+        aws_iam: Some(pgmeta::config::AwsIamConfig {
+            region: Some("eu-west-1".into()),
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some(Secret::new(secret.into())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let t = PgTarget::resolve(&source, &|_| None)
+        .expect("target")
+        .with_iam_clock(move || at);
+    let client = t.connect().await.expect("connects with the token");
+    let user: String = client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(user, "iam_user");
+    // A token made a minute later is another password: refused, and not echoed.
+    let later = PgTarget::resolve(&source, &|_| None)
+        .expect("target")
+        .with_iam_clock(move || AmzTime(at.0 + 60));
+    let err = later
+        .connect()
+        .await
+        .expect_err("another token")
+        .to_string();
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        !err.contains("X-Amz-Signature") && !err.contains(secret),
+        "{err}"
+    );
+    assert!(!format!("{later:?}").contains(secret));
+}

@@ -18,6 +18,14 @@ pub struct PgTarget {
     tls: TlsSettings,
     /// Built once from `tls` (absent for sslmode=disable).
     tls_config: Option<Arc<rustls::ClientConfig>>,
+    /// RDS IAM: the password is a token made at each connection.
+    iam: Option<Arc<Iam>>,
+}
+
+struct Iam {
+    credentials: super::rds_iam::Credentials,
+    region: String,
+    clock: Box<dyn Fn() -> super::rds_iam::AmzTime + Send + Sync>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -42,6 +50,8 @@ pub enum TargetError {
     Invalid { key: &'static str, reason: String },
     #[error(transparent)]
     Tls(#[from] super::tls::TlsError),
+    #[error("source.aws_iam: {0}")]
+    Iam(String),
     #[error("source.password_file: cannot read {path}: {source}")]
     PasswordFile {
         path: String,
@@ -177,13 +187,61 @@ impl PgTarget {
         };
         config.connect_timeout(timeout);
 
+        let iam = match &src.aws_iam {
+            Some(cfg) => Some(Arc::new(resolve_iam(cfg, mode, env)?)),
+            None => None,
+        };
+
         let label = label(&config);
         Ok(PgTarget {
             config,
             label,
             tls,
             tls_config,
+            iam,
         })
+    }
+
+    /// Replaces the clock RDS IAM tokens are made with (tests make tokens at fixed times).
+    pub fn with_iam_clock(
+        mut self,
+        clock: impl Fn() -> super::rds_iam::AmzTime + Send + Sync + 'static,
+    ) -> Self {
+        if let Some(iam) = &self.iam {
+            self.iam = Some(Arc::new(Iam {
+                credentials: iam.credentials.clone(),
+                region: iam.region.clone(),
+                clock: Box::new(clock),
+            }));
+        }
+        self
+    }
+
+    /// The password of the next connection: a fresh IAM token, or the configured one.
+    fn password(&self) -> Option<Vec<u8>> {
+        use tokio_postgres::config::Host;
+        match &self.iam {
+            Some(iam) => {
+                let host = match self.config.get_hosts().first() {
+                    Some(Host::Tcp(h)) => h.clone(),
+                    _ => "localhost".to_owned(),
+                };
+                let port = self.config.get_ports().first().copied().unwrap_or(5432);
+                let user = self.config.get_user().unwrap_or_default();
+                Some(
+                    super::rds_iam::auth_token(
+                        &iam.credentials,
+                        &host,
+                        port,
+                        user,
+                        &iam.region,
+                        (iam.clock)(),
+                    )
+                    .into_bytes(),
+                )
+            }
+            None => self.config.get_password().map(<[u8]>::to_vec),
+        }
     }
 
     pub fn dbname(&self) -> &str {
@@ -217,9 +275,8 @@ impl PgTarget {
         };
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
         let password = self
-            .config
-            .get_password()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .password()
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
             .unwrap_or_default();
         let user = self.config.get_user().unwrap_or_default();
         let tls = self.tls.replication(&host)?;
@@ -242,6 +299,9 @@ impl PgTarget {
     pub async fn connect(&self) -> Result<Client, PgError> {
         use tokio_postgres::config::SslMode as Wire;
         let mut config = self.config.clone();
+        if let (Some(_), Some(token)) = (&self.iam, self.password()) {
+            config.password(token);
+        }
         let connector = |tls: &Arc<rustls::ClientConfig>| {
             tokio_postgres_rustls::MakeRustlsConnect::new(rustls::ClientConfig::clone(tls))
         };
@@ -279,6 +339,87 @@ impl PgTarget {
     pub fn tls(&self) -> &TlsSettings {
         &self.tls
     }
+}
+
+impl std::fmt::Debug for Iam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iam")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+fn resolve_iam(
+    cfg: &crate::config::AwsIamConfig,
+    mode: SslMode,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Iam, TargetError> {
+    use super::rds_iam::{AmzTime, Credentials, profile_credentials};
+    if matches!(mode, SslMode::Disable | SslMode::Allow) {
+        return Err(TargetError::Iam(format!(
+            "RDS accepts IAM tokens only over TLS; sslmode={} would send it in the clear (use require or verify-full)",
+            mode.as_str()
+        )));
+    }
+    let region = cfg
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| TargetError::Iam("region is not set (nor AWS_REGION)".into()))?;
+    let credentials = match (&cfg.access_key_id, &cfg.secret_access_key) {
+        (Some(id), Some(secret)) => Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.expose().to_owned(),
+            session_token: cfg.session_token.as_ref().map(|t| t.expose().to_owned()),
+        },
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(TargetError::Iam(
+                "access_key_id and secret_access_key go together".into(),
+            ));
+        }
+        (None, None) => {
+            let profile = cfg.profile.clone().or_else(|| env("AWS_PROFILE"));
+            match profile {
+                Some(profile) => {
+                    let path = cfg
+                        .credentials_file
+                        .clone()
+                        .or_else(|| env("AWS_SHARED_CREDENTIALS_FILE").map(Into::into))
+                        .unwrap_or_else(|| {
+                            std::path::PathBuf::from(env("HOME").unwrap_or_default())
+                                .join(".aws/credentials")
+                        });
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        TargetError::Iam(format!("cannot read {}: {e}", path.display()))
+                    })?;
+                    profile_credentials(&text, &profile).ok_or_else(|| {
+                        TargetError::Iam(format!(
+                            "profile {profile} in {} has no aws_access_key_id and aws_secret_access_key",
+                            path.display()
+                        ))
+                    })?
+                }
+                None => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                    (Some(id), Some(secret)) => Credentials {
+                        access_key_id: id,
+                        secret_access_key: secret,
+                        session_token: env("AWS_SESSION_TOKEN"),
+                    },
+                    _ => {
+                        return Err(TargetError::Iam(
+                            "no credentials: set access_key_id and secret_access_key, a profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+                        ));
+                    }
+                },
+            }
+        }
+    };
+    Ok(Iam {
+        credentials,
+        region,
+        clock: Box::new(AmzTime::now),
+    })
 }
 
 /// Drives a connection on its own task and returns its client.
@@ -527,6 +668,69 @@ mod tests {
         )
         .expect("resolves");
         assert_eq!(t.tls().mode, SslMode::VerifyCa, "the URL beats PGSSLMODE");
+    }
+
+    #[test]
+    fn iam_needs_tls_a_region_and_credentials() {
+        use crate::config::AwsIamConfig;
+        let src = |mode: &str, iam: AwsIamConfig| SourceConfig {
+            host: Some("db".into()),
+            sslmode: Some(mode.into()),
+            aws_iam: Some(iam),
+            ..Default::default()
+        };
+        let keys = AwsIamConfig {
+            region: Some("eu-west-1".into()),
+            access_key_id: Some("AKID".into()),
+            secret_access_key: Some(Secret::new("very-secret".into())),
+            ..Default::default()
+        };
+        let err = PgTarget::resolve(&src("disable", keys.clone()), &env(&[])).expect_err("no TLS");
+        assert!(
+            err.to_string()
+                .starts_with("source.aws_iam: RDS accepts IAM tokens only over TLS"),
+            "{err}"
+        );
+        let err = PgTarget::resolve(
+            &src(
+                "require",
+                AwsIamConfig {
+                    region: None,
+                    ..keys.clone()
+                },
+            ),
+            &env(&[]),
+        )
+        .expect_err("no region");
+        assert!(err.to_string().contains("region"), "{err}");
+        let t = PgTarget::resolve(&src("require", keys), &env(&[])).expect("resolves");
+        assert!(!format!("{t:?}").contains("very-secret"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("credentials");
+        std::fs::write(
+            &file,
+            "[ops]\naws_access_key_id = A\naws_secret_access_key = B\n",
+        )
+        .expect("write");
+        let profile = AwsIamConfig {
+            region: Some("eu-west-1".into()),
+            profile: Some("ops".into()),
+            credentials_file: Some(file),
+            ..Default::default()
+        };
+        assert!(PgTarget::resolve(&src("verify-full", profile), &env(&[])).is_ok());
+        let from_env = AwsIamConfig::default();
+        assert!(
+            PgTarget::resolve(
+                &src("require", from_env),
+                &env(&[
+                    ("AWS_REGION", "us-east-1"),
+                    ("AWS_ACCESS_KEY_ID", "A"),
+                    ("AWS_SECRET_ACCESS_KEY", "B")
+                ])
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod check;
 mod connect;
 pub mod ddl_trigger;
 mod error;
+pub mod rds_iam;
 pub mod stat_statements;
 pub mod tls;
 
