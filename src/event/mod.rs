@@ -129,6 +129,14 @@ impl MetadataEvent {
     }
 }
 
+/// Milliseconds since the Unix epoch, as the events' `emitted_at`.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// The topics pgmeta writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {

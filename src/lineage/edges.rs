@@ -76,7 +76,8 @@ pub fn table_fqn(service: &str, database: &str, table: &TableName) -> Option<Fqn
     Some(Fqn::new([service, database, schema, table.name.as_str()]))
 }
 
-fn truncate(sql: &str) -> String {
+/// `sql` cut to [`MAX_SQL_CHARS`] characters.
+pub fn truncate(sql: &str) -> String {
     match sql.char_indices().nth(MAX_SQL_CHARS) {
         Some((i, _)) => sql[..i].to_owned(),
         None => sql.to_owned(),
@@ -319,19 +320,7 @@ impl LineageState {
             }
         }
         for (key, edge) in current {
-            match self.edges.get(&key) {
-                Some(sent) if sent.digest == edge.digest() => {}
-                Some(sent) => changes.push(EdgeChange {
-                    op: LineageOp::Update,
-                    version: sent.version + 1,
-                    edge,
-                }),
-                None => changes.push(EdgeChange {
-                    op: LineageOp::Create,
-                    version: 1,
-                    edge,
-                }),
-            }
+            changes.extend(upsert(self.edges.get(&key), edge));
         }
         changes
     }
@@ -354,27 +343,17 @@ impl LineageState {
                 merged.remove(key);
             }
         }
-        for (key, mut edge) in merged {
-            match self.edges.get(&key) {
+        for (key, edge) in merged {
+            let sent = self.edges.get(&key);
+            let edge = match sent {
                 Some(sent) => {
-                    let before = edge_of(sent);
-                    let mut combined = before.clone();
+                    let mut combined = edge_of(sent);
                     combined.merge(edge);
-                    edge = combined;
-                    if edge.digest() != sent.digest {
-                        changes.push(EdgeChange {
-                            op: LineageOp::Update,
-                            version: sent.version + 1,
-                            edge,
-                        });
-                    }
+                    combined
                 }
-                None => changes.push(EdgeChange {
-                    op: LineageOp::Create,
-                    version: 1,
-                    edge,
-                }),
-            }
+                None => edge,
+            };
+            changes.extend(upsert(sent, edge));
         }
         changes
     }
@@ -414,6 +393,23 @@ impl LineageState {
                 },
             );
         }
+    }
+}
+
+/// CREATE for an edge not sent yet, UPDATE for one whose content changed, nothing otherwise.
+fn upsert(sent: Option<&SentEdge>, edge: Edge) -> Option<EdgeChange> {
+    match sent {
+        Some(sent) if sent.digest == edge.digest() => None,
+        Some(sent) => Some(EdgeChange {
+            op: LineageOp::Update,
+            version: sent.version + 1,
+            edge,
+        }),
+        None => Some(EdgeChange {
+            op: LineageOp::Create,
+            version: 1,
+            edge,
+        }),
     }
 }
 

@@ -49,6 +49,16 @@ pub struct StatementLineage {
 }
 
 impl StatementLineage {
+    /// Adds what `other` reads, writes and reports (the kind stays this one's).
+    pub fn absorb(&mut self, other: StatementLineage) {
+        self.sources.extend(other.sources);
+        self.targets.extend(other.targets);
+        self.column_lineage.extend(other.column_lineage);
+        self.unresolved.extend(other.unresolved);
+        self.unattributed.extend(other.unattributed);
+        self.renames.extend(other.renames);
+    }
+
     /// Table-level edges: every source to every target, without self-loops.
     pub fn table_edges(&self) -> impl Iterator<Item = (&TableName, &TableName)> {
         self.sources
@@ -106,12 +116,7 @@ impl<'r> Session<'r> {
             if i == 0 {
                 merged.kind = one.kind;
             }
-            merged.sources.extend(one.sources);
-            merged.targets.extend(one.targets);
-            merged.column_lineage.extend(one.column_lineage);
-            merged.unresolved.extend(one.unresolved);
-            merged.unattributed.extend(one.unattributed);
-            merged.renames.extend(one.renames);
+            merged.absorb(one);
         }
         Ok(merged)
     }

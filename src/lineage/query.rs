@@ -201,8 +201,27 @@ impl<'r> QueryWalker<'r> {
         }
         self.set_scope(scope);
 
+        let out = self.select_items(&select.projection);
+
+        if let Some(selection) = &select.selection {
+            self.expr_sources(selection, false);
+        }
+        if let Some(having) = &select.having {
+            self.expr_sources(having, false);
+        }
+        if let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &select.group_by {
+            for e in exprs {
+                self.expr_sources(e, false);
+            }
+        }
+        self.scopes.pop();
+        out
+    }
+
+    /// The output columns of a select list (or a RETURNING list), in the current scope.
+    pub(super) fn select_items(&mut self, items: &[SelectItem]) -> Vec<OutputColumn> {
         let mut out = Vec::new();
-        for item in &select.projection {
+        for item in items {
             match item {
                 SelectItem::UnnamedExpr(e) => out.push(OutputColumn {
                     name: output_name(e),
@@ -221,10 +240,7 @@ impl<'r> QueryWalker<'r> {
                         });
                     }
                 }
-                SelectItem::Wildcard(_) => {
-                    let scope = self.scopes.last().cloned().unwrap_or_default();
-                    out.extend(wildcard_columns(&scope));
-                }
+                SelectItem::Wildcard(_) => out.extend(self.scope_wildcard()),
                 SelectItem::QualifiedWildcard(kind, _) => match kind {
                     SelectItemQualifiedWildcardKind::ObjectName(name) => {
                         let parts = object_parts(name).unwrap_or_default();
@@ -242,19 +258,6 @@ impl<'r> QueryWalker<'r> {
                 },
             }
         }
-
-        if let Some(selection) = &select.selection {
-            self.expr_sources(selection, false);
-        }
-        if let Some(having) = &select.having {
-            self.expr_sources(having, false);
-        }
-        if let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &select.group_by {
-            for e in exprs {
-                self.expr_sources(e, false);
-            }
-        }
-        self.scopes.pop();
         out
     }
 

@@ -119,14 +119,6 @@ impl Resolver {
         }
     }
 
-    pub fn has_catalog(&self) -> bool {
-        self.catalog.is_some()
-    }
-
-    pub fn search_path(&self) -> &[String] {
-        &self.search_path
-    }
-
     /// The same catalog with `"$user"` in the search path replaced by `user`, as PostgreSQL
     /// does for that role's sessions.
     pub fn for_user(&self, user: &str) -> Resolver {

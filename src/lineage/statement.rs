@@ -147,7 +147,7 @@ impl QueryWalker<'_> {
         if let Some(selection) = &update.selection {
             self.expr_sources(selection, false);
         }
-        let out = self.returning_in_scope(&target, update.returning.as_deref());
+        let out = self.returning_in_scope(update.returning.as_deref());
         self.pop_scope();
         // With RETURNING the updated rows flow on: the target is then read too.
         if !read_before && update.returning.is_none() {
@@ -175,7 +175,7 @@ impl QueryWalker<'_> {
             self.expr_sources(selection, false);
         }
         let out = match targets.first() {
-            Some(t) => self.returning_in_scope(&t.clone(), delete.returning.as_deref()),
+            Some(_) => self.returning_in_scope(delete.returning.as_deref()),
             None => Vec::new(),
         };
         self.pop_scope();
@@ -483,7 +483,7 @@ impl QueryWalker<'_> {
         parts.push(target.name.clone());
         let read_before = self.sources.contains(target);
         self.scope_push(&parts, None);
-        let out = self.returning_in_scope(target, Some(items));
+        let out = self.returning_in_scope(Some(items));
         self.pop_scope();
         if !read_before {
             // RETURNING gives back the inserted rows: the target is not read.
@@ -493,29 +493,8 @@ impl QueryWalker<'_> {
     }
 
     /// RETURNING's columns, read from the statement's scope.
-    fn returning_in_scope(
-        &mut self,
-        _target: &TableName,
-        items: Option<&[SelectItem]>,
-    ) -> Vec<OutputColumn> {
-        let Some(items) = items else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for item in items {
-            match item {
-                SelectItem::UnnamedExpr(e) => out.push(OutputColumn {
-                    name: output_name(e),
-                    sources: self.expr_sources(e, true),
-                }),
-                SelectItem::ExprWithAlias { expr, alias } => out.push(OutputColumn {
-                    name: Some(normalize(alias)),
-                    sources: self.expr_sources(expr, true),
-                }),
-                _ => out.extend(self.scope_wildcard()),
-            }
-        }
-        out
+    fn returning_in_scope(&mut self, items: Option<&[SelectItem]>) -> Vec<OutputColumn> {
+        items.map_or_else(Vec::new, |items| self.select_items(items))
     }
 
     fn table_joins(&mut self, joins: &[sqlparser::ast::Join]) {

@@ -141,11 +141,7 @@ fn run_cases(cases: &[Case]) -> Vec<String> {
             match session.analyze(&sql) {
                 Ok(l) => {
                     merged.kind = l.kind;
-                    merged.sources.extend(l.sources);
-                    merged.targets.extend(l.targets);
-                    merged.column_lineage.extend(l.column_lineage);
-                    merged.unresolved.extend(l.unresolved);
-                    merged.renames.extend(l.renames);
+                    merged.absorb(l);
                 }
                 Err(e) => error = Some(e),
             }

@@ -58,9 +58,9 @@ impl StatStatementsError {
     }
 }
 
-/// Where the extension lives and what its view has.
+/// Where the extension lives and what its view has (read once per connection).
 #[derive(Debug, Clone)]
-struct Layout {
+pub struct Layout {
     view: String,
     info: Option<String>,
     total_time: &'static str,
@@ -114,9 +114,21 @@ async fn layout(client: &Client, target: &str) -> Result<Layout, StatStatementsE
     })
 }
 
-/// Reads the statements of the connected database.
-pub async fn read(client: &Client, target: &str) -> Result<Reading, StatStatementsError> {
-    let layout = layout(client, target).await?;
+/// Reads the statements of the connected database. `layout` caches where the view is and
+/// which columns it has; pass `None` after (re)connecting.
+pub async fn read(
+    client: &Client,
+    target: &str,
+    cached: &mut Option<Layout>,
+) -> Result<Reading, StatStatementsError> {
+    let layout = match cached {
+        Some(l) => l.clone(),
+        None => {
+            let l = layout(client, target).await?;
+            *cached = Some(l.clone());
+            l
+        }
+    };
     let err = |e: tokio_postgres::Error| PgError::query("pg_stat_statements", target, &e);
     let read_at: i64 = client
         .query_one(

@@ -102,7 +102,8 @@ impl CatalogPollSource {
         };
         m.polls.with_label_values(&[outcome]).inc();
         if result.is_ok() {
-            m.last_success.set(now_millis() as f64 / 1000.0);
+            m.last_success
+                .set(crate::event::now_millis() as f64 / 1000.0);
         }
         result
     }
@@ -181,7 +182,7 @@ impl CatalogPollSource {
             &self.scope.service,
             self.diff_options,
         );
-        let emitted_at = now_millis();
+        let emitted_at = crate::event::now_millis();
         let mut records = outbound(&mut diff.changes, &source, emitted_at);
         let metadata_records = records.len();
         // After the metadata, so a consumer knows both ends of an edge when it arrives.
@@ -214,11 +215,4 @@ impl CatalogPollSource {
             lineage_changes: lineage_changes.len(),
         })
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

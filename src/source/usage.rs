@@ -26,9 +26,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio_postgres::Client;
 
-/// Longest statement text put in a usage event.
-const MAX_QUERY_CHARS: usize = 10_000;
-
 pub const USAGE_PART: &str = "usage";
 pub const QUERY_LINEAGE_PART: &str = "lineage-query";
 
@@ -38,6 +35,8 @@ pub struct UsageSource {
     scope: Arc<CatalogScope>,
     client: Option<Client>,
     server_version: String,
+    /// Where pg_stat_statements is on the current connection.
+    layout: Option<stat_statements::Layout>,
     state: UsageState,
     /// `None` when lineage is disabled.
     lineage: Option<LineageState>,
@@ -75,6 +74,7 @@ impl UsageSource {
             scope,
             client: None,
             server_version: String::new(),
+            layout: None,
             state,
             lineage,
             relations: None,
@@ -114,6 +114,7 @@ impl UsageSource {
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
             _ => {
+                self.layout = None;
                 let c = self.target.connect().await?;
                 self.server_version = c
                     .query_one("SELECT current_setting('server_version')", &[])
@@ -123,9 +124,11 @@ impl UsageSource {
                 c
             }
         };
-        let reading = match stat_statements::read(&client, &label).await {
+        let reading = match stat_statements::read(&client, &label, &mut self.layout).await {
             Ok(r) => r,
             Err(e) => {
+                // The extension may be created, dropped or moved before the next try.
+                self.layout = None;
                 if !client.is_closed() {
                     self.client = Some(client);
                 }
@@ -213,7 +216,7 @@ impl UsageSource {
                 name: t.name.clone(),
             })
         };
-        let emitted_at = now_millis();
+        let emitted_at = crate::event::now_millis();
         let mut records = Vec::new();
         let mut out = UsageReport {
             database: database.clone(),
@@ -240,7 +243,7 @@ impl UsageSource {
                     queryid: d.entry.queryid.to_string(),
                     role: d.entry.role.clone(),
                     toplevel: d.entry.toplevel,
-                    query: truncate(&d.entry.query),
+                    query: edges::truncate(&d.entry.query),
                     calls: d.calls,
                     total_exec_time_ms: d.total_time_ms,
                     mean_exec_time_ms: d.total_time_ms / d.calls as f64,
@@ -389,18 +392,4 @@ impl UsageSource {
         }
         out
     }
-}
-
-fn truncate(s: &str) -> String {
-    match s.char_indices().nth(MAX_QUERY_CHARS) {
-        Some((i, _)) => s[..i].to_owned(),
-        None => s.to_owned(),
-    }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -182,10 +182,6 @@ impl PgCluster {
         self.port
     }
 
-    pub fn bin_dir(&self) -> &Path {
-        &self.bin
-    }
-
     /// Connection settings for `database` as the superuser, over TCP with a password.
     pub fn source(&self, database: &str) -> SourceConfig {
         SourceConfig {
