@@ -9,6 +9,7 @@ tools:
 	@scripts/install-tansu.sh >/dev/null
 
 demo: tools
+	$(CARGO) build --quiet --features testkit --bins
 	$(CARGO) run --quiet --features testkit --example demo
 
 test: tools
@@ -17,7 +18,7 @@ test: tools
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools
 	scripts/install-python-tools.sh >/dev/null
-	$(CARGO) bench --features testkit --bench lineage --bench catalog --bench ddl_latency
+	$(CARGO) bench --features testkit --bench lineage --bench catalog --bench ddl_latency --bench apply
 
 lint:
 	$(CARGO) fmt --check

@@ -1,15 +1,22 @@
 //! `make demo`: the main job on its embedded default. Starts a throwaway PostgreSQL loaded
 //! with pgmeta's own bookshop sample and a local tansu broker, runs the capture (first snapshot,
 //! then a round of schema changes, then a workload), and prints what landed on the Kafka
-//! topics, decoded: metadata, lineage and usage.
+//! topics, decoded: metadata, lineage and usage. Then the whole path: pgmeta-apply consumes
+//! the topics into pgmeta-catalog (OpenMetadata's REST API, persisting in the same
+//! PostgreSQL), and a summary is read back from the catalog's API.
 
 use pgmeta::capture::Capture;
 use pgmeta::config::CaptureConfig;
 use pgmeta::event::Op;
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::KafkaSink;
-use pgmeta::testkit::{Broker, PgCluster, Record, free_port, read_lineage, read_topic, read_usage};
+use pgmeta::testkit::{
+    Broker, CatalogServer, PgCluster, Record, Service, free_port, read_lineage, read_topic,
+    read_usage,
+};
+use serde_json::Value;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -139,6 +146,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    catalog_summary(&cluster, &broker, &config).await?;
+
     if let Some(update) = changes
         .iter()
         .filter_map(|r| r.event.as_ref())
@@ -215,4 +224,173 @@ fn dump(records: &[Record]) {
         }
         println!("{line}");
     }
+}
+
+/// Runs pgmeta-apply into pgmeta-catalog until every record is applied, then prints what the
+/// catalog's API answers.
+async fn catalog_summary(
+    cluster: &PgCluster,
+    broker: &Broker,
+    config: &CaptureConfig,
+) -> Result<(), Box<dyn std::error::Error>> {
+    cluster.create_database("catalog").await;
+    let catalog = CatalogServer::start(&cluster.url("catalog"), Some("demo-token"));
+    let metrics = free_port();
+    let args: Vec<String> = [
+        "--brokers",
+        &broker.bootstrap(),
+        "--group",
+        "demo",
+        "--metadata-topic",
+        &config.kafka.metadata_topic,
+        "--usage-topic",
+        &config.kafka.usage_topic,
+        "--lineage-topic",
+        &config.kafka.lineage_topic,
+        "--server-url",
+        &catalog.api(),
+        "--metrics-listen",
+        &format!("127.0.0.1:{metrics}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    println!(
+        "\n== pgmeta-apply -> pgmeta-catalog (OpenMetadata API on {}) ==",
+        catalog.api()
+    );
+    let apply = Service::start(
+        "pgmeta-apply",
+        &args,
+        &[("PGMETA_APPLY_TOKEN", "demo-token")],
+    );
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}/v1/{path}", catalog.api());
+        async move {
+            let r = http.get(url).bearer_auth("demo-token").send().await.ok()?;
+            r.json::<Value>().await.ok()
+        }
+    };
+    // Caught up when every record on the three topics has been consumed.
+    let records: usize = [
+        &config.kafka.metadata_topic,
+        &config.kafka.lineage_topic,
+        &config.kafka.usage_topic,
+    ]
+    .iter()
+    .map(|t| pgmeta::testkit::read_raw(&broker.bootstrap(), t).len())
+    .sum();
+    let started = Instant::now();
+    let mut consumed = 0;
+    while consumed < records {
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(format!("pgmeta-apply did not catch up; its log:\n{}", apply.log()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let text = http
+            .get(format!("http://127.0.0.1:{metrics}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        consumed = text
+            .lines()
+            .filter(|l| l.starts_with("pgmeta_apply_events_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as usize;
+    }
+    println!(
+        "applied {records} records in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let tables = get("tables?limit=100&include=all&fields=*".into())
+        .await
+        .unwrap_or(Value::Null);
+    let mut by_type = std::collections::BTreeMap::new();
+    for t in tables["data"].as_array().into_iter().flatten() {
+        let deleted = t["deleted"] == true;
+        let key = format!(
+            "{}{}",
+            t["tableType"].as_str().unwrap_or("?"),
+            if deleted { " (deleted)" } else { "" }
+        );
+        *by_type.entry(key).or_insert(0) += 1;
+    }
+    println!("tables read back from GET /api/v1/tables: {by_type:?}");
+    for t in tables["data"].as_array().into_iter().flatten() {
+        if t["version"].as_f64().unwrap_or(0.0) > 0.1 {
+            let changed: Vec<&str> = ["fieldsAdded", "fieldsUpdated", "fieldsDeleted"]
+                .iter()
+                .flat_map(|k| t["changeDescription"][k].as_array().into_iter().flatten())
+                .filter_map(|f| f["name"].as_str())
+                .collect();
+            println!(
+                "  {:<32} version {:<4} {}last change: {}",
+                short(t["fullyQualifiedName"].as_str().unwrap_or("")),
+                t["version"],
+                if t["deleted"] == true {
+                    "deleted; "
+                } else {
+                    ""
+                },
+                changed.join(", ")
+            );
+        }
+    }
+    let view = "demo.bookshop.reporting.book_sales";
+    if let Some(g) = get(format!(
+        "lineage/table/name/{view}?upstreamDepth=1&downstreamDepth=1"
+    ))
+    .await
+    {
+        let names = |edges: &Value, end: &str| -> Vec<String> {
+            edges
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| {
+                    let id = e[end].as_str()?;
+                    g["nodes"].as_array()?.iter().find(|n| n["id"] == id)?["fullyQualifiedName"]
+                        .as_str()
+                        .map(short)
+                })
+                .collect()
+        };
+        println!(
+            "lineage of {} from GET /api/v1/lineage: upstream {:?}, downstream {:?}",
+            short(view),
+            names(&g["upstreamEdges"], "fromEntity"),
+            names(&g["downstreamEdges"], "toEntity")
+        );
+    }
+    if let Some(t) = get("tables/name/demo.bookshop.catalog.books?fields=usageSummary".into()).await
+    {
+        println!(
+            "usage of catalog.books from usageSummary: {} statements on {}",
+            t["usageSummary"]["dailyStats"]["count"], t["usageSummary"]["date"]
+        );
+    }
+    let procedures = get("storedProcedures?limit=100".into())
+        .await
+        .unwrap_or(Value::Null);
+    let names: Vec<&str> = procedures["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    println!("stored procedures: {names:?}");
+    let log = apply.log();
+    let dead: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("event dead-lettered"))
+        .collect();
+    println!("dead-lettered: {}", dead.len());
+    for line in dead {
+        println!("  {line}");
+    }
+    Ok(())
 }

@@ -4,6 +4,10 @@
 #   venv-dbt        dbt-core ~1.10 + dbt-postgres ~1.9 (the jaffle_shop lineage test; an unpinned
 #                   dbt-postgres resolves to a dbt-core whose build downloads from GitHub)
 #   venv-sqllineage sqllineage (the reference in `make bench`'s lineage figures)
+#   venv-openmetadata openmetadata-ingestion, OpenMetadata's official Python client (the
+#                   pgmeta-catalog conformance test), pinned to 1.13 (unpinned, pip backtracks for
+#                   most of an hour) with dbt-core < 1.11 because newer
+#                   dbt-core pulls a package that downloads from GitHub at build time
 set -euo pipefail
 CACHE="${PGMETA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgmeta}"
 mkdir -p "$CACHE"
@@ -18,5 +22,12 @@ if ! "$CACHE/venv-sqllineage/bin/python" -c 'import sqllineage' >/dev/null 2>&1;
   rm -rf "$CACHE/venv-sqllineage"
   python3 -m venv "$CACHE/venv-sqllineage"
   "$CACHE/venv-sqllineage/bin/pip" install -q sqllineage >&2
+fi
+if ! "$CACHE/venv-openmetadata/bin/python" -c 'import metadata.ingestion.ometa.ometa_api' >/dev/null 2>&1; then
+  echo "installing openmetadata-ingestion into $CACHE/venv-openmetadata (~3 min, once)" >&2
+  rm -rf "$CACHE/venv-openmetadata"
+  python3 -m venv "$CACHE/venv-openmetadata"
+  "$CACHE/venv-openmetadata/bin/pip" install -q "openmetadata-ingestion~=1.13.0" \
+    -c <(echo 'dbt-core<1.11') >&2
 fi
 echo "$CACHE"

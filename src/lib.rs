@@ -17,7 +17,9 @@
 //! holds within a partition and a consumer can drop what it has already applied. A clean
 //! restart repeats nothing: the state file says what was emitted.
 
+pub mod apply;
 pub mod capture;
+pub mod catalog;
 pub mod checkpoint;
 pub mod codec;
 pub mod config;

@@ -3,10 +3,12 @@
 
 mod common;
 
+mod apply;
 mod broker;
 mod catalog;
 mod changes;
 mod cli;
+mod conformance;
 mod filters;
 mod limits;
 mod lineage;

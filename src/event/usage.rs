@@ -34,6 +34,12 @@ pub struct TableUsage {
     pub users: Vec<String>,
     pub join_partners: Vec<String>,
     pub top_queries: Vec<QueryCalls>,
+    /// UTC day of the bucket's end, `YYYY-MM-DD` (empty from writers before it existed).
+    #[serde(default)]
+    pub day: String,
+    /// The table's `query_count` over that day's buckets so far, this one included.
+    #[serde(default)]
+    pub day_query_count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

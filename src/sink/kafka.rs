@@ -134,7 +134,8 @@ fn client_config(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
-async fn ensure_topic(
+/// Creates `topic` unless it exists.
+pub async fn ensure_topic(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
     cleanup_policy: &str,

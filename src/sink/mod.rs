@@ -3,6 +3,7 @@
 
 mod jsonl;
 mod kafka;
+pub use kafka::ensure_topic;
 
 pub use jsonl::JsonlSink;
 pub use kafka::KafkaSink;

@@ -224,6 +224,8 @@ impl UsageSource {
             reset_detected: report.reset_detected,
             ..UsageReport::default()
         };
+        let mut day_totals = self.state.day_totals.clone();
+        let mut day_of_totals = self.state.day.clone();
         if let Some((start, end)) = report.bucket {
             let mut statements = Vec::new();
             for d in &report.deltas {
@@ -271,7 +273,16 @@ impl UsageSource {
                     writes,
                 });
             }
-            for table in table_usage(&statements) {
+            let day = crate::apply::utc_day(end);
+            if day_of_totals != day {
+                day_totals.clear();
+                day_of_totals = day.clone();
+            }
+            for mut table in table_usage(&statements) {
+                let total = day_totals.entry(table.fqn.clone()).or_insert(0);
+                *total += table.query_count;
+                table.day = day.clone();
+                table.day_query_count = *total;
                 let event = UsageEvent {
                     event_id: UsageEvent::id_for(UsageKind::Table, &table.fqn, start),
                     emitted_at,
@@ -308,6 +319,8 @@ impl UsageSource {
             m.count_sent(&records);
         }
         self.state = report.next;
+        self.state.day = day_of_totals;
+        self.state.day_totals = day_totals;
         store.save_part(&self.scope.service, &database, USAGE_PART, &self.state)?;
         if let Some(state) = &mut self.lineage {
             if !lineage_changes.is_empty() {

@@ -28,5 +28,5 @@ pub fn init(format: LogFormat, level: Option<&str>) {
 mod http;
 mod metrics;
 
-pub use http::serve;
-pub use metrics::{Metrics, metrics};
+pub use http::{serve, serve_with};
+pub use metrics::{Metrics, metrics, render};

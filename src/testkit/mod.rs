@@ -8,10 +8,12 @@
 
 mod broker;
 mod cluster;
+mod process;
 mod topic;
 
 pub use broker::{Broker, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
+pub use process::{CatalogServer, Service, bin_path};
 pub use topic::{RawRecord, Record, read_lineage, read_raw, read_topic, read_usage};
 
 use std::process::{Command, Stdio};

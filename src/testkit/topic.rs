@@ -24,6 +24,7 @@ pub struct Record {
 
 /// Key of the end markers the reader writes; never a capture key (FQNs have a service part).
 const END_MARKER: &str = "__pgmeta_test_end__";
+const END_HEADER: &str = "pgmeta.test_end_marker";
 
 /// Every record on the topic, partition by partition in offset order.
 ///
@@ -81,6 +82,8 @@ pub struct RawRecord {
     pub payload: Option<Vec<u8>>,
     pub event_type: String,
     pub fingerprint: String,
+    /// Every header, as text.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Every record on the topic, not decoded, partition by partition in offset order.
@@ -107,12 +110,18 @@ pub fn read_raw(brokers: &str, topic: &str) -> Vec<RawRecord> {
         .create()
         .expect("producer");
     for &p in &partitions {
+        // A tombstone (no payload) with the marker in a header: consumers of the topic, such
+        // as pgmeta-apply in the tests and the demo, skip it like any tombstone.
+        let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+            key: END_HEADER,
+            value: Some(&marker),
+        });
         producer
             .send(
                 rdkafka::producer::BaseRecord::<str, str>::to(topic)
                     .partition(p)
                     .key(END_MARKER)
-                    .payload(&marker),
+                    .headers(headers),
             )
             .map_err(|(e, _)| e)
             .expect("send end marker");
@@ -141,7 +150,11 @@ pub fn read_raw(brokers: &str, topic: &str) -> Vec<RawRecord> {
         let key = String::from_utf8(msg.key().expect("every record has a key").to_vec())
             .expect("utf8 key");
         if key == END_MARKER {
-            if msg.payload() == Some(marker.as_bytes()) {
+            let mine = msg.headers().is_some_and(|h| {
+                h.iter()
+                    .any(|x| x.key == END_HEADER && x.value == Some(marker.as_bytes()))
+            });
+            if mine {
                 open.remove(&msg.partition());
             }
             continue;
@@ -162,6 +175,17 @@ pub fn read_raw(brokers: &str, topic: &str) -> Vec<RawRecord> {
             payload: msg.payload().map(<[u8]>::to_vec),
             event_type: header("pgmeta.event_type"),
             fingerprint: header("pgmeta.schema_fingerprint"),
+            headers: msg
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            let v = x.value.map(String::from_utf8_lossy).unwrap_or_default();
+                            (x.key.to_owned(), v.into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         by_partition
             .entry(msg.partition())

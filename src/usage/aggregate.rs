@@ -75,6 +75,9 @@ pub fn table_usage(statements: &[TableStatement<'_>]) -> Vec<TableUsage> {
                         calls,
                     })
                     .collect(),
+                // Set by the usage source, which keeps the day's running totals.
+                day: String::new(),
+                day_query_count: 0,
             }
         })
         .collect()

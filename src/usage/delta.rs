@@ -42,6 +42,11 @@ pub struct UsageState {
     pub dealloc: Option<i64>,
     #[serde(with = "baseline_as_list")]
     pub baseline: Baseline,
+    /// Per table FQN, `query_count` summed over the buckets of `day` (UTC) so far.
+    #[serde(default)]
+    pub day: String,
+    #[serde(default)]
+    pub day_totals: std::collections::BTreeMap<String, i64>,
 }
 
 mod baseline_as_list {
@@ -105,6 +110,8 @@ pub fn compute(state: &UsageState, reading: &Reading) -> DeltaReport {
                 )
             })
             .collect(),
+        day: state.day.clone(),
+        day_totals: state.day_totals.clone(),
     };
     let Some(start) = state.last_read_at else {
         return DeltaReport {

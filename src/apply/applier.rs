@@ -1,0 +1,483 @@
+//! `Applier`: one decoded event -> the API calls that make the server reflect it. Safe to
+//! repeat: PUTs are create-or-update, deletes of what is gone succeed, and an event older than
+//! what the server already holds (a replay) is skipped.
+//!
+//! Staleness: pgmeta-apply marks each entity it writes with `sourceHash =
+//! pgm1-<emitted_at>-<entity_version>` of the event. An event emitted before the marker of the
+//! entity now under its FQN is older than what the server shows and is skipped, so replaying
+//! the topics from the beginning (a drop and re-create included) creates no version.
+
+use super::client::{ApplyError, HttpMetadataClient, Rejection};
+use super::mapping;
+use crate::catalog::kind::{self, Kind};
+use crate::event::{LineageEvent, LineageOp, MetadataEvent, Op, UsageEvent, UsageKind};
+use crate::model::Fqn;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct ApplierConfig {
+    /// Delete entities outright on DELETE instead of marking them deleted.
+    pub hard_delete: bool,
+    /// Overwrite descriptions and owners with the source's (by PATCH, as OpenMetadata's
+    /// `overrideMetadata`); off: a description curated in the catalog wins.
+    pub override_metadata: bool,
+    /// `serviceType` of services created on demand.
+    pub service_type: String,
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The server now reflects it.
+    Done,
+    /// Nothing to do: a tombstone, or older than what the server holds.
+    Skipped,
+}
+
+#[derive(Debug)]
+pub struct Applier {
+    client: HttpMetadataClient,
+    config: ApplierConfig,
+    /// Entity ids by (collection, FQN); dropped when a call says the entity is gone.
+    ids: Mutex<HashMap<(&'static str, String), String>>,
+    /// Users by role name, `None` when the server has none (re-asked after a while).
+    users: Mutex<HashMap<String, (Option<Value>, Instant)>>,
+}
+
+const USER_CACHE: Duration = Duration::from_secs(300);
+
+fn definite(what: &str, r: Rejection) -> ApplyError {
+    ApplyError::Definite(format!("{what}: {}: {}", r.status, r.message))
+}
+
+fn stamp(emitted_at: i64, version: i64) -> String {
+    format!("pgm1-{emitted_at}-{version}")
+}
+
+/// `(emitted_at, version)` of a marker this module wrote.
+fn parse_stamp(s: &str) -> Option<(i64, i64)> {
+    let mut parts = s.strip_prefix("pgm1-")?.split('-');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+impl Applier {
+    pub fn new(client: HttpMetadataClient, config: ApplierConfig) -> Applier {
+        Applier {
+            client,
+            config,
+            ids: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached_id(&self, kind: &'static Kind, fqn: &str) -> Option<String> {
+        self.ids
+            .lock()
+            .ok()?
+            .get(&(kind.collection, fqn.to_owned()))
+            .cloned()
+    }
+
+    fn remember(&self, kind: &'static Kind, fqn: &str, id: Option<&str>) {
+        if let Ok(mut ids) = self.ids.lock() {
+            match id {
+                Some(id) => ids.insert((kind.collection, fqn.to_owned()), id.to_owned()),
+                None => ids.remove(&(kind.collection, fqn.to_owned())),
+            };
+        }
+    }
+
+    /// The id of a live entity, from the cache or the server.
+    async fn id_of(&self, kind: &'static Kind, fqn: &str) -> Result<Option<String>, ApplyError> {
+        if let Some(id) = self.cached_id(kind, fqn) {
+            return Ok(Some(id));
+        }
+        let found = self.client.get_by_name(kind, fqn, "", false).await?;
+        let id = found
+            .as_ref()
+            .and_then(|e| e.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(id) = &id {
+            self.remember(kind, fqn, Some(id));
+        }
+        Ok(id)
+    }
+
+    pub async fn metadata(&self, e: &MetadataEvent) -> Result<Applied, ApplyError> {
+        let kind = mapping::kind_of(e.entity_type);
+        // What the server holds under this FQN, deleted or not, to tell a replay.
+        let current = self
+            .client
+            .get_by_name(kind, &e.fqn, "owners", true)
+            .await?;
+        let held = current
+            .as_ref()
+            .and_then(|c| c.get("sourceHash"))
+            .and_then(Value::as_str)
+            .and_then(parse_stamp);
+        let deleted = current
+            .as_ref()
+            .and_then(|c| c.get("deleted"))
+            .and_then(Value::as_bool)
+            == Some(true);
+        let this = (e.emitted_at, e.entity_version);
+        // Newer than this event, or this very event already applied and deleted since (a
+        // delete does not change the marker).
+        if held.is_some_and(|h| h > this || (h == this && deleted)) {
+            return Ok(Applied::Skipped);
+        }
+        if e.op == Op::Delete {
+            if current.is_none() || (deleted && !self.config.hard_delete) {
+                return Ok(Applied::Done);
+            }
+            self.remember(kind, &e.fqn, None);
+            return match self
+                .client
+                .delete_by_name(kind, &e.fqn, self.config.hard_delete)
+                .await?
+            {
+                Ok(()) => Ok(Applied::Done),
+                Err(r) => Err(definite(&format!("DELETE {}", e.fqn), r)),
+            };
+        }
+        let Some(mut body) = mapping::create_request(e) else {
+            return Err(ApplyError::Definite(format!(
+                "{} event for {} carries no entity",
+                e.op.as_str(),
+                e.fqn
+            )));
+        };
+        body["sourceHash"] = json!(stamp(e.emitted_at, e.entity_version));
+        if let Some(previous) = &e.previous_fqn {
+            self.retire(kind, previous, &body).await?;
+        }
+        let owners = match mapping::owner(e) {
+            Some(role) => self.owner_ref(role).await?.map(|r| vec![r]),
+            None => None,
+        };
+        if let Some(o) = &owners {
+            body["owners"] = json!(o);
+        }
+        let entity = self.put_with_parents(kind, &e.fqn, &body).await?;
+        if let Some(id) = entity.get("id").and_then(Value::as_str) {
+            self.remember(kind, &e.fqn, Some(id));
+        }
+        if self.config.override_metadata {
+            self.override_curated(kind, e, &entity, &body, owners)
+                .await?;
+        }
+        Ok(Applied::Done)
+    }
+
+    /// The old name of a renamed entity. OpenMetadata cannot rename a data asset through its
+    /// API (the FQN is the key), so the old name is deleted and the new one created. The old
+    /// name is first stamped with the rename's marker: its own older events, which may still
+    /// arrive from another partition, are then seen as stale instead of bringing it back.
+    async fn retire(
+        &self,
+        kind: &'static Kind,
+        previous: &str,
+        body: &Value,
+    ) -> Result<(), ApplyError> {
+        let this = body
+            .get("sourceHash")
+            .and_then(Value::as_str)
+            .and_then(parse_stamp);
+        let current = self.client.get_by_name(kind, previous, "", true).await?;
+        let held = current
+            .as_ref()
+            .and_then(|c| c.get("sourceHash"))
+            .and_then(Value::as_str)
+            .and_then(parse_stamp);
+        if held >= this
+            && current.as_ref().and_then(|c| c.get("deleted")) == Some(&Value::Bool(true))
+        {
+            return Ok(());
+        }
+        let parts = Fqn::from_raw(previous.to_owned()).parts();
+        let mut old = body.clone();
+        if let (Some(name), Some((field, _))) = (parts.last(), kind.parent) {
+            old["name"] = json!(name);
+            let parent = Fqn::new(parts[..parts.len() - 1].iter().map(String::as_str)).to_string();
+            old[field] = json!(parent);
+        }
+        self.remember(kind, previous, None);
+        self.put_with_parents(kind, previous, &old).await?;
+        match self
+            .client
+            .delete_by_name(kind, previous, self.config.hard_delete)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(r) => Err(definite(&format!("DELETE {previous}"), r)),
+        }
+    }
+
+    /// PUT; when the parent is missing (its event has not been applied yet), creates the
+    /// ancestors from the FQN and tries again.
+    async fn put_with_parents(
+        &self,
+        kind: &'static Kind,
+        fqn: &str,
+        body: &Value,
+    ) -> Result<Value, ApplyError> {
+        match self.client.put(kind, body).await? {
+            Ok(v) => return Ok(v),
+            Err(r) if r.status == 404 && kind.parent.is_some() => {
+                tracing::debug!(fqn = %fqn, reason = %r.message, "creating ancestors on demand");
+            }
+            Err(r) => return Err(definite(&format!("PUT /{} {fqn}", kind.collection), r)),
+        }
+        let parts = Fqn::from_raw(fqn.to_owned()).parts();
+        let mut ancestors = kind.ancestors();
+        ancestors.reverse();
+        for (_, ancestor) in ancestors {
+            let request = mapping::ancestor_request(ancestor, &parts, &self.config.service_type);
+            if let Err(r) = self.client.put(ancestor, &request).await? {
+                return Err(definite(
+                    &format!("PUT /{} (ancestor of {fqn})", ancestor.collection),
+                    r,
+                ));
+            }
+        }
+        self.client
+            .put(kind, body)
+            .await?
+            .map_err(|r| definite(&format!("PUT /{} {fqn}", kind.collection), r))
+    }
+
+    /// A PUT does not overwrite a description or owners already set; the source's truth is
+    /// applied by PATCH where it differs (columns by name). Fields the capture left out for
+    /// size are left alone.
+    async fn override_curated(
+        &self,
+        kind: &'static Kind,
+        e: &MetadataEvent,
+        entity: &Value,
+        body: &Value,
+        owners: Option<Vec<Value>>,
+    ) -> Result<(), ApplyError> {
+        let Some(id) = entity.get("id").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let truncated = |f: &str| e.truncated_fields.iter().any(|t| t == f);
+        let mut ops = Vec::new();
+        let set =
+            |ops: &mut Vec<Value>, path: String, have: Option<&Value>, want: Option<&Value>| {
+                let have = have.filter(|v| !v.is_null() && v.as_str() != Some(""));
+                let want = want.filter(|v| !v.is_null() && v.as_str() != Some(""));
+                match (have, want) {
+                    (None, Some(w)) => ops.push(json!({"op": "add", "path": path, "value": w})),
+                    (Some(h), Some(w)) if h != w => {
+                        ops.push(json!({"op": "replace", "path": path, "value": w}))
+                    }
+                    (Some(_), None) => ops.push(json!({"op": "remove", "path": path})),
+                    _ => {}
+                }
+            };
+        if !truncated("table.description") {
+            set(
+                &mut ops,
+                "/description".into(),
+                entity.get("description"),
+                body.get("description"),
+            );
+        }
+        if !truncated("table.columns.description") {
+            if let (Some(have), Some(want)) = (
+                entity.get("columns").and_then(Value::as_array),
+                body.get("columns").and_then(Value::as_array),
+            ) {
+                for (i, col) in have.iter().enumerate() {
+                    let name = col.get("name");
+                    if let Some(w) = want.iter().find(|w| w.get("name") == name) {
+                        set(
+                            &mut ops,
+                            format!("/columns/{i}/description"),
+                            col.get("description"),
+                            w.get("description"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(owners) = owners {
+            let ids = |v: Option<&Value>| -> Vec<Value> {
+                v.and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|o| o.get("id").cloned()).collect())
+                    .unwrap_or_default()
+            };
+            let want = Value::Array(owners.clone());
+            if ids(entity.get("owners")) != ids(Some(&want)) {
+                ops.push(json!({"op": "add", "path": "/owners", "value": owners}));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .patch(kind, id, &Value::Array(ops))
+            .await?
+            .map(|_| ())
+            .map_err(|r| definite(&format!("PATCH /{} {}", kind.collection, e.fqn), r))
+    }
+
+    /// The owner's user reference, when the server has a user of that name (or, for a role
+    /// named like an email address, of its local part); else none, logged once a while.
+    async fn owner_ref(&self, role: &str) -> Result<Option<Value>, ApplyError> {
+        if let Some((found, at)) = self.users.lock().ok().and_then(|u| u.get(role).cloned()) {
+            if at.elapsed() < USER_CACHE {
+                return Ok(found);
+            }
+        }
+        let mut candidates = vec![role.to_owned()];
+        if let Some((local, _)) = role.split_once('@') {
+            candidates.push(local.to_owned());
+        }
+        let mut found = None;
+        for name in candidates {
+            if let Some(user) = self
+                .client
+                .get_by_name(&kind::USER, &name, "", false)
+                .await?
+            {
+                found = Some(json!({"id": user.get("id"), "type": "user"}));
+                break;
+            }
+        }
+        if found.is_none() {
+            tracing::info!(owner = %role, "owner has no user in the metadata server; applied without owner");
+        }
+        if let Ok(mut users) = self.users.lock() {
+            users.insert(role.to_owned(), (found.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+
+    /// A table that must be in the server for a lineage or usage event: absent is transient
+    /// (its metadata event may still be on its way).
+    async fn required_table(&self, fqn: &str) -> Result<String, ApplyError> {
+        self.id_of(&kind::TABLE, fqn).await?.ok_or_else(|| {
+            ApplyError::Missing(format!("table {fqn} is not in the metadata server yet"))
+        })
+    }
+
+    pub async fn lineage(&self, e: &LineageEvent) -> Result<Applied, ApplyError> {
+        if e.op == LineageOp::Delete {
+            let (Some(from), Some(to)) = (
+                self.id_of(&kind::TABLE, &e.from_fqn).await?,
+                self.id_of(&kind::TABLE, &e.to_fqn).await?,
+            ) else {
+                return Ok(Applied::Done);
+            };
+            // One edge per table pair in OpenMetadata: remove it only when this origin made it.
+            let source = mapping::lineage_source(e.origin);
+            match self.client.lineage_edge(&from, &to).await? {
+                Some(d) if d.get("source").and_then(Value::as_str) == Some(source) => {}
+                _ => return Ok(Applied::Done),
+            }
+            return match self.client.delete_lineage(&from, &to).await? {
+                Ok(()) => Ok(Applied::Done),
+                Err(r) => Err(definite("DELETE /lineage", r)),
+            };
+        }
+        let from = self.required_table(&e.from_fqn).await?;
+        let to = self.required_table(&e.to_fqn).await?;
+        let pipeline = match &e.routine_fqn {
+            Some(r) => self
+                .id_of(&kind::STORED_PROCEDURE, r)
+                .await?
+                .map(|id| json!({"id": id, "type": "storedProcedure"})),
+            None => None,
+        };
+        let body = json!({"edge": {
+            "fromEntity": {"id": from, "type": "table"},
+            "toEntity": {"id": to, "type": "table"},
+            "lineageDetails": mapping::lineage_details(e, pipeline),
+        }});
+        match self.client.put_lineage(&body).await? {
+            Ok(_) => Ok(Applied::Done),
+            Err(r) if r.status == 404 => {
+                // An id from the cache that is gone (hard delete, re-create): ask again.
+                self.remember(&kind::TABLE, &e.from_fqn, None);
+                self.remember(&kind::TABLE, &e.to_fqn, None);
+                Err(ApplyError::Missing(format!("PUT /lineage: {}", r.message)))
+            }
+            Err(r) => Err(definite("PUT /lineage", r)),
+        }
+    }
+
+    pub async fn usage(&self, e: &UsageEvent) -> Result<Applied, ApplyError> {
+        match e.kind {
+            UsageKind::Table => {
+                let Some(t) = &e.table else {
+                    return Err(ApplyError::Definite(
+                        "table usage event without its table".into(),
+                    ));
+                };
+                let id = self.required_table(&t.fqn).await?;
+                let day = if t.day.is_empty() {
+                    mapping::utc_day(e.bucket_end)
+                } else {
+                    t.day.clone()
+                };
+                match self.client.put_usage(&id, &day, t.day_query_count).await? {
+                    Ok(_) => Ok(Applied::Done),
+                    Err(r) if r.status == 404 => {
+                        self.remember(&kind::TABLE, &t.fqn, None);
+                        Err(ApplyError::Missing(format!(
+                            "PUT /usage/table: {}",
+                            r.message
+                        )))
+                    }
+                    Err(r) => Err(definite("PUT /usage/table", r)),
+                }
+            }
+            UsageKind::Query => {
+                let Some(q) = &e.query else {
+                    return Err(ApplyError::Definite(
+                        "query usage event without its query".into(),
+                    ));
+                };
+                let mut used_in = Vec::new();
+                for fqn in &q.tables {
+                    if let Some(id) = self.id_of(&kind::TABLE, fqn).await? {
+                        used_in.push(json!({"id": id, "type": "table"}));
+                    }
+                }
+                let body =
+                    json!({"query": q.query, "service": e.source.service, "queryUsedIn": used_in});
+                match self.client.put(&kind::QUERY, &body).await? {
+                    Ok(_) => Ok(Applied::Done),
+                    // The service comes with the metadata stream.
+                    Err(r) if r.status == 404 => {
+                        Err(ApplyError::Missing(format!("PUT /queries: {}", r.message)))
+                    }
+                    Err(r) => Err(definite("PUT /queries", r)),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip_and_order() {
+        assert_eq!(
+            parse_stamp(&stamp(1_795_000_000_000, 7)),
+            Some((1_795_000_000_000, 7))
+        );
+        assert_eq!(parse_stamp("abc"), None);
+        assert_eq!(parse_stamp("pgm1-x-1"), None);
+        // OpenMetadata's sourceHash holds at most 32 characters.
+        assert!(stamp(4_102_444_800_000, 9_999_999).len() <= 32);
+        assert!((1, 5) > (0, 9));
+    }
+}

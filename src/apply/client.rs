@@ -1,0 +1,308 @@
+//! `HttpMetadataClient`: the calls pgmeta-apply makes to an OpenMetadata-compatible server,
+//! with every failure classified where it arises (transient: retry; definite: dead-letter).
+
+use crate::catalog::kind::Kind;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How a failed call is handled.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Worth retrying: 5xx, 429, timeouts, refused or dropped connections, and an entity the
+    /// event refers to that is not in the server yet (its event is still on its way).
+    #[error("{0}")]
+    Transient(String),
+    /// An entity the event refers to is not in the server yet (its own event is still on its
+    /// way, on this or another topic): retried like a transient failure, but dead-lettered
+    /// once it has waited `missing_entity_timeout`.
+    #[error("{0}")]
+    Missing(String),
+    /// Retrying cannot help: the server rejected the request (4xx) or the message is not an
+    /// event. The event goes to the dead-letter topic.
+    #[error("{0}")]
+    Definite(String),
+}
+
+impl ApplyError {
+    /// A bounded label for metrics.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ApplyError::Transient(_) => "transient",
+            ApplyError::Missing(_) => "missing",
+            ApplyError::Definite(_) => "definite",
+        }
+    }
+}
+
+/// A server answer that is not a success.
+#[derive(Debug)]
+pub struct Rejection {
+    pub status: u16,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpMetadataClient {
+    http: reqwest::Client,
+    /// e.g. `http://127.0.0.1:8585/api`; paths are appended as `/v1/...`.
+    base: String,
+    token: Option<crate::config::Secret>,
+}
+
+/// Percent-encodes an FQN for a path segment (quotes, spaces, slashes, unicode).
+pub fn encode_path(fqn: &str) -> String {
+    let mut out = String::new();
+    for b in fqn.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl HttpMetadataClient {
+    pub fn new(
+        base: &str,
+        token: Option<crate::config::Secret>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        crate::pg::tls::install_provider();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(HttpMetadataClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1/{path}", self.base)
+    }
+
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Result<Value, Rejection>, ApplyError> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t.expose()),
+            None => req,
+        };
+        let response = req
+            .send()
+            .await
+            .map_err(|e| ApplyError::Transient(format!("{what}: {}", describe(&e))))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| {
+            ApplyError::Transient(format!("{what}: reading the answer: {}", describe(&e)))
+        })?;
+        if status.is_success() {
+            return Ok(Ok(serde_json::from_str(&text).unwrap_or(Value::Null)));
+        }
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(300).collect());
+        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+            return Err(ApplyError::Transient(format!(
+                "{what}: {status}: {message}"
+            )));
+        }
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            // A token problem is fixed by the operator, not by skipping the event.
+            return Err(ApplyError::Transient(format!(
+                "{what}: {status}: {message} (check the token)"
+            )));
+        }
+        Ok(Err(Rejection {
+            status: status.as_u16(),
+            message,
+        }))
+    }
+
+    /// `PUT /{collection}` with a create request.
+    pub async fn put(
+        &self,
+        kind: &Kind,
+        body: &Value,
+    ) -> Result<Result<Value, Rejection>, ApplyError> {
+        let what = format!("PUT /{}", kind.collection);
+        self.send(self.http.put(self.url(kind.collection)).json(body), &what)
+            .await
+    }
+
+    /// `GET /{collection}/name/{fqn}`: `None` when absent (404). `include_all` sees deleted
+    /// entities too.
+    pub async fn get_by_name(
+        &self,
+        kind: &Kind,
+        fqn: &str,
+        fields: &str,
+        include_all: bool,
+    ) -> Result<Option<Value>, ApplyError> {
+        let include = if include_all { "all" } else { "non-deleted" };
+        let path = format!(
+            "{}/name/{}?fields={fields}&include={include}",
+            kind.collection,
+            encode_path(fqn)
+        );
+        match self
+            .send(
+                self.http.get(self.url(&path)),
+                &format!("GET /{}/name", kind.collection),
+            )
+            .await?
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(r) if r.status == 404 => Ok(None),
+            Err(r) => Err(ApplyError::Definite(format!(
+                "GET /{}/name: {}: {}",
+                kind.collection, r.status, r.message
+            ))),
+        }
+    }
+
+    /// `PATCH /{collection}/{id}` with an RFC 6902 JSON Patch.
+    pub async fn patch(
+        &self,
+        kind: &Kind,
+        id: &str,
+        ops: &Value,
+    ) -> Result<Result<Value, Rejection>, ApplyError> {
+        let what = format!("PATCH /{}", kind.collection);
+        let req = self
+            .http
+            .patch(self.url(&format!("{}/{id}", kind.collection)))
+            .header(reqwest::header::CONTENT_TYPE, "application/json-patch+json")
+            .body(ops.to_string());
+        self.send(req, &what).await
+    }
+
+    /// `DELETE /{collection}/name/{fqn}`; an entity already gone is success.
+    pub async fn delete_by_name(
+        &self,
+        kind: &Kind,
+        fqn: &str,
+        hard: bool,
+    ) -> Result<Result<(), Rejection>, ApplyError> {
+        let path = format!(
+            "{}/name/{}?recursive=true&hardDelete={hard}",
+            kind.collection,
+            encode_path(fqn)
+        );
+        match self
+            .send(
+                self.http.delete(self.url(&path)),
+                &format!("DELETE /{}/name", kind.collection),
+            )
+            .await?
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(r) if r.status == 404 => Ok(Ok(())),
+            Err(r) => Ok(Err(r)),
+        }
+    }
+
+    pub async fn put_lineage(&self, body: &Value) -> Result<Result<Value, Rejection>, ApplyError> {
+        self.send(
+            self.http.put(self.url("lineage")).json(body),
+            "PUT /lineage",
+        )
+        .await
+    }
+
+    /// The edge with its details flattened in (`source`, `sqlQuery`, ...), `None` when there
+    /// is no edge.
+    pub async fn lineage_edge(&self, from: &str, to: &str) -> Result<Option<Value>, ApplyError> {
+        let path = format!("lineage/getLineageEdge/{from}/{to}");
+        match self
+            .send(
+                self.http.get(self.url(&path)),
+                "GET /lineage/getLineageEdge",
+            )
+            .await?
+        {
+            Ok(v) => Ok(Some(v.get("edge").cloned().unwrap_or(Value::Null))),
+            Err(r) if r.status == 404 => Ok(None),
+            Err(r) => Err(ApplyError::Definite(format!(
+                "GET /lineage/getLineageEdge: {}: {}",
+                r.status, r.message
+            ))),
+        }
+    }
+
+    pub async fn delete_lineage(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Result<(), Rejection>, ApplyError> {
+        let path = format!("lineage/table/{from}/table/{to}");
+        match self
+            .send(self.http.delete(self.url(&path)), "DELETE /lineage")
+            .await?
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(r) if r.status == 404 => Ok(Ok(())),
+            Err(r) => Ok(Err(r)),
+        }
+    }
+
+    /// `PUT /usage/table/{id}`: sets the day's count (create or update).
+    pub async fn put_usage(
+        &self,
+        table_id: &str,
+        date: &str,
+        count: i64,
+    ) -> Result<Result<Value, Rejection>, ApplyError> {
+        let body = serde_json::json!({"date": date, "count": count});
+        self.send(
+            self.http
+                .put(self.url(&format!("usage/table/{table_id}")))
+                .json(&body),
+            "PUT /usage/table",
+        )
+        .await
+    }
+}
+
+/// A reqwest error in words, without the URL's query (which never holds secrets here, but
+/// the error chain is what an operator needs).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut msg = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fqns_are_percent_encoded_for_paths() {
+        assert_eq!(encode_path("svc.db.public.film"), "svc.db.public.film");
+        assert_eq!(
+            encode_path("s.d.\"a.b\".x y/ü"),
+            "s.d.%22a.b%22.x%20y%2F%C3%BC"
+        );
+    }
+}

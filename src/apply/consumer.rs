@@ -1,0 +1,473 @@
+//! The consumer loop: batches from the metadata, usage and lineage topics, applied in lanes,
+//! offsets stored and committed only for what the server acknowledged or the dead-letter
+//! topic holds.
+//!
+//! ```text
+//!  poll ─► batch (≤ batch_size, ≤ 50 ms) ─► lanes by hash(key): in order within a lane
+//!            │ transient: retry (backoff + jitter), the lane waits — no reordering of a key
+//!            │ definite:  dead-letter topic (error in headers), then on
+//!            └─► every lane done ─► store offset+1 per partition ─► commit
+//! ```
+//! A crash or kill repeats at most the uncommitted batch, which the applier makes harmless.
+
+use super::applier::{Applied, Applier};
+use super::client::ApplyError;
+use super::metrics;
+use crate::codec::AvroCodec;
+use crate::event::{LineageEvent, UsageEvent};
+use crate::shutdown::Shutdown;
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub brokers: String,
+    pub group_id: String,
+    pub metadata_topic: String,
+    pub usage_topic: String,
+    pub lineage_topic: String,
+    pub dead_letter_topic: String,
+    /// Events applied concurrently (by key, so one entity's events stay in order).
+    pub lanes: usize,
+    pub batch_size: usize,
+    /// How long an event may wait for an entity it refers to before it is dead-lettered.
+    pub missing_entity_timeout: Duration,
+    /// Longest pause between retries.
+    pub max_backoff: Duration,
+    /// Static group membership (`group.instance.id` = `<instance_id>.<stream>`): a restarted
+    /// instance takes its partitions back at once instead of after the session timeout.
+    pub instance_id: Option<String>,
+    /// librdkafka settings passed through (security, SASL, ...).
+    pub kafka_options: Vec<(String, String)>,
+}
+
+/// Which stream a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Metadata,
+    Usage,
+    Lineage,
+}
+
+impl Stream {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stream::Metadata => "metadata",
+            Stream::Usage => "usage",
+            Stream::Lineage => "lineage",
+        }
+    }
+}
+
+struct Codecs {
+    metadata: AvroCodec,
+    usage: AvroCodec,
+    lineage: AvroCodec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Skipped,
+    DeadLettered,
+    /// Shutdown came while the event was still failing: not done.
+    Interrupted,
+}
+
+/// One stream's consumer. Each stream has its own consumer group (`<group>.<stream>`), so a
+/// lineage or usage event waiting for its table never holds back the metadata that brings it.
+pub struct ApplyConsumer {
+    config: ConsumerConfig,
+    stream: Stream,
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    applier: std::sync::Arc<Applier>,
+    codecs: Codecs,
+}
+
+impl std::fmt::Debug for ApplyConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyConsumer")
+            .field("group_id", &self.config.group_id)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApplyConsumer {
+    pub fn new(
+        config: ConsumerConfig,
+        stream: Stream,
+        applier: std::sync::Arc<Applier>,
+    ) -> Result<ApplyConsumer, String> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &config.brokers)
+            .set(
+                "group.id",
+                format!("{}.{}", config.group_id, stream.label()),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            .set("client.id", "pgmeta-apply");
+        if let Some(id) = &config.instance_id {
+            c.set("group.instance.id", format!("{id}.{}", stream.label()));
+        }
+        let mut p = ClientConfig::new();
+        p.set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("client.id", "pgmeta-apply-dlq");
+        for (k, v) in &config.kafka_options {
+            c.set(k, v);
+            p.set(k, v);
+        }
+        let consumer: StreamConsumer = c.create().map_err(|e| format!("kafka consumer: {e}"))?;
+        let producer: FutureProducer = p.create().map_err(|e| format!("kafka producer: {e}"))?;
+        let topic = match stream {
+            Stream::Metadata => config.metadata_topic.as_str(),
+            Stream::Usage => config.usage_topic.as_str(),
+            Stream::Lineage => config.lineage_topic.as_str(),
+        };
+        consumer
+            .subscribe(&[topic])
+            .map_err(|e| format!("kafka subscribe to {topic}: {e}"))?;
+        let codec = |c: Result<AvroCodec, crate::codec::CodecError>| c.map_err(|e| e.to_string());
+        Ok(ApplyConsumer {
+            codecs: Codecs {
+                metadata: codec(AvroCodec::metadata())?,
+                usage: codec(AvroCodec::usage())?,
+                lineage: codec(AvroCodec::lineage())?,
+            },
+            config,
+            stream,
+            consumer,
+            producer,
+            applier,
+        })
+    }
+
+    /// Creates the dead-letter topic (delete policy, one partition) unless it exists.
+    async fn ensure_dead_letter_topic(&self) -> Result<(), String> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.config.brokers);
+        for (k, v) in &self.config.kafka_options {
+            c.set(k, v);
+        }
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            c.create().map_err(|e| format!("kafka admin: {e}"))?;
+        crate::sink::ensure_topic(&admin, &self.config.dead_letter_topic, "delete", 1, 1)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs until shutdown; the batch in flight is finished (or, when the server is down,
+    /// left uncommitted) and the offsets of what was applied are committed.
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), String> {
+        self.ensure_dead_letter_topic().await?;
+        tracing::info!(group = %self.config.group_id, stream = self.stream.label(), "pgmeta-apply consuming");
+        let mut lag_checked = Instant::now() - Duration::from_secs(60);
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.wait() => break,
+                m = self.consumer.recv() => m,
+            };
+            let first = match first {
+                Ok(m) => m.detach(),
+                Err(e) => {
+                    metrics().errors.with_label_values(&["kafka"]).inc();
+                    tracing::warn!(error = %e, "kafka consume error; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+            while batch.len() < self.config.batch_size {
+                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                    Ok(Ok(m)) => batch.push(m.detach()),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "kafka consume error");
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let complete = self.apply_batch(&batch, &shutdown).await;
+            if complete {
+                self.commit(&batch)?;
+            } else {
+                tracing::info!(
+                    events = batch.len(),
+                    "batch interrupted by shutdown; left uncommitted"
+                );
+                break;
+            }
+            self.record_lag(&batch, &mut lag_checked);
+        }
+        tracing::info!(stream = self.stream.label(), "pgmeta-apply stopped");
+        Ok(())
+    }
+
+    /// Applies a batch; `false` when shutdown interrupted it.
+    async fn apply_batch(&self, batch: &[OwnedMessage], shutdown: &Shutdown) -> bool {
+        let started = Instant::now();
+        let lanes = self.config.lanes.max(1);
+        let mut by_lane: Vec<Vec<&OwnedMessage>> = vec![Vec::new(); lanes];
+        for m in batch {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            m.key().unwrap_or_default().hash(&mut h);
+            by_lane[(h.finish() % lanes as u64) as usize].push(m);
+        }
+        let runs = by_lane
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .map(|lane| async move {
+                for m in lane {
+                    if self.apply_one(m, shutdown.clone()).await == Outcome::Interrupted {
+                        return false;
+                    }
+                }
+                true
+            });
+        let done = futures_util::future::join_all(runs).await;
+        let m = metrics();
+        m.batch_duration.observe(started.elapsed().as_secs_f64());
+        done.into_iter().all(|d| d)
+    }
+
+    async fn apply_one(&self, msg: &OwnedMessage, mut shutdown: Shutdown) -> Outcome {
+        let stream = self.stream;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        let outcome = loop {
+            let result = self.apply_payload(stream, msg).await;
+            match result {
+                Ok(Applied::Done) => break Outcome::Applied,
+                Ok(Applied::Skipped) => break Outcome::Skipped,
+                Err(ApplyError::Definite(reason)) => {
+                    break self.dead_letter(msg, &reason, &mut shutdown).await;
+                }
+                Err(e @ (ApplyError::Transient(_) | ApplyError::Missing(_))) => {
+                    let missing = matches!(e, ApplyError::Missing(_));
+                    let reason = e.to_string();
+                    if missing && started.elapsed() >= self.config.missing_entity_timeout {
+                        break self.dead_letter(msg, &reason, &mut shutdown).await;
+                    }
+                    metrics()
+                        .retries
+                        .with_label_values(&[stream.label(), e.error_type()])
+                        .inc();
+                    let wait = backoff(attempt, self.config.max_backoff);
+                    attempt = attempt.saturating_add(1);
+                    if attempt == 1 || attempt % 10 == 0 {
+                        tracing::warn!(stream = stream.label(), attempt, retry_in_ms = wait.as_millis() as u64, error = %reason, "transient apply failure; retrying");
+                    }
+                    tokio::select! {
+                        _ = shutdown.wait() => break Outcome::Interrupted,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        };
+        let label = match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Skipped => "skipped",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Interrupted => "interrupted",
+        };
+        let m = metrics();
+        m.events.with_label_values(&[stream.label(), label]).inc();
+        if outcome == Outcome::Applied {
+            m.apply_latency.observe(started.elapsed().as_secs_f64());
+        }
+        outcome
+    }
+
+    async fn apply_payload(
+        &self,
+        stream: Stream,
+        msg: &OwnedMessage,
+    ) -> Result<Applied, ApplyError> {
+        let Some(payload) = msg.payload() else {
+            // A tombstone: compaction's business, nothing to apply.
+            return Ok(Applied::Skipped);
+        };
+        let undecodable = |e: crate::codec::CodecError| {
+            ApplyError::Definite(format!("not a pgmeta {} event: {e}", stream.label()))
+        };
+        match stream {
+            Stream::Metadata => {
+                let e = self.codecs.metadata.decode(payload).map_err(undecodable)?;
+                self.applier.metadata(&e).await
+            }
+            Stream::Usage => {
+                let e: UsageEvent = self
+                    .codecs
+                    .usage
+                    .decode_value(payload)
+                    .map_err(undecodable)?;
+                self.applier.usage(&e).await
+            }
+            Stream::Lineage => {
+                let e: LineageEvent = self
+                    .codecs
+                    .lineage
+                    .decode_value(payload)
+                    .map_err(undecodable)?;
+                self.applier.lineage(&e).await
+            }
+        }
+    }
+
+    /// Writes the message, unchanged, to the dead-letter topic with the error and its origin
+    /// in headers; retries until the broker acknowledges (or shutdown).
+    async fn dead_letter(
+        &self,
+        msg: &OwnedMessage,
+        reason: &str,
+        shutdown: &mut Shutdown,
+    ) -> Outcome {
+        let partition = msg.partition().to_string();
+        let offset = msg.offset().to_string();
+        let mut headers = OwnedHeaders::new();
+        if let Some(h) = msg.headers() {
+            for i in 0..h.count() {
+                let header = h.get(i);
+                headers = headers.insert(Header {
+                    key: header.key,
+                    value: header.value,
+                });
+            }
+        }
+        let headers = headers
+            .insert(Header {
+                key: "pgmeta.dlq.error",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "pgmeta.dlq.topic",
+                value: Some(msg.topic()),
+            })
+            .insert(Header {
+                key: "pgmeta.dlq.partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "pgmeta.dlq.offset",
+                value: Some(&offset),
+            });
+        let mut attempt = 0;
+        loop {
+            let mut record = FutureRecord::<[u8], [u8]>::to(&self.config.dead_letter_topic)
+                .headers(headers.clone());
+            if let Some(k) = msg.key() {
+                record = record.key(k);
+            }
+            if let Some(p) = msg.payload() {
+                record = record.payload(p);
+            }
+            match self.producer.send(record, Duration::from_secs(30)).await {
+                Ok(_) => {
+                    tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error = %reason, "event dead-lettered");
+                    return Outcome::DeadLettered;
+                }
+                Err((e, _)) => {
+                    metrics().errors.with_label_values(&["dead_letter"]).inc();
+                    tracing::warn!(error = %e, topic = %self.config.dead_letter_topic, "cannot write to the dead-letter topic; retrying");
+                    let wait = backoff(attempt, self.config.max_backoff);
+                    attempt += 1;
+                    tokio::select! {
+                        _ = shutdown.wait() => return Outcome::Interrupted,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn commit(&self, batch: &[OwnedMessage]) -> Result<(), String> {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for m in batch {
+            let e = next.entry((m.topic(), m.partition())).or_insert(0);
+            *e = (*e).max(m.offset() + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+                .map_err(|e| format!("offset for {topic}/{partition}: {e}"))?;
+        }
+        // A failed commit (rebalance, broker away) only means a redelivery, which is harmless.
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+            metrics().errors.with_label_values(&["commit"]).inc();
+            tracing::warn!(error = %e, "offset commit failed; the batch may be applied again");
+        }
+        Ok(())
+    }
+
+    /// Consumer lag per partition: the high watermark less the next offset to apply. Asked of
+    /// the broker at most every 5 s (a blocking call, so off the async workers).
+    fn record_lag(&self, batch: &[OwnedMessage], last_check: &mut Instant) {
+        if last_check.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        *last_check = Instant::now();
+        let mut last: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in batch {
+            let e = last.entry((m.topic(), m.partition())).or_insert(m.offset());
+            *e = (*e).max(m.offset());
+        }
+        for ((topic, partition), offset) in last {
+            let watermarks = tokio::task::block_in_place(|| {
+                self.consumer
+                    .fetch_watermarks(topic, partition, Duration::from_secs(1))
+            });
+            if let Ok((_, high)) = watermarks {
+                let lag = (high - offset - 1).max(0);
+                metrics()
+                    .consumer_lag
+                    .with_label_values(&[self.stream.label(), &partition.to_string()])
+                    .set(lag);
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 100 ms, capped, with up to 50% jitter (so that many lanes do not
+/// retry in step).
+pub fn backoff(attempt: u32, max: Duration) -> Duration {
+    let base = Duration::from_millis(100).saturating_mul(1u32 << attempt.min(16));
+    let capped = base.min(max);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = capped.mul_f64(f64::from(nanos % 1000) / 2000.0);
+    capped - jitter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped_with_jitter() {
+        let max = Duration::from_secs(5);
+        for attempt in 0..40 {
+            let b = backoff(attempt, max);
+            let ceiling = Duration::from_millis(100)
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(max);
+            assert!(b <= ceiling && b >= ceiling / 2, "attempt {attempt}: {b:?}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! pgmeta-apply: consumes the metadata, usage and lineage topics and applies the events to an
+//! OpenMetadata-compatible metadata server (OpenMetadata itself, or pgmeta-catalog).
+//!
+//! ```text
+//!  Kafka ─► ApplyConsumer (batches, lanes by key) ─► decode (Avro) ─► Applier ─► HttpMetadataClient
+//!     ▲                                                    │ definite error
+//!     └── commit offsets ◄── every event applied or ───────┴─► dead-letter topic
+//! ```
+//!
+//! Delivery: offsets are committed only after the server acknowledged each event of the batch
+//! or the dead-letter topic holds it, so a crash repeats at most one batch; the applier makes a
+//! repeat change nothing (create-or-update, stale events skipped).
+
+mod applier;
+mod client;
+mod consumer;
+mod mapping;
+
+pub use applier::{Applied, Applier, ApplierConfig};
+pub use client::{ApplyError, HttpMetadataClient};
+pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, backoff};
+pub use mapping::{create_request, data_type, lineage_details, utc_day};
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+use std::sync::LazyLock;
+
+/// pgmeta-apply's metrics.
+#[derive(Debug)]
+pub struct ApplyMetrics {
+    registry: Registry,
+    /// Events by `stream` (metadata, usage, lineage) and `outcome` (applied, skipped,
+    /// dead_lettered, interrupted).
+    pub events: IntCounterVec,
+    /// Retries by `stream` and `error_type`: `transient` (server or network) or `missing` (an
+    /// entity the event refers to is not there yet).
+    pub retries: IntCounterVec,
+    /// Errors outside applying, by `error_type` (kafka, commit, dead_letter).
+    pub errors: IntCounterVec,
+    /// From first try to acknowledged, per applied event (retries included).
+    pub apply_latency: Histogram,
+    pub batch_duration: Histogram,
+    /// Messages behind the partition's end after the last batch, by `stream` and `partition`.
+    pub consumer_lag: IntGaugeVec,
+}
+
+static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let events = IntCounterVec::new(
+        Opts::new(
+            "pgmeta_apply_events_total",
+            "Events consumed, by stream and outcome",
+        ),
+        &["stream", "outcome"],
+    )
+    .expect("valid metric");
+    let retries = IntCounterVec::new(
+        Opts::new(
+            "pgmeta_apply_retries_total",
+            "Retries, by stream and error type (transient, missing)",
+        ),
+        &["stream", "error_type"],
+    )
+    .expect("valid metric");
+    let errors = IntCounterVec::new(
+        Opts::new(
+            "pgmeta_apply_errors_total",
+            "Errors outside applying, by error type",
+        ),
+        &["error_type"],
+    )
+    .expect("valid metric");
+    let buckets = vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ];
+    let apply_latency = Histogram::with_opts(
+        HistogramOpts::new(
+            "pgmeta_apply_latency_seconds",
+            "Time to apply one event, retries included",
+        )
+        .buckets(buckets.clone()),
+    )
+    .expect("valid metric");
+    let batch_duration = Histogram::with_opts(
+        HistogramOpts::new(
+            "pgmeta_apply_batch_duration_seconds",
+            "Time to apply one batch",
+        )
+        .buckets(buckets),
+    )
+    .expect("valid metric");
+    let consumer_lag = IntGaugeVec::new(
+        Opts::new(
+            "pgmeta_apply_consumer_lag_messages",
+            "Messages behind the end of the partition",
+        ),
+        &["stream", "partition"],
+    )
+    .expect("valid metric");
+    for m in [
+        Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(retries.clone()),
+        Box::new(errors.clone()),
+        Box::new(apply_latency.clone()),
+        Box::new(batch_duration.clone()),
+        Box::new(consumer_lag.clone()),
+    ] {
+        registry.register(m).expect("metric registered once");
+    }
+    ApplyMetrics {
+        registry,
+        events,
+        retries,
+        errors,
+        apply_latency,
+        batch_duration,
+        consumer_lag,
+    }
+});
+
+pub fn metrics() -> &'static ApplyMetrics {
+    &METRICS
+}
+
+impl ApplyMetrics {
+    pub fn render(&self) -> String {
+        crate::telemetry::render(&self.registry)
+    }
+}

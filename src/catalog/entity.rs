@@ -1,0 +1,775 @@
+//! Pure entity logic of pgmeta-catalog: create-request validation, the entity a request makes,
+//! the merge rule for PUT over an existing entity, and the change description and version bump
+//! of an update. No I/O: unit-tested below.
+
+use super::kind::{Kind, TABLE};
+use crate::model::Fqn;
+use serde_json::{Map, Value, json};
+
+/// A request body that does not validate; the message names the field (answered with 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(msg: impl Into<String>) -> Invalid {
+    Invalid(msg.into())
+}
+
+/// A validated create request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Create {
+    pub name: String,
+    /// The parent's FQN (`service`, `database` or `databaseSchema` of the request).
+    pub parent_fqn: Option<String>,
+    /// The owners' references as sent (resolved against users by the store).
+    pub owners: Vec<Value>,
+    /// The fields copied into the entity.
+    pub content: Map<String, Value>,
+}
+
+/// OpenMetadata's column `dataType` enum (openmetadata-spec `entity/data/table.json`).
+pub const DATA_TYPES: &[&str] = &[
+    "NUMBER",
+    "TINYINT",
+    "SMALLINT",
+    "INT",
+    "BIGINT",
+    "BYTEINT",
+    "BYTES",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "NUMERIC",
+    "TIMESTAMP",
+    "TIMESTAMPZ",
+    "TIME",
+    "DATE",
+    "DATETIME",
+    "INTERVAL",
+    "STRING",
+    "MEDIUMTEXT",
+    "TEXT",
+    "CHAR",
+    "LONG",
+    "VARCHAR",
+    "BOOLEAN",
+    "BINARY",
+    "VARBINARY",
+    "ARRAY",
+    "BLOB",
+    "LONGBLOB",
+    "MEDIUMBLOB",
+    "MAP",
+    "STRUCT",
+    "UNION",
+    "SET",
+    "GEOGRAPHY",
+    "ENUM",
+    "JSON",
+    "UUID",
+    "VARIANT",
+    "GEOMETRY",
+    "BYTEA",
+    "AGGREGATEFUNCTION",
+    "ERROR",
+    "FIXED",
+    "RECORD",
+    "NULL",
+    "SUPER",
+    "HLLSKETCH",
+    "PG_LSN",
+    "PG_SNAPSHOT",
+    "TSQUERY",
+    "TXID_SNAPSHOT",
+    "XML",
+    "MACADDR",
+    "TSVECTOR",
+    "UNKNOWN",
+    "CIDR",
+    "INET",
+    "CLOB",
+    "ROWID",
+    "LOWCARDINALITY",
+    "YEAR",
+    "POINT",
+    "POLYGON",
+    "TUPLE",
+    "SPATIAL",
+    "TABLE",
+    "NTEXT",
+    "IMAGE",
+    "IPV4",
+    "IPV6",
+    "DATETIMERANGE",
+    "HLL",
+    "LARGEINT",
+    "QUANTILE_STATE",
+    "AGG_STATE",
+    "BITMAP",
+    "UINT",
+    "BIT",
+    "MONEY",
+    "MEASURE HIDDEN",
+    "MEASURE VISIBLE",
+    "MEASURE",
+];
+
+pub const TABLE_TYPES: &[&str] = &[
+    "Regular",
+    "External",
+    "Dynamic",
+    "View",
+    "SecureView",
+    "MaterializedView",
+    "Iceberg",
+    "Local",
+    "Partitioned",
+    "Foreign",
+    "Transient",
+    "Stream",
+];
+
+const CONSTRAINT_TYPES: &[&str] = &[
+    "UNIQUE",
+    "PRIMARY_KEY",
+    "FOREIGN_KEY",
+    "SORT_KEY",
+    "DIST_KEY",
+];
+
+const COLUMN_CONSTRAINTS: &[&str] = &["NULL", "NOT_NULL", "UNIQUE", "PRIMARY_KEY"];
+
+/// Entity fields the server maintains; never part of what a PUT compares.
+pub const SYSTEM_FIELDS: &[&str] = &[
+    "id",
+    "fullyQualifiedName",
+    "version",
+    "updatedAt",
+    "updatedBy",
+    "href",
+    "changeDescription",
+    "incrementalChangeDescription",
+    "deleted",
+    "service",
+    "serviceType",
+    "database",
+    "databaseSchema",
+    "checksum",
+    "usageSummary",
+    // A client's marker of what it last sent (OpenMetadata's ingestion uses it to skip
+    // unchanged entities); kept, but not a change of the entity by itself.
+    "sourceHash",
+];
+
+/// OpenMetadata's `entityName`: 1 to 256 characters, no `::`.
+fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err(invalid(format!("{field} must be 1 to 256 characters")));
+    }
+    if name.contains("::") {
+        return Err(invalid(format!("{field} must not contain '::'")));
+    }
+    Ok(())
+}
+
+fn string_field<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Invalid> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(format!("{field} must be a string"))),
+    }
+}
+
+/// Validates a create request of `kind` and splits it into name, parent, owners and content.
+pub fn validate(kind: &'static Kind, body: &Value) -> Result<Create, Invalid> {
+    let Value::Object(body) = body else {
+        return Err(invalid("request body must be a JSON object"));
+    };
+    let name = match (string_field(body, "name")?, kind.entity_type) {
+        (Some(n), _) => n.to_owned(),
+        // A query's name is the checksum of its text when not given.
+        (None, "query") => query_checksum(string_field(body, "query")?.unwrap_or_default()),
+        (None, _) => return Err(invalid("name is required")),
+    };
+    check_name("name", &name)?;
+    let parent_fqn = match kind.parent {
+        Some((field, _)) => match string_field(body, field)? {
+            Some(p) if !p.is_empty() => Some(p.to_owned()),
+            _ => {
+                return Err(invalid(format!(
+                    "{field} is required (the parent's fullyQualifiedName)"
+                )));
+            }
+        },
+        None => None,
+    };
+    for field in kind.required {
+        if body.get(*field).is_none_or(Value::is_null) {
+            return Err(invalid(format!("{field} is required")));
+        }
+    }
+    let mut content = Map::new();
+    let mut owners = Vec::new();
+    for (key, value) in body {
+        if value.is_null() || key == "name" || kind.parent.is_some_and(|(f, _)| f == key) {
+            continue;
+        }
+        if key == "owners" {
+            owners = validate_references("owners", value)?;
+        } else if kind.copied.contains(&key.as_str())
+            || (kind.entity_type == "query" && key == "service")
+        {
+            content.insert(key.clone(), value.clone());
+        } else if !kind.ignored.contains(&key.as_str()) {
+            return Err(invalid(format!("unknown field {key}")));
+        }
+    }
+    if kind == &TABLE {
+        validate_table(&content)?;
+    }
+    if kind.entity_type == "storedProcedure" {
+        match content.get("storedProcedureCode") {
+            Some(Value::Object(code)) if code.get("code").is_none_or(Value::is_string) => {}
+            _ => {
+                return Err(invalid(
+                    "storedProcedureCode must be an object with a string code",
+                ));
+            }
+        }
+    }
+    if kind.entity_type == "databaseService" {
+        string_field(&content, "serviceType")?;
+    }
+    Ok(Create {
+        name,
+        parent_fqn,
+        owners,
+        content,
+    })
+}
+
+fn validate_references(field: &str, value: &Value) -> Result<Vec<Value>, Invalid> {
+    let Value::Array(items) = value else {
+        return Err(invalid(format!(
+            "{field} must be an array of entity references"
+        )));
+    };
+    for (i, item) in items.iter().enumerate() {
+        let ok = item.get("id").is_some_and(Value::is_string)
+            && item.get("type").is_some_and(Value::is_string);
+        if !ok {
+            return Err(invalid(format!(
+                "{field}[{i}] must have string id and type"
+            )));
+        }
+    }
+    Ok(items.clone())
+}
+
+fn validate_table(content: &Map<String, Value>) -> Result<(), Invalid> {
+    if let Some(t) = string_field(content, "tableType")? {
+        if !TABLE_TYPES.contains(&t) {
+            return Err(invalid(format!(
+                "tableType {t:?} is not one of {TABLE_TYPES:?}"
+            )));
+        }
+    }
+    let Some(Value::Array(columns)) = content.get("columns") else {
+        return Err(invalid("columns must be an array"));
+    };
+    validate_columns("columns", columns)?;
+    if let Some(constraints) = content.get("tableConstraints") {
+        let Value::Array(constraints) = constraints else {
+            return Err(invalid("tableConstraints must be an array"));
+        };
+        for (i, c) in constraints.iter().enumerate() {
+            let t = c.get("constraintType").and_then(Value::as_str);
+            if !t.is_some_and(|t| CONSTRAINT_TYPES.contains(&t)) {
+                return Err(invalid(format!(
+                    "tableConstraints[{i}].constraintType must be one of {CONSTRAINT_TYPES:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_columns(path: &str, columns: &[Value]) -> Result<(), Invalid> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in columns.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Value::Object(c) = c else {
+            return Err(invalid(format!("{at} must be an object")));
+        };
+        let Some(name) = string_field(c, "name").map_err(|e| invalid(format!("{at}.{}", e.0)))?
+        else {
+            return Err(invalid(format!("{at}.name is required")));
+        };
+        check_name(&format!("{at}.name"), name)?;
+        if !seen.insert(name) {
+            return Err(invalid(format!(
+                "{at}.name {name:?} is a duplicate column name"
+            )));
+        }
+        match c.get("dataType").and_then(Value::as_str) {
+            Some(t) if DATA_TYPES.contains(&t) => {}
+            Some(t) => {
+                return Err(invalid(format!(
+                    "{at}.dataType {t:?} is not an OpenMetadata data type"
+                )));
+            }
+            None => return Err(invalid(format!("{at}.dataType is required"))),
+        }
+        if let Some(k) = c.get("constraint").filter(|v| !v.is_null()) {
+            if !k.as_str().is_some_and(|k| COLUMN_CONSTRAINTS.contains(&k)) {
+                return Err(invalid(format!(
+                    "{at}.constraint must be one of {COLUMN_CONSTRAINTS:?}"
+                )));
+            }
+        }
+        if let Some(Value::Array(children)) = c.get("children") {
+            validate_columns(&format!("{at}.children"), children)?;
+        }
+    }
+    Ok(())
+}
+
+/// The name of a query entity: a checksum of its text, as OpenMetadata names them.
+pub fn query_checksum(query: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(query.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `parent.name`, quoting the name as FQNs do.
+pub fn child_fqn(parent: Option<&str>, name: &str) -> String {
+    let own = Fqn::new([name]).to_string();
+    match parent {
+        Some(p) => format!("{p}.{own}"),
+        None => own,
+    }
+}
+
+/// Gives every column (and nested child) its `fullyQualifiedName` under `parent`.
+pub fn qualify_columns(columns: &mut Value, parent: &str) {
+    let Value::Array(columns) = columns else {
+        return;
+    };
+    for c in columns {
+        let Some(name) = c.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let fqn = child_fqn(Some(parent), name);
+        if let Some(children) = c.get_mut("children") {
+            qualify_columns(children, &fqn);
+        }
+        if let Value::Object(c) = c {
+            c.insert("fullyQualifiedName".into(), Value::String(fqn));
+        }
+    }
+}
+
+fn is_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// What a PUT keeps of the existing entity: a description, owners or tags already set are not
+/// overwritten (OpenMetadata's rule for ingestion bots; a PATCH does overwrite), and neither
+/// are column descriptions. A PUT that leaves them out does not clear them.
+pub fn merge_curated(existing: &Map<String, Value>, incoming: &mut Map<String, Value>) {
+    for field in ["description", "owners", "tags", "displayName"] {
+        if !is_empty(existing.get(field)) {
+            incoming.insert(field.into(), existing[field].clone());
+        }
+    }
+    if let (Some(Value::Array(old)), Some(Value::Array(new))) =
+        (existing.get("columns"), incoming.get_mut("columns"))
+    {
+        merge_column_descriptions(old, new);
+    }
+}
+
+fn merge_column_descriptions(old: &[Value], new: &mut [Value]) {
+    for c in new.iter_mut() {
+        let Some(name) = c.get("name").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        let Some(prev) = old
+            .iter()
+            .find(|o| o.get("name").and_then(Value::as_str) == Some(&name))
+        else {
+            continue;
+        };
+        if let Value::Object(c) = c {
+            for field in ["description", "tags"] {
+                if !is_empty(prev.get(field)) {
+                    c.insert(field.into(), prev[field].clone());
+                }
+            }
+            if let (Some(Value::Array(po)), Some(Value::Array(pn))) =
+                (prev.get("children"), c.get_mut("children"))
+            {
+                merge_column_descriptions(po, pn);
+            }
+        }
+    }
+}
+
+/// The entity fields a change is computed over: everything but the server-maintained ones.
+pub fn content(entity: &Map<String, Value>) -> Map<String, Value> {
+    entity
+        .iter()
+        .filter(|(k, _)| !SYSTEM_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// What changed between two versions of an entity's content.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    pub added: Vec<(String, Value)>,
+    pub updated: Vec<(String, Value, Value)>,
+    pub deleted: Vec<(String, Value)>,
+    /// A dropped column or a changed column type: OpenMetadata bumps the major version.
+    pub breaking: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
+
+    /// OpenMetadata's `changeDescription`.
+    pub fn describe(&self, previous_version: f64) -> Value {
+        let show = |v: &Value| match v {
+            Value::String(s) => Value::String(s.clone()),
+            other => Value::String(other.to_string()),
+        };
+        json!({
+            "fieldsAdded": self.added.iter().map(|(n, v)| json!({"name": n, "newValue": show(v)})).collect::<Vec<_>>(),
+            "fieldsUpdated": self.updated.iter().map(|(n, o, v)| json!({"name": n, "oldValue": show(o), "newValue": show(v)})).collect::<Vec<_>>(),
+            "fieldsDeleted": self.deleted.iter().map(|(n, o)| json!({"name": n, "oldValue": show(o)})).collect::<Vec<_>>(),
+            "previousVersion": previous_version,
+        })
+    }
+
+    /// The version after this change: +1.0 when breaking, else +0.1 (one decimal, as
+    /// OpenMetadata rounds it).
+    pub fn next_version(&self, version: f64) -> f64 {
+        let step = if self.breaking { 1.0 } else { 0.1 };
+        ((version + step) * 10.0).round() / 10.0
+    }
+}
+
+/// Compares two contents field by field; columns are compared by name, per attribute.
+pub fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
+    let mut out = Changes::default();
+    for (k, v) in new {
+        match old.get(k) {
+            None if !v.is_null() => out.added.push((k.clone(), v.clone())),
+            Some(o) if o != v && k == "columns" => column_changes(o, v, &mut out),
+            Some(o) if o != v => out.updated.push((k.clone(), o.clone(), v.clone())),
+            _ => {}
+        }
+    }
+    for (k, o) in old {
+        if !new.contains_key(k) && !o.is_null() {
+            out.deleted.push((k.clone(), o.clone()));
+        }
+    }
+    out
+}
+
+fn column_changes(old: &Value, new: &Value, out: &mut Changes) {
+    let (Value::Array(old), Value::Array(new)) = (old, new) else {
+        out.updated
+            .push(("columns".into(), old.clone(), new.clone()));
+        return;
+    };
+    let name = |c: &Value| {
+        c.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut added = Vec::new();
+    for n in new {
+        match old.iter().find(|o| name(o) == name(n)) {
+            None => added.push(n.clone()),
+            Some(o) => {
+                let (Value::Object(o), Value::Object(n)) = (o, n) else {
+                    continue;
+                };
+                for (k, v) in n {
+                    let prev = o.get(k).unwrap_or(&Value::Null);
+                    if prev != v {
+                        if k == "dataType" || k == "arrayDataType" {
+                            out.breaking = true;
+                        }
+                        let field = format!(
+                            "columns.{}.{k}",
+                            child_fqn(None, &name(&Value::Object(n.clone())))
+                        );
+                        out.updated.push((field, prev.clone(), v.clone()));
+                    }
+                }
+                for (k, v) in o {
+                    if !n.contains_key(k) && !v.is_null() {
+                        let field = format!(
+                            "columns.{}.{k}",
+                            child_fqn(None, &name(&Value::Object(o.clone())))
+                        );
+                        out.deleted.push((field, v.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let dropped: Vec<Value> = old
+        .iter()
+        .filter(|o| !new.iter().any(|n| name(n) == name(o)))
+        .cloned()
+        .collect();
+    if !added.is_empty() {
+        out.added.push(("columns".into(), Value::Array(added)));
+    }
+    if !dropped.is_empty() {
+        out.breaking = true;
+        out.deleted.push(("columns".into(), Value::Array(dropped)));
+    }
+}
+
+/// Removes the optional fields `fields=` did not ask for (`*` asks for all).
+pub fn select_fields(kind: &Kind, entity: &mut Map<String, Value>, fields: &str) {
+    let wanted: Vec<&str> = fields
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    if wanted.contains(&"*") {
+        return;
+    }
+    for f in kind.optional {
+        if !wanted.contains(f) {
+            entity.remove(*f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::kind::{DATABASE, STORED_PROCEDURE};
+
+    fn table(columns: Value) -> Value {
+        json!({"name": "film", "databaseSchema": "svc.db.public", "columns": columns})
+    }
+
+    #[test]
+    fn a_valid_table_request_splits_into_parent_and_content() {
+        let c = validate(
+            &TABLE,
+            &json!({"name": "film", "databaseSchema": "svc.db.public", "tableType": "View",
+                    "columns": [{"name": "id", "dataType": "INT"}], "description": null}),
+        )
+        .expect("valid");
+        assert_eq!(c.name, "film");
+        assert_eq!(c.parent_fqn.as_deref(), Some("svc.db.public"));
+        assert_eq!(
+            c.content.keys().collect::<Vec<_>>(),
+            ["columns", "tableType"]
+        );
+    }
+
+    #[test]
+    fn invalid_requests_name_the_field() {
+        let cases = [
+            (json!([]), "request body must be a JSON object"),
+            (
+                json!({"databaseSchema": "a.b.c", "columns": []}),
+                "name is required",
+            ),
+            (
+                json!({"name": "t", "columns": []}),
+                "databaseSchema is required",
+            ),
+            (
+                json!({"name": "t", "databaseSchema": "a.b.c"}),
+                "columns is required",
+            ),
+            (
+                json!({"name": "a::b", "databaseSchema": "a.b.c", "columns": []}),
+                "name must not contain '::'",
+            ),
+            (
+                table(json!([{"name": "x"}])),
+                "columns[0].dataType is required",
+            ),
+            (
+                table(json!([{"name": "x", "dataType": "int4"}])),
+                "columns[0].dataType \"int4\" is not an OpenMetadata data type",
+            ),
+            (
+                table(json!([{"dataType": "INT"}])),
+                "columns[0].name is required",
+            ),
+            (
+                table(json!([{"name": "x", "dataType": "INT"}, {"name": "x", "dataType": "INT"}])),
+                "columns[1].name \"x\" is a duplicate column name",
+            ),
+            (
+                table(
+                    json!([{"name": "s", "dataType": "STRUCT", "children": [{"name": "y", "dataType": "NOPE"}]}]),
+                ),
+                "columns[0].children[0].dataType \"NOPE\" is not an OpenMetadata data type",
+            ),
+            (
+                json!({"name": "t", "databaseSchema": "a.b.c", "columns": [], "tableType": "Table"}),
+                "tableType \"Table\" is not one of",
+            ),
+            (
+                json!({"name": "t", "databaseSchema": "a.b.c", "columns": [], "bogus": 1}),
+                "unknown field bogus",
+            ),
+            (
+                json!({"name": "t", "databaseSchema": "a.b.c", "columns": [], "owners": [{"id": 1}]}),
+                "owners[0] must have string id and type",
+            ),
+            (
+                json!({"name": "t", "databaseSchema": "a.b.c", "columns": [], "tableConstraints": [{"constraintType": "CHECK"}]}),
+                "tableConstraints[0].constraintType must be one of",
+            ),
+        ];
+        for (body, want) in cases {
+            let got = validate(&TABLE, &body).expect_err("must be rejected");
+            assert!(
+                got.0.starts_with(want),
+                "{body}: got {got:?}, want {want:?}"
+            );
+        }
+        let got = validate(
+            &STORED_PROCEDURE,
+            &json!({"name": "p", "databaseSchema": "a.b.c", "storedProcedureCode": "x"}),
+        );
+        assert_eq!(
+            got.expect_err("rejected").0,
+            "storedProcedureCode must be an object with a string code"
+        );
+        let got = validate(&DATABASE, &json!({"name": "d", "service": 3}));
+        assert_eq!(got.expect_err("rejected").0, "service must be a string");
+    }
+
+    #[test]
+    fn columns_get_fqns_with_quoting() {
+        let mut cols = json!([{"name": "a.b", "dataType": "STRUCT", "children": [{"name": "c", "dataType": "INT"}]}]);
+        qualify_columns(&mut cols, "s.d.\"my.schema\".t");
+        assert_eq!(cols[0]["fullyQualifiedName"], "s.d.\"my.schema\".t.\"a.b\"");
+        assert_eq!(
+            cols[0]["children"][0]["fullyQualifiedName"],
+            "s.d.\"my.schema\".t.\"a.b\".c"
+        );
+    }
+
+    #[test]
+    fn a_put_keeps_curated_descriptions_and_owners() {
+        let existing = json!({"description": "curated", "owners": [{"id": "u", "type": "user"}],
+            "columns": [{"name": "a", "description": "kept"}, {"name": "b"}]});
+        let mut incoming = json!({"description": "from source",
+            "columns": [{"name": "a", "description": "new"}, {"name": "b", "description": "filled"}]});
+        let (Value::Object(e), Value::Object(i)) = (&existing, &mut incoming) else {
+            unreachable!()
+        };
+        merge_curated(e, i);
+        assert_eq!(incoming["description"], "curated");
+        assert_eq!(incoming["owners"][0]["id"], "u");
+        assert_eq!(incoming["columns"][0]["description"], "kept");
+        assert_eq!(incoming["columns"][1]["description"], "filled");
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn no_change_is_no_change() {
+        let a = map(json!({"columns": [{"name": "a", "dataType": "INT"}], "tableType": "Regular"}));
+        assert!(changes(&a, &a.clone()).is_empty());
+    }
+
+    #[test]
+    fn an_added_column_is_a_minor_change() {
+        let old = map(json!({"columns": [{"name": "a", "dataType": "INT"}]}));
+        let new = map(
+            json!({"columns": [{"name": "a", "dataType": "INT"}, {"name": "b", "dataType": "TEXT"}]}),
+        );
+        let c = changes(&old, &new);
+        assert!(!c.breaking);
+        assert_eq!(c.added.len(), 1);
+        assert_eq!(c.added[0].0, "columns");
+        assert_eq!(c.next_version(0.1), 0.2);
+        let d = c.describe(0.1);
+        assert_eq!(d["fieldsAdded"][0]["name"], "columns");
+        assert_eq!(d["previousVersion"], 0.1);
+    }
+
+    #[test]
+    fn a_dropped_column_or_a_new_type_is_breaking() {
+        let old = map(
+            json!({"columns": [{"name": "a", "dataType": "INT"}, {"name": "b", "dataType": "INT"}]}),
+        );
+        let dropped = map(json!({"columns": [{"name": "a", "dataType": "INT"}]}));
+        let c = changes(&old, &dropped);
+        assert!(c.breaking);
+        assert_eq!(c.deleted[0].0, "columns");
+        assert_eq!(c.next_version(0.3), 1.3);
+        let retyped = map(
+            json!({"columns": [{"name": "a", "dataType": "BIGINT"}, {"name": "b", "dataType": "INT"}]}),
+        );
+        let c = changes(&old, &retyped);
+        assert!(c.breaking);
+        assert_eq!(c.updated[0].0, "columns.a.dataType");
+    }
+
+    #[test]
+    fn field_changes_are_listed_by_name() {
+        let old = map(json!({"description": "x", "tableType": "Regular"}));
+        let new = map(json!({"description": "y", "schemaDefinition": "select 1"}));
+        let c = changes(&old, &new);
+        assert_eq!(
+            c.updated,
+            vec![("description".into(), json!("x"), json!("y"))]
+        );
+        assert_eq!(
+            c.added,
+            vec![("schemaDefinition".into(), json!("select 1"))]
+        );
+        assert_eq!(c.deleted, vec![("tableType".into(), json!("Regular"))]);
+        assert!(!c.breaking);
+    }
+
+    #[test]
+    fn fields_selects_optional_fields() {
+        let mut e = map(json!({"name": "t", "owners": [], "tableConstraints": [], "columns": []}));
+        select_fields(&TABLE, &mut e, "owners");
+        assert!(
+            e.contains_key("owners")
+                && !e.contains_key("tableConstraints")
+                && e.contains_key("columns")
+        );
+    }
+
+    #[test]
+    fn query_names_are_stable_checksums() {
+        assert_eq!(query_checksum("select 1"), query_checksum("select 1"));
+        assert_ne!(query_checksum("select 1"), query_checksum("select 2"));
+        assert_eq!(query_checksum("x").len(), 32);
+    }
+}

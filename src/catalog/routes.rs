@@ -1,0 +1,402 @@
+//! The REST routes: OpenMetadata's paths and JSON shapes for the entity collections.
+
+use super::entity;
+use super::kind::{self, Kind};
+use super::store::{Include, PutOutcome, Store, StoreError};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    /// `http://host:port`, for the entities' `href`.
+    pub public_url: String,
+    /// Bearer token every API call must carry, when set.
+    pub token: Option<crate::config::Secret>,
+}
+
+pub type Shared = Arc<AppState>;
+type Params = Query<HashMap<String, String>>;
+
+/// An API error: OpenMetadata's `{code, message}` body.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"code": self.0.as_u16(), "message": self.1});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::Pg(_) | StoreError::Connect(_) => {
+                tracing::warn!(error = %e, "catalog database error");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+impl AppState {
+    /// Adds `href` to the entity (and drops the optional fields not asked for).
+    fn present(&self, kind: &Kind, mut e: Map<String, Value>, fields: Option<&str>) -> Value {
+        if let Some(id) = e.get("id").and_then(Value::as_str) {
+            let href = format!("{}/api/v1/{}/{id}", self.public_url, kind.collection);
+            e.insert("href".into(), Value::String(href));
+        }
+        entity::select_fields(kind, &mut e, fields.unwrap_or(""));
+        if kind.entity_type == "query" {
+            // OpenMetadata's Query entity has no `deleted`; its strict clients reject the key.
+            e.remove("deleted");
+        }
+        Value::Object(e)
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| t.trim() == token.expose())
+    }
+}
+
+/// Rejects calls without the configured bearer token.
+pub async fn auth(
+    State(app): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if app.authorized(req.headers()) {
+        next.run(req).await
+    } else {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token".into(),
+        )
+        .into_response()
+    }
+}
+
+/// The API routes under `/api/v1`.
+pub fn router() -> axum::Router<Shared> {
+    let mut r = axum::Router::new().route(
+        "/api/v1/system/version",
+        get(|| async {
+            Json(json!({"version": super::OPENMETADATA_VERSION, "revision": env!("CARGO_PKG_VERSION"), "timestamp": 0}))
+        }),
+    );
+    for k in kind::ALL {
+        let base = format!("/api/v1/{}", k.collection);
+        r = r
+            .route(
+                &base,
+                put(move |s, h, p, b| put_entity(k, s, h, p, b)).get(move |s, p| list(k, s, p)),
+            )
+            .route(
+                &format!("{base}/restore"),
+                put(move |s, h, b| restore(k, s, h, b)),
+            )
+            .route(
+                &format!("{base}/name/{{*fqn}}"),
+                get(move |s, p, q| get_entity(k, true, s, p, q))
+                    .delete(move |s, h, p, q| delete(k, true, s, h, p, q)),
+            )
+            .route(
+                &format!("{base}/{{id}}"),
+                get(move |s, p, q| get_entity(k, false, s, p, q))
+                    .delete(move |s, h, p, q| delete(k, false, s, h, p, q))
+                    .patch(move |s, h, p, b| patch(k, s, h, p, b)),
+            )
+            .route(
+                &format!("{base}/{{id}}/versions"),
+                get(move |s, p| versions(k, s, p)),
+            )
+            .route(
+                &format!("{base}/{{id}}/versions/{{version}}"),
+                get(move |s, p| version(k, s, p)),
+            );
+    }
+    r.merge(super::lineage::router())
+        .merge(super::usage::router())
+}
+
+fn updated_by(headers: &HeaderMap) -> &'static str {
+    // There is no user model: a token-authenticated caller is the ingestion bot.
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        "ingestion-bot"
+    } else {
+        "admin"
+    }
+}
+
+async fn put_entity(
+    kind: &'static Kind,
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Query(_): Params,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let create = entity::validate(kind, &body).map_err(StoreError::from)?;
+    let by = updated_by(&headers);
+    // A concurrent create of the same entity loses the insert race once; then it is an update.
+    let result = match app.store.put(kind, create.clone(), by).await {
+        Err(StoreError::Conflict(_)) => app.store.put(kind, create, by).await,
+        other => other,
+    };
+    let (outcome, e) = result?;
+    let status = match outcome {
+        PutOutcome::Created => StatusCode::CREATED,
+        PutOutcome::Updated | PutOutcome::Unchanged => StatusCode::OK,
+    };
+    super::metrics()
+        .entity_writes
+        .with_label_values(&[kind.entity_type, outcome_label(outcome)])
+        .inc();
+    Ok((status, Json(app.present(kind, e, Some("*")))).into_response())
+}
+
+fn outcome_label(o: PutOutcome) -> &'static str {
+    match o {
+        PutOutcome::Created => "created",
+        PutOutcome::Updated => "updated",
+        PutOutcome::Unchanged => "unchanged",
+    }
+}
+
+async fn get_entity(
+    kind: &'static Kind,
+    by_name: bool,
+    State(app): State<Shared>,
+    Path(key): Path<String>,
+    Query(q): Params,
+) -> ApiResult {
+    let include = Include::parse(q.get("include").map(String::as_str));
+    let mut e = app.store.get(kind, by_name, &key, include).await?;
+    if q.get("fields")
+        .is_some_and(|f| f.contains("usageSummary") || f.contains('*'))
+    {
+        if let Some(id) = e.get("id").and_then(Value::as_str).map(str::to_owned) {
+            let summary = super::usage::summary(&app.store, &id).await?;
+            e.insert("usageSummary".into(), summary);
+        }
+    }
+    Ok(Json(app.present(kind, e, q.get("fields").map(String::as_str))).into_response())
+}
+
+async fn list(kind: &'static Kind, State(app): State<Shared>, Query(q): Params) -> ApiResult {
+    let include = Include::parse(q.get("include").map(String::as_str));
+    let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
+        None => 10,
+        Some(Ok(l)) if (0..=1_000_000).contains(&l) => l,
+        Some(_) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "limit must be an integer from 0 to 1000000".into(),
+            ));
+        }
+    };
+    let decode = |name: &str| -> Result<Option<String>, ApiError> {
+        q.get(name)
+            .map(|c| {
+                cursor_decode(c).ok_or_else(|| {
+                    ApiError(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name} is not a cursor this server gave"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let (after, before) = (decode("after")?, decode("before")?);
+    // Filter by parent, as OpenMetadata does: `?database=svc.db`, `?databaseSchema=...`, `?service=`.
+    let parent = ["databaseSchema", "database", "service"]
+        .iter()
+        .find_map(|p| q.get(*p))
+        .map(String::as_str);
+    let (page, total) = app
+        .store
+        .list(
+            kind,
+            parent,
+            include,
+            limit,
+            after.as_deref(),
+            before.as_deref(),
+        )
+        .await?;
+    let fqn = |e: Option<&Map<String, Value>>| {
+        e.and_then(|e| e.get("fullyQualifiedName"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let (first, last) = (fqn(page.first()), fqn(page.last()));
+    let mut paging = json!({"total": total});
+    if let Some(last) = &last {
+        if app
+            .store
+            .has_more(kind, parent, include, last, true)
+            .await?
+        {
+            paging["after"] = Value::String(cursor_encode(last));
+        }
+    }
+    if let Some(first) = &first {
+        if app
+            .store
+            .has_more(kind, parent, include, first, false)
+            .await?
+        {
+            paging["before"] = Value::String(cursor_encode(first));
+        }
+    }
+    let fields = q.get("fields").map(String::as_str);
+    let data: Vec<Value> = page
+        .into_iter()
+        .map(|e| app.present(kind, e, fields))
+        .collect();
+    Ok(Json(json!({"data": data, "paging": paging})).into_response())
+}
+
+/// Paging cursors are opaque to clients: the FQN, hex-encoded.
+fn cursor_encode(fqn: &str) -> String {
+    fqn.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn cursor_decode(cursor: &str) -> Option<String> {
+    if cursor.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+fn flag(q: &HashMap<String, String>, name: &str) -> bool {
+    q.get(name).is_some_and(|v| v == "true")
+}
+
+async fn delete(
+    kind: &'static Kind,
+    by_name: bool,
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(q): Params,
+) -> ApiResult {
+    let hard = flag(&q, "hardDelete");
+    let e = app
+        .store
+        .delete(
+            kind,
+            by_name,
+            &key,
+            flag(&q, "recursive"),
+            hard,
+            updated_by(&headers),
+        )
+        .await?;
+    let outcome = if hard { "hard_deleted" } else { "soft_deleted" };
+    super::metrics()
+        .entity_writes
+        .with_label_values(&[kind.entity_type, outcome])
+        .inc();
+    Ok(Json(app.present(kind, e, Some("*"))).into_response())
+}
+
+async fn restore(
+    kind: &'static Kind,
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> ApiResult {
+    let Some(id) = body.get("id").and_then(Value::as_str) else {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "id is required".into()));
+    };
+    let e = app.store.restore(kind, id, updated_by(&headers)).await?;
+    Ok(Json(app.present(kind, e, Some("*"))).into_response())
+}
+
+async fn patch(
+    kind: &'static Kind,
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<json_patch::Patch>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(p) = body.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("not an RFC 6902 JSON Patch: {}", e.body_text()),
+        )
+    })?;
+    let e = app.store.patch(kind, &id, p, updated_by(&headers)).await?;
+    Ok(Json(app.present(kind, e, Some("*"))).into_response())
+}
+
+async fn versions(
+    kind: &'static Kind,
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let versions = app.store.versions(kind, &id).await?;
+    let versions: Vec<Value> = versions
+        .into_iter()
+        .map(|v| Value::String(v.to_string()))
+        .collect();
+    Ok(Json(json!({"entityType": kind.entity_type, "versions": versions})).into_response())
+}
+
+async fn version(
+    kind: &'static Kind,
+    State(app): State<Shared>,
+    Path((id, v)): Path<(String, String)>,
+) -> ApiResult {
+    let v: f64 = v.parse().map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("version {v:?} is not a number"),
+        )
+    })?;
+    let e = app.store.version(kind, &id, v).await?;
+    Ok(Json(app.present(kind, e, Some("*"))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_junk() {
+        for fqn in ["svc.db.public.film", "s.\"a.b\".ü"] {
+            assert_eq!(cursor_decode(&cursor_encode(fqn)).as_deref(), Some(fqn));
+        }
+        assert_eq!(cursor_decode("abc"), None);
+        assert_eq!(cursor_decode("zz"), None);
+    }
+}

@@ -1,0 +1,845 @@
+//! pgmeta-catalog's persistence: entities, their versions, lineage edges and daily usage, in
+//! PostgreSQL (schema `pgmeta_catalog`). Entities are stored as the JSON the API serves, with
+//! the columns needed to find them (collection, FQN, parent, deleted).
+//!
+//! Every write runs in one transaction that locks the entity's row (`FOR UPDATE`), so
+//! concurrent PUTs of one entity serialize and each version is recorded once.
+
+use super::entity::{self, Changes, Create, Invalid};
+use super::kind::{self, Kind};
+use crate::pg::PgTarget;
+use serde_json::{Map, Value, json};
+use tokio_postgres::{GenericClient, Transaction};
+
+const SCHEMA_SQL: &str = "
+CREATE SCHEMA IF NOT EXISTS pgmeta_catalog;
+CREATE TABLE IF NOT EXISTS pgmeta_catalog.entity (
+    id text PRIMARY KEY,
+    collection text NOT NULL,
+    fqn text NOT NULL,
+    parent_id text,
+    deleted boolean NOT NULL DEFAULT false,
+    body jsonb NOT NULL,
+    UNIQUE (collection, fqn)
+);
+CREATE INDEX IF NOT EXISTS entity_parent ON pgmeta_catalog.entity (parent_id);
+CREATE TABLE IF NOT EXISTS pgmeta_catalog.entity_version (
+    id text NOT NULL,
+    version double precision NOT NULL,
+    body jsonb NOT NULL,
+    PRIMARY KEY (id, version)
+);
+CREATE TABLE IF NOT EXISTS pgmeta_catalog.lineage_edge (
+    from_id text NOT NULL,
+    to_id text NOT NULL,
+    body jsonb NOT NULL,
+    PRIMARY KEY (from_id, to_id)
+);
+CREATE INDEX IF NOT EXISTS lineage_edge_to ON pgmeta_catalog.lineage_edge (to_id);
+CREATE TABLE IF NOT EXISTS pgmeta_catalog.usage_daily (
+    entity_id text NOT NULL,
+    day date NOT NULL,
+    count bigint NOT NULL,
+    PRIMARY KEY (entity_id, day)
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("catalog database: {}", pg_message(.0))]
+    Pg(#[from] tokio_postgres::Error),
+    #[error("catalog database: {0}")]
+    Connect(String),
+}
+
+impl From<crate::pg::PgError> for StoreError {
+    fn from(e: crate::pg::PgError) -> Self {
+        StoreError::Connect(e.to_string())
+    }
+}
+
+/// Opens connections to the catalog's database for the pool.
+#[derive(Debug)]
+pub struct Connector(pub PgTarget);
+
+impl deadpool::managed::Manager for Connector {
+    type Type = tokio_postgres::Client;
+    type Error = crate::pg::PgError;
+
+    async fn create(&self) -> Result<Self::Type, Self::Error> {
+        self.0.connect().await
+    }
+
+    async fn recycle(
+        &self,
+        client: &mut Self::Type,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Self::Error> {
+        if client.is_closed() {
+            return Err(deadpool::managed::RecycleError::message(
+                "connection closed",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub type Pool = deadpool::managed::Pool<Connector>;
+
+/// Which entities a read sees (`include=` of the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    NonDeleted,
+    Deleted,
+    All,
+}
+
+impl Include {
+    pub fn parse(s: Option<&str>) -> Include {
+        match s {
+            Some("all") => Include::All,
+            Some("deleted") => Include::Deleted,
+            _ => Include::NonDeleted,
+        }
+    }
+
+    fn admits(self, deleted: bool) -> bool {
+        match self {
+            Include::NonDeleted => !deleted,
+            Include::Deleted => deleted,
+            Include::All => true,
+        }
+    }
+}
+
+/// The outcome of a PUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+struct Row {
+    id: String,
+    deleted: bool,
+    body: Map<String, Value>,
+}
+
+fn body_of(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+fn now_millis() -> i64 {
+    crate::event::now_millis()
+}
+
+fn version_of(body: &Map<String, Value>) -> f64 {
+    body.get("version").and_then(Value::as_f64).unwrap_or(0.1)
+}
+
+/// An entity reference `{id, type, name, fullyQualifiedName}` (plus `deleted`).
+pub fn reference(kind: &Kind, body: &Map<String, Value>) -> Value {
+    let mut r = json!({
+        "id": body.get("id").cloned().unwrap_or(Value::Null),
+        "type": kind.entity_type,
+        "name": body.get("name").cloned().unwrap_or(Value::Null),
+        "fullyQualifiedName": body.get("fullyQualifiedName").cloned().unwrap_or(Value::Null),
+    });
+    if let Some(d) = body.get("displayName").filter(|v| !v.is_null()) {
+        r["displayName"] = d.clone();
+    }
+    if body.get("deleted") == Some(&Value::Bool(true)) {
+        r["deleted"] = Value::Bool(true);
+    }
+    r
+}
+
+impl Store {
+    pub async fn open(target: PgTarget, size: usize) -> Result<Store, StoreError> {
+        let pool = Pool::builder(Connector(target))
+            .max_size(size)
+            .build()
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        let store = Store { pool };
+        let client = store.client().await?;
+        client.batch_execute(SCHEMA_SQL).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool::managed::Object<Connector>, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool::managed::PoolError::Backend(e) => StoreError::from(e),
+            other => StoreError::Connect(other.to_string()),
+        })
+    }
+
+    /// Whether the catalog's database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        match self.client().await {
+            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    async fn find<C: GenericClient>(
+        c: &C,
+        kind: &Kind,
+        by: &str,
+        value: &str,
+        lock: bool,
+    ) -> Result<Option<Row>, StoreError> {
+        let sql = format!(
+            "SELECT id, deleted, body::text FROM pgmeta_catalog.entity WHERE collection = $1 AND {by} = $2{}",
+            if lock { " FOR UPDATE" } else { "" }
+        );
+        let row = c.query_opt(&sql, &[&kind.collection, &value]).await?;
+        Ok(row.map(|r| Row {
+            id: r.get(0),
+            deleted: r.get(1),
+            body: body_of(r.get::<_, &str>(2)),
+        }))
+    }
+
+    /// GET by id or by FQN.
+    pub async fn get(
+        &self,
+        kind: &'static Kind,
+        by_name: bool,
+        key: &str,
+        include: Include,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let c = self.client().await?;
+        let by = if by_name { "fqn" } else { "id" };
+        match Self::find(&*c, kind, by, key, false).await? {
+            Some(row) if include.admits(row.deleted) => Ok(row.body),
+            _ => Err(not_found(kind, key)),
+        }
+    }
+
+    /// PUT create-or-update.
+    pub async fn put(
+        &self,
+        kind: &'static Kind,
+        create: Create,
+        updated_by: &str,
+    ) -> Result<(PutOutcome, Map<String, Value>), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let (parent_id, mut new) = Self::build(&tx, kind, &create).await?;
+        let fqn = entity::child_fqn(create.parent_fqn.as_deref(), &create.name);
+        if kind.entity_type == "query" {
+            // Queries are found by checksum; the FQN is the name alone.
+            new.insert("checksum".into(), Value::String(create.name.clone()));
+        }
+        new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
+        if let Some(columns) = new.get_mut("columns") {
+            entity::qualify_columns(columns, &fqn);
+        }
+        let fqn = if kind.entity_type == "query" {
+            create.name.clone()
+        } else {
+            fqn
+        };
+        if kind.entity_type == "query" {
+            new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
+        }
+        let existing = Self::find(&tx, kind, "fqn", &fqn, true).await?;
+        let out = match existing {
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                new.insert("id".into(), Value::String(id.clone()));
+                new.insert("version".into(), json!(0.1));
+                new.insert("updatedAt".into(), json!(now_millis()));
+                new.insert("updatedBy".into(), Value::String(updated_by.into()));
+                new.insert("deleted".into(), Value::Bool(false));
+                let text = Value::Object(new.clone()).to_string();
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO pgmeta_catalog.entity (id, collection, fqn, parent_id, body) VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT (collection, fqn) DO NOTHING",
+                        &[&id, &kind.collection, &fqn, &parent_id, &text],
+                    )
+                    .await?;
+                if inserted == 0 {
+                    // Created concurrently by another request: the caller retries as an update.
+                    return Err(StoreError::Conflict(format!(
+                        "{} {fqn} was created concurrently",
+                        kind.entity_type
+                    )));
+                }
+                Self::record_version(&tx, &id, &new).await?;
+                (PutOutcome::Created, new)
+            }
+            Some(row) => {
+                let mut old = row.body;
+                let mut incoming = entity::content(&new);
+                entity::merge_curated(&old, &mut incoming);
+                let mut changes = entity::changes(&entity::content(&old), &incoming);
+                if row.deleted {
+                    changes
+                        .updated
+                        .push(("deleted".into(), Value::Bool(true), Value::Bool(false)));
+                }
+                if changes.is_empty() {
+                    // A new marker alone is recorded without a version.
+                    let marker = new.get("sourceHash");
+                    if marker.is_some() && marker != old.get("sourceHash") {
+                        old.insert("sourceHash".into(), marker.cloned().unwrap_or(Value::Null));
+                        let text = Value::Object(old.clone()).to_string();
+                        tx.execute(
+                            "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb WHERE id = $1",
+                            &[&row.id, &text],
+                        )
+                        .await?;
+                    }
+                    (PutOutcome::Unchanged, old)
+                } else {
+                    for (k, v) in &new {
+                        if entity::SYSTEM_FIELDS.contains(&k.as_str()) && k != "id" {
+                            old.insert(k.clone(), v.clone());
+                        }
+                    }
+                    let keep: Vec<String> = old
+                        .keys()
+                        .filter(|k| entity::SYSTEM_FIELDS.contains(&k.as_str()))
+                        .cloned()
+                        .collect();
+                    old.retain(|k, _| keep.contains(k));
+                    old.extend(incoming);
+                    Self::update(&tx, &row.id, &mut old, &changes, updated_by, false).await?;
+                    (PutOutcome::Updated, old)
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The entity a create request makes, less its system fields: content, name, owners and the
+    /// references to its ancestors. Returns the parent's id too.
+    async fn build(
+        tx: &Transaction<'_>,
+        kind: &'static Kind,
+        create: &Create,
+    ) -> Result<(Option<String>, Map<String, Value>), StoreError> {
+        let mut body = create.content.clone();
+        body.insert("name".into(), Value::String(create.name.clone()));
+        let mut parent_id = None;
+        if let (Some((field, parent_kind)), Some(parent_fqn)) = (kind.parent, &create.parent_fqn) {
+            let parent = match Self::find(tx, parent_kind, "fqn", parent_fqn, false).await? {
+                Some(p) if !p.deleted => p,
+                _ => {
+                    return Err(StoreError::NotFound(format!(
+                        "{} instance for {parent_fqn} not found (the {field} of this request)",
+                        parent_kind.entity_type
+                    )));
+                }
+            };
+            parent_id = Some(parent.id.clone());
+            body.insert(field.into(), reference(parent_kind, &parent.body));
+            // The parent's own ancestors, and the service type.
+            for (_, ancestor) in parent_kind.ancestors() {
+                let f = Kind::reference_field(ancestor);
+                if let Some(r) = parent.body.get(f) {
+                    body.insert(f.into(), r.clone());
+                }
+            }
+            let service_type = parent
+                .body
+                .get("serviceType")
+                .cloned()
+                .unwrap_or(Value::Null);
+            body.insert("serviceType".into(), service_type);
+        }
+        if kind.entity_type == "query" {
+            let service = create
+                .content
+                .get("service")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            match Self::find(tx, &kind::SERVICE, "fqn", service, false).await? {
+                Some(s) => {
+                    body.insert("service".into(), reference(&kind::SERVICE, &s.body));
+                }
+                None => {
+                    return Err(StoreError::NotFound(format!(
+                        "databaseService instance for {service} not found (the service of this request)"
+                    )));
+                }
+            }
+        }
+        if !create.owners.is_empty() {
+            let mut owners = Vec::new();
+            for o in &create.owners {
+                let id = o.get("id").and_then(Value::as_str).unwrap_or_default();
+                let t = o.get("type").and_then(Value::as_str).unwrap_or_default();
+                let owner_kind = kind::by_entity_type(t)
+                    .filter(|k| k.entity_type == "user")
+                    .ok_or_else(|| Invalid(format!("owners: type {t:?} is not a user")))?;
+                match Self::find(tx, owner_kind, "id", id, false).await? {
+                    Some(u) if !u.deleted => owners.push(reference(owner_kind, &u.body)),
+                    _ => {
+                        return Err(StoreError::NotFound(format!(
+                            "user instance for {id} not found (in owners)"
+                        )));
+                    }
+                }
+            }
+            body.insert("owners".into(), Value::Array(owners));
+        }
+        Ok((parent_id, body))
+    }
+
+    /// Writes a changed entity: version bump, change description, the version row.
+    async fn update(
+        tx: &Transaction<'_>,
+        id: &str,
+        body: &mut Map<String, Value>,
+        changes: &Changes,
+        updated_by: &str,
+        deleted: bool,
+    ) -> Result<(), StoreError> {
+        let previous = version_of(body);
+        body.insert("version".into(), json!(changes.next_version(previous)));
+        body.insert("changeDescription".into(), changes.describe(previous));
+        body.insert("updatedAt".into(), json!(now_millis()));
+        body.insert("updatedBy".into(), Value::String(updated_by.into()));
+        body.insert("deleted".into(), Value::Bool(deleted));
+        let fqn = body
+            .get("fullyQualifiedName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let text = Value::Object(body.clone()).to_string();
+        tx.execute(
+            "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb, deleted = $3, fqn = CASE WHEN collection = 'queries' THEN fqn ELSE $4 END WHERE id = $1",
+            &[&id, &text, &deleted, &fqn],
+        )
+        .await?;
+        Self::record_version(tx, id, body).await
+    }
+
+    async fn record_version(
+        tx: &Transaction<'_>,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        let text = Value::Object(body.clone()).to_string();
+        tx.execute(
+            "INSERT INTO pgmeta_catalog.entity_version (id, version, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (id, version) DO UPDATE SET body = EXCLUDED.body",
+            &[&id, &version_of(body), &text],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// PATCH: an RFC 6902 JSON Patch over the entity; unlike a PUT it overwrites descriptions
+    /// and owners. System fields cannot be patched.
+    pub async fn patch(
+        &self,
+        kind: &'static Kind,
+        id: &str,
+        patch: json_patch::Patch,
+        updated_by: &str,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let row = Self::find(&tx, kind, "id", id, true)
+            .await?
+            .filter(|r| !r.deleted)
+            .ok_or_else(|| not_found(kind, id))?;
+        for op in &patch.0 {
+            let path = op.path().to_string();
+            let top = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if entity::SYSTEM_FIELDS.contains(&top.as_str()) || top == "name" {
+                return Err(Invalid(format!("{top} cannot be patched")).into());
+            }
+        }
+        let mut doc = Value::Object(row.body.clone());
+        json_patch::patch(&mut doc, &patch)
+            .map_err(|e| Invalid(format!("JSON Patch does not apply: {e}")))?;
+        let Value::Object(mut new) = doc else {
+            return Err(Invalid("JSON Patch must leave an object".into()).into());
+        };
+        if kind.entity_type == "table" {
+            let mut check = entity::content(&new);
+            check.insert("name".into(), Value::String(String::new()));
+            let columns = check
+                .get("columns")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            let mut probe = json!({"name": "x", "databaseSchema": "x", "columns": columns});
+            if let Some(t) = check.get("tableType") {
+                probe["tableType"] = t.clone();
+            }
+            if let Some(t) = check.get("tableConstraints") {
+                probe["tableConstraints"] = t.clone();
+            }
+            entity::validate(kind, &probe)?;
+        }
+        let changes = entity::changes(&entity::content(&row.body), &entity::content(&new));
+        if !changes.is_empty() {
+            if let (Some(fqn), Some(columns)) = (
+                new.get("fullyQualifiedName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                new.get_mut("columns"),
+            ) {
+                entity::qualify_columns(columns, &fqn);
+            }
+            Self::update(&tx, &row.id, &mut new, &changes, updated_by, false).await?;
+        }
+        tx.commit().await?;
+        Ok(if changes.is_empty() { row.body } else { new })
+    }
+
+    /// Soft delete (`deleted: true`, a new version) or hard delete (gone, with versions,
+    /// lineage and usage). Children are deleted with `recursive`, else their presence is a 400.
+    pub async fn delete(
+        &self,
+        kind: &'static Kind,
+        by_name: bool,
+        key: &str,
+        recursive: bool,
+        hard: bool,
+        updated_by: &str,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let by = if by_name { "fqn" } else { "id" };
+        let row = Self::find(&tx, kind, by, key, true)
+            .await?
+            .filter(|r| hard || !r.deleted)
+            .ok_or_else(|| not_found(kind, key))?;
+        let children = tx
+            .query(
+                "WITH RECURSIVE sub AS (SELECT id FROM pgmeta_catalog.entity WHERE parent_id = $1 UNION ALL SELECT e.id FROM pgmeta_catalog.entity e JOIN sub ON e.parent_id = sub.id) SELECT e.id, e.collection, e.deleted, e.body::text FROM pgmeta_catalog.entity e JOIN sub USING (id) FOR UPDATE OF e",
+                &[&row.id],
+            )
+            .await?;
+        let live_children = children.iter().filter(|r| !r.get::<_, bool>(2)).count();
+        if live_children > 0 && !recursive {
+            return Err(Invalid(format!(
+                "{} {key} has {live_children} child entities; delete them first or pass recursive=true",
+                kind.entity_type
+            ))
+            .into());
+        }
+        let mut ids: Vec<String> = children.iter().map(|r| r.get(0)).collect();
+        ids.push(row.id.clone());
+        let mut body = row.body;
+        if hard {
+            for sql in [
+                "DELETE FROM pgmeta_catalog.lineage_edge WHERE from_id = ANY($1) OR to_id = ANY($1)",
+                "DELETE FROM pgmeta_catalog.usage_daily WHERE entity_id = ANY($1)",
+                "DELETE FROM pgmeta_catalog.entity_version WHERE id = ANY($1)",
+                "DELETE FROM pgmeta_catalog.entity WHERE id = ANY($1)",
+            ] {
+                tx.execute(sql, &[&ids]).await?;
+            }
+        } else {
+            for child in children.iter().filter(|r| !r.get::<_, bool>(2)) {
+                let mut b = body_of(child.get::<_, &str>(3));
+                Self::soft_delete(&tx, &child.get::<_, String>(0), &mut b, updated_by).await?;
+            }
+            if !row.deleted {
+                Self::soft_delete(&tx, &row.id, &mut body, updated_by).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(body)
+    }
+
+    async fn soft_delete(
+        tx: &Transaction<'_>,
+        id: &str,
+        body: &mut Map<String, Value>,
+        updated_by: &str,
+    ) -> Result<(), StoreError> {
+        let changes = Changes {
+            updated: vec![("deleted".into(), Value::Bool(false), Value::Bool(true))],
+            ..Changes::default()
+        };
+        Self::update(tx, id, body, &changes, updated_by, true).await
+    }
+
+    /// `PUT /{collection}/restore {id}`: undoes a soft delete.
+    pub async fn restore(
+        &self,
+        kind: &'static Kind,
+        id: &str,
+        updated_by: &str,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let row = Self::find(&tx, kind, "id", id, true)
+            .await?
+            .filter(|r| r.deleted)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "{} instance for {id} not found among deleted entities",
+                    kind.entity_type
+                ))
+            })?;
+        let mut body = row.body;
+        let changes = Changes {
+            updated: vec![("deleted".into(), Value::Bool(true), Value::Bool(false))],
+            ..Changes::default()
+        };
+        Self::update(&tx, id, &mut body, &changes, updated_by, false).await?;
+        tx.commit().await?;
+        Ok(body)
+    }
+
+    /// A page of a collection in FQN order, optionally under one parent FQN. `after`/`before`
+    /// are FQNs (the API hex-encodes them into opaque cursors).
+    pub async fn list(
+        &self,
+        kind: &'static Kind,
+        parent_fqn: Option<&str>,
+        include: Include,
+        limit: i64,
+        after: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<(Vec<Map<String, Value>>, i64), StoreError> {
+        let c = self.client().await?;
+        let deleted_filter = match include {
+            Include::All => "",
+            Include::Deleted => " AND deleted",
+            Include::NonDeleted => " AND NOT deleted",
+        };
+        let prefix = parent_fqn.map(|p| format!("{p}."));
+        let base = format!(
+            "FROM pgmeta_catalog.entity WHERE collection = $1{deleted_filter} AND ($2::text IS NULL OR starts_with(fqn, $2))"
+        );
+        let total: i64 = c
+            .query_one(
+                &format!("SELECT count(*) {base}"),
+                &[&kind.collection, &prefix],
+            )
+            .await?
+            .get(0);
+        let rows = match before {
+            Some(b) => {
+                let sql = format!(
+                    "SELECT body::text FROM (SELECT body, fqn {base} AND fqn < $3 ORDER BY fqn DESC LIMIT $4) page ORDER BY fqn"
+                );
+                c.query(&sql, &[&kind.collection, &prefix, &b, &limit])
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT body::text {base} AND ($3::text IS NULL OR fqn > $3) ORDER BY fqn LIMIT $4"
+                );
+                c.query(&sql, &[&kind.collection, &prefix, &after, &limit])
+                    .await?
+            }
+        };
+        Ok((
+            rows.iter().map(|r| body_of(r.get::<_, &str>(0))).collect(),
+            total,
+        ))
+    }
+
+    /// Whether an entity sorts after `fqn` in the collection (for the `after` cursor).
+    pub async fn has_more(
+        &self,
+        kind: &Kind,
+        parent_fqn: Option<&str>,
+        include: Include,
+        fqn: &str,
+        forward: bool,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let deleted_filter = match include {
+            Include::All => "",
+            Include::Deleted => " AND deleted",
+            Include::NonDeleted => " AND NOT deleted",
+        };
+        let prefix = parent_fqn.map(|p| format!("{p}."));
+        let cmp = if forward { ">" } else { "<" };
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM pgmeta_catalog.entity WHERE collection = $1{deleted_filter} AND ($2::text IS NULL OR starts_with(fqn, $2)) AND fqn {cmp} $3)"
+        );
+        Ok(c.query_one(&sql, &[&kind.collection, &prefix, &fqn])
+            .await?
+            .get(0))
+    }
+
+    /// All versions of an entity, newest first.
+    pub async fn versions(&self, kind: &'static Kind, id: &str) -> Result<Vec<Value>, StoreError> {
+        let c = self.client().await?;
+        Self::find(&*c, kind, "id", id, false)
+            .await?
+            .ok_or_else(|| not_found(kind, id))?;
+        let rows = c
+            .query("SELECT body::text FROM pgmeta_catalog.entity_version WHERE id = $1 ORDER BY version DESC", &[&id])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Value::Object(body_of(r.get::<_, &str>(0))))
+            .collect())
+    }
+
+    pub async fn version(
+        &self,
+        kind: &'static Kind,
+        id: &str,
+        version: f64,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt("SELECT body::text FROM pgmeta_catalog.entity_version WHERE id = $1 AND version = $2", &[&id, &version])
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{} instance for {id} has no version {version}", kind.entity_type)))?;
+        Ok(body_of(row.get::<_, &str>(0)))
+    }
+
+    /// Any entity by id, whatever its collection (for lineage).
+    pub async fn entity_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<(&'static Kind, Map<String, Value>)>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT collection, body::text FROM pgmeta_catalog.entity WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.and_then(|r| {
+            kind::by_collection(r.get::<_, &str>(0)).map(|k| (k, body_of(r.get::<_, &str>(1))))
+        }))
+    }
+
+    /// Adds or replaces the edge `from -> to`. Returns whether anything changed.
+    pub async fn put_edge(&self, from: &str, to: &str, edge: &Value) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let text = edge.to_string();
+        let n = c
+            .execute(
+                "INSERT INTO pgmeta_catalog.lineage_edge (from_id, to_id, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (from_id, to_id) DO UPDATE SET body = EXCLUDED.body WHERE lineage_edge.body IS DISTINCT FROM EXCLUDED.body",
+                &[&from, &to, &text],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn get_edge(&self, from: &str, to: &str) -> Result<Option<Value>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt("SELECT body::text FROM pgmeta_catalog.lineage_edge WHERE from_id = $1 AND to_id = $2", &[&from, &to])
+            .await?;
+        Ok(row.map(|r| Value::Object(body_of(r.get::<_, &str>(0)))))
+    }
+
+    pub async fn delete_edge(&self, from: &str, to: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "DELETE FROM pgmeta_catalog.lineage_edge WHERE from_id = $1 AND to_id = $2",
+                &[&from, &to],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Edges into (`upstream`) or out of each of `ids`: (from, to, details).
+    pub async fn edges(
+        &self,
+        ids: &[String],
+        upstream: bool,
+    ) -> Result<Vec<(String, String, Value)>, StoreError> {
+        let c = self.client().await?;
+        let sql = if upstream {
+            "SELECT from_id, to_id, body::text FROM pgmeta_catalog.lineage_edge WHERE to_id = ANY($1) ORDER BY 1, 2"
+        } else {
+            "SELECT from_id, to_id, body::text FROM pgmeta_catalog.lineage_edge WHERE from_id = ANY($1) ORDER BY 1, 2"
+        };
+        let rows = c.query(sql, &[&ids]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    Value::Object(body_of(r.get::<_, &str>(2))),
+                )
+            })
+            .collect())
+    }
+
+    /// Daily usage count of an entity: `replace` sets it (PUT), else adds to it (POST).
+    pub async fn put_usage(
+        &self,
+        id: &str,
+        day: &str,
+        count: i64,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let sql = if replace {
+            "INSERT INTO pgmeta_catalog.usage_daily (entity_id, day, count) VALUES ($1, $2::text::date, $3) ON CONFLICT (entity_id, day) DO UPDATE SET count = EXCLUDED.count"
+        } else {
+            "INSERT INTO pgmeta_catalog.usage_daily (entity_id, day, count) VALUES ($1, $2::text::date, $3) ON CONFLICT (entity_id, day) DO UPDATE SET count = usage_daily.count + EXCLUDED.count"
+        };
+        c.execute(sql, &[&id, &day, &count]).await.map_err(|e| {
+            if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_DATETIME_FORMAT)
+                || e.code() == Some(&tokio_postgres::error::SqlState::DATETIME_FIELD_OVERFLOW)
+            {
+                StoreError::Invalid(Invalid(format!("date {day:?} is not a YYYY-MM-DD date")))
+            } else {
+                StoreError::Pg(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    /// `(date, count)` of an entity's usage, newest first, up to `days` days back from `until`.
+    pub async fn usage(
+        &self,
+        id: &str,
+        until: Option<&str>,
+        days: i32,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT day::text, count FROM pgmeta_catalog.usage_daily WHERE entity_id = $1 AND day <= coalesce($2::text::date, 'infinity'::date) AND day > coalesce($2::text::date, current_date) - $3::int ORDER BY day DESC",
+                &[&id, &until, &days],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+/// The server's message (tokio-postgres's own Display says only "db error").
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.code().code(), d.message()),
+        None => e.to_string(),
+    }
+}
+
+fn not_found(kind: &Kind, key: &str) -> StoreError {
+    StoreError::NotFound(format!("{} instance for {key} not found", kind.entity_type))
+}

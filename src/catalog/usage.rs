@@ -1,0 +1,106 @@
+//! Usage routes: a daily count per entity. `POST` adds to the day's count (OpenMetadata's
+//! report), `PUT` sets it (create or update), so a client that sends day totals is idempotent.
+
+use super::kind;
+use super::routes::{ApiError, Shared};
+use super::store::{Include, Store, StoreError, reference};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+type ApiResult = Result<Response, ApiError>;
+
+pub fn router() -> axum::Router<Shared> {
+    axum::Router::new().route(
+        "/api/v1/usage/{entity_type}/{id}",
+        post(|s, p, b| report(false, s, p, b))
+            .put(|s, p, b| report(true, s, p, b))
+            .get(read),
+    )
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+async fn report(
+    replace: bool,
+    State(app): State<Shared>,
+    Path((entity_type, id)): Path<(String, String)>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    let k = kind::by_entity_type(&entity_type)
+        .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))?;
+    let date = body
+        .get("date")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("date is required (YYYY-MM-DD)"))?;
+    let count = body
+        .get("count")
+        .and_then(Value::as_i64)
+        .filter(|c| *c >= 0)
+        .ok_or_else(|| bad("count is required (a non-negative integer)"))?;
+    app.store.get(k, false, &id, Include::NonDeleted).await?;
+    app.store.put_usage(&id, date, count, replace).await?;
+    super::metrics()
+        .entity_writes
+        .with_label_values(&["usage", if replace { "updated" } else { "added" }])
+        .inc();
+    usage_of(&app, k, &id, Some(date), 1).await
+}
+
+async fn read(
+    State(app): State<Shared>,
+    Path((entity_type, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let k = kind::by_entity_type(&entity_type)
+        .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))?;
+    let days = match q.get("days") {
+        None => 1,
+        Some(d) => d
+            .parse::<i32>()
+            .ok()
+            .filter(|d| (1..=365).contains(d))
+            .ok_or_else(|| bad("days must be an integer from 1 to 365"))?,
+    };
+    usage_of(&app, k, &id, q.get("date").map(String::as_str), days).await
+}
+
+async fn usage_of(
+    app: &Shared,
+    k: &'static kind::Kind,
+    id: &str,
+    date: Option<&str>,
+    days: i32,
+) -> ApiResult {
+    let e = app.store.get(k, false, id, Include::All).await?;
+    let rows = app.store.usage(id, date, days).await?;
+    let usage: Vec<Value> = rows
+        .iter()
+        .map(|(day, count)| json!({"date": day, "dailyStats": {"count": count, "percentileRank": 0.0}}))
+        .collect();
+    Ok(Json(json!({"entity": reference(k, &e), "usage": usage})).into_response())
+}
+
+/// The `usageSummary` field: the latest day, with 7- and 30-day sums ending there.
+pub async fn summary(store: &Store, id: &str) -> Result<Value, StoreError> {
+    let rows = store.usage(id, None, 3650).await?;
+    let Some((latest, count)) = rows.first() else {
+        return Ok(Value::Null);
+    };
+    let sum = |rows: Vec<(String, i64)>| rows.iter().map(|(_, c)| c).sum::<i64>();
+    let week = sum(store.usage(id, Some(latest), 7).await?);
+    let month = sum(store.usage(id, Some(latest), 30).await?);
+    Ok(json!({
+        "date": latest,
+        "dailyStats": {"count": count, "percentileRank": 0.0},
+        "weeklyStats": {"count": week, "percentileRank": 0.0},
+        "monthlyStats": {"count": month, "percentileRank": 0.0},
+    }))
+}

@@ -1,0 +1,597 @@
+//! The whole path on real services: PostgreSQL -> pgmeta-capture -> tansu -> pgmeta-apply (its
+//! binary) -> pgmeta-catalog (its binary, persisting in PostgreSQL), read back through the
+//! catalog's REST API. Faults: the catalog down, apply killed, a malformed message.
+
+use crate::common::{TestEnv, poll_ok};
+use pgmeta::testkit::{CatalogServer, Service, read_raw};
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+pub struct Pipeline {
+    pub env: TestEnv,
+    pub catalog: CatalogServer,
+    pub apply: Option<Service>,
+    pub http: reqwest::Client,
+    pub dlq: String,
+    pub metrics_port: u16,
+}
+
+const TOKEN: &str = "test-bot-token";
+
+impl Pipeline {
+    pub async fn new(prefix: &str) -> Pipeline {
+        let env = TestEnv::new(prefix).await;
+        let catalog_db = format!("{}_catalog", env.db);
+        env.cluster.create_database(&catalog_db).await;
+        let catalog = CatalogServer::start(&env.cluster.url(&catalog_db), Some(TOKEN));
+        Pipeline {
+            dlq: format!("{}.dlq", env.db),
+            env,
+            catalog,
+            apply: None,
+            http: reqwest::Client::new(),
+            metrics_port: pgmeta::testkit::free_port(),
+        }
+    }
+
+    pub fn apply_args(&self, group: &str) -> Vec<String> {
+        let db = &self.env.db;
+        [
+            "--brokers",
+            &self.env.brokers,
+            "--group",
+            group,
+            "--metadata-topic",
+            &format!("{db}.metadata"),
+            "--usage-topic",
+            &format!("{db}.usage"),
+            "--lineage-topic",
+            &format!("{db}.lineage"),
+            "--dead-letter-topic",
+            &self.dlq,
+            "--server-url",
+            &self.catalog.api(),
+            "--missing-entity-timeout-secs",
+            "20",
+            "--kafka-option",
+            "topic.metadata.refresh.interval.ms=1000",
+            "--instance-id",
+            group,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Starts pgmeta-apply (the topics must exist: capture first), metrics on `metrics_port`.
+    pub fn start_apply(&mut self) {
+        let mut args = self.apply_args(&format!("{}-apply", self.env.db));
+        args.extend([
+            "--metrics-listen".to_owned(),
+            format!("127.0.0.1:{}", self.metrics_port),
+        ]);
+        self.apply = Some(Service::start(
+            "pgmeta-apply",
+            &args,
+            &[("PGMETA_APPLY_TOKEN", TOKEN)],
+        ));
+    }
+
+    /// Events a pgmeta-apply has consumed (every outcome), from its /metrics.
+    pub async fn consumed(&self, port: u16) -> usize {
+        let Ok(r) = self
+            .http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        else {
+            return 0;
+        };
+        let text = r.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with("pgmeta_apply_events_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as usize
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let url = format!("{}/v1/{path}", self.catalog.api());
+        match self.http.get(&url).bearer_auth(TOKEN).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.json().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    pub async fn table(&self, fqn: &str, include: &str) -> Option<Value> {
+        let (status, body) = self
+            .get(&format!(
+                "tables/name/{}?fields=*&include={include}",
+                pgmeta_encode(fqn)
+            ))
+            .await;
+        (status == 200).then_some(body)
+    }
+
+    /// Waits until `check` holds (or fails with `what` and apply's log after `timeout`).
+    pub async fn wait_for<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + timeout;
+        while !check().await {
+            if Instant::now() > deadline {
+                let log = self.apply.as_ref().map(|a| a.log()).unwrap_or_default();
+                panic!("timed out waiting for {what}; pgmeta-apply log:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn fqn(&self, schema: &str, table: &str) -> String {
+        pgmeta::model::Fqn::new(["svc", &self.env.db, schema, table]).to_string()
+    }
+
+    /// Every table entity (deleted too) by FQN -> version.
+    pub async fn versions(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = "tables?limit=500&include=all".to_owned();
+            if let Some(a) = &after {
+                path.push_str(&format!("&after={a}"));
+            }
+            let (_, page) = self.get(&path).await;
+            for t in page["data"].as_array().cloned().unwrap_or_default() {
+                out.insert(
+                    t["fullyQualifiedName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    t["version"].as_f64().unwrap_or_default(),
+                );
+            }
+            match page["paging"]["after"].as_str() {
+                Some(a) => after = Some(a.to_owned()),
+                None => return out,
+            }
+        }
+    }
+}
+
+fn pgmeta_encode(fqn: &str) -> String {
+    let mut out = String::new();
+    for b in fqn.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Relations of the source as (schema, name, relkind), user schemas only.
+async fn relations(env: &TestEnv) -> Vec<(String, String, String)> {
+    env.client
+        .query(
+            "SELECT n.nspname::text, c.relname::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r','p','v','m','f') AND n.nspname NOT IN ('pg_catalog','information_schema','pgmeta') AND n.nspname NOT LIKE 'pg_toast%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e') ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .expect("relations")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// Asserts that every relation, column (type, nullability, description), constraint and view
+/// lineage edge of the source is in the catalog.
+async fn assert_catalog_equals_source(p: &Pipeline) {
+    let rels = relations(&p.env).await;
+    assert!(!rels.is_empty());
+    for (schema, name, relkind) in &rels {
+        let fqn = p.fqn(schema, name);
+        let t = p
+            .table(&fqn, "non-deleted")
+            .await
+            .unwrap_or_else(|| panic!("{fqn} not in the catalog"));
+        let want_type = match relkind.as_str() {
+            "p" => "Partitioned",
+            "v" => "View",
+            "m" => "MaterializedView",
+            "f" => "Foreign",
+            _ => "Regular",
+        };
+        assert_eq!(t["tableType"], want_type, "{fqn}");
+        let cols = p
+            .env
+            .client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, col_description(a.attrelid, a.attnum) \
+                 FROM pg_attribute a WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[schema, name],
+            )
+            .await
+            .expect("columns");
+        let got = t["columns"].as_array().cloned().unwrap_or_default();
+        assert_eq!(got.len(), cols.len(), "{fqn}: column count");
+        for (c, row) in got.iter().zip(&cols) {
+            let col: String = row.get(0);
+            assert_eq!(c["name"], col.as_str(), "{fqn}");
+            assert_eq!(
+                c["dataTypeDisplay"],
+                row.get::<_, String>(1).as_str(),
+                "{fqn}.{col}"
+            );
+            let not_null: bool = row.get(2);
+            assert_eq!(
+                c["constraint"],
+                if not_null { "NOT_NULL" } else { "NULL" },
+                "{fqn}.{col}"
+            );
+            let desc: Option<String> = row.get(3);
+            assert_eq!(
+                c["description"].as_str(),
+                desc.as_deref(),
+                "{fqn}.{col} description"
+            );
+        }
+        let want: i64 = p
+            .env
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_constraint co WHERE conrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass AND contype IN ('p','u','f') \
+                 AND NOT (contype = 'f' AND conparentid <> 0 AND EXISTS (SELECT 1 FROM pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid))",
+                &[schema, name],
+            )
+            .await
+            .expect("constraints")
+            .get(0);
+        let have = t["tableConstraints"].as_array().map_or(0, Vec::len) as i64;
+        assert_eq!(have, want, "{fqn}: constraints");
+    }
+    // View lineage: each view's upstream tables in the catalog equal pg_depend's.
+    let deps = p
+        .env
+        .client
+        .query(
+            "SELECT DISTINCT vn.nspname::text, v.relname::text, tn.nspname::text, t.relname::text \
+             FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace \
+             JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+             JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+             WHERE v.relkind IN ('v','m') AND t.oid <> v.oid AND vn.nspname NOT IN ('pg_catalog','information_schema') \
+             AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = v.oid AND e.deptype = 'e')",
+            &[],
+        )
+        .await
+        .expect("view dependencies");
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in &deps {
+        expected
+            .entry(p.fqn(&r.get::<_, String>(0), &r.get::<_, String>(1)))
+            .or_default()
+            .insert(p.fqn(&r.get::<_, String>(2), &r.get::<_, String>(3)));
+    }
+    assert!(!expected.is_empty(), "the schema has views");
+    for (view, tables) in &expected {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, g) = p
+                .get(&format!(
+                    "lineage/table/name/{}?upstreamDepth=1&downstreamDepth=0",
+                    pgmeta_encode(view)
+                ))
+                .await;
+            let ids: BTreeSet<String> = g["upstreamEdges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["fromEntity"].as_str().map(str::to_owned))
+                .collect();
+            let got: BTreeSet<String> = g["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| n["id"].as_str().is_some_and(|i| ids.contains(i)))
+                .filter_map(|n| n["fullyQualifiedName"].as_str().map(str::to_owned))
+                .collect();
+            if &got == tables {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lineage of {view}: got {got:?}, want {tables:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn table_count(p: &Pipeline) -> usize {
+    let (_, page) = p.get("tables?limit=1").await;
+    page["paging"]["total"].as_u64().unwrap_or(0) as usize
+}
+
+/// A schema of the project's own (the demo's bookshop), always present; pagila below when the
+/// corpus is.
+#[tokio::test]
+async fn bookshop_flows_into_the_catalog_and_changes_follow() {
+    let mut p = Pipeline::new("apply_bookshop").await;
+    let demo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/bookshop.sql");
+    p.env.cluster.psql_file(&p.env.db, &demo);
+    end_to_end(&mut p).await;
+}
+
+#[tokio::test]
+async fn pagila_flows_into_the_catalog_and_changes_follow() {
+    let Some(corpus) = crate::pagila::corpus_dir() else {
+        eprintln!(
+            "SKIPPED pagila_flows_into_the_catalog_and_changes_follow: ../shared/corpus not found (set PGMETA_CORPUS)"
+        );
+        return;
+    };
+    let mut p = Pipeline::new("apply_pagila").await;
+    p.env
+        .cluster
+        .psql_file(&p.env.db, &corpus.join("pagila/pagila-schema.sql"));
+    end_to_end(&mut p).await;
+}
+
+async fn end_to_end(p: &mut Pipeline) {
+    p.env
+        .sql("CREATE TABLE public.scratch (id int PRIMARY KEY, note text)")
+        .await;
+    let mut capture = p.env.capture().await;
+    poll_ok(&mut capture).await;
+    p.start_apply();
+    let rels = relations(&p.env).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut missing = Vec::new();
+        for (s, n, _) in &rels {
+            let fqn = p.fqn(s, n);
+            if p.table(&fqn, "non-deleted").await.is_none() {
+                missing.push(fqn);
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        let log = p.apply.as_ref().map(|a| a.log()).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "not in the catalog: {missing:?}\napply log:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_catalog_equals_source(p).await;
+
+    // Changes on the source reach the catalog as new versions and a soft delete.
+    let first = p.rels_first().await;
+    let target = p.fqn(&first.0, &first.1);
+    let before = p.table(&target, "non-deleted").await.expect("target table");
+    let v0 = before["version"].as_f64().unwrap_or_default();
+    p.env
+        .sql(&format!(
+            "ALTER TABLE {s}.{t} ADD COLUMN pgmeta_added integer; COMMENT ON TABLE {s}.{t} IS 'described at the source'; DROP TABLE public.scratch;",
+            s = pgmeta::model::quote_ident(&first.0),
+            t = pgmeta::model::quote_ident(&first.1)
+        ))
+        .await;
+    poll_ok(&mut capture).await;
+    let scratch = p.fqn("public", "scratch");
+    let q: &Pipeline = p;
+    q.wait_for("the changes applied", Duration::from_secs(60), || {
+        let (target, scratch) = (target.clone(), scratch.clone());
+        async move {
+            let t = q.table(&target, "non-deleted").await;
+            let s = q.table(&scratch, "deleted").await;
+            let added = t.as_ref().is_some_and(|t| {
+                t["columns"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["name"] == "pgmeta_added"))
+                    && t["description"] == "described at the source"
+            });
+            added && s.is_some_and(|s| s["deleted"] == true)
+        }
+    })
+    .await;
+    let after = p.table(&target, "non-deleted").await.expect("target");
+    assert!(
+        after["version"].as_f64().unwrap_or_default() > v0,
+        "a new version: {after}"
+    );
+    let changed: Vec<String> = after["changeDescription"]["fieldsAdded"]
+        .as_array()
+        .into_iter()
+        .chain(after["changeDescription"]["fieldsUpdated"].as_array())
+        .flatten()
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        changed.iter().any(|c| c == "description" || c == "columns"),
+        "{changed:?}"
+    );
+    assert_catalog_equals_source(p).await;
+
+    // Replaying every topic from the beginning (a new consumer group) creates no version.
+    let versions = p.versions().await;
+    // Everything the first consumer read (its count stops moving once it is caught up).
+    let mut records = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = p.consumed(p.metrics_port).await;
+        if now > 0 && now == records {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first consumer never went idle"
+        );
+        records = now;
+    }
+    let port = pgmeta::testkit::free_port();
+    let mut args = p.apply_args(&format!("{}-replay", p.env.db));
+    args.extend(["--metrics-listen".to_owned(), format!("127.0.0.1:{port}")]);
+    let replay = Service::start("pgmeta-apply", &args, &[("PGMETA_APPLY_TOKEN", TOKEN)]);
+    p.wait_for(
+        "the replay consumed every record",
+        Duration::from_secs(120),
+        || async { p.consumed(port).await >= records },
+    )
+    .await;
+    assert!(replay.log().contains("pgmeta-apply consuming"));
+    assert_eq!(
+        p.versions().await,
+        versions,
+        "a replay must not create versions"
+    );
+    let dead = read_raw(&p.env.brokers, &p.dlq);
+    assert!(
+        dead.is_empty(),
+        "nothing dead-lettered: {} records",
+        dead.len()
+    );
+}
+
+impl Pipeline {
+    async fn rels_first(&self) -> (String, String) {
+        let rels = relations(&self.env).await;
+        rels.into_iter()
+            .find(|(_, n, k)| k == "r" && n != "scratch")
+            .map(|(s, n, _)| (s, n))
+            .expect("a plain table")
+    }
+}
+
+#[tokio::test]
+async fn faults_lose_nothing_and_duplicate_nothing() {
+    let mut p = Pipeline::new("apply_faults").await;
+    p.env.sql("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a);").await;
+    let mut capture = p.env.capture().await;
+    poll_ok(&mut capture).await;
+    p.start_apply();
+    let (fa, fb) = (p.fqn("public", "a"), p.fqn("public", "b"));
+    p.wait_for("a and b", Duration::from_secs(60), || async {
+        table_count(&p).await == 2
+    })
+    .await;
+
+    // 1. The catalog is down for 30 s while events flow.
+    p.catalog.stop();
+    p.env.sql("ALTER TABLE a ADD COLUMN x int; ALTER TABLE b ADD COLUMN y int; CREATE TABLE c (id int);").await;
+    poll_ok(&mut capture).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    p.catalog.restart();
+    p.wait_for(
+        "changes made while the catalog was down",
+        Duration::from_secs(60),
+        || async {
+            let columns = |t: Option<Value>| t.and_then(|t| t["columns"].as_array().map(Vec::len));
+            table_count(&p).await == 3
+                && columns(p.table(&fa, "all").await) == Some(2)
+                && columns(p.table(&fb, "all").await) == Some(3)
+        },
+    )
+    .await;
+    for (fqn, version) in [(&fa, 0.2), (&fb, 0.2)] {
+        let t = p.table(fqn, "all").await.expect("table");
+        assert_eq!(
+            t["version"].as_f64(),
+            Some(version),
+            "{fqn}: one change, one version"
+        );
+    }
+
+    // 2. kill -9 of pgmeta-apply mid-batch; the restart converges.
+    let many: String = (0..300)
+        .map(|i| format!("CREATE TABLE t{i} (id int, v text);"))
+        .collect();
+    p.env.sql(&many).await;
+    poll_ok(&mut capture).await;
+    p.wait_for(
+        "apply started on the batch",
+        Duration::from_secs(60),
+        || async { table_count(&p).await > 3 },
+    )
+    .await;
+    if let Some(a) = p.apply.as_mut() {
+        a.kill();
+    }
+    let partial = table_count(&p).await;
+    if let Some(a) = p.apply.as_mut() {
+        a.restart();
+    }
+    p.wait_for("all 303 tables", Duration::from_secs(120), || async {
+        table_count(&p).await == 303
+    })
+    .await;
+    let versions = p.versions().await;
+    for i in 0..300 {
+        let fqn = p.fqn("public", &format!("t{i}"));
+        assert_eq!(
+            versions.get(&fqn),
+            Some(&0.1),
+            "{fqn}: created once (killed after {partial} of 303)"
+        );
+    }
+
+    // 3. A malformed message goes to the dead-letter topic; the rest is applied.
+    produce_raw(
+        &p.env.brokers,
+        &format!("{}.metadata", p.env.db),
+        "svc.junk",
+        b"not avro at all",
+    );
+    p.env.sql("ALTER TABLE c ADD COLUMN after_junk int").await;
+    poll_ok(&mut capture).await;
+    let fc = p.fqn("public", "c");
+    let q = &p;
+    q.wait_for(
+        "the change after the malformed message",
+        Duration::from_secs(60),
+        || {
+            let fc = fc.clone();
+            async move {
+                q.table(&fc, "all")
+                    .await
+                    .is_some_and(|t| t["columns"].as_array().is_some_and(|c| c.len() == 2))
+            }
+        },
+    )
+    .await;
+    let dead = read_raw(&p.env.brokers, &p.dlq);
+    assert_eq!(dead.len(), 1, "one dead letter");
+    let error = dead[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "pgmeta.dlq.error")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(error.contains("not a pgmeta metadata event"), "{error}");
+    assert_eq!(dead[0].key, "svc.junk");
+}
+
+fn produce_raw(brokers: &str, topic: &str, key: &str, payload: &[u8]) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer");
+    producer
+        .send(BaseRecord::to(topic).key(key).payload(payload))
+        .map_err(|(e, _)| e)
+        .expect("send");
+    producer.flush(Duration::from_secs(10)).expect("flush");
+}

@@ -1,0 +1,98 @@
+//! pgmeta-catalog against OpenMetadata's official Python client (openmetadata-ingestion, in
+//! the venv `scripts/install-python-tools.sh` makes), and pgmeta-apply's request bodies against
+//! that client's generated request models.
+
+use crate::common::{TestEnv, poll_ok};
+use pgmeta::testkit::CatalogServer;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn client_python() -> Option<PathBuf> {
+    let cache = std::env::var("PGMETA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/pgmeta")
+        });
+    let python = cache.join("venv-openmetadata/bin/python");
+    python.exists().then_some(python)
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/openmetadata_client.py")
+}
+
+fn run(python: &PathBuf, args: &[&str]) -> String {
+    let out = Command::new(python)
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "conformance script failed:\n{text}");
+    text
+}
+
+#[tokio::test]
+async fn the_official_openmetadata_client_works_against_pgmeta_catalog() {
+    let Some(python) = client_python() else {
+        eprintln!(
+            "SKIPPED the_official_openmetadata_client_works_against_pgmeta_catalog: no openmetadata-ingestion venv (run scripts/install-python-tools.sh)"
+        );
+        return;
+    };
+    let env = TestEnv::new("conformance").await;
+    let catalog = CatalogServer::start(&env.cluster.url(&env.db), Some("conformance-token"));
+    let out = run(&python, &["drive", &catalog.api(), "conformance-token"]);
+    assert!(out.contains("conformance: 33 checks passed"), "{out}");
+}
+
+#[tokio::test]
+async fn apply_request_bodies_validate_against_the_client_models() {
+    let Some(python) = client_python() else {
+        eprintln!(
+            "SKIPPED apply_request_bodies_validate_against_the_client_models: no openmetadata-ingestion venv (run scripts/install-python-tools.sh)"
+        );
+        return;
+    };
+    let env = TestEnv::new("conformance_bodies").await;
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/bookshop.sql");
+    env.cluster.psql_file(&env.db, &demo);
+    env.sql("CREATE TABLE \"Odd \"\"name\"\".x\" (\"ü col\" varchar(63) NOT NULL, arr int[], n numeric(8,3), r int4range)").await;
+    let mut capture = env.capture().await;
+    poll_ok(&mut capture).await;
+    let mut lines = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    for record in env.records() {
+        let Some(e) = record.event else { continue };
+        let Some(body) = pgmeta::apply::create_request(&e) else {
+            continue;
+        };
+        let model = match e.entity_type {
+            pgmeta::model::EntityType::Database => "CreateDatabaseRequest",
+            pgmeta::model::EntityType::DatabaseSchema => "CreateDatabaseSchemaRequest",
+            pgmeta::model::EntityType::Table => "CreateTableRequest",
+            pgmeta::model::EntityType::Routine => "CreateStoredProcedureRequest",
+        };
+        kinds.insert(model);
+        lines.push(serde_json::json!({"model": model, "body": body}).to_string());
+    }
+    for l in env.lineage().into_iter().filter_map(|(_, e)| e) {
+        let id = "0b7c2f0e-8b8e-4a8e-9a63-6a8d5c7b1f21";
+        let body = serde_json::json!({"edge": {
+            "fromEntity": {"id": id, "type": "table"},
+            "toEntity": {"id": id, "type": "table"},
+            "lineageDetails": pgmeta::apply::lineage_details(&l, Some(serde_json::json!({"id": id, "type": "storedProcedure"}))),
+        }});
+        kinds.insert("AddLineageRequest");
+        lines.push(serde_json::json!({"model": "AddLineageRequest", "body": body}).to_string());
+    }
+    assert_eq!(kinds.len(), 5, "every kind of body: {kinds:?}");
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), lines.join("\n")).expect("write bodies");
+    let out = run(&python, &["validate", &file.path().to_string_lossy()]);
+    assert!(out.contains("CreateTableRequest bodies validate"), "{out}");
+}
