@@ -96,3 +96,93 @@ async fn apply_request_bodies_validate_against_the_client_models() {
     let out = run(&python, &["validate", &file.path().to_string_lossy()]);
     assert!(out.contains("CreateTableRequest bodies validate"), "{out}");
 }
+
+#[tokio::test]
+async fn bad_requests_are_rejected_naming_the_field() {
+    let env = TestEnv::new("catalog_errors").await;
+    let catalog = CatalogServer::start(&env.cluster.url(&env.db), Some("t0ken"));
+    let http = reqwest::Client::new();
+    let put = |path: &str, body: serde_json::Value, token: Option<&str>| {
+        let mut req = http.put(format!("{}/v1/{path}", catalog.api())).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let r = req.send().await.expect("request");
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let service = serde_json::json!({"name": "svc", "serviceType": "Postgres"});
+    let (status, body) = put("services/databaseServices", service.clone(), None).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("missing or wrong bearer token"))
+    );
+    let (status, _) = put("services/databaseServices", service.clone(), Some("wrong")).await;
+    assert_eq!(status, 401);
+    let (status, _) = put("services/databaseServices", service, Some("t0ken")).await;
+    assert_eq!(status, 201);
+    let cases = [
+        (
+            "databases",
+            serde_json::json!({"service": "svc"}),
+            400,
+            "name is required",
+        ),
+        (
+            "databases",
+            serde_json::json!({"name": "d", "service": "nope"}),
+            404,
+            "databaseService instance for nope not found",
+        ),
+        (
+            "databases",
+            serde_json::json!({"name": "d", "service": "svc", "colour": "red"}),
+            400,
+            "unknown field colour",
+        ),
+        (
+            "tables",
+            serde_json::json!({"name": "t", "databaseSchema": "svc.d.s", "columns": [{"name": "a", "dataType": "SERIAL"}]}),
+            400,
+            "columns[0].dataType \"SERIAL\" is not an OpenMetadata data type",
+        ),
+    ];
+    for (path, body, want_status, want) in cases {
+        let (status, answer) = put(path, body.clone(), Some("t0ken")).await;
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert_eq!(status, want_status, "{body}: {answer}");
+        assert!(message.starts_with(want), "{body}: {message}");
+        assert_eq!(answer["code"], want_status);
+    }
+    let malformed = http
+        .put(format!("{}/v1/tables", catalog.api()))
+        .bearer_auth("t0ken")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(malformed.status().as_u16(), 400);
+    // Health and metrics need no token.
+    let ready = http
+        .get(format!("http://127.0.0.1:{}/readyz", catalog.port))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    let metrics = http
+        .get(format!("http://127.0.0.1:{}/metrics", catalog.port))
+        .send()
+        .await
+        .expect("metrics");
+    let text = metrics.text().await.unwrap_or_default();
+    assert!(
+        text.contains("pgmeta_catalog_requests_total{method=\"PUT\",status=\"4xx\"}"),
+        "{text}"
+    );
+}

@@ -128,6 +128,23 @@ impl HttpMetadataClient {
         }))
     }
 
+    /// `GET /system/version`: whether the server answers (for `/readyz`).
+    pub async fn version(&self) -> Result<(), ApplyError> {
+        match self
+            .send(
+                self.http.get(self.url("system/version")),
+                "GET /system/version",
+            )
+            .await?
+        {
+            Ok(_) => Ok(()),
+            Err(r) => Err(ApplyError::Definite(format!(
+                "GET /system/version: {}: {}",
+                r.status, r.message
+            ))),
+        }
+    }
+
     /// `PUT /{collection}` with a create request.
     pub async fn put(
         &self,

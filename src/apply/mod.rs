@@ -106,6 +106,18 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
     ] {
         registry.register(m).expect("metric registered once");
     }
+    // Every known label set starts at zero, so rates and alerts work before the first event.
+    for stream in ["metadata", "usage", "lineage"] {
+        for outcome in ["applied", "skipped", "dead_lettered", "interrupted"] {
+            events.with_label_values(&[stream, outcome]);
+        }
+        for error_type in ["transient", "missing"] {
+            retries.with_label_values(&[stream, error_type]);
+        }
+    }
+    for error_type in ["kafka", "commit", "dead_letter"] {
+        errors.with_label_values(&[error_type]);
+    }
     ApplyMetrics {
         registry,
         events,

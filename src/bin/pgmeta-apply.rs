@@ -135,17 +135,35 @@ async fn run(cli: Cli, token: Option<Secret>) -> Result<(), String> {
     trigger
         .on_signals()
         .map_err(|e| format!("cannot watch signals: {e}"))?;
-    if let Some(listen) = cli.metrics_listen {
-        pgmeta::telemetry::serve_with(listen, shutdown.clone(), || {
-            pgmeta::apply::metrics().render()
-        })
-        .await?;
-    }
     let client = HttpMetadataClient::new(
         &cli.server_url,
         token,
         Duration::from_secs(cli.request_timeout_secs),
     )?;
+    if let Some(listen) = cli.metrics_listen {
+        let ready = pgmeta::telemetry::Readiness::default();
+        pgmeta::telemetry::serve_with(
+            listen,
+            shutdown.clone(),
+            || pgmeta::apply::metrics().render(),
+            ready.clone(),
+        )
+        .await?;
+        // `/readyz`: the broker and the metadata server answer.
+        let (probe_client, brokers, options) = (
+            client.clone(),
+            cli.brokers.clone(),
+            cli.kafka_options.clone(),
+        );
+        ready.spawn_prober(Duration::from_secs(5), shutdown.clone(), move || {
+            let (client, brokers, options) =
+                (probe_client.clone(), brokers.clone(), options.clone());
+            async move {
+                pgmeta::telemetry::broker_reachable(brokers, options).await?;
+                client.version().await.map_err(|e| e.to_string())
+            }
+        });
+    }
     let applier = Applier::new(
         client,
         ApplierConfig {

@@ -234,7 +234,9 @@ async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Resul
         .on_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     if let Some(listen) = config.telemetry.listen {
-        telemetry::serve(listen, shutdown.clone()).await?;
+        let ready = telemetry::Readiness::default();
+        telemetry::serve(listen, shutdown.clone(), ready.clone()).await?;
+        spawn_readiness_probe(&ready, &config, &target, shutdown.clone());
     }
     let sink = match config.output.kind {
         OutputKind::Kafka => AnySink::Kafka(Box::new(
@@ -325,4 +327,63 @@ fn catalog_resolver(conn: &str) -> Result<pgmeta::lineage::Resolver, String> {
             .await
             .map_err(|e| e.to_string())
     })
+}
+
+/// `/readyz`: PostgreSQL answers, the broker answers (when writing to Kafka), and a catalog read
+/// succeeded within three poll intervals (at least a minute).
+fn spawn_readiness_probe(
+    ready: &telemetry::Readiness,
+    config: &CaptureConfig,
+    target: &PgTarget,
+    shutdown: pgmeta::shutdown::Shutdown,
+) {
+    let target = target.clone();
+    let kafka = matches!(config.output.kind, OutputKind::Kafka).then(|| {
+        let options: Vec<(String, String)> = config
+            .kafka
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+            .collect();
+        (config.kafka.brokers.clone(), options)
+    });
+    let stall = (config.poll.interval * 3).max(Duration::from_secs(60));
+    let client = std::sync::Arc::new(tokio::sync::Mutex::new(None::<tokio_postgres::Client>));
+    ready.spawn_prober(Duration::from_secs(5), shutdown, move || {
+        let (target, kafka, client) = (target.clone(), kafka.clone(), client.clone());
+        async move {
+            let mut held = client.lock().await;
+            if held.as_ref().is_none_or(|c| c.is_closed()) {
+                *held = Some(
+                    target
+                        .connect()
+                        .await
+                        .map_err(|e| format!("PostgreSQL {target}: {e}"))?,
+                );
+            }
+            if let Some(c) = held.as_ref() {
+                c.simple_query("SELECT 1")
+                    .await
+                    .map_err(|e| format!("PostgreSQL {target}: {e}"))?;
+            }
+            if let Some((brokers, options)) = kafka {
+                telemetry::broker_reachable(brokers, options).await?;
+            }
+            let last = pgmeta::telemetry::metrics().last_success.get();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            if last == 0.0 {
+                return Err("no catalog read has finished yet".into());
+            }
+            if now - last > stall.as_secs_f64() {
+                return Err(format!(
+                    "no successful catalog read for {:.0} s",
+                    now - last
+                ));
+            }
+            Ok(())
+        }
+    });
 }

@@ -25,8 +25,10 @@ pub fn init(format: LogFormat, level: Option<&str>) {
     };
 }
 
+mod health;
 mod http;
 mod metrics;
 
+pub use health::{Readiness, broker_reachable};
 pub use http::{serve, serve_with};
 pub use metrics::{Metrics, metrics, render};

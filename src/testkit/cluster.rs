@@ -21,6 +21,8 @@ pub struct PgCluster {
     port: u16,
     child: Option<Child>,
     run_as: Option<(u32, u32)>,
+    /// The server's command line, to start it again after [`PgCluster::stop`].
+    args: Vec<String>,
 }
 
 impl PgCluster {
@@ -109,57 +111,77 @@ impl PgCluster {
             std::os::unix::fs::chown(path.join("postgres.log"), Some(uid), Some(gid))
                 .expect("chown log");
         }
-        let mut postgres = Command::new(bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string()])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", sock.display()))
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "wal_level=logical",
-                "-c",
-                "shared_preload_libraries=pg_stat_statements",
-                "-c",
-                "max_replication_slots=32",
-                "-c",
-                "max_wal_senders=32",
-                "-c",
-                "max_connections=300",
-                // fsync off makes commits cheap; synchronous_commit stays on, as on a real
-                // server: with it off, WAL reaches the walsender only at the WAL writer's pace
-                // (200 ms), which would distort replication latency.
-                "-c",
-                "fsync=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_locks_per_transaction=256",
-            ])
-            .args(&tls_args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log);
-        let child = as_user(&mut postgres, run_as)
-            .spawn()
-            .expect("start postgres");
-        let cluster = PgCluster {
+        drop(log);
+        let mut args: Vec<String> = vec![
+            "-D".into(),
+            data.display().to_string(),
+            "-p".into(),
+            port.to_string(),
+            "-c".into(),
+            format!("unix_socket_directories={}", sock.display()),
+        ];
+        for setting in [
+            "listen_addresses=127.0.0.1",
+            "wal_level=logical",
+            "shared_preload_libraries=pg_stat_statements",
+            "max_replication_slots=32",
+            "max_wal_senders=32",
+            "max_connections=300",
+            // fsync off makes commits cheap; synchronous_commit stays on, as on a real
+            // server: with it off, WAL reaches the walsender only at the WAL writer's pace
+            // (200 ms), which would distort replication latency.
+            "fsync=off",
+            "full_page_writes=off",
+            "max_locks_per_transaction=256",
+        ] {
+            args.extend(["-c".into(), setting.into()]);
+        }
+        args.extend(tls_args);
+        let mut cluster = PgCluster {
             dir: Some(dir),
             path,
             bin,
             port,
-            child: Some(child),
+            child: None,
             run_as,
+            args,
         };
-        cluster.wait_ready();
+        cluster.spawn();
         cluster.psql(
             "postgres",
             "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
         );
         cluster
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.path.join("postgres.log"))
+            .expect("open log");
+        let mut postgres = Command::new(self.bin.join("postgres"));
+        postgres
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log);
+        let child = as_user(&mut postgres, self.run_as)
+            .spawn()
+            .expect("start postgres");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Stops the server (fast shutdown); [`PgCluster::restart`] starts it again, same data.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            super::stop_child(&mut child);
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     fn wait_ready(&self) {

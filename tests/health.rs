@@ -1,0 +1,116 @@
+//! `/readyz` of pgmeta-capture and pgmeta-apply flips to 503 when PostgreSQL, the broker or
+//! the metadata server goes away, and back to 200 when it returns. Own cluster, broker and
+//! catalog: the shared ones cannot be stopped.
+
+use pgmeta::testkit::{Broker, CatalogServer, PgCluster, Service, free_port};
+use std::time::{Duration, Instant};
+
+async fn readyz(port: u16) -> (u16, String) {
+    match reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+async fn wait_status(what: &str, port: u16, want: u16, service: &Service) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = readyz(port).await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: /readyz stayed {status} {body}; log:\n{}",
+            service.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_follows_postgres_the_broker_and_the_server() {
+    let mut cluster = PgCluster::start();
+    let mut broker = Broker::start_on(free_port(), true);
+    let client = cluster.create_database("app").await;
+    client
+        .batch_execute("CREATE TABLE t (id int)")
+        .await
+        .expect("table");
+    drop(client);
+    cluster.create_database("catalog").await;
+    let mut catalog = CatalogServer::start(&cluster.url("catalog"), None);
+
+    let state = tempfile::tempdir().expect("state dir");
+    let config = state.path().join("capture.toml");
+    std::fs::write(
+        &config,
+        format!("service_name = \"svc\"\n[kafka]\nbrokers = \"{}\"\nstartup_timeout = \"60s\"\n[poll]\ninterval = \"1s\"\n[usage]\nenabled = false\n", broker.bootstrap()),
+    )
+    .expect("config");
+    let (capture_port, apply_port) = (free_port(), free_port());
+    let port = cluster.port().to_string();
+    let args: Vec<String> = [
+        "--config".to_owned(),
+        config.to_string_lossy().into_owned(),
+        "--state-dir".to_owned(),
+        state.path().to_string_lossy().into_owned(),
+        "--metrics-listen".to_owned(),
+        format!("127.0.0.1:{capture_port}"),
+        "run".to_owned(),
+    ]
+    .to_vec();
+    let capture = Service::start(
+        "pgmeta-capture",
+        &args,
+        &[
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", &port),
+            ("PGUSER", "postgres"),
+            ("PGPASSWORD", pgmeta::testkit::SUPERUSER_PASSWORD),
+            ("PGDATABASE", "app"),
+        ],
+    );
+    let apply_args: Vec<String> = [
+        "--brokers",
+        &broker.bootstrap(),
+        "--instance-id",
+        "health",
+        "--server-url",
+        &catalog.api(),
+        "--metrics-listen",
+        &format!("127.0.0.1:{apply_port}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let apply = Service::start("pgmeta-apply", &apply_args, &[]);
+    wait_status("capture at start", capture_port, 200, &capture).await;
+    wait_status("apply at start", apply_port, 200, &apply).await;
+
+    cluster.stop();
+    let body = wait_status("capture without PostgreSQL", capture_port, 503, &capture).await;
+    assert!(body.contains("PostgreSQL"), "{body}");
+    cluster.restart();
+    wait_status("capture with PostgreSQL back", capture_port, 200, &capture).await;
+
+    broker.stop();
+    let body = wait_status("capture without the broker", capture_port, 503, &capture).await;
+    assert!(body.contains("kafka"), "{body}");
+    wait_status("apply without the broker", apply_port, 503, &apply).await;
+    broker.restart();
+    wait_status("capture with the broker back", capture_port, 200, &capture).await;
+    wait_status("apply with the broker back", apply_port, 200, &apply).await;
+
+    catalog.stop();
+    let body = wait_status("apply without the metadata server", apply_port, 503, &apply).await;
+    assert!(body.contains("system/version"), "{body}");
+    catalog.restart();
+    wait_status(
+        "apply with the metadata server back",
+        apply_port,
+        200,
+        &apply,
+    )
+    .await;
+}
