@@ -216,3 +216,18 @@ fn the_kubernetes_capture_config_parses() {
         toml::from_str(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     assert_eq!(config.service_name, "postgres_prod");
 }
+
+#[test]
+fn promtool_accepts_the_alert_rules() {
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/pgmeta-alerts.yml");
+    let out = match std::process::Command::new("promtool").arg("check").arg("rules").arg(&rules).output() {
+        Ok(out) => out,
+        Err(_) => {
+            eprintln!("SKIPPED promtool_accepts_the_alert_rules: promtool not installed (Debian package prometheus)");
+            return;
+        }
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
+}

@@ -16,5 +16,6 @@ mod limits;
 mod lineage;
 mod pagila;
 mod replication;
+mod shutdown;
 mod tls;
 mod usage;

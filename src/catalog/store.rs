@@ -9,7 +9,9 @@ use super::entity::{self, Changes, Create, Invalid};
 use super::kind::{self, Kind};
 use crate::pg::PgTarget;
 use serde_json::{Map, Value, json};
-use tokio_postgres::{GenericClient, Transaction};
+use std::collections::HashMap;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Statement, Transaction};
 
 const SCHEMA_SQL: &str = "
 CREATE SCHEMA IF NOT EXISTS pgmeta_catalog;
@@ -68,12 +70,71 @@ impl From<crate::pg::PgError> for StoreError {
 #[derive(Debug)]
 pub struct Connector(pub PgTarget);
 
+/// A pooled connection with its prepared statements: each query is prepared once per
+/// connection, then runs in one round trip instead of two.
+#[derive(Debug)]
+pub struct PgConn {
+    client: tokio_postgres::Client,
+    cache: StatementCache,
+}
+
+#[derive(Debug, Default)]
+struct StatementCache(std::sync::Mutex<HashMap<String, Statement>>);
+
+/// A client or transaction with the statement cache of its connection.
+struct Db<'a, C> {
+    c: &'a C,
+    cache: &'a StatementCache,
+}
+
+impl<C: GenericClient> Db<'_, C> {
+    async fn statement(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(s) = self.cache.0.lock().ok().and_then(|m| m.get(sql).cloned()) {
+            return Ok(s);
+        }
+        let s = self.c.prepare(sql).await?;
+        if let Ok(mut m) = self.cache.0.lock() {
+            m.insert(sql.to_owned(), s.clone());
+        }
+        Ok(s)
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let s = self.statement(sql).await?;
+        self.c.query(&s, params).await
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+        let s = self.statement(sql).await?;
+        self.c.query_opt(&s, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+        let s = self.statement(sql).await?;
+        self.c.query_one(&s, params).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
+        let s = self.statement(sql).await?;
+        self.c.execute(&s, params).await
+    }
+}
+
+impl PgConn {
+    fn db(&self) -> Db<'_, tokio_postgres::Client> {
+        Db { c: &self.client, cache: &self.cache }
+    }
+}
+
 impl deadpool::managed::Manager for Connector {
-    type Type = tokio_postgres::Client;
+    type Type = PgConn;
     type Error = crate::pg::PgError;
 
     async fn create(&self) -> Result<Self::Type, Self::Error> {
-        self.0.connect().await
+        Ok(PgConn {
+            client: self.0.connect().await?,
+            cache: StatementCache::default(),
+        })
     }
 
     async fn recycle(
@@ -81,7 +142,7 @@ impl deadpool::managed::Manager for Connector {
         client: &mut Self::Type,
         _: &deadpool::managed::Metrics,
     ) -> deadpool::managed::RecycleResult<Self::Error> {
-        if client.is_closed() {
+        if client.client.is_closed() {
             return Err(deadpool::managed::RecycleError::message(
                 "connection closed",
             ));
@@ -177,7 +238,7 @@ impl Store {
             .map_err(|e| StoreError::Connect(e.to_string()))?;
         let store = Store { pool };
         let client = store.client().await?;
-        client.batch_execute(SCHEMA_SQL).await?;
+        client.client.batch_execute(SCHEMA_SQL).await?;
         Ok(store)
     }
 
@@ -191,13 +252,13 @@ impl Store {
     /// Whether the catalog's database answers (for `/readyz`).
     pub async fn ping(&self) -> bool {
         match self.client().await {
-            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+            Ok(c) => c.client.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,
         }
     }
 
     async fn find<C: GenericClient>(
-        c: &C,
+        c: &Db<'_, C>,
         kind: &Kind,
         by: &str,
         value: &str,
@@ -223,9 +284,10 @@ impl Store {
         key: &str,
         include: Include,
     ) -> Result<Map<String, Value>, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let by = if by_name { "fqn" } else { "id" };
-        match Self::find(&*c, kind, by, key, false).await? {
+        match Self::find(&c, kind, by, key, false).await? {
             Some(row) if include.admits(row.deleted) => Ok(row.body),
             _ => Err(not_found(kind, key)),
         }
@@ -238,9 +300,11 @@ impl Store {
         create: Create,
         updated_by: &str,
     ) -> Result<(PutOutcome, Map<String, Value>), StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let (parent_id, mut new) = Self::build(&tx, kind, &create).await?;
+        let mut conn = self.client().await?;
+        let PgConn { client, cache } = &mut *conn;
+        let tx = client.transaction().await?;
+        let db = Db { c: &tx, cache };
+        let (parent_id, mut new) = Self::build(&db, kind, &create).await?;
         let fqn = entity::child_fqn(create.parent_fqn.as_deref(), &create.name);
         if kind.entity_type == "query" {
             // Queries are found by checksum; the FQN is the name alone.
@@ -258,7 +322,7 @@ impl Store {
         if kind.entity_type == "query" {
             new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
         }
-        let existing = Self::find(&tx, kind, "fqn", &fqn, true).await?;
+        let existing = Self::find(&db, kind, "fqn", &fqn, true).await?;
         let out = match existing {
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
@@ -281,7 +345,7 @@ impl Store {
                         kind.entity_type
                     )));
                 }
-                Self::record_version(&tx, &id, &new).await?;
+                Self::record_version(&db, &id, &new).await?;
                 (PutOutcome::Created, new)
             }
             Some(row) => {
@@ -300,7 +364,7 @@ impl Store {
                     if marker.is_some() && marker != old.get("sourceHash") {
                         old.insert("sourceHash".into(), marker.cloned().unwrap_or(Value::Null));
                         let text = Value::Object(old.clone()).to_string();
-                        tx.execute(
+                        db.execute(
                             "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb WHERE id = $1",
                             &[&row.id, &text],
                         )
@@ -320,7 +384,7 @@ impl Store {
                         .collect();
                     old.retain(|k, _| keep.contains(k));
                     old.extend(incoming);
-                    Self::update(&tx, &row.id, &mut old, &changes, updated_by, false).await?;
+                    Self::update(&db, &row.id, &mut old, &changes, updated_by, false).await?;
                     (PutOutcome::Updated, old)
                 }
             }
@@ -332,7 +396,7 @@ impl Store {
     /// The entity a create request makes, less its system fields: content, name, owners and the
     /// references to its ancestors. Returns the parent's id too.
     async fn build(
-        tx: &Transaction<'_>,
+        db: &Db<'_, Transaction<'_>>,
         kind: &'static Kind,
         create: &Create,
     ) -> Result<(Option<String>, Map<String, Value>), StoreError> {
@@ -340,7 +404,7 @@ impl Store {
         body.insert("name".into(), Value::String(create.name.clone()));
         let mut parent_id = None;
         if let (Some((field, parent_kind)), Some(parent_fqn)) = (kind.parent, &create.parent_fqn) {
-            let parent = match Self::find(tx, parent_kind, "fqn", parent_fqn, false).await? {
+            let parent = match Self::find(db, parent_kind, "fqn", parent_fqn, false).await? {
                 Some(p) if !p.deleted => p,
                 _ => {
                     return Err(StoreError::NotFound(format!(
@@ -371,7 +435,7 @@ impl Store {
                 .get("service")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            match Self::find(tx, &kind::SERVICE, "fqn", service, false).await? {
+            match Self::find(db, &kind::SERVICE, "fqn", service, false).await? {
                 Some(s) => {
                     body.insert("service".into(), reference(&kind::SERVICE, &s.body));
                 }
@@ -390,7 +454,7 @@ impl Store {
                 let owner_kind = kind::by_entity_type(t)
                     .filter(|k| k.entity_type == "user")
                     .ok_or_else(|| Invalid(format!("owners: type {t:?} is not a user")))?;
-                match Self::find(tx, owner_kind, "id", id, false).await? {
+                match Self::find(db, owner_kind, "id", id, false).await? {
                     Some(u) if !u.deleted => owners.push(reference(owner_kind, &u.body)),
                     _ => {
                         return Err(StoreError::NotFound(format!(
@@ -406,7 +470,7 @@ impl Store {
 
     /// Writes a changed entity: version bump, change description, the version row.
     async fn update(
-        tx: &Transaction<'_>,
+        db: &Db<'_, Transaction<'_>>,
         id: &str,
         body: &mut Map<String, Value>,
         changes: &Changes,
@@ -425,21 +489,21 @@ impl Store {
             .unwrap_or_default()
             .to_owned();
         let text = Value::Object(body.clone()).to_string();
-        tx.execute(
+        db.execute(
             "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb, deleted = $3, fqn = CASE WHEN collection = 'queries' THEN fqn ELSE $4 END WHERE id = $1",
             &[&id, &text, &deleted, &fqn],
         )
         .await?;
-        Self::record_version(tx, id, body).await
+        Self::record_version(db, id, body).await
     }
 
     async fn record_version(
-        tx: &Transaction<'_>,
+        db: &Db<'_, Transaction<'_>>,
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<(), StoreError> {
         let text = Value::Object(body.clone()).to_string();
-        tx.execute(
+        db.execute(
             "INSERT INTO pgmeta_catalog.entity_version (id, version, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (id, version) DO UPDATE SET body = EXCLUDED.body",
             &[&id, &version_of(body), &text],
         )
@@ -456,9 +520,11 @@ impl Store {
         patch: json_patch::Patch,
         updated_by: &str,
     ) -> Result<Map<String, Value>, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let row = Self::find(&tx, kind, "id", id, true)
+        let mut conn = self.client().await?;
+        let PgConn { client, cache } = &mut *conn;
+        let tx = client.transaction().await?;
+        let db = Db { c: &tx, cache };
+        let row = Self::find(&db, kind, "id", id, true)
             .await?
             .filter(|r| !r.deleted)
             .ok_or_else(|| not_found(kind, id))?;
@@ -506,7 +572,7 @@ impl Store {
             ) {
                 entity::qualify_columns(columns, &fqn);
             }
-            Self::update(&tx, &row.id, &mut new, &changes, updated_by, false).await?;
+            Self::update(&db, &row.id, &mut new, &changes, updated_by, false).await?;
         }
         tx.commit().await?;
         Ok(if changes.is_empty() { row.body } else { new })
@@ -523,10 +589,12 @@ impl Store {
         hard: bool,
         updated_by: &str,
     ) -> Result<Map<String, Value>, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
+        let mut conn = self.client().await?;
+        let PgConn { client, cache } = &mut *conn;
+        let tx = client.transaction().await?;
+        let db = Db { c: &tx, cache };
         let by = if by_name { "fqn" } else { "id" };
-        let row = Self::find(&tx, kind, by, key, true)
+        let row = Self::find(&db, kind, by, key, true)
             .await?
             .filter(|r| hard || !r.deleted)
             .ok_or_else(|| not_found(kind, key))?;
@@ -554,15 +622,15 @@ impl Store {
                 "DELETE FROM pgmeta_catalog.entity_version WHERE id = ANY($1)",
                 "DELETE FROM pgmeta_catalog.entity WHERE id = ANY($1)",
             ] {
-                tx.execute(sql, &[&ids]).await?;
+                db.execute(sql, &[&ids]).await?;
             }
         } else {
             for child in children.iter().filter(|r| !r.get::<_, bool>(2)) {
                 let mut b = body_of(child.get::<_, &str>(3));
-                Self::soft_delete(&tx, &child.get::<_, String>(0), &mut b, updated_by).await?;
+                Self::soft_delete(&db, &child.get::<_, String>(0), &mut b, updated_by).await?;
             }
             if !row.deleted {
-                Self::soft_delete(&tx, &row.id, &mut body, updated_by).await?;
+                Self::soft_delete(&db, &row.id, &mut body, updated_by).await?;
             }
         }
         tx.commit().await?;
@@ -570,7 +638,7 @@ impl Store {
     }
 
     async fn soft_delete(
-        tx: &Transaction<'_>,
+        db: &Db<'_, Transaction<'_>>,
         id: &str,
         body: &mut Map<String, Value>,
         updated_by: &str,
@@ -579,7 +647,7 @@ impl Store {
             updated: vec![("deleted".into(), Value::Bool(false), Value::Bool(true))],
             ..Changes::default()
         };
-        Self::update(tx, id, body, &changes, updated_by, true).await
+        Self::update(db, id, body, &changes, updated_by, true).await
     }
 
     /// `PUT /{collection}/restore {id}`: undoes a soft delete.
@@ -589,9 +657,11 @@ impl Store {
         id: &str,
         updated_by: &str,
     ) -> Result<Map<String, Value>, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let row = Self::find(&tx, kind, "id", id, true)
+        let mut conn = self.client().await?;
+        let PgConn { client, cache } = &mut *conn;
+        let tx = client.transaction().await?;
+        let db = Db { c: &tx, cache };
+        let row = Self::find(&db, kind, "id", id, true)
             .await?
             .filter(|r| r.deleted)
             .ok_or_else(|| {
@@ -605,7 +675,7 @@ impl Store {
             updated: vec![("deleted".into(), Value::Bool(true), Value::Bool(false))],
             ..Changes::default()
         };
-        Self::update(&tx, id, &mut body, &changes, updated_by, false).await?;
+        Self::update(&db, id, &mut body, &changes, updated_by, false).await?;
         tx.commit().await?;
         Ok(body)
     }
@@ -621,7 +691,8 @@ impl Store {
         after: Option<&str>,
         before: Option<&str>,
     ) -> Result<(Vec<Map<String, Value>>, i64), StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let deleted_filter = match include {
             Include::All => "",
             Include::Deleted => " AND deleted",
@@ -669,7 +740,8 @@ impl Store {
         fqn: &str,
         forward: bool,
     ) -> Result<bool, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let deleted_filter = match include {
             Include::All => "",
             Include::Deleted => " AND deleted",
@@ -687,8 +759,9 @@ impl Store {
 
     /// All versions of an entity, newest first.
     pub async fn versions(&self, kind: &'static Kind, id: &str) -> Result<Vec<Value>, StoreError> {
-        let c = self.client().await?;
-        Self::find(&*c, kind, "id", id, false)
+        let conn = self.client().await?;
+        let c = conn.db();
+        Self::find(&c, kind, "id", id, false)
             .await?
             .ok_or_else(|| not_found(kind, id))?;
         let rows = c
@@ -706,7 +779,8 @@ impl Store {
         id: &str,
         version: f64,
     ) -> Result<Map<String, Value>, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let row = c
             .query_opt("SELECT body::text FROM pgmeta_catalog.entity_version WHERE id = $1 AND version = $2", &[&id, &version])
             .await?
@@ -719,7 +793,8 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(&'static Kind, Map<String, Value>)>, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let row = c
             .query_opt(
                 "SELECT collection, body::text FROM pgmeta_catalog.entity WHERE id = $1",
@@ -733,7 +808,8 @@ impl Store {
 
     /// Adds or replaces the edge `from -> to`. Returns whether anything changed.
     pub async fn put_edge(&self, from: &str, to: &str, edge: &Value) -> Result<bool, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let text = edge.to_string();
         let n = c
             .execute(
@@ -745,7 +821,8 @@ impl Store {
     }
 
     pub async fn get_edge(&self, from: &str, to: &str) -> Result<Option<Value>, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let row = c
             .query_opt("SELECT body::text FROM pgmeta_catalog.lineage_edge WHERE from_id = $1 AND to_id = $2", &[&from, &to])
             .await?;
@@ -753,7 +830,8 @@ impl Store {
     }
 
     pub async fn delete_edge(&self, from: &str, to: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let n = c
             .execute(
                 "DELETE FROM pgmeta_catalog.lineage_edge WHERE from_id = $1 AND to_id = $2",
@@ -769,7 +847,8 @@ impl Store {
         ids: &[String],
         upstream: bool,
     ) -> Result<Vec<(String, String, Value)>, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let sql = if upstream {
             "SELECT from_id, to_id, body::text FROM pgmeta_catalog.lineage_edge WHERE to_id = ANY($1) ORDER BY 1, 2"
         } else {
@@ -796,7 +875,8 @@ impl Store {
         count: i64,
         replace: bool,
     ) -> Result<(), StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let sql = if replace {
             "INSERT INTO pgmeta_catalog.usage_daily (entity_id, day, count) VALUES ($1, $2::text::date, $3) ON CONFLICT (entity_id, day) DO UPDATE SET count = EXCLUDED.count"
         } else {
@@ -821,7 +901,8 @@ impl Store {
         until: Option<&str>,
         days: i32,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let c = self.client().await?;
+        let conn = self.client().await?;
+        let c = conn.db();
         let rows = c
             .query(
                 "SELECT day::text, count FROM pgmeta_catalog.usage_daily WHERE entity_id = $1 AND day <= coalesce($2::text::date, 'infinity'::date) AND day > coalesce($2::text::date, current_date) - $3::int ORDER BY day DESC",

@@ -229,10 +229,21 @@ impl KafkaSink {
 /// Records in flight at once: bounds the memory of a large snapshot (each chunk is encoded,
 /// enqueued and acknowledged before the next), while keeping the producer's batches full.
 const CHUNK: usize = 1000;
+/// How often a long send logs its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl KafkaSink {
     async fn send_batch(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
+        // A large batch (a first snapshot) reports its progress every few seconds.
+        let started = std::time::Instant::now();
+        let mut reported = started;
         for (i, chunk) in batch.chunks(CHUNK).enumerate() {
+            if reported.elapsed() >= PROGRESS_EVERY {
+                reported = std::time::Instant::now();
+                let sent = i * CHUNK;
+                let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
+                tracing::info!(sent, total = batch.len(), per_second = rate.round() as u64, "sending to kafka");
+            }
             self.send_chunk(chunk).await.map_err(|e| match e {
                 // Count what failed across the whole batch, not the chunk.
                 SinkError::Delivery {

@@ -159,6 +159,13 @@ impl CatalogPollSource {
             });
         };
 
+        tracing::info!(
+            database = %database,
+            schemas = snapshot.schemas.len(),
+            tables = snapshot.tables.len(),
+            routines = snapshot.routines.len(),
+            "catalog read; diffing against the emitted state"
+        );
         let source = SourceInfo {
             service: self.scope.service.clone(),
             database: snapshot.database.name.clone(),
