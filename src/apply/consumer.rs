@@ -118,6 +118,9 @@ impl ApplyConsumer {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000")
+            // An idle fetch returns after 100 ms, not librdkafka's 500: a DDL reaches the
+            // catalog that much sooner, for a few more fetch requests while idle.
+            .set("fetch.wait.max.ms", "100")
             .set("client.id", "pgmeta-apply");
         if let Some(id) = &config.instance_id {
             c.set("group.instance.id", format!("{id}.{}", stream.label()));

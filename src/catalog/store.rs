@@ -192,6 +192,13 @@ pub struct Store {
     pool: Pool,
 }
 
+/// What a PUT changes of a stored entity.
+enum Update {
+    /// Only the client's `sourceHash` marker: recorded without a version.
+    Marker(Map<String, Value>),
+    Changed(Map<String, Value>, Changes),
+}
+
 struct Row {
     id: String,
     deleted: bool,
@@ -293,7 +300,8 @@ impl Store {
         }
     }
 
-    /// PUT create-or-update.
+    /// PUT create-or-update. A create is one statement after two reads, and a PUT that
+    /// changes nothing writes nothing; only an update takes the row lock in a transaction.
     pub async fn put(
         &self,
         kind: &'static Kind,
@@ -301,29 +309,18 @@ impl Store {
         updated_by: &str,
     ) -> Result<(PutOutcome, Map<String, Value>), StoreError> {
         let mut conn = self.client().await?;
-        let PgConn { client, cache } = &mut *conn;
-        let tx = client.transaction().await?;
-        let db = Db { c: &tx, cache };
-        let (parent_id, mut new) = Self::build(&db, kind, &create).await?;
-        let fqn = entity::child_fqn(create.parent_fqn.as_deref(), &create.name);
+        let (parent_id, mut new) = Self::build(&conn.db(), kind, &create).await?;
+        let mut fqn = entity::child_fqn(create.parent_fqn.as_deref(), &create.name);
         if kind.entity_type == "query" {
             // Queries are found by checksum; the FQN is the name alone.
             new.insert("checksum".into(), Value::String(create.name.clone()));
+            fqn = create.name.clone();
         }
         new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
         if let Some(columns) = new.get_mut("columns") {
             entity::qualify_columns(columns, &fqn);
         }
-        let fqn = if kind.entity_type == "query" {
-            create.name.clone()
-        } else {
-            fqn
-        };
-        if kind.entity_type == "query" {
-            new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
-        }
-        let existing = Self::find(&db, kind, "fqn", &fqn, true).await?;
-        let out = match existing {
+        match Self::find(&conn.db(), kind, "fqn", &fqn, false).await? {
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
                 new.insert("id".into(), Value::String(id.clone()));
@@ -332,9 +329,11 @@ impl Store {
                 new.insert("updatedBy".into(), Value::String(updated_by.into()));
                 new.insert("deleted".into(), Value::Bool(false));
                 let text = Value::Object(new.clone()).to_string();
-                let inserted = tx
+                let inserted = conn
+                    .db()
                     .execute(
-                        "INSERT INTO pgmeta_catalog.entity (id, collection, fqn, parent_id, body) VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT (collection, fqn) DO NOTHING",
+                        "WITH e AS (INSERT INTO pgmeta_catalog.entity (id, collection, fqn, parent_id, body) VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT (collection, fqn) DO NOTHING RETURNING id, body) \
+                         INSERT INTO pgmeta_catalog.entity_version (id, version, body) SELECT id, 0.1, body FROM e",
                         &[&id, &kind.collection, &fqn, &parent_id, &text],
                     )
                     .await?;
@@ -345,58 +344,75 @@ impl Store {
                         kind.entity_type
                     )));
                 }
-                Self::record_version(&db, &id, &new).await?;
-                (PutOutcome::Created, new)
+                Ok((PutOutcome::Created, new))
             }
-            Some(row) => {
-                let mut old = row.body;
-                let mut incoming = entity::content(&new);
-                entity::merge_curated(&old, &mut incoming);
-                let mut changes = entity::changes(&entity::content(&old), &incoming);
-                if row.deleted {
-                    changes
-                        .updated
-                        .push(("deleted".into(), Value::Bool(true), Value::Bool(false)));
-                }
-                if changes.is_empty() {
-                    // A new marker alone is recorded without a version.
-                    let marker = new.get("sourceHash");
-                    if marker.is_some() && marker != old.get("sourceHash") {
-                        old.insert("sourceHash".into(), marker.cloned().unwrap_or(Value::Null));
-                        let text = Value::Object(old.clone()).to_string();
+            Some(row) if Self::update_of(&row, &new).is_none() => Ok((PutOutcome::Unchanged, row.body)),
+            Some(_) => {
+                let PgConn { client, cache } = &mut *conn;
+                let tx = client.transaction().await?;
+                let db = Db { c: &tx, cache };
+                // Again under the row lock: another request may have changed it meanwhile.
+                let Some(row) = Self::find(&db, kind, "fqn", &fqn, true).await? else {
+                    return Err(StoreError::Conflict(format!("{} {fqn} was deleted concurrently", kind.entity_type)));
+                };
+                let out = match Self::update_of(&row, &new) {
+                    None => (PutOutcome::Unchanged, row.body),
+                    Some(Update::Marker(body)) => {
+                        let text = Value::Object(body.clone()).to_string();
                         db.execute(
                             "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb WHERE id = $1",
                             &[&row.id, &text],
                         )
                         .await?;
+                        (PutOutcome::Unchanged, body)
                     }
-                    (PutOutcome::Unchanged, old)
-                } else {
-                    for (k, v) in &new {
-                        if entity::SYSTEM_FIELDS.contains(&k.as_str()) && k != "id" {
-                            old.insert(k.clone(), v.clone());
-                        }
+                    Some(Update::Changed(mut body, changes)) => {
+                        Self::update(&db, &row.id, &mut body, &changes, updated_by, false).await?;
+                        (PutOutcome::Updated, body)
                     }
-                    let keep: Vec<String> = old
-                        .keys()
-                        .filter(|k| entity::SYSTEM_FIELDS.contains(&k.as_str()))
-                        .cloned()
-                        .collect();
-                    old.retain(|k, _| keep.contains(k));
-                    old.extend(incoming);
-                    Self::update(&db, &row.id, &mut old, &changes, updated_by, false).await?;
-                    (PutOutcome::Updated, old)
-                }
+                };
+                tx.commit().await?;
+                Ok(out)
             }
-        };
-        tx.commit().await?;
-        Ok(out)
+        }
+    }
+
+    /// What a PUT of `new` does to the stored `row`: nothing, only a new `sourceHash` marker
+    /// (no version), or a change.
+    fn update_of(row: &Row, new: &Map<String, Value>) -> Option<Update> {
+        let mut old = row.body.clone();
+        let mut incoming = entity::content(new);
+        entity::merge_curated(&old, &mut incoming);
+        let mut changes = entity::changes(&entity::content(&old), &incoming);
+        if row.deleted {
+            changes
+                .updated
+                .push(("deleted".into(), Value::Bool(true), Value::Bool(false)));
+        }
+        if changes.is_empty() {
+            let marker = new.get("sourceHash");
+            if marker.is_some() && marker != old.get("sourceHash") {
+                old.insert("sourceHash".into(), marker.cloned().unwrap_or(Value::Null));
+                return Some(Update::Marker(old));
+            }
+            return None;
+        }
+        // The system fields the request determines (FQN, parent references, marker), the
+        // rest from the stored entity; then the new content.
+        for (k, v) in new {
+            if entity::SYSTEM_FIELDS.contains(&k.as_str()) && k != "id" {
+                old.insert(k.clone(), v.clone());
+            }
+        }
+        old.retain(|k, _| entity::SYSTEM_FIELDS.contains(&k.as_str()));
+        old.extend(incoming);
+        Some(Update::Changed(old, changes))
     }
 
     /// The entity a create request makes, less its system fields: content, name, owners and the
     /// references to its ancestors. Returns the parent's id too.
-    async fn build(
-        db: &Db<'_, Transaction<'_>>,
+    async fn build<C: GenericClient>(
+        db: &Db<'_, C>,
         kind: &'static Kind,
         create: &Create,
     ) -> Result<(Option<String>, Map<String, Value>), StoreError> {
