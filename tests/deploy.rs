@@ -219,15 +219,27 @@ fn the_kubernetes_capture_config_parses() {
 
 #[test]
 fn promtool_accepts_the_alert_rules() {
-    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/pgmeta-alerts.yml");
-    let out = match std::process::Command::new("promtool").arg("check").arg("rules").arg(&rules).output() {
+    let rules =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/pgmeta-alerts.yml");
+    let out = match std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&rules)
+        .output()
+    {
         Ok(out) => out,
         Err(_) => {
-            eprintln!("SKIPPED promtool_accepts_the_alert_rules: promtool not installed (Debian package prometheus)");
+            eprintln!(
+                "SKIPPED promtool_accepts_the_alert_rules: promtool not installed (Debian package prometheus)"
+            );
             return;
         }
     };
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
 }

@@ -57,19 +57,36 @@ async fn sigterm_during_a_large_snapshot_exits_soon_and_resumes_exactly() {
     // SIGTERM once the catalog has been read, while the snapshot is being diffed and sent.
     let deadline = Instant::now() + Duration::from_secs(120);
     while !capture.log().contains("catalog read") {
-        assert!(Instant::now() < deadline, "no catalog read; log:\n{}", capture.log());
+        assert!(
+            Instant::now() < deadline,
+            "no catalog read; log:\n{}",
+            capture.log()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let signalled = Instant::now();
     let status = capture.terminate(Duration::from_secs(30));
     let took = signalled.elapsed();
-    assert_eq!(status.map(|s| s.success()), Some(true), "exit 0 on SIGTERM; log:\n{}", capture.log());
-    assert!(took <= Duration::from_secs(10), "SIGTERM took {took:?}; log:\n{}", capture.log());
+    assert_eq!(
+        status.map(|s| s.success()),
+        Some(true),
+        "exit 0 on SIGTERM; log:\n{}",
+        capture.log()
+    );
+    assert!(
+        took <= Duration::from_secs(10),
+        "SIGTERM took {took:?}; log:\n{}",
+        capture.log()
+    );
 
     let mut again = Service::start("pgmeta-capture", &args(true), &envs);
     let deadline = Instant::now() + Duration::from_secs(120);
     while again.is_running() {
-        assert!(Instant::now() < deadline, "the restart did not finish; log:\n{}", again.log());
+        assert!(
+            Instant::now() < deadline,
+            "the restart did not finish; log:\n{}",
+            again.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut per_key: HashMap<String, usize> = HashMap::new();

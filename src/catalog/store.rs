@@ -99,22 +99,38 @@ impl<C: GenericClient> Db<'_, C> {
         Ok(s)
     }
 
-    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         let s = self.statement(sql).await?;
         self.c.query(&s, params).await
     }
 
-    async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
         let s = self.statement(sql).await?;
         self.c.query_opt(&s, params).await
     }
 
-    async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+    async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
         let s = self.statement(sql).await?;
         self.c.query_one(&s, params).await
     }
 
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
         let s = self.statement(sql).await?;
         self.c.execute(&s, params).await
     }
@@ -122,7 +138,10 @@ impl<C: GenericClient> Db<'_, C> {
 
 impl PgConn {
     fn db(&self) -> Db<'_, tokio_postgres::Client> {
-        Db { c: &self.client, cache: &self.cache }
+        Db {
+            c: &self.client,
+            cache: &self.cache,
+        }
     }
 }
 
@@ -346,14 +365,19 @@ impl Store {
                 }
                 Ok((PutOutcome::Created, new))
             }
-            Some(row) if Self::update_of(&row, &new).is_none() => Ok((PutOutcome::Unchanged, row.body)),
+            Some(row) if Self::update_of(&row, &new).is_none() => {
+                Ok((PutOutcome::Unchanged, row.body))
+            }
             Some(_) => {
                 let PgConn { client, cache } = &mut *conn;
                 let tx = client.transaction().await?;
                 let db = Db { c: &tx, cache };
                 // Again under the row lock: another request may have changed it meanwhile.
                 let Some(row) = Self::find(&db, kind, "fqn", &fqn, true).await? else {
-                    return Err(StoreError::Conflict(format!("{} {fqn} was deleted concurrently", kind.entity_type)));
+                    return Err(StoreError::Conflict(format!(
+                        "{} {fqn} was deleted concurrently",
+                        kind.entity_type
+                    )));
                 };
                 let out = match Self::update_of(&row, &new) {
                     None => (PutOutcome::Unchanged, row.body),

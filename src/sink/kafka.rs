@@ -242,7 +242,12 @@ impl KafkaSink {
                 reported = std::time::Instant::now();
                 let sent = i * CHUNK;
                 let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
-                tracing::info!(sent, total = batch.len(), per_second = rate.round() as u64, "sending to kafka");
+                tracing::info!(
+                    sent,
+                    total = batch.len(),
+                    per_second = rate.round() as u64,
+                    "sending to kafka"
+                );
             }
             self.send_chunk(chunk).await.map_err(|e| match e {
                 // Count what failed across the whole batch, not the chunk.
