@@ -59,8 +59,8 @@ async fn apply_request_bodies_validate_against_the_client_models() {
         return;
     };
     let env = TestEnv::new("conformance_bodies").await;
-    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/bookshop.sql");
-    env.cluster.psql_file(&env.db, &demo);
+    env.sql(&crate::apply::bookshop_sql(env.cluster.major_version()))
+        .await;
     env.sql("CREATE TABLE \"Odd \"\"name\"\".x\" (\"ü col\" varchar(63) NOT NULL, arr int[], n numeric(8,3), r int4range)").await;
     let mut capture = env.capture().await;
     poll_ok(&mut capture).await;
