@@ -157,6 +157,23 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
         );
         consumed = sum(&scrape(apply_port).await, "pgmeta_apply_events_total", "");
     }
+    // And the lag gauge, refreshed every 5 s, returns to zero.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = scrape(apply_port).await;
+        let partitions = text
+            .lines()
+            .filter(|l| l.starts_with("pgmeta_apply_consumer_lag_messages{"))
+            .count();
+        if partitions > 0 && sum(&text, "pgmeta_apply_consumer_lag_messages", "") == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "consumer lag did not return to zero:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let apply_text = scrape(apply_port).await;
     assert_eq!(
         sum(&apply_text, "pgmeta_apply_events_total", "dead_lettered"),

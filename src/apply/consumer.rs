@@ -22,7 +22,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -178,10 +178,15 @@ impl ApplyConsumer {
     pub async fn run(self, mut shutdown: Shutdown) -> Result<(), String> {
         self.ensure_dead_letter_topic().await?;
         tracing::info!(group = %self.config.group_id, stream = self.stream.label(), "pgmeta-apply consuming");
-        let mut lag_checked = Instant::now() - Duration::from_secs(60);
+        let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
+        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let first = tokio::select! {
                 _ = shutdown.wait() => break,
+                _ = lag_tick.tick() => {
+                    self.record_lag();
+                    continue;
+                }
                 m = self.consumer.recv() => m,
             };
             let first = match first {
@@ -215,7 +220,6 @@ impl ApplyConsumer {
                 );
                 break;
             }
-            self.record_lag(&batch, &mut lag_checked);
         }
         tracing::info!(stream = self.stream.label(), "pgmeta-apply stopped");
         Ok(())
@@ -417,30 +421,31 @@ impl ApplyConsumer {
         Ok(())
     }
 
-    /// Consumer lag per partition: the high watermark less the next offset to apply. Asked of
-    /// the broker at most every 5 s (a blocking call, so off the async workers).
-    fn record_lag(&self, batch: &[OwnedMessage], last_check: &mut Instant) {
-        if last_check.elapsed() < Duration::from_secs(5) {
+    /// Consumer lag of every assigned partition: the high watermark less the consumer's
+    /// position. Refreshed every 5 s, idle or not, so it returns to zero once caught up (a
+    /// blocking call to the broker, so off the async workers).
+    fn record_lag(&self) {
+        let Ok(positions) = self.consumer.position() else {
             return;
-        }
-        *last_check = Instant::now();
-        let mut last: HashMap<(&str, i32), i64> = HashMap::new();
-        for m in batch {
-            let e = last.entry((m.topic(), m.partition())).or_insert(m.offset());
-            *e = (*e).max(m.offset());
-        }
-        for ((topic, partition), offset) in last {
+        };
+        for p in positions.elements() {
+            let (topic, partition) = (p.topic(), p.partition());
             let watermarks = tokio::task::block_in_place(|| {
                 self.consumer
                     .fetch_watermarks(topic, partition, Duration::from_secs(1))
             });
-            if let Ok((_, high)) = watermarks {
-                let lag = (high - offset - 1).max(0);
-                metrics()
-                    .consumer_lag
-                    .with_label_values(&[self.stream.label(), &partition.to_string()])
-                    .set(lag);
-            }
+            let Ok((low, high)) = watermarks else {
+                continue;
+            };
+            // Nothing consumed yet on this partition: all of it is behind.
+            let next = match p.offset() {
+                Offset::Offset(n) => n,
+                _ => low,
+            };
+            metrics()
+                .consumer_lag
+                .with_label_values(&[self.stream.label(), &partition.to_string()])
+                .set((high - next).max(0));
         }
     }
 }
