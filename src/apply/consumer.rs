@@ -178,16 +178,26 @@ impl ApplyConsumer {
     pub async fn run(self, mut shutdown: Shutdown) -> Result<(), String> {
         self.ensure_dead_letter_topic().await?;
         tracing::info!(group = %self.config.group_id, stream = self.stream.label(), "pgmeta-apply consuming");
-        let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
-        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let this = std::sync::Arc::new(self);
+        // The lag gauge on its own blocking thread: the broker's answer never holds up events.
+        let lag = {
+            let (this, mut shutdown) = (this.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.wait() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                            let this = this.clone();
+                            let _ = tokio::task::spawn_blocking(move || this.record_lag()).await;
+                        }
+                    }
+                }
+            })
+        };
         loop {
             let first = tokio::select! {
                 _ = shutdown.wait() => break,
-                _ = lag_tick.tick() => {
-                    self.record_lag();
-                    continue;
-                }
-                m = self.consumer.recv() => m,
+                m = this.consumer.recv() => m,
             };
             let first = match first {
                 Ok(m) => m.detach(),
@@ -200,8 +210,8 @@ impl ApplyConsumer {
             };
             let mut batch = vec![first];
             let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
-            while batch.len() < self.config.batch_size {
-                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+            while batch.len() < this.config.batch_size {
+                match tokio::time::timeout_at(deadline, this.consumer.recv()).await {
                     Ok(Ok(m)) => batch.push(m.detach()),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "kafka consume error");
@@ -210,9 +220,9 @@ impl ApplyConsumer {
                     Err(_) => break,
                 }
             }
-            let complete = self.apply_batch(&batch, &shutdown).await;
+            let complete = this.apply_batch(&batch, &shutdown).await;
             if complete {
-                self.commit(&batch)?;
+                this.commit(&batch)?;
             } else {
                 tracing::info!(
                     events = batch.len(),
@@ -221,7 +231,8 @@ impl ApplyConsumer {
                 break;
             }
         }
-        tracing::info!(stream = self.stream.label(), "pgmeta-apply stopped");
+        lag.abort();
+        tracing::info!(stream = this.stream.label(), "pgmeta-apply stopped");
         Ok(())
     }
 
@@ -422,18 +433,17 @@ impl ApplyConsumer {
     }
 
     /// Consumer lag of every assigned partition: the high watermark less the consumer's
-    /// position. Refreshed every 5 s, idle or not, so it returns to zero once caught up (a
-    /// blocking call to the broker, so off the async workers).
+    /// position. Refreshed every 5 s, idle or not, so it returns to zero once caught up. Blocks
+    /// on the broker: called on a blocking thread.
     fn record_lag(&self) {
         let Ok(positions) = self.consumer.position() else {
             return;
         };
         for p in positions.elements() {
             let (topic, partition) = (p.topic(), p.partition());
-            let watermarks = tokio::task::block_in_place(|| {
+            let watermarks =
                 self.consumer
-                    .fetch_watermarks(topic, partition, Duration::from_secs(1))
-            });
+                    .fetch_watermarks(topic, partition, Duration::from_secs(1));
             let Ok((low, high)) = watermarks else {
                 continue;
             };
