@@ -628,11 +628,14 @@ async fn metrics_show_events_and_slot_position() {
     assert_eq!(http_get(&addr, "/healthz").as_deref(), Some("ok\n"));
     env.sql("CREATE TABLE fresh (id int)").await;
     wait_until("CREATE fresh", || jsonl_fqns(&out).contains(&fresh)).await;
-    // The gauges refresh every 2 s; wait for a confirmed position past zero.
+    // The gauges refresh every 2 s; wait for a confirmed position past zero. The poll counter
+    // moves after the event is written and the state saved, so it is waited for too.
     wait_until("slot gauges", || {
-        http_get(&addr, "/metrics")
-            .and_then(|b| metric(&b, "pgmeta_capture_replication_confirmed_lsn"))
-            .is_some_and(|v| v > 0.0)
+        http_get(&addr, "/metrics").is_some_and(|b| {
+            metric(&b, "pgmeta_capture_replication_confirmed_lsn").is_some_and(|v| v > 0.0)
+                && metric(&b, "pgmeta_capture_polls_total{outcome=\"changed\"}")
+                    .is_some_and(|v| v >= 2.0)
+        })
     })
     .await;
     let body = http_get(&addr, "/metrics").expect("metrics");
