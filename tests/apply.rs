@@ -111,7 +111,7 @@ impl Pipeline {
         let (status, body) = self
             .get(&format!(
                 "tables/name/{}?fields=*&include={include}",
-                pgmeta_encode(fqn)
+                pgmeta::apply::encode_path(fqn)
             ))
             .await;
         (status == 200).then_some(body)
@@ -162,19 +162,6 @@ impl Pipeline {
             }
         }
     }
-}
-
-fn pgmeta_encode(fqn: &str) -> String {
-    let mut out = String::new();
-    for b in fqn.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Relations of the source as (schema, name, relkind), user schemas only.
@@ -288,7 +275,7 @@ async fn assert_catalog_equals_source(p: &Pipeline) {
             let (_, g) = p
                 .get(&format!(
                     "lineage/table/name/{}?upstreamDepth=1&downstreamDepth=0",
-                    pgmeta_encode(view)
+                    pgmeta::apply::encode_path(view)
                 ))
                 .await;
             let ids: BTreeSet<String> = g["upstreamEdges"]

@@ -17,7 +17,7 @@ mod consumer;
 mod mapping;
 
 pub use applier::{Applied, Applier, ApplierConfig};
-pub use client::{ApplyError, HttpMetadataClient};
+pub use client::{ApplyError, HttpMetadataClient, encode_path};
 pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, backoff};
 pub use mapping::{create_request, data_type, lineage_details, utc_day};
 

@@ -1,8 +1,8 @@
 //! Lineage routes: add an edge (with column lineage and SQL), read an entity's upstream and
 //! downstream graph, read or delete one edge.
 
-use super::kind::{self, Kind};
-use super::routes::{ApiError, Shared};
+use super::kind::Kind;
+use super::routes::{ApiError, Shared, bad, kind_of_type};
 use super::store::{StoreError, reference};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -27,10 +27,6 @@ pub fn router() -> axum::Router<Shared> {
             "/api/v1/lineage/{from_type}/{from_id}/{to_type}/{to_id}",
             delete(delete_edge),
         )
-}
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
 /// `edge.fromEntity` / `edge.toEntity`: `{id, type}` of an existing entity.
@@ -199,8 +195,7 @@ async fn graph_by_id(
     Path((entity_type, id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let k = kind::by_entity_type(&entity_type)
-        .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))?;
+    let k = kind_of_type(&entity_type)?;
     let e = app
         .store
         .get(k, false, &id, super::store::Include::All)
@@ -213,8 +208,7 @@ async fn graph_by_name(
     Path((entity_type, fqn)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let k = kind::by_entity_type(&entity_type)
-        .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))?;
+    let k = kind_of_type(&entity_type)?;
     let e = app
         .store
         .get(k, true, &fqn, super::store::Include::All)

@@ -52,6 +52,17 @@ impl From<StoreError> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A 400 with `msg`.
+pub fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// The kind of an entity type named in a path (`table`, `storedProcedure`, ...).
+pub fn kind_of_type(entity_type: &str) -> Result<&'static Kind, ApiError> {
+    kind::by_entity_type(entity_type)
+        .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))
+}
+
 impl AppState {
     /// Adds `href` to the entity (and drops the optional fields not asked for).
     fn present(&self, kind: &Kind, mut e: Map<String, Value>, fields: Option<&str>) -> Value {

@@ -189,6 +189,15 @@ impl Include {
         }
     }
 
+    /// The condition on `deleted` this adds to a query's WHERE clause.
+    fn sql_filter(self) -> &'static str {
+        match self {
+            Include::All => "",
+            Include::Deleted => " AND deleted",
+            Include::NonDeleted => " AND NOT deleted",
+        }
+    }
+
     fn admits(self, deleted: bool) -> bool {
         match self {
             Include::NonDeleted => !deleted,
@@ -733,11 +742,7 @@ impl Store {
     ) -> Result<(Vec<Map<String, Value>>, i64), StoreError> {
         let conn = self.client().await?;
         let c = conn.db();
-        let deleted_filter = match include {
-            Include::All => "",
-            Include::Deleted => " AND deleted",
-            Include::NonDeleted => " AND NOT deleted",
-        };
+        let deleted_filter = include.sql_filter();
         let prefix = parent_fqn.map(|p| format!("{p}."));
         let base = format!(
             "FROM pgmeta_catalog.entity WHERE collection = $1{deleted_filter} AND ($2::text IS NULL OR starts_with(fqn, $2))"
@@ -782,11 +787,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let conn = self.client().await?;
         let c = conn.db();
-        let deleted_filter = match include {
-            Include::All => "",
-            Include::Deleted => " AND deleted",
-            Include::NonDeleted => " AND NOT deleted",
-        };
+        let deleted_filter = include.sql_filter();
         let prefix = parent_fqn.map(|p| format!("{p}."));
         let cmp = if forward { ">" } else { "<" };
         let sql = format!(

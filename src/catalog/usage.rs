@@ -2,11 +2,10 @@
 //! report), `PUT` sets it (create or update), so a client that sends day totals is idempotent.
 
 use super::kind;
-use super::routes::{ApiError, Shared};
+use super::routes::{ApiError, Shared, bad, kind_of_type};
 use super::store::{Include, Store, StoreError, reference};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -23,10 +22,6 @@ pub fn router() -> axum::Router<Shared> {
     )
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
-}
-
 async fn report(
     replace: bool,
     State(app): State<Shared>,
@@ -34,8 +29,7 @@ async fn report(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body.map_err(|e| bad(e.body_text()))?;
-    let k = kind::by_entity_type(&entity_type)
-        .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))?;
+    let k = kind_of_type(&entity_type)?;
     let date = body
         .get("date")
         .and_then(Value::as_str)
@@ -59,8 +53,7 @@ async fn read(
     Path((entity_type, id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let k = kind::by_entity_type(&entity_type)
-        .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))?;
+    let k = kind_of_type(&entity_type)?;
     let days = match q.get("days") {
         None => 1,
         Some(d) => d
