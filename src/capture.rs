@@ -125,7 +125,6 @@ impl<S: Sink> Capture<S> {
                 continue;
             }
             let service = &self.scope.service;
-            let state = self.store.load(service, &name)?;
             let target = self.root.with_dbname(&name);
             let lineage = if self.lineage {
                 Some(self.store.load_part(service, &name, CATALOG_LINEAGE_PART)?)
@@ -135,7 +134,6 @@ impl<S: Sink> Capture<S> {
             self.sources.push(CatalogPollSource::new(
                 target.clone(),
                 self.scope.clone(),
-                state,
                 self.diff_options,
                 lineage,
             ));

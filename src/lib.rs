@@ -27,6 +27,7 @@ pub mod diff;
 pub mod event;
 pub mod filter;
 pub mod lineage;
+pub mod memory;
 pub mod model;
 pub mod pg;
 pub mod shutdown;

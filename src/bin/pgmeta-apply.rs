@@ -97,9 +97,14 @@ fn parse_option(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
+/// See `pgmeta::memory`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format, cli.log_level.as_deref());
+    pgmeta::memory::purge_in_background();
     let token = match (&cli.token, &cli.token_file) {
         (Some(t), _) => Some(Secret::new(t.trim().to_owned())),
         (None, Some(path)) => match std::fs::read_to_string(path) {

@@ -102,12 +102,17 @@ enum Command {
     },
 }
 
+/// See `pgmeta::memory`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Tests inject faults through the FAILPOINTS variable; compiled out of release builds.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     telemetry::init(cli.log_format, cli.log_level.as_deref());
+    pgmeta::memory::purge_in_background();
     if let Command::Lineage { catalog_from, file } = &cli.command {
         return lineage(catalog_from.as_deref(), file.as_deref());
     }

@@ -47,9 +47,14 @@ struct Cli {
     log_level: Option<String>,
 }
 
+/// See `pgmeta::memory`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format, cli.log_level.as_deref());
+    pgmeta::memory::purge_in_background();
     pgmeta::pg::tls::install_provider();
     let token = match (&cli.token, &cli.token_file) {
         (Some(t), _) => Some(Secret::new(t.trim().to_owned())),
