@@ -81,19 +81,25 @@ impl Pipeline {
 
     /// Events a pgmeta-apply has consumed (every outcome), from its /metrics.
     pub async fn consumed(&self, port: u16) -> usize {
+        self.metric_sum(port, "pgmeta_apply_events_total{").await as usize
+    }
+
+    /// The sum of the samples of pgmeta-apply's metrics (on `port`) whose line starts with
+    /// `prefix`; 0 when it does not answer.
+    pub async fn metric_sum(&self, port: u16, prefix: &str) -> f64 {
         let Ok(r) = self
             .http
             .get(format!("http://127.0.0.1:{port}/metrics"))
             .send()
             .await
         else {
-            return 0;
+            return 0.0;
         };
         let text = r.text().await.unwrap_or_default();
         text.lines()
-            .filter(|l| l.starts_with("pgmeta_apply_events_total{"))
+            .filter(|l| l.starts_with(prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as usize
+            .sum()
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -331,8 +337,13 @@ async fn bookshop_flows_into_the_catalog_and_changes_follow() {
     p.env
         .sql(&bookshop_sql(p.env.cluster.major_version()))
         .await;
-    end_to_end(&mut p).await;
+    // No schema has 16 tables: every event's staleness was read by GET.
+    assert_eq!(end_to_end(&mut p).await, 0.0);
 }
+
+/// Successful listings of a schema's tables by pgmeta-apply.
+const LISTINGS: &str =
+    "pgmeta_apply_server_requests_total{request=\"GET /tables?databaseSchema=\",status=\"2xx\"}";
 
 #[tokio::test]
 async fn pagila_flows_into_the_catalog_and_changes_follow() {
@@ -346,10 +357,17 @@ async fn pagila_flows_into_the_catalog_and_changes_follow() {
     p.env
         .cluster
         .psql_file(&p.env.db, &corpus.join("pagila/pagila-schema.sql"));
-    end_to_end(&mut p).await;
+    // The replay's batch brought public's 20-odd tables at once: the schema was listed instead
+    // of one GET per table, and still no version was made (asserted in end_to_end).
+    assert!(
+        end_to_end(&mut p).await >= 1.0,
+        "the replay listed public's tables"
+    );
 }
 
-async fn end_to_end(p: &mut Pipeline) {
+/// Source -> capture -> broker -> apply -> catalog, changes, then a replay of every topic by
+/// a new consumer group; returns how many schema listings the replay made.
+async fn end_to_end(p: &mut Pipeline) -> f64 {
     p.env
         .sql("CREATE TABLE public.scratch (id int PRIMARY KEY, note text)")
         .await;
@@ -465,6 +483,9 @@ async fn end_to_end(p: &mut Pipeline) {
         "nothing dead-lettered: {} records",
         dead.len()
     );
+    let listings = p.metric_sum(port, LISTINGS).await;
+    drop(replay);
+    listings
 }
 
 impl Pipeline {

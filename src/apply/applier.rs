@@ -9,6 +9,7 @@
 
 use super::client::{ApplyError, HttpMetadataClient, Rejection};
 use super::mapping;
+use super::stamps::{Held, Listings, parse_stamp, stamp};
 use crate::catalog::kind::{self, Kind};
 use crate::event::{LineageEvent, LineageOp, MetadataEvent, Op, UsageEvent, UsageKind};
 use crate::model::Fqn;
@@ -45,22 +46,14 @@ pub struct Applier {
     ids: Mutex<HashMap<(&'static str, String), String>>,
     /// Users by role name, `None` when the server has none (re-asked after a while).
     users: Mutex<HashMap<String, (Option<Value>, Instant)>>,
+    /// Listed markers, read instead of one GET per event (see `stamps`).
+    listings: Listings,
 }
 
 const USER_CACHE: Duration = Duration::from_secs(300);
 
 fn definite(what: &str, r: Rejection) -> ApplyError {
     ApplyError::Definite(format!("{what}: {}: {}", r.status, r.message))
-}
-
-fn stamp(emitted_at: i64, version: i64) -> String {
-    format!("pgm1-{emitted_at}-{version}")
-}
-
-/// `(emitted_at, version)` of a marker this module wrote.
-fn parse_stamp(s: &str) -> Option<(i64, i64)> {
-    let mut parts = s.strip_prefix("pgm1-")?.split('-');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 impl Applier {
@@ -70,7 +63,45 @@ impl Applier {
             config,
             ids: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
+            listings: Listings::default(),
         }
+    }
+
+    /// Lists the entities of `kind` under each of `parents` that has no fresh listing, so that
+    /// the events of a large batch need no GET each. A failed listing is logged and left to
+    /// the GETs.
+    pub async fn prefetch(&self, kind: &'static Kind, parents: &[String]) {
+        for parent in parents {
+            if !self.listings.wanted(kind.collection, parent) {
+                continue;
+            }
+            let at = Instant::now();
+            match self.client.list_children(kind, parent).await {
+                Ok(entities) => self.listings.keep(
+                    kind.collection,
+                    parent.clone(),
+                    at,
+                    entities.as_deref().unwrap_or_default(),
+                ),
+                Err(e) => {
+                    tracing::debug!(parent = %parent, error = %e, "listing failed; one GET per event instead");
+                }
+            }
+        }
+    }
+
+    /// The consumer's partitions changed: what another instance wrote meanwhile is unknown.
+    pub fn forget_listings(&self) {
+        self.listings.clear();
+    }
+
+    /// What the server holds under `fqn` (deleted or not), from a listing or a GET.
+    async fn held(&self, kind: &'static Kind, fqn: &str) -> Result<Option<Held>, ApplyError> {
+        if let Some(held) = self.listings.lookup(kind.collection, fqn) {
+            return Ok(held);
+        }
+        let current = self.client.get_by_name(kind, fqn, "", true).await?;
+        Ok(current.as_ref().map(Held::of))
     }
 
     fn cached_id(&self, kind: &'static Kind, fqn: &str) -> Option<String> {
@@ -110,28 +141,22 @@ impl Applier {
     pub async fn metadata(&self, e: &MetadataEvent) -> Result<Applied, ApplyError> {
         let kind = mapping::kind_of(e.entity_type);
         // What the server holds under this FQN, deleted or not, to tell a replay.
-        let current = self
-            .client
-            .get_by_name(kind, &e.fqn, "owners", true)
-            .await?;
-        let held = current
-            .as_ref()
-            .and_then(|c| c.get("sourceHash"))
-            .and_then(Value::as_str)
-            .and_then(parse_stamp);
-        let deleted = current
-            .as_ref()
-            .and_then(|c| c.get("deleted"))
-            .and_then(Value::as_bool)
-            == Some(true);
+        let current = self.held(kind, &e.fqn).await?;
+        let deleted = current.is_some_and(|c| c.deleted);
         let this = (e.emitted_at, e.entity_version);
         // Newer than this event, or this very event already applied and deleted since (a
         // delete does not change the marker).
-        if held.is_some_and(|h| h > this || (h == this && deleted)) {
+        if current
+            .and_then(|c| c.stamp)
+            .is_some_and(|h| h > this || (h == this && deleted))
+        {
             return Ok(Applied::Skipped);
         }
         if e.op == Op::Delete {
-            if current.is_none() || (deleted && !self.config.hard_delete) {
+            let Some(current) = current else {
+                return Ok(Applied::Done);
+            };
+            if deleted && !self.config.hard_delete {
                 return Ok(Applied::Done);
             }
             self.remember(kind, &e.fqn, None);
@@ -140,7 +165,19 @@ impl Applier {
                 .delete_by_name(kind, &e.fqn, self.config.hard_delete)
                 .await?
             {
-                Ok(()) => Ok(Applied::Done),
+                Ok(()) => {
+                    if [&kind::TABLE, &kind::STORED_PROCEDURE].contains(&kind) {
+                        let after = (!self.config.hard_delete).then_some(Held {
+                            deleted: true,
+                            ..current
+                        });
+                        self.listings.wrote(kind.collection, &e.fqn, after);
+                    } else {
+                        // A recursive delete: the listed children are deleted too.
+                        self.listings.clear();
+                    }
+                    Ok(Applied::Done)
+                }
                 Err(r) => Err(definite(&format!("DELETE {}", e.fqn), r)),
             };
         }
@@ -163,6 +200,8 @@ impl Applier {
             body["owners"] = json!(o);
         }
         let entity = self.put_with_parents(kind, &e.fqn, &body).await?;
+        self.listings
+            .wrote(kind.collection, &e.fqn, Some(Held::of(&entity)));
         if let Some(id) = entity.get("id").and_then(Value::as_str) {
             self.remember(kind, &e.fqn, Some(id));
         }
@@ -206,6 +245,8 @@ impl Applier {
             old[field] = json!(parent);
         }
         self.remember(kind, previous, None);
+        // Renamed and deleted below, children too: the listings no longer tell.
+        self.listings.clear();
         self.put_with_parents(kind, previous, &old).await?;
         match self
             .client
@@ -461,23 +502,5 @@ impl Applier {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stamps_round_trip_and_order() {
-        assert_eq!(
-            parse_stamp(&stamp(1_795_000_000_000, 7)),
-            Some((1_795_000_000_000, 7))
-        );
-        assert_eq!(parse_stamp("abc"), None);
-        assert_eq!(parse_stamp("pgm1-x-1"), None);
-        // OpenMetadata's sourceHash holds at most 32 characters.
-        assert!(stamp(4_102_444_800_000, 9_999_999).len() <= 32);
-        assert!((1, 5) > (0, 9));
     }
 }

@@ -5,6 +5,9 @@ use crate::catalog::kind::Kind;
 use serde_json::Value;
 use std::time::Duration;
 
+/// Entities per page when listing (OpenMetadata allows up to 1,000,000).
+const LIST_PAGE: usize = 1000;
+
 /// How a failed call is handled.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -87,6 +90,8 @@ impl HttpMetadataClient {
         format!("{}/v1/{path}", self.base)
     }
 
+    /// `what` names the request without its variable parts (`GET /tables/name`): it is the
+    /// `request` label of `pgmeta_apply_server_requests_total`.
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
@@ -96,11 +101,19 @@ impl HttpMetadataClient {
             Some(t) => req.bearer_auth(t.expose()),
             None => req,
         };
-        let response = req
-            .send()
-            .await
-            .map_err(|e| ApplyError::Transient(format!("{what}: {}", describe(&e))))?;
+        let requests = &super::metrics().server_requests;
+        let response = req.send().await.map_err(|e| {
+            requests.with_label_values(&[what, "failed"]).inc();
+            ApplyError::Transient(format!("{what}: {}", describe(&e)))
+        })?;
         let status = response.status();
+        let class = match status.as_u16() {
+            200..=299 => "2xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "other",
+        };
+        requests.with_label_values(&[what, class]).inc();
         let text = response.text().await.map_err(|e| {
             ApplyError::Transient(format!("{what}: reading the answer: {}", describe(&e)))
         })?;
@@ -184,6 +197,59 @@ impl HttpMetadataClient {
                 "GET /{}/name: {}: {}",
                 kind.collection, r.status, r.message
             ))),
+        }
+    }
+
+    /// Every entity of `kind` under the parent `parent_fqn`, deleted ones included:
+    /// `GET /{collection}?{parent field}=..&include=all`, page after page. `None` when the
+    /// server does not know the parent (so it holds none of its children).
+    pub async fn list_children(
+        &self,
+        kind: &Kind,
+        parent_fqn: &str,
+    ) -> Result<Option<Vec<Value>>, ApplyError> {
+        let Some((field, _)) = kind.parent else {
+            return Ok(None);
+        };
+        let what = format!("GET /{}?{field}=", kind.collection);
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = vec![
+                (field, parent_fqn.to_owned()),
+                ("include", "all".to_owned()),
+                ("limit", LIST_PAGE.to_string()),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a.clone()));
+            }
+            let mut page = match self
+                .send(
+                    self.http.get(self.url(kind.collection)).query(&query),
+                    &what,
+                )
+                .await?
+            {
+                Ok(page) => page,
+                Err(r) if r.status == 404 => return Ok(None),
+                Err(r) => {
+                    return Err(ApplyError::Definite(format!(
+                        "{what}: {}: {}",
+                        r.status, r.message
+                    )));
+                }
+            };
+            if let Some(Value::Array(data)) = page.get_mut("data").map(Value::take) {
+                all.extend(data);
+            }
+            match page
+                .get("paging")
+                .and_then(|p| p.get("after"))
+                .and_then(Value::as_str)
+            {
+                Some(a) if after.as_deref() != Some(a) => after = Some(a.to_owned()),
+                _ => return Ok(Some(all)),
+            }
         }
     }
 

@@ -13,8 +13,11 @@
 use super::applier::{Applied, Applier};
 use super::client::ApplyError;
 use super::metrics;
+use super::stamps;
+use crate::catalog::kind;
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
+use crate::model::Fqn;
 use crate::shutdown::Shutdown;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
@@ -22,7 +25,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -90,7 +93,13 @@ pub struct ApplyConsumer {
     producer: FutureProducer,
     applier: std::sync::Arc<Applier>,
     codecs: Codecs,
+    /// The partitions held at the last batch: when they change, listings are dropped.
+    assignment: std::sync::Mutex<Vec<(String, i32)>>,
 }
+
+/// A metadata batch with at least this many tables of one schema has the schema's tables
+/// listed (one call) instead of one GET per event.
+const LISTING_MIN_EVENTS: usize = 16;
 
 impl std::fmt::Debug for ApplyConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,6 +165,7 @@ impl ApplyConsumer {
             consumer,
             producer,
             applier,
+            assignment: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -239,6 +249,9 @@ impl ApplyConsumer {
     /// Applies a batch; `false` when shutdown interrupted it.
     async fn apply_batch(&self, batch: &[OwnedMessage], shutdown: &Shutdown) -> bool {
         let started = Instant::now();
+        if self.stream == Stream::Metadata {
+            self.prefetch_listings(batch).await;
+        }
         let lanes = self.config.lanes.max(1);
         let mut by_lane: Vec<Vec<&OwnedMessage>> = vec![Vec::new(); lanes];
         for m in batch {
@@ -261,6 +274,47 @@ impl ApplyConsumer {
         let m = metrics();
         m.batch_duration.observe(started.elapsed().as_secs_f64());
         done.into_iter().all(|d| d)
+    }
+
+    /// Lists the tables of each schema this batch brings many of (see `apply::stamps`); first
+    /// drops every listing if the partitions held changed since the last batch.
+    async fn prefetch_listings(&self, batch: &[OwnedMessage]) {
+        let assigned: Vec<(String, i32)> = self
+            .consumer
+            .assignment()
+            .map(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Ok(mut last) = self.assignment.lock() {
+            if *last != assigned {
+                self.applier.forget_listings();
+                *last = assigned;
+            }
+        }
+        let mut per_schema: HashMap<String, usize> = HashMap::new();
+        for m in batch {
+            // Metadata events are keyed by FQN; service.database.schema.table has 4 parts.
+            let Some(Ok(key)) = m.key_view::<str>() else {
+                continue;
+            };
+            if Fqn::from_raw(key.to_owned()).parts().len() == 4 {
+                if let Some(schema) = stamps::parent_of(key) {
+                    *per_schema.entry(schema).or_default() += 1;
+                }
+            }
+        }
+        let schemas: Vec<String> = per_schema
+            .into_iter()
+            .filter(|(_, n)| *n >= LISTING_MIN_EVENTS)
+            .map(|(s, _)| s)
+            .collect();
+        if !schemas.is_empty() {
+            self.applier.prefetch(&kind::TABLE, &schemas).await;
+        }
     }
 
     async fn apply_one(&self, msg: &OwnedMessage, mut shutdown: Shutdown) -> Outcome {

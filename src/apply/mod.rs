@@ -15,6 +15,7 @@ mod applier;
 mod client;
 mod consumer;
 mod mapping;
+mod stamps;
 
 pub use applier::{Applied, Applier, ApplierConfig};
 pub use client::{ApplyError, HttpMetadataClient, encode_path};
@@ -41,6 +42,9 @@ pub struct ApplyMetrics {
     pub batch_duration: Histogram,
     /// Messages behind the partition's end after the last batch, by `stream` and `partition`.
     pub consumer_lag: IntGaugeVec,
+    /// Calls to the metadata server, by `request` (method and path pattern, e.g.
+    /// `GET /tables/name`) and `status` class (2xx, 4xx, 5xx, or `failed`: no answer).
+    pub server_requests: IntCounterVec,
 }
 
 static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
@@ -96,8 +100,17 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         &["stream", "partition"],
     )
     .expect("valid metric");
+    let server_requests = IntCounterVec::new(
+        Opts::new(
+            "pgmeta_apply_server_requests_total",
+            "Calls to the metadata server, by request and status class",
+        ),
+        &["request", "status"],
+    )
+    .expect("valid metric");
     for m in [
         Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(server_requests.clone()),
         Box::new(retries.clone()),
         Box::new(errors.clone()),
         Box::new(apply_latency.clone()),
@@ -126,6 +139,7 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         apply_latency,
         batch_duration,
         consumer_lag,
+        server_requests,
     }
 });
 
