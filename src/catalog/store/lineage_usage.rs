@@ -1,0 +1,113 @@
+//! Lineage edges between entities, and daily usage counts.
+
+use super::{Store, StoreError, body_of};
+use crate::catalog::entity::Invalid;
+use serde_json::Value;
+
+impl Store {
+    /// Adds or replaces the edge `from -> to`. Returns whether anything changed.
+    pub async fn put_edge(&self, from: &str, to: &str, edge: &Value) -> Result<bool, StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let text = edge.to_string();
+        let n = c
+            .execute(
+                "INSERT INTO pgmeta_catalog.lineage_edge (from_id, to_id, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (from_id, to_id) DO UPDATE SET body = EXCLUDED.body WHERE lineage_edge.body IS DISTINCT FROM EXCLUDED.body",
+                &[&from, &to, &text],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn get_edge(&self, from: &str, to: &str) -> Result<Option<Value>, StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let row = c
+            .query_opt("SELECT body::text FROM pgmeta_catalog.lineage_edge WHERE from_id = $1 AND to_id = $2", &[&from, &to])
+            .await?;
+        Ok(row.map(|r| Value::Object(body_of(r.get::<_, &str>(0)))))
+    }
+
+    pub async fn delete_edge(&self, from: &str, to: &str) -> Result<bool, StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let n = c
+            .execute(
+                "DELETE FROM pgmeta_catalog.lineage_edge WHERE from_id = $1 AND to_id = $2",
+                &[&from, &to],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Edges into (`upstream`) or out of each of `ids`: (from, to, details).
+    pub async fn edges(
+        &self,
+        ids: &[String],
+        upstream: bool,
+    ) -> Result<Vec<(String, String, Value)>, StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let sql = if upstream {
+            "SELECT from_id, to_id, body::text FROM pgmeta_catalog.lineage_edge WHERE to_id = ANY($1) ORDER BY 1, 2"
+        } else {
+            "SELECT from_id, to_id, body::text FROM pgmeta_catalog.lineage_edge WHERE from_id = ANY($1) ORDER BY 1, 2"
+        };
+        let rows = c.query(sql, &[&ids]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    Value::Object(body_of(r.get::<_, &str>(2))),
+                )
+            })
+            .collect())
+    }
+
+    /// Daily usage count of an entity: `replace` sets it (PUT), else adds to it (POST).
+    pub async fn put_usage(
+        &self,
+        id: &str,
+        day: &str,
+        count: i64,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let sql = if replace {
+            "INSERT INTO pgmeta_catalog.usage_daily (entity_id, day, count) VALUES ($1, $2::text::date, $3) ON CONFLICT (entity_id, day) DO UPDATE SET count = EXCLUDED.count"
+        } else {
+            "INSERT INTO pgmeta_catalog.usage_daily (entity_id, day, count) VALUES ($1, $2::text::date, $3) ON CONFLICT (entity_id, day) DO UPDATE SET count = usage_daily.count + EXCLUDED.count"
+        };
+        c.execute(sql, &[&id, &day, &count]).await.map_err(|e| {
+            if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_DATETIME_FORMAT)
+                || e.code() == Some(&tokio_postgres::error::SqlState::DATETIME_FIELD_OVERFLOW)
+            {
+                StoreError::Invalid(Invalid(format!("date {day:?} is not a YYYY-MM-DD date")))
+            } else {
+                StoreError::Pg(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    /// `(date, count)` of an entity's usage, newest first, up to `days` days back from `until`.
+    pub async fn usage(
+        &self,
+        id: &str,
+        until: Option<&str>,
+        days: i32,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let rows = c
+            .query(
+                "SELECT day::text, count FROM pgmeta_catalog.usage_daily WHERE entity_id = $1 AND day <= coalesce($2::text::date, 'infinity'::date) AND day > coalesce($2::text::date, current_date) - $3::int ORDER BY day DESC",
+                &[&id, &until, &days],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
