@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cluster = PgCluster::start();
     let broker = Broker::start_on(free_port(), false);
     let client = cluster.create_database("source").await;
-    cluster.create_database("catalog").await;
+    let catalog_db = cluster.create_database("catalog").await;
     for s in 0..SCHEMAS {
         client.batch_execute(&format!("CREATE SCHEMA s{s}")).await?;
     }
@@ -170,6 +170,67 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .max(1.0)
     );
 
+    // Replay: a new consumer group reads the same snapshot into the now full catalog. Every
+    // event is what the catalog already holds and must be skipped, without a new version.
+    let versions_before = version_rows(&catalog_db).await?;
+    let replay_metrics = free_port();
+    let mut replay_args = args.clone();
+    for (flag, value) in [
+        ("--group", "bench-replay".to_owned()),
+        ("--instance-id", "bench-replay".to_owned()),
+        ("--metrics-listen", format!("127.0.0.1:{replay_metrics}")),
+    ] {
+        if let Some(i) = replay_args.iter().position(|a| a == flag) {
+            replay_args[i + 1] = value;
+        }
+    }
+    let replay = Service::start("pgmeta-apply", &replay_args, &[]);
+    // Labels print sorted by name: outcome, then stream.
+    let consumed = |text: &str| -> f64 {
+        ["applied", "skipped", "dead_lettered", "interrupted"]
+            .iter()
+            .map(|o| {
+                value(
+                    text,
+                    &format!("pgmeta_apply_events_total{{outcome=\"{o}\",stream=\"metadata\"}}"),
+                )
+            })
+            .sum()
+    };
+    let replay_started = Instant::now();
+    let mut first: Option<Instant> = None;
+    let replay_text = loop {
+        let text = scrape(format!("http://127.0.0.1:{replay_metrics}/metrics"))
+            .await
+            .unwrap_or_default();
+        let n = consumed(&text);
+        if n > 0.0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if n >= records as f64 {
+            break text;
+        }
+        if replay_started.elapsed() > Duration::from_secs(900) {
+            return Err(format!("the replay did not finish; log:\n{}", replay.log()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let replaying = first.map_or(replay_started.elapsed(), |f| f.elapsed());
+    let skipped = value(
+        &replay_text,
+        "pgmeta_apply_events_total{outcome=\"skipped\",stream=\"metadata\"}",
+    );
+    let new_versions = version_rows(&catalog_db).await? - versions_before;
+    println!(
+        "replay of the same {records} events into the full catalog (new consumer group): {:.0} events/s from the first event consumed, {new_versions} new versions (must be 0; an event equal to what the catalog holds is PUT again, unchanged, and {skipped} older ones skipped), {} schema listings",
+        records as f64 / replaying.as_secs_f64(),
+        value(
+            &replay_text,
+            "pgmeta_apply_server_requests_total{request=\"GET /tables?databaseSchema=\""
+        )
+    );
+    drop(replay);
+
     // Replication path, on a second, small database (on a DDL the listener re-reads the whole
     // catalog, 1.8 s at 10,000 tables; see README): each DDL waits until the catalog shows it.
     let small = cluster.create_database("small").await;
@@ -286,4 +347,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     Ok(())
+}
+
+/// Versions recorded by pgmeta-catalog, all entities together.
+async fn version_rows(db: &tokio_postgres::Client) -> Result<i64, tokio_postgres::Error> {
+    db.query_one("SELECT count(*) FROM pgmeta_catalog.entity_version", &[])
+        .await
+        .map(|r| r.get(0))
 }
