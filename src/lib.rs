@@ -21,6 +21,7 @@ pub mod apply;
 pub mod capture;
 pub mod catalog;
 pub mod checkpoint;
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod diff;

@@ -5,8 +5,8 @@ use clap::Parser;
 use pgmeta::apply::{
     Applier, ApplierConfig, ApplyConsumer, ConsumerConfig, HttpMetadataClient, Stream,
 };
+use pgmeta::cli::LogArgs;
 use pgmeta::config::Secret;
-use pgmeta::telemetry::{self, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -85,10 +85,8 @@ struct Cli {
     /// Serve /metrics, /healthz and /readyz on this address.
     #[arg(long, env = "PGMETA_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
-    #[arg(long, value_enum, default_value = "human", env = "PGMETA_LOG_FORMAT")]
-    log_format: LogFormat,
-    #[arg(long, env = "PGMETA_LOG_LEVEL")]
-    log_level: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 fn parse_option(s: &str) -> Result<(String, String), String> {
@@ -103,36 +101,15 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, cli.log_level.as_deref());
-    pgmeta::memory::purge_in_background();
-    let token = match (&cli.token, &cli.token_file) {
-        (Some(t), _) => Some(Secret::new(t.trim().to_owned())),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(t) => Some(Secret::new(t.trim().to_owned())),
-            Err(e) => {
-                eprintln!("error: --token-file: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        (None, None) => None,
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+    cli.log.init();
+    let token = match pgmeta::cli::token(cli.token.as_deref(), cli.token_file.as_deref()) {
+        Ok(t) => t,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli, token)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    pgmeta::cli::run("pgmeta-apply", run(cli, token))
 }
 
 async fn run(cli: Cli, token: Option<Secret>) -> Result<(), String> {

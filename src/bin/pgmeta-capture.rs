@@ -2,10 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use pgmeta::capture::Capture;
+use pgmeta::cli::LogArgs;
 use pgmeta::config::{CaptureConfig, OutputKind, Secret, parse_duration};
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::{AnySink, JsonlSink, KafkaSink};
-use pgmeta::telemetry::{self, LogFormat};
+use pgmeta::telemetry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -49,17 +50,8 @@ struct Cli {
     /// Serve /metrics and /healthz on this address, e.g. 127.0.0.1:9187.
     #[arg(long, global = true, env = "PGMETA_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "human",
-        env = "PGMETA_LOG_FORMAT"
-    )]
-    log_format: LogFormat,
-    /// Log filter, e.g. info or pgmeta=debug (default: RUST_LOG, else info).
-    #[arg(long, global = true, env = "PGMETA_LOG")]
-    log_level: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -111,8 +103,7 @@ fn main() -> ExitCode {
     // Tests inject faults through the FAILPOINTS variable; compiled out of release builds.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
-    telemetry::init(cli.log_format, cli.log_level.as_deref());
-    pgmeta::memory::purge_in_background();
+    cli.log.init();
     if let Command::Lineage { catalog_from, file } = &cli.command {
         return lineage(catalog_from.as_deref(), file.as_deref());
     }
@@ -130,24 +121,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli.command, config, target)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            tracing::error!(error = %message, "pgmeta-capture failed");
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    pgmeta::cli::run("pgmeta-capture", run(cli.command, config, target))
 }
 
 fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {

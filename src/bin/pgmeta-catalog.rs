@@ -3,9 +3,9 @@
 
 use clap::Parser;
 use pgmeta::catalog::{AppState, Store};
+use pgmeta::cli::LogArgs;
 use pgmeta::config::{CaptureConfig, Secret};
 use pgmeta::pg::PgTarget;
-use pgmeta::telemetry::{self, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,11 +40,8 @@ struct Cli {
     /// Connections to the catalog's database.
     #[arg(long, default_value_t = 8)]
     pool_size: usize,
-    #[arg(long, value_enum, default_value = "human", env = "PGMETA_LOG_FORMAT")]
-    log_format: LogFormat,
-    /// Log filter, e.g. info or pgmeta=debug (default: RUST_LOG, else info).
-    #[arg(long, env = "PGMETA_LOG_LEVEL")]
-    log_level: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 /// See `pgmeta::memory`.
@@ -53,19 +50,14 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, cli.log_level.as_deref());
-    pgmeta::memory::purge_in_background();
+    cli.log.init();
     pgmeta::pg::tls::install_provider();
-    let token = match (&cli.token, &cli.token_file) {
-        (Some(t), _) => Some(Secret::new(t.trim().to_owned())),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(t) => Some(Secret::new(t.trim().to_owned())),
-            Err(e) => {
-                eprintln!("error: --token-file: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        (None, None) => None,
+    let token = match pgmeta::cli::token(cli.token.as_deref(), cli.token_file.as_deref()) {
+        Ok(t) => t,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
     };
     let mut source = CaptureConfig::default().source;
     source.url = cli.database_url.clone().map(Secret::new);
@@ -76,23 +68,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(cli, target, token)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    pgmeta::cli::run("pgmeta-catalog", serve(cli, target, token))
 }
 
 async fn serve(cli: Cli, target: PgTarget, token: Option<Secret>) -> Result<(), String> {
