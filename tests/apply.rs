@@ -369,7 +369,9 @@ async fn pagila_flows_into_the_catalog_and_changes_follow() {
 /// a new consumer group; returns how many schema listings the replay made.
 async fn end_to_end(p: &mut Pipeline) -> f64 {
     p.env
-        .sql("CREATE TABLE public.scratch (id int PRIMARY KEY, note text)")
+        .sql(
+            "CREATE TABLE public.scratch (id int PRIMARY KEY, note text); CREATE TABLE public.before_rename (id int)",
+        )
         .await;
     let mut capture = p.env.capture().await;
     poll_ok(&mut capture).await;
@@ -403,17 +405,27 @@ async fn end_to_end(p: &mut Pipeline) -> f64 {
     let v0 = before["version"].as_f64().unwrap_or_default();
     p.env
         .sql(&format!(
-            "ALTER TABLE {s}.{t} ADD COLUMN pgmeta_added integer; COMMENT ON TABLE {s}.{t} IS 'described at the source'; DROP TABLE public.scratch;",
+            "ALTER TABLE {s}.{t} ADD COLUMN pgmeta_added integer; COMMENT ON TABLE {s}.{t} IS 'described at the source'; DROP TABLE public.scratch; ALTER TABLE public.before_rename RENAME TO after_rename;",
             s = pgmeta::model::quote_ident(&first.0),
             t = pgmeta::model::quote_ident(&first.1)
         ))
         .await;
     poll_ok(&mut capture).await;
     let scratch = p.fqn("public", "scratch");
+    // OpenMetadata cannot rename: the old name is deleted, the new one created.
+    let (before, after) = (
+        p.fqn("public", "before_rename"),
+        p.fqn("public", "after_rename"),
+    );
     let q: &Pipeline = p;
     q.wait_for("the changes applied", Duration::from_secs(60), || {
         let (target, scratch) = (target.clone(), scratch.clone());
+        let (before, after) = (before.clone(), after.clone());
         async move {
+            let renamed = q.table(&after, "non-deleted").await.is_some()
+                && q.table(&before, "deleted")
+                    .await
+                    .is_some_and(|b| b["deleted"] == true);
             let t = q.table(&target, "non-deleted").await;
             let s = q.table(&scratch, "deleted").await;
             let added = t.as_ref().is_some_and(|t| {
@@ -422,7 +434,7 @@ async fn end_to_end(p: &mut Pipeline) -> f64 {
                     .is_some_and(|c| c.iter().any(|c| c["name"] == "pgmeta_added"))
                     && t["description"] == "described at the source"
             });
-            added && s.is_some_and(|s| s["deleted"] == true)
+            renamed && added && s.is_some_and(|s| s["deleted"] == true)
         }
     })
     .await;
@@ -492,7 +504,7 @@ impl Pipeline {
     async fn rels_first(&self) -> (String, String) {
         let rels = relations(&self.env).await;
         rels.into_iter()
-            .find(|(_, n, k)| k == "r" && n != "scratch")
+            .find(|(_, n, k)| k == "r" && !["scratch", "before_rename"].contains(&n.as_str()))
             .map(|(s, n, _)| (s, n))
             .expect("a plain table")
     }

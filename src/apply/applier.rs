@@ -9,7 +9,7 @@
 
 use super::client::{ApplyError, HttpMetadataClient, Rejection};
 use super::mapping;
-use super::stamps::{Held, Listings, parse_stamp, stamp};
+use super::stamps::{Held, Listings, stamp};
 use crate::catalog::kind::{self, Kind};
 use crate::event::{LineageEvent, LineageOp, MetadataEvent, Op, UsageEvent, UsageKind};
 use crate::model::Fqn;
@@ -222,19 +222,9 @@ impl Applier {
         previous: &str,
         body: &Value,
     ) -> Result<(), ApplyError> {
-        let this = body
-            .get("sourceHash")
-            .and_then(Value::as_str)
-            .and_then(parse_stamp);
-        let current = self.client.get_by_name(kind, previous, "", true).await?;
-        let held = current
-            .as_ref()
-            .and_then(|c| c.get("sourceHash"))
-            .and_then(Value::as_str)
-            .and_then(parse_stamp);
-        if held >= this
-            && current.as_ref().and_then(|c| c.get("deleted")) == Some(&Value::Bool(true))
-        {
+        let this = Held::of(body).stamp;
+        let current = self.held(kind, previous).await?;
+        if current.is_some_and(|c| c.deleted && c.stamp >= this) {
             return Ok(());
         }
         let parts = Fqn::from_raw(previous.to_owned()).parts();

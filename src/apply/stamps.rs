@@ -41,7 +41,7 @@ pub fn stamp(emitted_at: i64, version: i64) -> String {
 }
 
 /// `(emitted_at, version)` of a marker [`stamp`] wrote.
-pub fn parse_stamp(s: &str) -> Option<(i64, i64)> {
+fn parse_stamp(s: &str) -> Option<(i64, i64)> {
     let mut parts = s.strip_prefix("pgm1-")?.split('-');
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
