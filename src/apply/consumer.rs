@@ -13,7 +13,6 @@
 use super::applier::{Applied, Applier};
 use super::client::ApplyError;
 use super::metrics;
-use super::stamps;
 use crate::catalog::kind;
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
@@ -301,10 +300,10 @@ impl ApplyConsumer {
             let Some(Ok(key)) = m.key_view::<str>() else {
                 continue;
             };
-            if Fqn::from_raw(key.to_owned()).parts().len() == 4 {
-                if let Some(schema) = stamps::parent_of(key) {
-                    *per_schema.entry(schema).or_default() += 1;
-                }
+            let parts = Fqn::from_raw(key.to_owned()).parts();
+            if let [service, database, schema, _] = parts.as_slice() {
+                let schema = Fqn::new([service, database, schema].map(String::as_str));
+                *per_schema.entry(schema.to_string()).or_default() += 1;
             }
         }
         let schemas: Vec<String> = per_schema

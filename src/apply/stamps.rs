@@ -59,7 +59,7 @@ pub struct Listings(Mutex<HashMap<(&'static str, String), Listing>>);
 
 /// The parent FQN of an FQN (`svc.db.schema.table` -> `svc.db.schema`), on its raw text:
 /// quoted parts may contain dots.
-pub fn parent_of(fqn: &str) -> Option<String> {
+fn parent_of(fqn: &str) -> Option<String> {
     let parts = crate::model::Fqn::from_raw(fqn.to_owned()).parts();
     let (_, parent) = parts.split_last()?;
     (!parent.is_empty())

@@ -104,7 +104,6 @@ async fn observe(
 /// The whole app: the API (behind the token check), `/metrics`, `/healthz` and `/readyz`
 /// (ready while the catalog's database answers).
 pub fn app(state: AppState) -> axum::Router {
-    use axum::routing::get;
     let state = Arc::new(state);
     let api = routes::router()
         .layer(axum::middleware::from_fn_with_state(
@@ -113,23 +112,18 @@ pub fn app(state: AppState) -> axum::Router {
         ))
         .layer(axum::middleware::from_fn(observe));
     let ready = state.clone();
-    api.route("/metrics", get(|| async { metrics().render() }))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            get(move || {
-                let ready = ready.clone();
-                async move {
-                    if ready.store.ping().await {
-                        (axum::http::StatusCode::OK, "ready\n")
-                    } else {
-                        (
-                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                            "catalog database unreachable\n",
-                        )
-                    }
+    let health = crate::telemetry::health_routes(
+        || metrics().render(),
+        move || {
+            let ready = ready.clone();
+            async move {
+                if ready.store.ping().await {
+                    Ok(())
+                } else {
+                    Err("catalog database unreachable".to_owned())
                 }
-            }),
-        )
-        .with_state(state)
+            }
+        },
+    );
+    api.merge(health).with_state(state)
 }

@@ -30,5 +30,5 @@ mod http;
 mod metrics;
 
 pub use health::{Readiness, broker_reachable};
-pub use http::{serve, serve_with};
+pub use http::{health_routes, serve, serve_with};
 pub use metrics::{Metrics, metrics, render};
