@@ -12,13 +12,18 @@ demo: tools
 	$(CARGO) build --quiet --features testkit --bins
 	$(CARGO) run --quiet --features testkit --example demo
 
+# Installs the Python peers the tests drive (cached venvs), runs every test, then lists each
+# test that skipped and why (in CI, CI=true, a skip for a missing tool or corpus fails instead).
+SKIP_LOG := $(shell mktemp -u /tmp/pgmeta-skips.XXXXXX)
 test: tools
-	$(CARGO) test --features $(TEST_FEATURES) --lib --bins --tests
+	@scripts/install-python-tools.sh >/dev/null
+	PGMETA_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --lib --bins --tests
+	@scripts/print-skips.sh $(SKIP_LOG)
 
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools
 	scripts/install-python-tools.sh >/dev/null
-	$(CARGO) bench --features testkit --bench lineage --bench catalog --bench ddl_latency --bench apply
+	$(CARGO) bench --features testkit --bench lineage --bench catalog --bench ddl_latency --bench apply --bench catalog_server
 
 lint:
 	$(CARGO) fmt --check
@@ -30,5 +35,6 @@ MATRIX ?= 12 13 14 15 16 17 18
 test-matrix: tools
 	@for dir in $$(scripts/install-postgres-versions.sh $(MATRIX)); do \
 	  echo "== integration tests on $$($$dir/postgres --version) =="; \
-	  PG_BIN=$$dir $(CARGO) test --features $(TEST_FEATURES) --test main --test failpoints || exit 1; \
+	  PG_BIN=$$dir PGMETA_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --test main --test failpoints || exit 1; \
+	  scripts/print-skips.sh $(SKIP_LOG); \
 	done

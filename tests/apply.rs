@@ -348,8 +348,10 @@ const LISTINGS: &str =
 #[tokio::test]
 async fn pagila_flows_into_the_catalog_and_changes_follow() {
     let Some(corpus) = crate::pagila::corpus_dir() else {
-        eprintln!(
-            "SKIPPED pagila_flows_into_the_catalog_and_changes_follow: ../shared/corpus not found (set PGMETA_CORPUS)"
+        pgmeta::testkit::skip(
+            "pagila_flows_into_the_catalog_and_changes_follow",
+            pgmeta::testkit::Missing::Corpus,
+            "../shared/corpus not found (set PGMETA_CORPUS)",
         );
         return;
     };

@@ -246,8 +246,10 @@ fn promtool_accepts_the_alert_rules() {
     {
         Ok(out) => out,
         Err(_) => {
-            eprintln!(
-                "SKIPPED promtool_accepts_the_alert_rules: promtool not installed (Debian package prometheus)"
+            pgmeta::testkit::skip(
+                "promtool_accepts_the_alert_rules",
+                pgmeta::testkit::Missing::Tool,
+                "promtool not installed (Debian package prometheus)",
             );
             return;
         }

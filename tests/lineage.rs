@@ -238,8 +238,10 @@ fn short_key(edge: &str) -> String {
 #[tokio::test]
 async fn pagila_view_lineage_agrees_with_pg_depend() {
     let Some(corpus) = crate::pagila::corpus_dir() else {
-        eprintln!(
-            "SKIPPED pagila_view_lineage_agrees_with_pg_depend: ../shared/corpus not found (set PGMETA_CORPUS)"
+        pgmeta::testkit::skip(
+            "pagila_view_lineage_agrees_with_pg_depend",
+            pgmeta::testkit::Missing::Corpus,
+            "../shared/corpus not found (set PGMETA_CORPUS)",
         );
         return;
     };
@@ -359,14 +361,18 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test]
 async fn jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest() {
     let Some(corpus) = crate::pagila::corpus_dir() else {
-        eprintln!(
-            "SKIPPED jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest: ../shared/corpus not found (set PGMETA_CORPUS)"
+        pgmeta::testkit::skip(
+            "jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest",
+            pgmeta::testkit::Missing::Corpus,
+            "../shared/corpus not found (set PGMETA_CORPUS)",
         );
         return;
     };
     let Some(dbt) = dbt() else {
-        eprintln!(
-            "SKIPPED jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest: dbt not installed (scripts/install-python-tools.sh)"
+        pgmeta::testkit::skip(
+            "jaffle_shop_built_by_dbt_has_the_lineage_of_its_manifest",
+            pgmeta::testkit::Missing::Tool,
+            "dbt not installed (scripts/install-python-tools.sh)",
         );
         return;
     };

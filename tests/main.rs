@@ -16,6 +16,8 @@ mod limits;
 mod lineage;
 mod pagila;
 mod replication;
+mod server_hardening;
+mod server_properties;
 mod shutdown;
 mod tls;
 mod usage;

@@ -15,8 +15,10 @@ pub fn corpus_dir() -> Option<PathBuf> {
 #[tokio::test]
 async fn pagila_snapshot_counts_equal_the_catalog() {
     let Some(corpus) = corpus_dir() else {
-        eprintln!(
-            "SKIPPED pagila_snapshot_counts_equal_the_catalog: ../shared/corpus not found (set PGMETA_CORPUS)"
+        pgmeta::testkit::skip(
+            "pagila_snapshot_counts_equal_the_catalog",
+            pgmeta::testkit::Missing::Corpus,
+            "../shared/corpus not found (set PGMETA_CORPUS)",
         );
         return;
     };

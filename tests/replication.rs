@@ -63,7 +63,11 @@ async fn start_replication(
 fn skip_before_14(env: &TestEnv, test: &str) -> bool {
     let major = env.cluster.major_version();
     if major < 14 {
-        eprintln!("SKIPPED {test}: DDL streaming needs PostgreSQL 14+, this is {major}");
+        pgmeta::testkit::skip(
+            test,
+            pgmeta::testkit::Missing::ServerFeature,
+            &format!("DDL streaming needs PostgreSQL 14+, this is {major}"),
+        );
     }
     major < 14
 }

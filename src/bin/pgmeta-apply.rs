@@ -44,15 +44,8 @@ struct Cli {
         default_value = "http://127.0.0.1:8585/api"
     )]
     server_url: String,
-    /// Bearer token (an OpenMetadata bot's JWT).
-    #[arg(
-        long,
-        env = "PGMETA_APPLY_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "token_file"
-    )]
-    token: Option<String>,
-    /// File holding the bearer token.
+    /// File holding the bearer token (an OpenMetadata bot's JWT); else the variable
+    /// PGMETA_APPLY_TOKEN. No flag takes the token itself: `ps` would show it.
     #[arg(long, env = "PGMETA_APPLY_TOKEN_FILE")]
     token_file: Option<PathBuf>,
     /// Delete entities outright on DELETE instead of soft-deleting them.
@@ -102,7 +95,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
-    let token = match pgmeta::cli::token(cli.token.as_deref(), cli.token_file.as_deref()) {
+    let token = match pgmeta::cli::token("PGMETA_APPLY_TOKEN", cli.token_file.as_deref()) {
         Ok(t) => t,
         Err(message) => {
             eprintln!("error: {message}");

@@ -182,9 +182,16 @@ fn string_field<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<
 
 /// Validates a create request of `kind` and splits it into name, parent, owners and content.
 pub fn validate(kind: &'static Kind, body: &Value) -> Result<Create, Invalid> {
-    let Value::Object(body) = body else {
+    let Value::Object(map) = body else {
         return Err(invalid("request body must be a JSON object"));
     };
+    if super::limits::depth(body) > super::limits::MAX_DEPTH {
+        return Err(invalid(format!(
+            "the request nests deeper than {} levels",
+            super::limits::MAX_DEPTH
+        )));
+    }
+    let body = map;
     let name = match (string_field(body, "name")?, kind.entity_type) {
         (Some(n), _) => n.to_owned(),
         // A query's name is the checksum of its text when not given.
@@ -369,7 +376,7 @@ pub fn qualify_columns(columns: &mut Value, parent: &str) {
     }
 }
 
-fn is_empty(v: Option<&Value>) -> bool {
+pub(super) fn is_empty(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => true,
         Some(Value::String(s)) => s.is_empty(),
@@ -390,33 +397,7 @@ pub fn merge_curated(existing: &Map<String, Value>, incoming: &mut Map<String, V
     if let (Some(Value::Array(old)), Some(Value::Array(new))) =
         (existing.get("columns"), incoming.get_mut("columns"))
     {
-        merge_column_descriptions(old, new);
-    }
-}
-
-fn merge_column_descriptions(old: &[Value], new: &mut [Value]) {
-    for c in new.iter_mut() {
-        let Some(name) = c.get("name").and_then(Value::as_str).map(str::to_owned) else {
-            continue;
-        };
-        let Some(prev) = old
-            .iter()
-            .find(|o| o.get("name").and_then(Value::as_str) == Some(&name))
-        else {
-            continue;
-        };
-        if let Value::Object(c) = c {
-            for field in ["description", "tags"] {
-                if !is_empty(prev.get(field)) {
-                    c.insert(field.into(), prev[field].clone());
-                }
-            }
-            if let (Some(Value::Array(po)), Some(Value::Array(pn))) =
-                (prev.get("children"), c.get_mut("children"))
-            {
-                merge_column_descriptions(po, pn);
-            }
-        }
+        super::columns::merge_curated(old, new);
     }
 }
 
@@ -472,7 +453,7 @@ pub fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
     for (k, v) in new {
         match old.get(k) {
             None if !v.is_null() => out.added.push((k.clone(), v.clone())),
-            Some(o) if o != v && k == "columns" => column_changes(o, v, &mut out),
+            Some(o) if o != v && k == "columns" => super::columns::changes(o, v, &mut out),
             Some(o) if o != v => out.updated.push((k.clone(), o.clone(), v.clone())),
             _ => {}
         }
@@ -483,65 +464,6 @@ pub fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
         }
     }
     out
-}
-
-fn column_changes(old: &Value, new: &Value, out: &mut Changes) {
-    let (Value::Array(old), Value::Array(new)) = (old, new) else {
-        out.updated
-            .push(("columns".into(), old.clone(), new.clone()));
-        return;
-    };
-    let name = |c: &Value| {
-        c.get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut added = Vec::new();
-    for n in new {
-        match old.iter().find(|o| name(o) == name(n)) {
-            None => added.push(n.clone()),
-            Some(o) => {
-                let (Value::Object(o), Value::Object(n)) = (o, n) else {
-                    continue;
-                };
-                for (k, v) in n {
-                    let prev = o.get(k).unwrap_or(&Value::Null);
-                    if prev != v {
-                        if k == "dataType" || k == "arrayDataType" {
-                            out.breaking = true;
-                        }
-                        let field = format!(
-                            "columns.{}.{k}",
-                            child_fqn(None, &name(&Value::Object(n.clone())))
-                        );
-                        out.updated.push((field, prev.clone(), v.clone()));
-                    }
-                }
-                for (k, v) in o {
-                    if !n.contains_key(k) && !v.is_null() {
-                        let field = format!(
-                            "columns.{}.{k}",
-                            child_fqn(None, &name(&Value::Object(o.clone())))
-                        );
-                        out.deleted.push((field, v.clone()));
-                    }
-                }
-            }
-        }
-    }
-    let dropped: Vec<Value> = old
-        .iter()
-        .filter(|o| !new.iter().any(|n| name(n) == name(o)))
-        .cloned()
-        .collect();
-    if !added.is_empty() {
-        out.added.push(("columns".into(), Value::Array(added)));
-    }
-    if !dropped.is_empty() {
-        out.breaking = true;
-        out.deleted.push(("columns".into(), Value::Array(dropped)));
-    }
 }
 
 /// Removes the optional fields `fields=` did not ask for (`*` asks for all).

@@ -112,7 +112,7 @@ async fn add_edge(
     State(app): State<Shared>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    let Json(body) = body.map_err(super::routes::rejected)?;
     let edge = body.get("edge").ok_or_else(|| bad("edge is required"))?;
     let (_, from) = endpoint(&app, edge, "fromEntity").await?;
     let (_, to) = endpoint(&app, edge, "toEntity").await?;

@@ -10,17 +10,27 @@
 //!                                                 └ unchanged: same version, nothing written
 //! ```
 
+mod access;
+mod columns;
 mod entity;
 pub mod kind;
+mod limits;
 mod lineage;
+mod patch;
 mod routes;
+mod serve;
 mod store;
 mod usage;
 
+pub use access::Access;
 pub use entity::{DATA_TYPES, TABLE_TYPES, validate};
+pub use limits::DEFAULT_MAX_BODY_BYTES;
 pub use routes::AppState;
-pub use store::{Include, Store, StoreError};
+pub use serve::{ConnectionLimits, serve};
+pub use store::{Include, PoolLimits, Store, StoreError};
 
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use std::sync::{Arc, LazyLock};
 
@@ -32,7 +42,8 @@ pub const OPENMETADATA_VERSION: &str = "1.13.0";
 #[derive(Debug)]
 pub struct CatalogMetrics {
     registry: Registry,
-    /// Requests by `method` and `status` class.
+    /// Requests by `method` (a fixed set, else `other`), `route` (the route template, else
+    /// `unmatched`) and `status` class: labels a client cannot grow.
     pub requests: IntCounterVec,
     pub request_duration: Histogram,
     /// Entity writes by `entity_type` and `outcome` (created, updated, unchanged, soft_deleted, ...).
@@ -44,9 +55,9 @@ static METRICS: LazyLock<CatalogMetrics> = LazyLock::new(|| {
     let requests = IntCounterVec::new(
         Opts::new(
             "pgmeta_catalog_requests_total",
-            "API requests by method and status class",
+            "API requests by method, route template and status class",
         ),
-        &["method", "status"],
+        &["method", "route", "status"],
     )
     .expect("valid metric");
     let request_duration = Histogram::with_opts(HistogramOpts::new(
@@ -87,43 +98,150 @@ impl CatalogMetrics {
     }
 }
 
-async fn observe(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let method = req.method().as_str().to_owned();
+/// Runs CPU-heavy work (parsing, diffing, serializing a wide entity) on a blocking thread, so
+/// the async workers keep answering `/healthz` and other requests meanwhile.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Internal(format!("a worker thread failed: {e}")))
+}
+
+/// The label of a request method: the methods HTTP defines, else `other`.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request. Router layers run after routing, so the request carries
+/// the route template it matched (none for the fallback).
+async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = std::time::Instant::now();
     let response = next.run(req).await;
     let status = format!("{}xx", response.status().as_u16() / 100);
     let m = metrics();
-    m.requests.with_label_values(&[&method, &status]).inc();
+    m.requests
+        .with_label_values(&[method, route.as_str(), status.as_str()])
+        .inc();
     m.request_duration.observe(started.elapsed().as_secs_f64());
     response
 }
 
-/// The whole app: the API (behind the token check), `/metrics`, `/healthz` and `/readyz`
-/// (ready while the catalog's database answers).
+/// A handler that runs past the request timeout is dropped (its transaction rolls back) and
+/// answered 503.
+async fn deadline(
+    axum::extract::State(app): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(app.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => routes::ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request did not finish within {} s",
+                app.request_timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Every error answer is OpenMetadata's JSON `{code, message}`, including the ones the
+/// framework makes (unknown route, wrong method, unreadable path).
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        message
+    };
+    let mut out = routes::ApiError(status, message).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
+/// Token or Host/Origin check (`access`), for every route.
+async fn admit(
+    axum::extract::State(app): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    match app.access.check(req.headers()) {
+        Ok(()) => next.run(req).await,
+        // Probes and scrapes need no token; the Host/Origin rule still holds for them.
+        Err(access::Refusal::Unauthorized) if !is_api => next.run(req).await,
+        Err(access::Refusal::Unauthorized) => routes::ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token".into(),
+        )
+        .into_response(),
+        Err(access::Refusal::ForeignName { header: name }) => {
+            let value = req.headers().get(name).map(HeaderValue::as_bytes);
+            tracing::warn!(header = name, value = ?value.map(String::from_utf8_lossy), "refused a request naming this server by a foreign name");
+            routes::ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "the {name} header names this server by a name it does not answer to without a token; use an IP address, localhost or the public URL"
+                ),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The whole app: the API (behind the access check), `/metrics`, `/healthz` and `/readyz`
+/// (ready while a pooled connection to the catalog's database answers).
 pub fn app(state: AppState) -> axum::Router {
     let state = Arc::new(state);
-    let api = routes::router()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            routes::auth,
-        ))
-        .layer(axum::middleware::from_fn(observe));
     let ready = state.clone();
     let health = crate::telemetry::health_routes(
         || metrics().render(),
         move || {
             let ready = ready.clone();
-            async move {
-                if ready.store.ping().await {
-                    Ok(())
-                } else {
-                    Err("catalog database unreachable".to_owned())
-                }
-            }
+            async move { ready.store.ping().await }
         },
     );
-    api.merge(health).with_state(state)
+    routes::router()
+        .merge(health)
+        .fallback(|| async { routes::ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
+        .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline,
+        ))
+        .layer(axum::middleware::from_fn(observe))
+        .with_state(state)
 }

@@ -17,8 +17,12 @@ pub struct AppState {
     pub store: Store,
     /// `http://host:port`, for the entities' `href`.
     pub public_url: String,
-    /// Bearer token every API call must carry, when set.
-    pub token: Option<crate::config::Secret>,
+    /// The token or Host/Origin rule every request passes.
+    pub access: super::Access,
+    /// Bound on a request body, and on how much a PATCH may grow an entity.
+    pub max_body_bytes: usize,
+    /// A request that takes longer is answered 503.
+    pub request_timeout: std::time::Duration,
 }
 
 pub type Shared = Arc<AppState>;
@@ -31,22 +35,67 @@ pub struct ApiError(pub StatusCode, pub String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"code": self.0.as_u16(), "message": self.1});
-        (self.0, Json(body)).into_response()
+        let mut response = (self.0, Json(body)).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
 impl From<StoreError> for ApiError {
+    /// The status and the message a client sees. A database error is classified by its
+    /// SQLSTATE; its text reaches the client only for bad input (class 22: the client's own
+    /// value), never connection details: those go to the log, escaped.
     fn from(e: StoreError) -> Self {
-        let status = match &e {
-            StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            StoreError::Conflict(_) => StatusCode::CONFLICT,
-            StoreError::Pg(_) | StoreError::Connect(_) => {
-                tracing::warn!(error = %e, "catalog database error");
-                StatusCode::SERVICE_UNAVAILABLE
+        let unavailable = |message: &str| ApiError(StatusCode::SERVICE_UNAVAILABLE, message.into());
+        match e {
+            StoreError::Invalid(e) => ApiError(StatusCode::BAD_REQUEST, e.0),
+            StoreError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
+            StoreError::Conflict(m) => ApiError(StatusCode::CONFLICT, m),
+            StoreError::Busy(m) => ApiError(StatusCode::SERVICE_UNAVAILABLE, m),
+            StoreError::Internal(m) => {
+                tracing::error!(error = ?m, "stored entity unreadable");
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, m)
             }
-        };
-        ApiError(status, e.to_string())
+            StoreError::Pg(e) => {
+                let Some(db) = e.as_db_error() else {
+                    tracing::warn!(error = ?e.to_string(), "catalog database error");
+                    return unavailable("catalog database unavailable");
+                };
+                let code = db.code().code();
+                match code {
+                    c if c.starts_with("22") => ApiError(
+                        StatusCode::BAD_REQUEST,
+                        format!("invalid value: {}", db.message()),
+                    ),
+                    "23505" => ApiError(
+                        StatusCode::CONFLICT,
+                        "conflicts with an entity written concurrently; retry".into(),
+                    ),
+                    "23503" => ApiError(
+                        StatusCode::NOT_FOUND,
+                        "the parent entity was deleted concurrently".into(),
+                    ),
+                    "57014" => unavailable(
+                        "the catalog database did not answer within the statement timeout",
+                    ),
+                    "55P03" => unavailable("the entity is locked by another request; retry"),
+                    "40001" | "40P01" => unavailable("concurrent update; retry"),
+                    _ => {
+                        tracing::warn!(sqlstate = code, error = ?db.message(), "catalog database error");
+                        unavailable("catalog database unavailable")
+                    }
+                }
+            }
+            StoreError::Connect(detail) => {
+                tracing::warn!(error = ?detail, "catalog database unreachable");
+                unavailable("catalog database unavailable")
+            }
+        }
     }
 }
 
@@ -76,34 +125,6 @@ impl AppState {
             e.remove("deleted");
         }
         Value::Object(e)
-    }
-
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| t.trim() == token.expose())
-    }
-}
-
-/// Rejects calls without the configured bearer token.
-pub async fn auth(
-    State(app): State<Shared>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if app.authorized(req.headers()) {
-        next.run(req).await
-    } else {
-        ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token".into(),
-        )
-        .into_response()
     }
 }
 
@@ -159,15 +180,65 @@ fn updated_by(headers: &HeaderMap) -> &'static str {
     }
 }
 
+/// A body the JSON extractor refused: 413 past the size bound, 415 for another content type,
+/// else 400; the message says which.
+pub fn rejected(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    ApiError(e.status(), e.body_text())
+}
+
+/// The request body as JSON, read and parsed on a blocking thread (a wide table's body is
+/// megabytes), then handed to `check`.
+async fn json_body<T: Send + 'static>(
+    headers: &HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    check: impl FnOnce(Value) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let json_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| {
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        });
+    if !json_type {
+        return Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    super::blocking(move || {
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("the request body is not valid JSON: {e}")))?;
+        check(value)
+    })
+    .await?
+}
+
+/// A JSON answer, serialized on a blocking thread.
+async fn answer(status: StatusCode, body: Value) -> ApiResult {
+    let bytes = super::blocking(move || serde_json::to_vec(&body)).await?;
+    let bytes = bytes.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response())
+}
+
 async fn put_entity(
     kind: &'static Kind,
     State(app): State<Shared>,
     headers: HeaderMap,
     Query(_): Params,
-    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let create = entity::validate(kind, &body).map_err(StoreError::from)?;
+    let create = json_body(&headers, body, move |v| {
+        entity::validate(kind, &v).map_err(|e| bad(e.0))
+    })
+    .await?;
     let by = updated_by(&headers);
     // A concurrent create of the same entity loses the insert race once; then it is an update.
     let result = match app.store.put(kind, create.clone(), by).await {
@@ -183,7 +254,7 @@ async fn put_entity(
         .entity_writes
         .with_label_values(&[kind.entity_type, outcome_label(outcome)])
         .inc();
-    Ok((status, Json(app.present(kind, e, Some("*")))).into_response())
+    answer(status, app.present(kind, e, Some("*"))).await
 }
 
 fn outcome_label(o: PutOutcome) -> &'static str {
@@ -211,7 +282,11 @@ async fn get_entity(
             e.insert("usageSummary".into(), summary);
         }
     }
-    Ok(Json(app.present(kind, e, q.get("fields").map(String::as_str))).into_response())
+    answer(
+        StatusCode::OK,
+        app.present(kind, e, q.get("fields").map(String::as_str)),
+    )
+    .await
 }
 
 async fn list(kind: &'static Kind, State(app): State<Shared>, Query(q): Params) -> ApiResult {
@@ -344,8 +419,9 @@ async fn restore(
     kind: &'static Kind,
     State(app): State<Shared>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
+    let Json(body) = body.map_err(rejected)?;
     let Some(id) = body.get("id").and_then(Value::as_str) else {
         return Err(ApiError(StatusCode::BAD_REQUEST, "id is required".into()));
     };
@@ -358,16 +434,18 @@ async fn patch(
     State(app): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Json<json_patch::Patch>, axum::extract::rejection::JsonRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
-    let Json(p) = body.map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("not an RFC 6902 JSON Patch: {}", e.body_text()),
-        )
-    })?;
-    let e = app.store.patch(kind, &id, p, updated_by(&headers)).await?;
-    Ok(Json(app.present(kind, e, Some("*"))).into_response())
+    let ops = json_body(&headers, body, |v| {
+        serde_json::from_value::<Vec<json_patch::PatchOperation>>(v)
+            .map_err(|e| bad(format!("not an RFC 6902 JSON Patch: {e}")))
+    })
+    .await?;
+    let e = app
+        .store
+        .patch(kind, &id, ops, updated_by(&headers), app.max_body_bytes)
+        .await?;
+    answer(StatusCode::OK, app.present(kind, e, Some("*"))).await
 }
 
 async fn versions(

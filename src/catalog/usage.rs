@@ -28,7 +28,7 @@ async fn report(
     Path((entity_type, id)): Path<(String, String)>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    let Json(body) = body.map_err(super::routes::rejected)?;
     let k = kind_of_type(&entity_type)?;
     let date = body
         .get("date")

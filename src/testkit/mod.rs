@@ -9,21 +9,35 @@
 mod broker;
 mod cluster;
 mod process;
+mod skip;
 mod topic;
 
 pub use broker::{Broker, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 pub use process::{CatalogServer, Service, bin_path};
+pub use skip::{Missing, skip};
 pub use topic::{RawRecord, Record, read_lineage, read_raw, read_topic, read_usage};
 
 use std::process::{Command, Stdio};
 
-/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it right away).
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon). Never the same
+/// port twice in one process: tests run in parallel, and a port handed to a child process that
+/// has not bound it yet looks free to the kernel, so it could be handed out again.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free loopback port");
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A unique, readable name for a per-test database or topic.

@@ -142,6 +142,12 @@ pub struct CatalogServer {
 
 impl CatalogServer {
     pub fn start(database_url: &str, token: Option<&str>) -> CatalogServer {
+        CatalogServer::start_with(database_url, token, &[])
+    }
+
+    /// Started with `extra` flags too; the token goes through `PGMETA_CATALOG_TOKEN`, as
+    /// the server takes no token on its command line.
+    pub fn start_with(database_url: &str, token: Option<&str>, extra: &[&str]) -> CatalogServer {
         let port = super::free_port();
         let mut args = vec![
             "--listen".to_owned(),
@@ -149,15 +155,35 @@ impl CatalogServer {
             "--database-url".to_owned(),
             database_url.to_owned(),
         ];
-        if let Some(t) = token {
-            args.extend(["--token".to_owned(), t.to_owned()]);
-        }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let envs: Vec<(&str, &str)> = token
+            .map(|t| vec![("PGMETA_CATALOG_TOKEN", t)])
+            .unwrap_or_default();
         let server = CatalogServer {
-            service: Service::start("pgmeta-catalog", &args, &[]),
+            service: Service::start("pgmeta-catalog", &args, &envs),
             port,
         };
         server.wait_ready();
         server
+    }
+
+    /// Create requests (collection path, body) of a service `svc`, its database `svc.db` and
+    /// schema `svc.db.s`: the parents a test's tables go under.
+    pub fn parent_requests() -> [(&'static str, serde_json::Value); 3] {
+        [
+            (
+                "services/databaseServices",
+                serde_json::json!({"name": "svc", "serviceType": "Postgres"}),
+            ),
+            (
+                "databases",
+                serde_json::json!({"name": "db", "service": "svc"}),
+            ),
+            (
+                "databaseSchemas",
+                serde_json::json!({"name": "s", "database": "svc.db"}),
+            ),
+        ]
     }
 
     /// The API base as OpenMetadata's clients take it (`hostPort`).

@@ -5,8 +5,12 @@ use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
+/// Opens the pool's connections, each with the pool's statement and lock timeouts.
 #[derive(Debug)]
-pub struct Connector(pub PgTarget);
+pub struct Connector {
+    pub(super) target: PgTarget,
+    pub(super) limits: super::PoolLimits,
+}
 
 /// A pooled connection with its prepared statements: each query is prepared once per
 /// connection, then runs in one round trip instead of two.
@@ -88,8 +92,25 @@ impl deadpool::managed::Manager for Connector {
     type Error = crate::pg::PgError;
 
     async fn create(&self) -> Result<Self::Type, Self::Error> {
+        let client = self.target.connect().await?;
+        let ms = |d: std::time::Duration| d.as_millis().max(1);
+        // A transaction left open by a dropped request (request timeout) holds its locks until
+        // the server notices: idle_in_transaction_session_timeout bounds that too.
+        let settings = format!(
+            "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+            ms(self.limits.statement_timeout),
+            ms(self.limits.lock_timeout),
+            ms(self.limits.statement_timeout),
+        );
+        client.batch_execute(&settings).await.map_err(|e| {
+            crate::pg::PgError::query(
+                "SET statement_timeout, lock_timeout",
+                &self.target.to_string(),
+                &e,
+            )
+        })?;
         Ok(PgConn {
-            client: self.0.connect().await?,
+            client,
             cache: StatementCache::default(),
         })
     }

@@ -25,7 +25,8 @@ impl Store {
         let row = c
             .query_opt("SELECT body::text FROM pgmeta_catalog.lineage_edge WHERE from_id = $1 AND to_id = $2", &[&from, &to])
             .await?;
-        Ok(row.map(|r| Value::Object(body_of(r.get::<_, &str>(0)))))
+        row.map(|r| body_of(r.get::<_, &str>(0)).map(Value::Object))
+            .transpose()
     }
 
     pub async fn delete_edge(&self, from: &str, to: &str) -> Result<bool, StoreError> {
@@ -54,16 +55,15 @@ impl Store {
             "SELECT from_id, to_id, body::text FROM pgmeta_catalog.lineage_edge WHERE from_id = ANY($1) ORDER BY 1, 2"
         };
         let rows = c.query(sql, &[&ids]).await?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                (
+                Ok((
                     r.get(0),
                     r.get(1),
-                    Value::Object(body_of(r.get::<_, &str>(2))),
-                )
+                    Value::Object(body_of(r.get::<_, &str>(2))?),
+                ))
             })
-            .collect())
+            .collect()
     }
 
     /// Daily usage count of an entity: `replace` sets it (PUT), else adds to it (POST).

@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS pgmeta_catalog.entity (
     UNIQUE (collection, fqn)
 );
 CREATE INDEX IF NOT EXISTS entity_parent ON pgmeta_catalog.entity (parent_id);
+-- No child outlives its parent. NOT VALID: a catalog written before the constraint existed
+-- keeps working (its old rows are not checked); every new row is.
+DO $$ BEGIN
+    ALTER TABLE pgmeta_catalog.entity ADD CONSTRAINT entity_parent_fk
+        FOREIGN KEY (parent_id) REFERENCES pgmeta_catalog.entity (id) NOT VALID;
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
 CREATE TABLE IF NOT EXISTS pgmeta_catalog.entity_version (
     id text NOT NULL,
     version double precision NOT NULL,
@@ -52,6 +59,7 @@ CREATE TABLE IF NOT EXISTS pgmeta_catalog.usage_daily (
 );
 ";
 
+/// What went wrong in the store; the API maps each to a status (`routes::ApiError`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
@@ -60,10 +68,44 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// No connection free within the pool's wait timeout, or a lock or statement timeout.
+    #[error("{0}")]
+    Busy(String),
+    /// The database answered with an error (classified by its SQLSTATE).
     #[error("catalog database: {}", pg_message(.0))]
     Pg(#[from] tokio_postgres::Error),
+    /// The database cannot be reached (the detail may name host, port and user: logged, never
+    /// sent to a client).
     #[error("catalog database: {0}")]
     Connect(String),
+    /// A stored entity that cannot be read back, or a worker thread that failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// How long the catalog waits for its database; every wait ends in an answer (503 with the
+/// reason) instead of a hung request.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Connections to the catalog's database.
+    pub size: usize,
+    /// Wait for a free connection (and to open or check one) before answering 503.
+    pub acquire_timeout: std::time::Duration,
+    /// `statement_timeout` of every connection.
+    pub statement_timeout: std::time::Duration,
+    /// `lock_timeout` of every connection: a request waiting on a row another holds.
+    pub lock_timeout: std::time::Duration,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        PoolLimits {
+            size: 8,
+            acquire_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+            lock_timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 impl From<crate::pg::PgError> for StoreError {
@@ -118,6 +160,7 @@ pub enum PutOutcome {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    limits: PoolLimits,
 }
 
 /// What a PUT changes of a stored entity.
@@ -129,15 +172,40 @@ enum Update {
 
 struct Row {
     id: String,
+    parent_id: Option<String>,
     deleted: bool,
     body: Map<String, Value>,
 }
 
-fn body_of(text: &str) -> Map<String, Value> {
+/// A stored body, parsed. One that does not parse (it cannot happen to what this server
+/// writes, whose depth and size are bounded) is an error, never an empty entity.
+fn body_of(text: &str) -> Result<Map<String, Value>, StoreError> {
     match serde_json::from_str(text) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(StoreError::Internal(
+            "a stored entity is not a JSON object".into(),
+        )),
+        Err(e) => Err(StoreError::Internal(format!(
+            "a stored entity cannot be read back: {e}"
+        ))),
     }
+}
+
+/// Bodies at least this long are parsed on a blocking thread.
+const PARSE_OFF_RUNTIME_BYTES: usize = 64 * 1024;
+
+fn texts_len(texts: &[String]) -> usize {
+    texts.iter().map(String::len).sum()
+}
+
+/// Parses stored bodies, on a blocking thread when they are large.
+async fn bodies_of(texts: Vec<String>) -> Result<Vec<Map<String, Value>>, StoreError> {
+    let small = texts_len(&texts) < PARSE_OFF_RUNTIME_BYTES;
+    let parse = move || texts.iter().map(|t| body_of(t)).collect();
+    if small {
+        return parse();
+    }
+    super::blocking(parse).await?
 }
 
 fn now_millis() -> i64 {
@@ -166,12 +234,17 @@ pub fn reference(kind: &Kind, body: &Map<String, Value>) -> Value {
 }
 
 impl Store {
-    pub async fn open(target: PgTarget, size: usize) -> Result<Store, StoreError> {
-        let pool = Pool::builder(Connector(target))
-            .max_size(size)
+    pub async fn open(target: PgTarget, limits: PoolLimits) -> Result<Store, StoreError> {
+        let wait = Some(limits.acquire_timeout);
+        let pool = Pool::builder(Connector { target, limits })
+            .max_size(limits.size)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(wait)
+            .create_timeout(wait)
+            .recycle_timeout(wait)
             .build()
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        let store = Store { pool };
+        let store = Store { pool, limits };
         let client = store.client().await?;
         client.client.batch_execute(SCHEMA_SQL).await?;
         Ok(store)
@@ -180,15 +253,33 @@ impl Store {
     async fn client(&self) -> Result<deadpool::managed::Object<Connector>, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             deadpool::managed::PoolError::Backend(e) => StoreError::from(e),
+            deadpool::managed::PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => {
+                StoreError::Busy(format!(
+                    "all {} connections to the catalog database are busy (waited {} s)",
+                    self.limits.size,
+                    self.limits.acquire_timeout.as_secs_f64()
+                ))
+            }
             other => StoreError::Connect(other.to_string()),
         })
     }
 
-    /// Whether the catalog's database answers (for `/readyz`).
-    pub async fn ping(&self) -> bool {
+    /// Whether a pooled connection answers (for `/readyz`), and if not, why: busy (the pool
+    /// is exhausted) or unreachable. Connection details stay in the log.
+    pub async fn ping(&self) -> Result<(), String> {
         match self.client().await {
-            Ok(c) => c.client.simple_query("SELECT 1").await.is_ok(),
-            Err(_) => false,
+            Ok(c) => match c.client.simple_query("SELECT 1").await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = ?e.to_string(), "catalog database ping failed");
+                    Err("catalog database unreachable".into())
+                }
+            },
+            Err(StoreError::Busy(reason)) => Err(reason),
+            Err(e) => {
+                tracing::warn!(error = ?e.to_string(), "catalog database unreachable");
+                Err("catalog database unreachable".into())
+            }
         }
     }
 }

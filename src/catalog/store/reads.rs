@@ -1,7 +1,7 @@
 //! Reading entities: by id or FQN, pages of a collection, versions.
 
 use super::conn::Db;
-use super::{Include, Row, Store, StoreError, body_of, not_found};
+use super::{Include, Row, Store, StoreError, bodies_of, body_of, not_found};
 use crate::catalog::kind::{self, Kind};
 use serde_json::{Map, Value};
 use tokio_postgres::GenericClient;
@@ -15,14 +15,18 @@ impl Store {
         lock: bool,
     ) -> Result<Option<Row>, StoreError> {
         let sql = format!(
-            "SELECT id, deleted, body::text FROM pgmeta_catalog.entity WHERE collection = $1 AND {by} = $2{}",
+            "SELECT id, deleted, body::text, parent_id FROM pgmeta_catalog.entity WHERE collection = $1 AND {by} = $2{}",
             if lock { " FOR UPDATE" } else { "" }
         );
-        let row = c.query_opt(&sql, &[&kind.collection, &value]).await?;
-        Ok(row.map(|r| Row {
-            id: r.get(0),
-            deleted: r.get(1),
-            body: body_of(r.get::<_, &str>(2)),
+        let Some(row) = c.query_opt(&sql, &[&kind.collection, &value]).await? else {
+            return Ok(None);
+        };
+        let body = bodies_of(vec![row.get(2)]).await?.pop().unwrap_or_default();
+        Ok(Some(Row {
+            id: row.get(0),
+            parent_id: row.get(3),
+            deleted: row.get(1),
+            body,
         }))
     }
 
@@ -85,7 +89,7 @@ impl Store {
             }
         };
         Ok((
-            rows.iter().map(|r| body_of(r.get::<_, &str>(0))).collect(),
+            bodies_of(rows.iter().map(|r| r.get(0)).collect()).await?,
             total,
         ))
     }
@@ -122,10 +126,8 @@ impl Store {
         let rows = c
             .query("SELECT body::text FROM pgmeta_catalog.entity_version WHERE id = $1 ORDER BY version DESC", &[&id])
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Value::Object(body_of(r.get::<_, &str>(0))))
-            .collect())
+        let bodies = bodies_of(rows.iter().map(|r| r.get(0)).collect()).await?;
+        Ok(bodies.into_iter().map(Value::Object).collect())
     }
 
     pub async fn version(
@@ -140,7 +142,7 @@ impl Store {
             .query_opt("SELECT body::text FROM pgmeta_catalog.entity_version WHERE id = $1 AND version = $2", &[&id, &version])
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("{} instance for {id} has no version {version}", kind.entity_type)))?;
-        Ok(body_of(row.get::<_, &str>(0)))
+        body_of(row.get::<_, &str>(0))
     }
 
     /// Any entity by id, whatever its collection (for lineage).
@@ -156,8 +158,10 @@ impl Store {
                 &[&id],
             )
             .await?;
-        Ok(row.and_then(|r| {
-            kind::by_collection(r.get::<_, &str>(0)).map(|k| (k, body_of(r.get::<_, &str>(1))))
-        }))
+        let Some(r) = row else { return Ok(None) };
+        match kind::by_collection(r.get::<_, &str>(0)) {
+            Some(k) => Ok(Some((k, body_of(r.get::<_, &str>(1))?))),
+            None => Ok(None),
+        }
     }
 }

@@ -8,12 +8,16 @@ use super::{
 };
 use crate::catalog::entity::{self, Changes, Create, Invalid};
 use crate::catalog::kind::{self, Kind};
+use crate::catalog::limits::MAX_DEPTH;
+use crate::catalog::patch;
 use serde_json::{Map, Value, json};
 use tokio_postgres::{GenericClient, Transaction};
 
 impl Store {
     /// PUT create-or-update. A create is one statement after two reads, and a PUT that
     /// changes nothing writes nothing; only an update takes the row lock in a transaction.
+    /// Either way the parent is locked (`FOR SHARE`) and must be live when the write lands,
+    /// so a concurrent delete of the parent cannot leave this entity orphaned.
     pub async fn put(
         &self,
         kind: &'static Kind,
@@ -21,35 +25,58 @@ impl Store {
         updated_by: &str,
     ) -> Result<(PutOutcome, Map<String, Value>), StoreError> {
         let mut conn = self.client().await?;
-        let (parent_id, mut new) = Self::build(&conn.db(), kind, &create).await?;
-        let mut fqn = entity::child_fqn(create.parent_fqn.as_deref(), &create.name);
-        if kind.entity_type == "query" {
-            // Queries are found by checksum; the FQN is the name alone.
-            new.insert("checksum".into(), Value::String(create.name.clone()));
-            fqn = create.name.clone();
-        }
-        new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
-        if let Some(columns) = new.get_mut("columns") {
-            entity::qualify_columns(columns, &fqn);
-        }
+        let (parent_id, new) = Self::build(&conn.db(), kind, &create).await?;
+        let (fqn, new) = crate::catalog::blocking(move || {
+            let mut new = new;
+            let mut fqn = entity::child_fqn(create.parent_fqn.as_deref(), &create.name);
+            if kind.entity_type == "query" {
+                // Queries are found by checksum; the FQN is the name alone.
+                new.insert("checksum".into(), Value::String(create.name.clone()));
+                fqn = create.name.clone();
+            }
+            new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
+            if let Some(columns) = new.get_mut("columns") {
+                entity::qualify_columns(columns, &fqn);
+            }
+            (fqn, new)
+        })
+        .await?;
+        let gone = || {
+            StoreError::NotFound(format!(
+                "the parent of {} {fqn} was deleted concurrently",
+                kind.entity_type
+            ))
+        };
         match Self::find(&conn.db(), kind, "fqn", &fqn, false).await? {
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
+                let mut new = new;
                 new.insert("id".into(), Value::String(id.clone()));
                 new.insert("version".into(), json!(0.1));
                 new.insert("updatedAt".into(), json!(now_millis()));
                 new.insert("updatedBy".into(), Value::String(updated_by.into()));
                 new.insert("deleted".into(), Value::Bool(false));
-                let text = Value::Object(new.clone()).to_string();
-                let inserted = conn
+                let (new, text) = crate::catalog::blocking(move || {
+                    let text = Value::Object(new.clone()).to_string();
+                    (new, text)
+                })
+                .await?;
+                let row = conn
                     .db()
-                    .execute(
-                        "WITH e AS (INSERT INTO pgmeta_catalog.entity (id, collection, fqn, parent_id, body) VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT (collection, fqn) DO NOTHING RETURNING id, body) \
-                         INSERT INTO pgmeta_catalog.entity_version (id, version, body) SELECT id, 0.1, body FROM e",
+                    .query_one(
+                        "WITH p AS (SELECT id FROM pgmeta_catalog.entity WHERE id = $4 AND NOT deleted FOR SHARE), \
+                         e AS (INSERT INTO pgmeta_catalog.entity (id, collection, fqn, parent_id, body) \
+                               SELECT $1, $2, $3, $4, $5::text::jsonb WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p) \
+                               ON CONFLICT (collection, fqn) DO NOTHING RETURNING id, body), \
+                         v AS (INSERT INTO pgmeta_catalog.entity_version (id, version, body) SELECT id, 0.1, body FROM e RETURNING id) \
+                         SELECT $4::text IS NULL OR EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM v)",
                         &[&id, &kind.collection, &fqn, &parent_id, &text],
                     )
                     .await?;
-                if inserted == 0 {
+                if !row.get::<_, bool>(0) {
+                    return Err(gone());
+                }
+                if row.get::<_, i64>(1) == 0 {
                     // Created concurrently by another request: the caller retries as an update.
                     return Err(StoreError::Conflict(format!(
                         "{} {fqn} was created concurrently",
@@ -58,13 +85,22 @@ impl Store {
                 }
                 Ok((PutOutcome::Created, new))
             }
-            Some(row) if Self::update_of(&row, &new).is_none() => {
-                Ok((PutOutcome::Unchanged, row.body))
-            }
-            Some(_) => {
+            Some(row) => {
+                let (row, new, update) = crate::catalog::blocking(move || {
+                    let update = Self::update_of(&row, &new);
+                    (row, new, update)
+                })
+                .await?;
+                if update.is_none() {
+                    return Ok((PutOutcome::Unchanged, row.body));
+                }
+                drop((row, update));
                 let PgConn { client, cache } = &mut *conn;
                 let tx = client.transaction().await?;
                 let db = Db { c: &tx, cache };
+                if let Some(parent) = &parent_id {
+                    Self::lock_live(&db, parent).await?.ok_or_else(gone)?;
+                }
                 // Again under the row lock: another request may have changed it meanwhile.
                 let Some(row) = Self::find(&db, kind, "fqn", &fqn, true).await? else {
                     return Err(StoreError::Conflict(format!(
@@ -72,7 +108,12 @@ impl Store {
                         kind.entity_type
                     )));
                 };
-                let out = match Self::update_of(&row, &new) {
+                let (row, update) = crate::catalog::blocking(move || {
+                    let update = Self::update_of(&row, &new);
+                    (row, update)
+                })
+                .await?;
+                let out = match update {
                     None => (PutOutcome::Unchanged, row.body),
                     Some(Update::Marker(body)) => {
                         let text = Value::Object(body.clone()).to_string();
@@ -92,6 +133,17 @@ impl Store {
                 Ok(out)
             }
         }
+    }
+
+    /// Locks a live entity against deletion for the rest of the transaction (`FOR SHARE`).
+    async fn lock_live(db: &Db<'_, Transaction<'_>>, id: &str) -> Result<Option<()>, StoreError> {
+        let row = db
+            .query_opt(
+                "SELECT 1 FROM pgmeta_catalog.entity WHERE id = $1 AND NOT deleted FOR SHARE",
+                &[&id],
+            )
+            .await?;
+        Ok(row.map(|_| ()))
     }
 
     /// What a PUT of `new` does to the stored `row`: nothing, only a new `sourceHash` marker
@@ -221,37 +273,40 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let text = Value::Object(body.clone()).to_string();
+        let version = version_of(body);
+        let owned = std::mem::take(body);
+        let (owned, text) = crate::catalog::blocking(move || {
+            let text = Value::Object(owned.clone()).to_string();
+            (owned, text)
+        })
+        .await?;
+        *body = owned;
         db.execute(
             "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb, deleted = $3, fqn = CASE WHEN collection = 'queries' THEN fqn ELSE $4 END WHERE id = $1",
             &[&id, &text, &deleted, &fqn],
         )
         .await?;
-        Self::record_version(db, id, body).await
-    }
-
-    async fn record_version(
-        db: &Db<'_, Transaction<'_>>,
-        id: &str,
-        body: &Map<String, Value>,
-    ) -> Result<(), StoreError> {
-        let text = Value::Object(body.clone()).to_string();
+        // Versions are insert-only: a version once recorded is never rewritten (a second
+        // write of the same number is a unique violation, answered 409).
         db.execute(
-            "INSERT INTO pgmeta_catalog.entity_version (id, version, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (id, version) DO UPDATE SET body = EXCLUDED.body",
-            &[&id, &version_of(body), &text],
+            "INSERT INTO pgmeta_catalog.entity_version (id, version, body) VALUES ($1, $2, $3::text::jsonb)",
+            &[&id, &version, &text],
         )
         .await?;
         Ok(())
     }
 
     /// PATCH: an RFC 6902 JSON Patch over the entity; unlike a PUT it overwrites descriptions
-    /// and owners. System fields cannot be patched.
+    /// and owners. Applied to a copy and checked (`catalog::patch`): the server's fields
+    /// stay as they are, size and depth are bounded, a table still validates; a rejected
+    /// patch changes nothing.
     pub async fn patch(
         &self,
         kind: &'static Kind,
         id: &str,
-        patch: json_patch::Patch,
+        ops: Vec<json_patch::PatchOperation>,
         updated_by: &str,
+        max_bytes: usize,
     ) -> Result<Map<String, Value>, StoreError> {
         let mut conn = self.client().await?;
         let PgConn { client, cache } = &mut *conn;
@@ -261,41 +316,37 @@ impl Store {
             .await?
             .filter(|r| !r.deleted)
             .ok_or_else(|| not_found(kind, id))?;
-        for op in &patch.0 {
-            let path = op.path().to_string();
-            let top = path
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            if entity::SYSTEM_FIELDS.contains(&top.as_str()) || top == "name" {
-                return Err(Invalid(format!("{top} cannot be patched")).into());
-            }
+        let (row, patched) = crate::catalog::blocking(move || {
+            let patched = Self::patched(kind, &row.body, &ops, max_bytes);
+            (row, patched)
+        })
+        .await?;
+        let (mut new, changes) = patched?;
+        if !changes.is_empty() {
+            Self::update(&db, &row.id, &mut new, &changes, updated_by, false).await?;
         }
-        let mut doc = Value::Object(row.body.clone());
-        json_patch::patch(&mut doc, &patch)
-            .map_err(|e| Invalid(format!("JSON Patch does not apply: {e}")))?;
-        let Value::Object(mut new) = doc else {
-            return Err(Invalid("JSON Patch must leave an object".into()).into());
-        };
+        tx.commit().await?;
+        Ok(if changes.is_empty() { row.body } else { new })
+    }
+
+    /// The patched entity and what changed (pure; run on a blocking thread).
+    fn patched(
+        kind: &'static Kind,
+        stored: &Map<String, Value>,
+        ops: &[json_patch::PatchOperation],
+        max_bytes: usize,
+    ) -> Result<(Map<String, Value>, Changes), StoreError> {
+        let mut new = patch::apply(kind, stored, ops, max_bytes, MAX_DEPTH)?;
         if kind.entity_type == "table" {
-            let mut check = entity::content(&new);
-            check.insert("name".into(), Value::String(String::new()));
-            let columns = check
-                .get("columns")
-                .cloned()
-                .unwrap_or(Value::Array(Vec::new()));
-            let mut probe = json!({"name": "x", "databaseSchema": "x", "columns": columns});
-            if let Some(t) = check.get("tableType") {
-                probe["tableType"] = t.clone();
-            }
-            if let Some(t) = check.get("tableConstraints") {
-                probe["tableConstraints"] = t.clone();
+            let mut probe = json!({"name": "x", "databaseSchema": "x"});
+            for field in ["columns", "tableType", "tableConstraints"] {
+                if let Some(v) = new.get(field) {
+                    probe[field] = v.clone();
+                }
             }
             entity::validate(kind, &probe)?;
         }
-        let changes = entity::changes(&entity::content(&row.body), &entity::content(&new));
+        let changes = entity::changes(&entity::content(stored), &entity::content(&new));
         if !changes.is_empty() {
             if let (Some(fqn), Some(columns)) = (
                 new.get("fullyQualifiedName")
@@ -305,10 +356,8 @@ impl Store {
             ) {
                 entity::qualify_columns(columns, &fqn);
             }
-            Self::update(&db, &row.id, &mut new, &changes, updated_by, false).await?;
         }
-        tx.commit().await?;
-        Ok(if changes.is_empty() { row.body } else { new })
+        Ok((new, changes))
     }
 
     /// Soft delete (`deleted: true`, a new version) or hard delete (gone, with versions,
@@ -331,12 +380,22 @@ impl Store {
             .await?
             .filter(|r| hard || !r.deleted)
             .ok_or_else(|| not_found(kind, key))?;
-        let children = tx
-            .query(
-                "WITH RECURSIVE sub AS (SELECT id FROM pgmeta_catalog.entity WHERE parent_id = $1 UNION ALL SELECT e.id FROM pgmeta_catalog.entity e JOIN sub ON e.parent_id = sub.id) SELECT e.id, e.collection, e.deleted, e.body::text FROM pgmeta_catalog.entity e JOIN sub USING (id) FOR UPDATE OF e",
-                &[&row.id],
-            )
-            .await?;
+        // A child created while this read waited for a lock committed after the read's
+        // snapshot: read again (locks held now keep new children out) until nothing new.
+        let mut children = Vec::new();
+        loop {
+            let found = tx
+                .query(
+                    "WITH RECURSIVE sub AS (SELECT id FROM pgmeta_catalog.entity WHERE parent_id = $1 UNION ALL SELECT e.id FROM pgmeta_catalog.entity e JOIN sub ON e.parent_id = sub.id) SELECT e.id, e.collection, e.deleted, e.body::text FROM pgmeta_catalog.entity e JOIN sub USING (id) FOR UPDATE OF e",
+                    &[&row.id],
+                )
+                .await?;
+            let stable = found.len() == children.len();
+            children = found;
+            if stable {
+                break;
+            }
+        }
         let live_children = children.iter().filter(|r| !r.get::<_, bool>(2)).count();
         if live_children > 0 && !recursive {
             return Err(Invalid(format!(
@@ -359,7 +418,7 @@ impl Store {
             }
         } else {
             for child in children.iter().filter(|r| !r.get::<_, bool>(2)) {
-                let mut b = body_of(child.get::<_, &str>(3));
+                let mut b = body_of(child.get::<_, &str>(3))?;
                 Self::soft_delete(&db, &child.get::<_, String>(0), &mut b, updated_by).await?;
             }
             if !row.deleted {
@@ -403,6 +462,15 @@ impl Store {
                     kind.entity_type
                 ))
             })?;
+        if let Some(parent) = &row.parent_id {
+            if Self::lock_live(&db, parent).await?.is_none() {
+                return Err(Invalid(format!(
+                    "{} {id} cannot be restored while its parent is deleted; restore the parent first",
+                    kind.entity_type
+                ))
+                .into());
+            }
+        }
         let mut body = row.body;
         let changes = Changes {
             updated: vec![("deleted".into(), Value::Bool(true), Value::Bool(false))],
