@@ -4,6 +4,7 @@
 mod common;
 
 mod apply;
+mod apply_hostile;
 mod broker;
 mod catalog;
 mod changes;
@@ -12,6 +13,7 @@ mod conformance;
 mod deploy;
 mod filters;
 mod health;
+mod identifiers;
 mod limits;
 mod lineage;
 mod pagila;

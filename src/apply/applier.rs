@@ -2,17 +2,17 @@
 //! repeat: PUTs are create-or-update, deletes of what is gone succeed, and an event older than
 //! what the server already holds (a replay) is skipped.
 //!
-//! Staleness: pgmeta-apply marks each entity it writes with `sourceHash =
-//! pgm1-<emitted_at>-<entity_version>` of the event. An event emitted before the marker of the
-//! entity now under its FQN is older than what the server shows and is skipped, so replaying
-//! the topics from the beginning (a drop and re-create included) creates no version.
+//! Staleness: pgmeta-apply marks each entity it writes with the `sourceHash` marker of the
+//! event (`stamps::Stamp`: OID, entity version, emitted_at). An event older than the marker of
+//! the entity now under its FQN (by version for the same OID, by time across a drop and
+//! re-create) is skipped, so replaying the topics from the beginning creates no version.
 
 use super::client::{ApplyError, HttpMetadataClient, Rejection};
 use super::mapping;
-use super::stamps::{Held, Listings, stamp};
+use super::name::EntityName;
+use super::stamps::{Held, Listings, Stamp};
 use crate::catalog::kind::{self, Kind};
 use crate::event::{LineageEvent, LineageOp, MetadataEvent, Op, UsageEvent, UsageKind};
-use crate::model::Fqn;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -51,6 +51,10 @@ pub struct Applier {
 }
 
 const USER_CACHE: Duration = Duration::from_secs(300);
+
+/// How far ahead of this host's clock an event's `emitted_at` may be before it is refused:
+/// clocks of two hosts differ by seconds, not by a day.
+const MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
 
 fn definite(what: &str, r: Rejection) -> ApplyError {
     ApplyError::Definite(format!("{what}: {}: {}", r.status, r.message))
@@ -140,15 +144,31 @@ impl Applier {
 
     pub async fn metadata(&self, e: &MetadataEvent) -> Result<Applied, ApplyError> {
         let kind = mapping::kind_of(e.entity_type);
+        let name = EntityName::of_event(e)
+            .map_err(|b| ApplyError::Definite(format!("malformed event: {b}")))?;
+        let ahead = e.emitted_at - crate::event::now_millis();
+        if ahead > MAX_FUTURE.as_millis() as i64 {
+            // Between two objects under one FQN time decides which is newer: an event from
+            // far ahead would win that forever.
+            return Err(ApplyError::Definite(format!(
+                "malformed event: emitted_at {} is {} h ahead of this host's clock",
+                e.emitted_at,
+                ahead / 3_600_000
+            )));
+        }
         // What the server holds under this FQN, deleted or not, to tell a replay.
         let current = self.held(kind, &e.fqn).await?;
         let deleted = current.is_some_and(|c| c.deleted);
-        let this = (e.emitted_at, e.entity_version);
+        let this = Stamp {
+            object_id: Some(e.object_id),
+            version: e.entity_version,
+            emitted_at: e.emitted_at,
+        };
         // Newer than this event, or this very event already applied and deleted since (a
         // delete does not change the marker).
         if current
             .and_then(|c| c.stamp)
-            .is_some_and(|h| h > this || (h == this && deleted))
+            .is_some_and(|h| h.newer_than(&this) || (h == this && deleted))
         {
             return Ok(Applied::Skipped);
         }
@@ -181,16 +201,18 @@ impl Applier {
                 Err(r) => Err(definite(&format!("DELETE {}", e.fqn), r)),
             };
         }
-        let Some(mut body) = mapping::create_request(e) else {
+        let Some(mut body) = mapping::create_request(e, &name) else {
             return Err(ApplyError::Definite(format!(
                 "{} event for {} carries no entity",
                 e.op.as_str(),
                 e.fqn
             )));
         };
-        body["sourceHash"] = json!(stamp(e.emitted_at, e.entity_version));
+        body["sourceHash"] = json!(this.marker());
         if let Some(previous) = &e.previous_fqn {
-            self.retire(kind, previous, &body).await?;
+            let previous = EntityName::parse(e.entity_type, previous)
+                .map_err(|b| ApplyError::Definite(format!("malformed event: previous_fqn: {b}")))?;
+            self.retire(kind, &previous, &body).await?;
         }
         let owners = match mapping::owner(e) {
             Some(role) => self.owner_ref(role).await?.map(|r| vec![r]),
@@ -199,7 +221,7 @@ impl Applier {
         if let Some(o) = &owners {
             body["owners"] = json!(o);
         }
-        let entity = self.put_with_parents(kind, &e.fqn, &body).await?;
+        let entity = self.put_with_parents(kind, &name, &body).await?;
         self.listings
             .wrote(kind.collection, &e.fqn, Some(Held::of(&entity)));
         if let Some(id) = entity.get("id").and_then(Value::as_str) {
@@ -219,55 +241,58 @@ impl Applier {
     async fn retire(
         &self,
         kind: &'static Kind,
-        previous: &str,
+        previous: &EntityName,
         body: &Value,
     ) -> Result<(), ApplyError> {
         let this = Held::of(body).stamp;
-        let current = self.held(kind, previous).await?;
-        if current.is_some_and(|c| c.deleted && c.stamp >= this) {
+        let fqn = previous.fqn();
+        let current = self.held(kind, &fqn).await?;
+        let superseded = |held: Option<Stamp>| match (held, this) {
+            (Some(h), Some(t)) => h == t || h.newer_than(&t),
+            (held, this) => held.is_some() || this.is_none(),
+        };
+        if current.is_some_and(|c| c.deleted && superseded(c.stamp)) {
             return Ok(());
         }
-        let parts = Fqn::from_raw(previous.to_owned()).parts();
         let mut old = body.clone();
-        if let (Some(name), Some((field, _))) = (parts.last(), kind.parent) {
-            old["name"] = json!(name);
-            let parent = Fqn::new(parts[..parts.len() - 1].iter().map(String::as_str)).to_string();
-            old[field] = json!(parent);
+        if let (Some(parent), Some((field, _))) = (previous.parent(), kind.parent) {
+            old["name"] = json!(previous.name());
+            old[field] = json!(parent.fqn());
         }
-        self.remember(kind, previous, None);
+        self.remember(kind, &fqn, None);
         // Renamed and deleted below, children too: the listings no longer tell.
         self.listings.clear();
         self.put_with_parents(kind, previous, &old).await?;
         match self
             .client
-            .delete_by_name(kind, previous, self.config.hard_delete)
+            .delete_by_name(kind, &fqn, self.config.hard_delete)
             .await?
         {
             Ok(()) => Ok(()),
-            Err(r) => Err(definite(&format!("DELETE {previous}"), r)),
+            Err(r) => Err(definite(&format!("DELETE {fqn}"), r)),
         }
     }
 
     /// PUT; when the parent is missing (its event has not been applied yet), creates the
-    /// ancestors from the FQN and tries again.
+    /// ancestors named by `name` and tries again.
     async fn put_with_parents(
         &self,
         kind: &'static Kind,
-        fqn: &str,
+        name: &EntityName,
         body: &Value,
     ) -> Result<Value, ApplyError> {
+        let fqn = name.fqn();
         match self.client.put(kind, body).await? {
             Ok(v) => return Ok(v),
             Err(r) if r.status == 404 && kind.parent.is_some() => {
-                tracing::debug!(fqn = %fqn, reason = %r.message, "creating ancestors on demand");
+                tracing::debug!(fqn = ?fqn, reason = ?r.message, "creating ancestors on demand");
             }
             Err(r) => return Err(definite(&format!("PUT /{} {fqn}", kind.collection), r)),
         }
-        let parts = Fqn::from_raw(fqn.to_owned()).parts();
         let mut ancestors = kind.ancestors();
         ancestors.reverse();
         for (_, ancestor) in ancestors {
-            let request = mapping::ancestor_request(ancestor, &parts, &self.config.service_type);
+            let request = mapping::ancestor_request(ancestor, name, &self.config.service_type);
             if let Err(r) = self.client.put(ancestor, &request).await? {
                 return Err(definite(
                     &format!("PUT /{} (ancestor of {fqn})", ancestor.collection),

@@ -104,6 +104,14 @@ impl HttpMetadataClient {
         let requests = &super::metrics().server_requests;
         let response = req.send().await.map_err(|e| {
             requests.with_label_values(&[what, "failed"]).inc();
+            if e.is_builder() {
+                // The request cannot even be built (a URL no server takes, say from a name
+                // of 100,000 characters): the same event fails the same way on every try.
+                return ApplyError::Definite(format!(
+                    "{what}: the request cannot be built: {}",
+                    describe(&e)
+                ));
+            }
             ApplyError::Transient(format!("{what}: {}", describe(&e)))
         })?;
         let status = response.status();

@@ -109,6 +109,33 @@ impl std::fmt::Debug for ApplyConsumer {
     }
 }
 
+/// librdkafka options pgmeta-apply sets itself because its delivery guarantee rests on them,
+/// with the only value an operator may also give them: offsets are stored and committed only
+/// after an event is applied or dead-lettered, and the dead-letter producer is idempotent
+/// with `acks=all`. Anything else would lose or skip events on a crash, so it is refused.
+const PINNED_OPTIONS: &[(&str, &[&str])] = &[
+    ("enable.auto.commit", &["false"]),
+    ("enable.auto.offset.store", &["false"]),
+    ("enable.idempotence", &["true"]),
+    ("acks", &["all", "-1"]),
+    ("isolation.level", &["read_committed"]),
+];
+
+/// Refuses `--kafka-option`s that would break at-least-once delivery, naming the option.
+pub fn check_kafka_options(options: &[(String, String)]) -> Result<(), String> {
+    for (key, value) in options {
+        if let Some((_, allowed)) = PINNED_OPTIONS.iter().find(|(k, _)| k == key) {
+            if !allowed.contains(&value.trim()) {
+                return Err(format!(
+                    "--kafka-option {key}={value}: pgmeta-apply commits an offset only after its event is applied or dead-lettered; {key} must stay {}",
+                    allowed.join(" or ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ApplyConsumer {
     pub fn new(
         config: ConsumerConfig,
@@ -529,6 +556,28 @@ pub fn backoff(attempt: u32, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_that_break_at_least_once_are_refused() {
+        let opt = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        for (k, v) in [
+            ("enable.auto.commit", "true"),
+            ("enable.auto.offset.store", "true"),
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+            ("isolation.level", "read_uncommitted"),
+        ] {
+            let err = check_kafka_options(&opt(k, v)).expect_err("refused");
+            assert!(err.contains(k) && err.contains("must stay"), "{err}");
+        }
+        for (k, v) in [
+            ("enable.auto.commit", "false"),
+            ("acks", "-1"),
+            ("security.protocol", "SASL_SSL"),
+        ] {
+            assert_eq!(check_kafka_options(&opt(k, v)), Ok(()), "{k}={v}");
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped_with_jitter() {

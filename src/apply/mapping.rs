@@ -1,6 +1,7 @@
 //! Pure mapping of pgmeta's events to OpenMetadata API request bodies (the `Create*Request`,
 //! `AddLineage` and usage shapes of openmetadata-spec). No I/O: unit-tested below.
 
+use super::name::EntityName;
 use crate::catalog::kind::{self, Kind};
 use crate::event::{ColumnEdge, LineageEvent, LineageOrigin, MetadataEvent};
 use crate::model::{
@@ -20,19 +21,19 @@ pub fn kind_of(entity_type: EntityType) -> &'static Kind {
     }
 }
 
-/// The create request for the entity of a CREATE/UPDATE/SNAPSHOT event (`None` for an event
-/// without its entity, which the capture never sends). Owners are added by the caller.
-pub fn create_request(e: &MetadataEvent) -> Option<Value> {
-    let parts = Fqn::from_raw(e.fqn.clone()).parts();
-    let parent = |n: usize| Fqn::new(parts.iter().take(n).map(String::as_str)).to_string();
+/// The create request for the entity of a CREATE/UPDATE/SNAPSHOT event named `name` (`None`
+/// for an event without its entity, which the capture never sends). Owners are added by the
+/// caller.
+pub fn create_request(e: &MetadataEvent, name: &EntityName) -> Option<Value> {
+    let parent = name.parent().map(|p| p.fqn()).unwrap_or_default();
     let mut body = if let Some(d) = &e.database {
-        database(d, &parent(1))
+        database(d, &parent)
     } else if let Some(s) = &e.database_schema {
-        schema(s, &parent(2))
+        schema(s, &parent)
     } else if let Some(t) = &e.table {
-        table(t, &parent(3))
+        table(t, name, &parent)
     } else if let Some(r) = &e.routine {
-        routine(r, &parent(3))
+        routine(r, &parent)
     } else {
         return None;
     };
@@ -42,14 +43,16 @@ pub fn create_request(e: &MetadataEvent) -> Option<Value> {
     Some(body)
 }
 
-/// The minimal create request of an ancestor created on demand (parts: service, database,
-/// schema), so an event whose parent has not been applied yet still applies.
-pub fn ancestor_request(kind: &Kind, parts: &[String], service_type: &str) -> Value {
-    let fqn = |n: usize| Fqn::new(parts.iter().take(n).map(String::as_str)).to_string();
+/// The minimal create request of `kind`, an ancestor of `name` created on demand (service,
+/// database or schema), so an event whose parent has not been applied yet still applies.
+pub fn ancestor_request(kind: &Kind, name: &EntityName, service_type: &str) -> Value {
+    let ancestor = |n: usize| name.ancestor(n);
+    let fqn = |n: usize| ancestor(n).map(|a| a.fqn()).unwrap_or_default();
+    let own = |n: usize| ancestor(n).map(|a| a.name().to_owned()).unwrap_or_default();
     match kind.entity_type {
-        "databaseService" => json!({"name": parts[0], "serviceType": service_type}),
-        "database" => json!({"name": parts[1], "service": fqn(1)}),
-        _ => json!({"name": parts[2], "database": fqn(2)}),
+        "databaseService" => json!({"name": own(1), "serviceType": service_type}),
+        "database" => json!({"name": own(2), "service": fqn(1)}),
+        _ => json!({"name": own(3), "database": fqn(2)}),
     }
 }
 
@@ -71,12 +74,9 @@ fn table_type(t: TableType) -> &'static str {
     }
 }
 
-fn table(t: &Table, schema_fqn: &str) -> Value {
+fn table(t: &Table, name: &EntityName, schema_fqn: &str) -> Value {
     let columns: Vec<Value> = t.columns.iter().map(column).collect();
-    let table_fqn = |schema: &str, table: &str| {
-        let parts = Fqn::from_raw(schema_fqn.to_owned()).parts();
-        Fqn::new([parts[0].as_str(), parts[1].as_str(), schema, table]).to_string()
-    };
+    let table_fqn = |schema: &str, table: &str| name.sibling_object(schema, table);
     let constraints: Vec<Value> = t
         .constraints
         .iter()
@@ -380,7 +380,7 @@ pub fn utc_day(millis: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::{CaptureMode, LineageOp, Op, SourceInfo};
     use crate::model::fixtures;
@@ -395,7 +395,7 @@ mod tests {
         }
     }
 
-    fn table_event(fqn: &str, name: &str) -> MetadataEvent {
+    pub(crate) fn table_event(fqn: &str, name: &str) -> MetadataEvent {
         let mut t = fixtures::table(1, name, TableType::Table);
         t.columns = vec![
             fixtures::column(1, "id", "integer"),
@@ -527,11 +527,12 @@ mod tests {
 
     #[test]
     fn a_table_event_becomes_a_valid_create_table_request() {
-        let e = table_event("svc.db.public.film", "film");
-        let body = create_request(&e).expect("a request");
-        assert_eq!(body["databaseSchema"], "svc.db.public");
+        let e = table_event("s.d.public.film", "film");
+        let name = EntityName::of_event(&e).expect("name");
+        let body = create_request(&e, &name).expect("a request");
+        assert_eq!(body["databaseSchema"], "s.d.public");
         assert_eq!(body["name"], "film");
-        crate::catalog::validate(&crate::catalog::kind::TABLE, &body)
+        crate::catalog::validate(&crate::catalog::kind::TABLE, body.clone())
             .expect("valid for the catalog");
     }
 
@@ -552,16 +553,17 @@ mod tests {
 
     #[test]
     fn ancestors_on_demand() {
-        let parts: Vec<String> = ["svc", "my.db", "public", "t"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let name = EntityName::parse(EntityType::Table, "svc.\"my.db\".public.t").expect("name");
         assert_eq!(
-            ancestor_request(&kind::SCHEMA, &parts, "Postgres"),
+            ancestor_request(&kind::DATABASE, &name, "Postgres"),
+            json!({"name": "my.db", "service": "svc"})
+        );
+        assert_eq!(
+            ancestor_request(&kind::SCHEMA, &name, "Postgres"),
             json!({"name": "public", "database": "svc.\"my.db\""})
         );
         assert_eq!(
-            ancestor_request(&kind::SERVICE, &parts, "Postgres"),
+            ancestor_request(&kind::SERVICE, &name, "Postgres"),
             json!({"name": "svc", "serviceType": "Postgres"})
         );
     }

@@ -15,12 +15,14 @@ mod applier;
 mod client;
 mod consumer;
 mod mapping;
+mod name;
 mod stamps;
 
 pub use applier::{Applied, Applier, ApplierConfig};
 pub use client::{ApplyError, HttpMetadataClient, encode_path};
-pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, backoff};
+pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, backoff, check_kafka_options};
 pub use mapping::{create_request, data_type, lineage_details, utc_day};
+pub use name::{BadName, EntityName};
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 use std::sync::LazyLock;

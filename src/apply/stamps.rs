@@ -16,11 +16,85 @@ use std::time::{Duration, Instant};
 /// How long a listing answers for the server.
 pub const LISTING_TTL: Duration = Duration::from_secs(30);
 
+/// The event that last wrote an entity, as its `sourceHash` marker records it.
+///
+/// Which of two events is newer: for the same PostgreSQL object (same OID) the entity
+/// version decides, which the capture increments per change and keeps in its state, so no
+/// clock is involved and an `emitted_at` from a clock that stepped back or a hostile far-future
+/// one cannot hide later changes. Only between two objects under one FQN (a table dropped and
+/// created again) does `emitted_at` decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// The object's OID; `None` in markers written before it was recorded (`pgm1-`).
+    pub object_id: Option<i64>,
+    pub version: i64,
+    pub emitted_at: i64,
+}
+
+impl Stamp {
+    /// Whether the event that wrote `self` is newer than the one that wrote `other`.
+    pub fn newer_than(&self, other: &Stamp) -> bool {
+        match (self.object_id, other.object_id) {
+            (Some(a), Some(b)) if a == b => self.version > other.version,
+            _ => (self.emitted_at, self.version) > (other.emitted_at, other.version),
+        }
+    }
+
+    /// The `sourceHash` marker: `pgm2-<oid>-<version>-<emitted_at>`, base 36 so that it fits
+    /// OpenMetadata's 32 characters.
+    pub fn marker(&self) -> String {
+        format!(
+            "pgm2-{}-{}-{}",
+            base36(self.object_id.unwrap_or(0)),
+            base36(self.version),
+            base36(self.emitted_at)
+        )
+    }
+
+    /// A marker [`Stamp::marker`] wrote (or the older `pgm1-<emitted_at>-<version>`).
+    pub fn parse(s: &str) -> Option<Stamp> {
+        if let Some(rest) = s.strip_prefix("pgm2-") {
+            let mut parts = rest.split('-');
+            let object_id = i64::from_str_radix(parts.next()?, 36).ok()?;
+            let version = i64::from_str_radix(parts.next()?, 36).ok()?;
+            let emitted_at = i64::from_str_radix(parts.next()?, 36).ok()?;
+            return parts.next().is_none().then_some(Stamp {
+                object_id: Some(object_id),
+                version,
+                emitted_at,
+            });
+        }
+        let mut parts = s.strip_prefix("pgm1-")?.split('-');
+        let emitted_at = parts.next()?.parse().ok()?;
+        let version = parts.next()?.parse().ok()?;
+        Some(Stamp {
+            object_id: None,
+            version,
+            emitted_at,
+        })
+    }
+}
+
+fn base36(n: i64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    if n <= 0 {
+        return "0".into();
+    }
+    let mut n = n as u64;
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// What the server holds under one FQN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
-    /// `(emitted_at, entity_version)` of the event that last wrote it, if pgmeta wrote it.
-    pub stamp: Option<(i64, i64)>,
+    /// The event that last wrote it, if pgmeta wrote it.
+    pub stamp: Option<Stamp>,
     pub deleted: bool,
 }
 
@@ -30,20 +104,10 @@ impl Held {
             stamp: entity
                 .get("sourceHash")
                 .and_then(Value::as_str)
-                .and_then(parse_stamp),
+                .and_then(Stamp::parse),
             deleted: entity.get("deleted").and_then(Value::as_bool) == Some(true),
         }
     }
-}
-
-pub fn stamp(emitted_at: i64, version: i64) -> String {
-    format!("pgm1-{emitted_at}-{version}")
-}
-
-/// `(emitted_at, version)` of a marker [`stamp`] wrote.
-fn parse_stamp(s: &str) -> Option<(i64, i64)> {
-    let mut parts = s.strip_prefix("pgm1-")?.split('-');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 #[derive(Debug)]
@@ -125,16 +189,27 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn stamps_round_trip_and_order() {
-        assert_eq!(
-            parse_stamp(&stamp(1_795_000_000_000, 7)),
-            Some((1_795_000_000_000, 7))
-        );
-        assert_eq!(parse_stamp("abc"), None);
-        assert_eq!(parse_stamp("pgm1-x-1"), None);
+    fn stamps_round_trip_fit_and_order_without_clocks_for_one_object() {
+        let st = |object_id, version, emitted_at| Stamp {
+            object_id: Some(object_id),
+            version,
+            emitted_at,
+        };
+        let big = st(4_294_967_295, 9_999_999, 4_102_444_800_000);
+        assert_eq!(Stamp::parse(&big.marker()), Some(big));
         // OpenMetadata's sourceHash holds at most 32 characters.
-        assert!(stamp(4_102_444_800_000, 9_999_999).len() <= 32);
-        assert!(parse_stamp(&stamp(10, 2)) > parse_stamp(&stamp(9, 5)));
+        assert!(big.marker().len() <= 32, "{}", big.marker());
+        assert_eq!(Stamp::parse("abc"), None);
+        assert_eq!(Stamp::parse("pgm1-x-1"), None);
+        assert_eq!(Stamp::parse("pgm2-1-2-3-4"), None);
+        let legacy = Stamp::parse("pgm1-1795000000000-7").expect("pgm1");
+        assert_eq!((legacy.object_id, legacy.version), (None, 7));
+        // Same object: the version decides, whatever the clocks said.
+        assert!(st(5, 3, 1_000).newer_than(&st(5, 2, 9_999_999_999_999)));
+        assert!(!st(5, 2, 9_999_999_999_999).newer_than(&st(5, 3, 1_000)));
+        // Another object under the same FQN (drop and create again): time decides.
+        assert!(st(6, 1, 2_000).newer_than(&st(5, 9, 1_000)));
+        assert!(legacy.newer_than(&st(5, 9, 1_000)));
     }
 
     #[test]
@@ -150,17 +225,22 @@ mod tests {
     #[test]
     fn a_listing_answers_for_its_children_and_follows_own_writes() {
         let l = Listings::default();
+        let st = |version, emitted_at| Stamp {
+            object_id: Some(9),
+            version,
+            emitted_at,
+        };
         assert_eq!(l.lookup("tables", "svc.db.s.t"), None);
         assert!(l.wanted("tables", "svc.db.s"));
         l.keep(
             "tables",
             "svc.db.s".into(),
             Instant::now(),
-            &[json!({"fullyQualifiedName": "svc.db.s.t", "sourceHash": stamp(5, 1), "deleted": true})],
+            &[json!({"fullyQualifiedName": "svc.db.s.t", "sourceHash": st(1, 5).marker(), "deleted": true})],
         );
         assert!(!l.wanted("tables", "svc.db.s"));
         let held = Held {
-            stamp: Some((5, 1)),
+            stamp: Some(st(1, 5)),
             deleted: true,
         };
         assert_eq!(l.lookup("tables", "svc.db.s.t"), Some(Some(held)));
@@ -171,7 +251,7 @@ mod tests {
         assert_eq!(l.lookup("tables", "svc.db.other.t"), None);
 
         let now = Held {
-            stamp: Some((9, 2)),
+            stamp: Some(st(2, 9)),
             deleted: false,
         };
         l.wrote("tables", "svc.db.s.u", Some(now));

@@ -102,6 +102,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(message) = pgmeta::apply::check_kafka_options(&cli.kafka_options) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     pgmeta::cli::run("pgmeta-apply", run(cli, token))
 }
 

@@ -29,7 +29,9 @@ pub enum PgError {
         hint: Hint,
         class: ErrorClass,
     },
-    #[error("the catalog changed while it was read ({what}); the read is retried")]
+    /// An object vanished between two queries of one catalog read (a concurrent DROP). The
+    /// poll reads again a few times; past that the last one is reported as it is.
+    #[error("the catalog changed while it was read ({what})")]
     ConcurrentDdl { what: String },
     #[error("catalog query {query} returned an unexpected row: {reason}")]
     Decode { query: &'static str, reason: String },

@@ -138,6 +138,15 @@ impl CatalogPollSource {
                     if !client.is_closed() {
                         self.client = Some(client);
                     }
+                    let e = match e {
+                        PgError::ConcurrentDdl { what } => PgError::ConcurrentDdl {
+                            what: format!(
+                                "{what}; read {} times, changing each time; the next poll reads again",
+                                attempt + 1
+                            ),
+                        },
+                        other => other,
+                    };
                     return Err(e.into());
                 }
                 Ok(read) => break read,

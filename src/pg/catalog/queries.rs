@@ -172,7 +172,12 @@ pub fn constraints() -> String {
        pg_catalog.pg_get_constraintdef(co.oid, true),
        co.confrelid, rn.nspname::text, rc.relname::text, co.confkey,
        co.confupdtype::text, co.confdeltype::text, co.confmatchtype::text, co.condeferrable,
-       d.description
+       d.description,
+       -- Keys that are expressions (attnum 0: an exclusion constraint such as
+       -- EXCLUDE USING btree ((id * 0) WITH =)), deparsed from the constraint's index.
+       CASE WHEN 0 = ANY (co.conkey) AND co.conindid <> 0 THEN
+         ARRAY(SELECT pg_catalog.pg_get_indexdef(co.conindid, k, true)
+               FROM generate_series(1, pg_catalog.array_length(co.conkey, 1)) k ORDER BY k) END
 FROM pg_catalog.pg_constraint co
 JOIN pg_catalog.pg_class c ON c.oid = co.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -310,9 +310,20 @@ pub fn constraint(
             .map(|k| column_name(rel, k))
             .collect()
     };
-    let Some(columns) = names(relid, get(row, 3, q)?) else {
-        return Err(gone());
-    };
+    // Key columns; an expression key (attnum 0) is named by its deparsed expression.
+    let expressions: Option<Vec<Option<String>>> = get(row, 14, q)?;
+    let keys: Vec<i16> = get::<Option<Vec<i16>>>(row, 3, q)?.unwrap_or_default();
+    let mut columns = Vec::with_capacity(keys.len());
+    for (i, attnum) in keys.into_iter().enumerate() {
+        let column = if attnum == 0 {
+            expressions
+                .as_ref()
+                .and_then(|e| e.get(i).cloned().flatten())
+        } else {
+            column_name(relid, attnum)
+        };
+        columns.push(column.ok_or_else(gone)?);
+    }
     let constraint_type = match get::<String>(row, 2, q)?.as_str() {
         "p" => ConstraintType::PrimaryKey,
         "u" => ConstraintType::Unique,
