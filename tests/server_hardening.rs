@@ -525,7 +525,7 @@ async fn bad_input_is_a_4xx_with_a_json_body() {
                 json!({"name": "nul", "databaseSchema": "svc.db.s", "columns": [], "description": "a\u{0}b"}),
             ),
             400,
-            "invalid value",
+            "NUL",
         ),
         (
             reqwest::Method::POST,

@@ -180,27 +180,30 @@ fn string_field<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<
     }
 }
 
-/// Validates a create request of `kind` and splits it into name, parent, owners and content.
-pub fn validate(kind: &'static Kind, body: &Value) -> Result<Create, Invalid> {
-    let Value::Object(map) = body else {
-        return Err(invalid("request body must be a JSON object"));
-    };
-    if super::limits::depth(body) > super::limits::MAX_DEPTH {
+/// Validates a create request of `kind` and splits it into name, parent, owners and content
+/// (the body's values move into the content: a wide table's columns are not copied).
+pub fn validate(kind: &'static Kind, body: Value) -> Result<Create, Invalid> {
+    if super::limits::depth(&body) > super::limits::MAX_DEPTH {
         return Err(invalid(format!(
             "the request nests deeper than {} levels",
             super::limits::MAX_DEPTH
         )));
     }
-    let body = map;
-    let name = match (string_field(body, "name")?, kind.entity_type) {
+    if super::limits::has_nul(&body) {
+        return Err(invalid("text must not contain NUL (\\u0000) characters"));
+    }
+    let Value::Object(body) = body else {
+        return Err(invalid("request body must be a JSON object"));
+    };
+    let name = match (string_field(&body, "name")?, kind.entity_type) {
         (Some(n), _) => n.to_owned(),
         // A query's name is the checksum of its text when not given.
-        (None, "query") => query_checksum(string_field(body, "query")?.unwrap_or_default()),
+        (None, "query") => query_checksum(string_field(&body, "query")?.unwrap_or_default()),
         (None, _) => return Err(invalid("name is required")),
     };
     check_name("name", &name)?;
     let parent_fqn = match kind.parent {
-        Some((field, _)) => match string_field(body, field)? {
+        Some((field, _)) => match string_field(&body, field)? {
             Some(p) if !p.is_empty() => Some(p.to_owned()),
             _ => {
                 return Err(invalid(format!(
@@ -222,11 +225,11 @@ pub fn validate(kind: &'static Kind, body: &Value) -> Result<Create, Invalid> {
             continue;
         }
         if key == "owners" {
-            owners = validate_references("owners", value)?;
+            owners = validate_references("owners", &value)?;
         } else if kind.copied.contains(&key.as_str())
             || (kind.entity_type == "query" && key == "service")
         {
-            content.insert(key.clone(), value.clone());
+            content.insert(key, value);
         } else if !kind.ignored.contains(&key.as_str()) {
             return Err(invalid(format!("unknown field {key}")));
         }
@@ -302,43 +305,56 @@ fn validate_table(content: &Map<String, Value>) -> Result<(), Invalid> {
 }
 
 fn validate_columns(path: &str, columns: &[Value]) -> Result<(), Invalid> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::with_capacity(columns.len());
     for (i, c) in columns.iter().enumerate() {
-        let at = format!("{path}[{i}]");
+        // The path of this column, made only when there is an error to report.
+        let at = || format!("{path}[{i}]");
         let Value::Object(c) = c else {
-            return Err(invalid(format!("{at} must be an object")));
+            return Err(invalid(format!("{} must be an object", at())));
         };
-        let Some(name) = string_field(c, "name").map_err(|e| invalid(format!("{at}.{}", e.0)))?
+        let Some(name) =
+            string_field(c, "name").map_err(|e| invalid(format!("{}.{}", at(), e.0)))?
         else {
-            return Err(invalid(format!("{at}.name is required")));
+            return Err(invalid(format!("{}.name is required", at())));
         };
-        check_name(&format!("{at}.name"), name)?;
+        check_name("name", name).map_err(|e| invalid(format!("{}.{}", at(), e.0)))?;
         if !seen.insert(name) {
             return Err(invalid(format!(
-                "{at}.name {name:?} is a duplicate column name"
+                "{}.name {name:?} is a duplicate column name",
+                at()
             )));
         }
         match c.get("dataType").and_then(Value::as_str) {
-            Some(t) if DATA_TYPES.contains(&t) => {}
+            Some(t) if is_data_type(t) => {}
             Some(t) => {
                 return Err(invalid(format!(
-                    "{at}.dataType {t:?} is not an OpenMetadata data type"
+                    "{}.dataType {t:?} is not an OpenMetadata data type",
+                    at()
                 )));
             }
-            None => return Err(invalid(format!("{at}.dataType is required"))),
+            None => return Err(invalid(format!("{}.dataType is required", at()))),
         }
         if let Some(k) = c.get("constraint").filter(|v| !v.is_null()) {
             if !k.as_str().is_some_and(|k| COLUMN_CONSTRAINTS.contains(&k)) {
                 return Err(invalid(format!(
-                    "{at}.constraint must be one of {COLUMN_CONSTRAINTS:?}"
+                    "{}.constraint must be one of {COLUMN_CONSTRAINTS:?}",
+                    at()
                 )));
             }
         }
         if let Some(Value::Array(children)) = c.get("children") {
-            validate_columns(&format!("{at}.children"), children)?;
+            validate_columns(&format!("{}.children", at()), children)?;
         }
     }
     Ok(())
+}
+
+/// Whether `t` is one of OpenMetadata's data types (a set built once: a wide table asks once
+/// per column).
+fn is_data_type(t: &str) -> bool {
+    static SET: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| DATA_TYPES.iter().copied().collect());
+    SET.contains(t)
 }
 
 /// The name of a query entity: a checksum of its text, as OpenMetadata names them.
@@ -401,15 +417,6 @@ pub fn merge_curated(existing: &Map<String, Value>, incoming: &mut Map<String, V
     }
 }
 
-/// The entity fields a change is computed over: everything but the server-maintained ones.
-pub fn content(entity: &Map<String, Value>) -> Map<String, Value> {
-    entity
-        .iter()
-        .filter(|(k, _)| !SYSTEM_FIELDS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 /// What changed between two versions of an entity's content.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Changes {
@@ -447,10 +454,12 @@ impl Changes {
     }
 }
 
-/// Compares two contents field by field; columns are compared by name, per attribute.
+/// Compares two entities' content field by field (the server's own fields are not content
+/// and are passed over); columns are compared by name, per attribute.
 pub fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
     let mut out = Changes::default();
-    for (k, v) in new {
+    let content = |k: &String| !SYSTEM_FIELDS.contains(&k.as_str());
+    for (k, v) in new.iter().filter(|(k, _)| content(k)) {
         match old.get(k) {
             None if !v.is_null() => out.added.push((k.clone(), v.clone())),
             Some(o) if o != v && k == "columns" => super::columns::changes(o, v, &mut out),
@@ -458,7 +467,7 @@ pub fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
             _ => {}
         }
     }
-    for (k, o) in old {
+    for (k, o) in old.iter().filter(|(k, _)| content(k)) {
         if !new.contains_key(k) && !o.is_null() {
             out.deleted.push((k.clone(), o.clone()));
         }
@@ -496,7 +505,7 @@ mod tests {
     fn a_valid_table_request_splits_into_parent_and_content() {
         let c = validate(
             &TABLE,
-            &json!({"name": "film", "databaseSchema": "svc.db.public", "tableType": "View",
+            json!({"name": "film", "databaseSchema": "svc.db.public", "tableType": "View",
                     "columns": [{"name": "id", "dataType": "INT"}], "description": null}),
         )
         .expect("valid");
@@ -568,7 +577,7 @@ mod tests {
             ),
         ];
         for (body, want) in cases {
-            let got = validate(&TABLE, &body).expect_err("must be rejected");
+            let got = validate(&TABLE, body.clone()).expect_err("must be rejected");
             assert!(
                 got.0.starts_with(want),
                 "{body}: got {got:?}, want {want:?}"
@@ -576,13 +585,13 @@ mod tests {
         }
         let got = validate(
             &STORED_PROCEDURE,
-            &json!({"name": "p", "databaseSchema": "a.b.c", "storedProcedureCode": "x"}),
+            json!({"name": "p", "databaseSchema": "a.b.c", "storedProcedureCode": "x"}),
         );
         assert_eq!(
             got.expect_err("rejected").0,
             "storedProcedureCode must be an object with a string code"
         );
-        let got = validate(&DATABASE, &json!({"name": "d", "service": 3}));
+        let got = validate(&DATABASE, json!({"name": "d", "service": 3}));
         assert_eq!(got.expect_err("rejected").0, "service must be a string");
     }
 

@@ -51,6 +51,26 @@ pub fn depth(v: &Value) -> usize {
     deepest
 }
 
+/// Whether a string or key anywhere in `v` holds a NUL character: PostgreSQL's text (and
+/// OpenMetadata's own jsonb store) cannot hold one, so such a body is refused up front.
+pub fn has_nul(v: &Value) -> bool {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if s.contains('\0') => return true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(fields) => {
+                if fields.keys().any(|k| k.contains('\0')) {
+                    return true;
+                }
+                stack.extend(fields.values());
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +85,13 @@ mod tests {
         ] {
             assert_eq!(json_len(&v), v.to_string().len());
         }
+    }
+
+    #[test]
+    fn nul_characters_are_found_in_values_and_keys() {
+        assert!(!has_nul(&json!({"a": ["b", {"c": "d"}]})));
+        assert!(has_nul(&json!({"a": ["b", {"c": "d\u{0}"}]})));
+        assert!(has_nul(&json!({"a\u{0}": 1})));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use super::entity::{Invalid, SYSTEM_FIELDS};
 use super::kind::Kind;
-use super::limits::{depth, json_len};
+use super::limits::{depth, has_nul, json_len};
 use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 
@@ -73,6 +73,11 @@ pub fn apply(
         ));
     };
     check_fields(kind, stored, &patched)?;
+    if patched.values().any(has_nul) {
+        return Err(Invalid(
+            "text must not contain NUL (\\u0000) characters".into(),
+        ));
+    }
     Ok(patched)
 }
 

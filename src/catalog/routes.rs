@@ -236,13 +236,13 @@ async fn put_entity(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
     let create = json_body(&headers, body, move |v| {
-        entity::validate(kind, &v).map_err(|e| bad(e.0))
+        entity::validate(kind, v).map_err(|e| bad(e.0))
     })
     .await?;
     let by = updated_by(&headers);
     // A concurrent create of the same entity loses the insert race once; then it is an update.
-    let result = match app.store.put(kind, create.clone(), by).await {
-        Err(StoreError::Conflict(_)) => app.store.put(kind, create, by).await,
+    let result = match app.store.put(kind, &create, by).await {
+        Err(StoreError::Conflict(_)) => app.store.put(kind, &create, by).await,
         other => other,
     };
     let (outcome, e) = result?;

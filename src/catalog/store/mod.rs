@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS pgmeta_catalog.entity (
     fqn text NOT NULL,
     parent_id text,
     deleted boolean NOT NULL DEFAULT false,
-    body jsonb NOT NULL,
+    body json NOT NULL,
     UNIQUE (collection, fqn)
 );
 CREATE INDEX IF NOT EXISTS entity_parent ON pgmeta_catalog.entity (parent_id);
@@ -41,9 +41,28 @@ END $$;
 CREATE TABLE IF NOT EXISTS pgmeta_catalog.entity_version (
     id text NOT NULL,
     version double precision NOT NULL,
-    body jsonb NOT NULL,
+    body json NOT NULL,
     PRIMARY KEY (id, version)
 );
+-- Entity bodies are stored as json, not jsonb: the server never queries inside them, and a
+-- 100,000-column table (13 MB) is written in half the time and read back as text in a third
+-- (jsonb parses into its binary form and prints it back). lz4 where the server has it
+-- (PostgreSQL 14+ built with lz4): it compresses several times faster than pglz. Catalogs made
+-- with jsonb bodies are converted once.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['entity', 'entity_version'] LOOP
+        IF (SELECT atttypid FROM pg_catalog.pg_attribute
+            WHERE attrelid = ('pgmeta_catalog.' || t)::regclass AND attname = 'body') = 'jsonb'::regtype THEN
+            EXECUTE format('ALTER TABLE pgmeta_catalog.%I ALTER COLUMN body TYPE json USING body::json', t);
+        END IF;
+        BEGIN
+            EXECUTE format('ALTER TABLE pgmeta_catalog.%I ALTER COLUMN body SET COMPRESSION lz4', t);
+        EXCEPTION WHEN OTHERS THEN NULL; -- before 14, or built without lz4: pglz stays
+        END;
+    END LOOP;
+END $$;
 CREATE TABLE IF NOT EXISTS pgmeta_catalog.lineage_edge (
     from_id text NOT NULL,
     to_id text NOT NULL,
@@ -165,6 +184,8 @@ pub struct Store {
 
 /// What a PUT changes of a stored entity.
 enum Update {
+    /// Nothing: the stored entity, as it is.
+    Unchanged(Map<String, Value>),
     /// Only the client's `sourceHash` marker: recorded without a version.
     Marker(Map<String, Value>),
     Changed(Map<String, Value>, Changes),
@@ -172,6 +193,9 @@ enum Update {
 
 struct Row {
     id: String,
+    /// The row version (`xmin`) the body was read at: a locked re-read that finds the same
+    /// `xmin` knows the body is unchanged without reading it again.
+    xmin: String,
     parent_id: Option<String>,
     deleted: bool,
     body: Map<String, Value>,

@@ -15,7 +15,7 @@ impl Store {
         lock: bool,
     ) -> Result<Option<Row>, StoreError> {
         let sql = format!(
-            "SELECT id, deleted, body::text, parent_id FROM pgmeta_catalog.entity WHERE collection = $1 AND {by} = $2{}",
+            "SELECT id, deleted, body::text, parent_id, xmin::text FROM pgmeta_catalog.entity WHERE collection = $1 AND {by} = $2{}",
             if lock { " FOR UPDATE" } else { "" }
         );
         let Some(row) = c.query_opt(&sql, &[&kind.collection, &value]).await? else {
@@ -25,6 +25,7 @@ impl Store {
         Ok(Some(Row {
             id: row.get(0),
             parent_id: row.get(3),
+            xmin: row.get(4),
             deleted: row.get(1),
             body,
         }))

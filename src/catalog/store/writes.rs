@@ -13,6 +13,12 @@ use crate::catalog::patch;
 use serde_json::{Map, Value, json};
 use tokio_postgres::{GenericClient, Transaction};
 
+/// An entity as JSON text, serialized from the map itself (no copy of a wide table).
+fn json_text(body: &Map<String, Value>) -> String {
+    // A map of JSON values always serializes.
+    serde_json::to_string(body).unwrap_or_default()
+}
+
 impl Store {
     /// PUT create-or-update. A create is one statement after two reads, and a PUT that
     /// changes nothing writes nothing; only an update takes the row lock in a transaction.
@@ -21,18 +27,22 @@ impl Store {
     pub async fn put(
         &self,
         kind: &'static Kind,
-        create: Create,
+        create: &Create,
         updated_by: &str,
     ) -> Result<(PutOutcome, Map<String, Value>), StoreError> {
         let mut conn = self.client().await?;
-        let (parent_id, new) = Self::build(&conn.db(), kind, &create).await?;
+        let (parent_id, new) = Self::build(&conn.db(), kind, create).await?;
+        // Queries are found by checksum; their FQN is the name alone.
+        let query = kind.entity_type == "query";
+        let fqn = if query {
+            create.name.clone()
+        } else {
+            entity::child_fqn(create.parent_fqn.as_deref(), &create.name)
+        };
         let (fqn, new) = crate::catalog::blocking(move || {
             let mut new = new;
-            let mut fqn = entity::child_fqn(create.parent_fqn.as_deref(), &create.name);
-            if kind.entity_type == "query" {
-                // Queries are found by checksum; the FQN is the name alone.
-                new.insert("checksum".into(), Value::String(create.name.clone()));
-                fqn = create.name.clone();
+            if query {
+                new.insert("checksum".into(), Value::String(fqn.clone()));
             }
             new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
             if let Some(columns) = new.get_mut("columns") {
@@ -57,7 +67,7 @@ impl Store {
                 new.insert("updatedBy".into(), Value::String(updated_by.into()));
                 new.insert("deleted".into(), Value::Bool(false));
                 let (new, text) = crate::catalog::blocking(move || {
-                    let text = Value::Object(new.clone()).to_string();
+                    let text = json_text(&new);
                     (new, text)
                 })
                 .await?;
@@ -66,7 +76,7 @@ impl Store {
                     .query_one(
                         "WITH p AS (SELECT id FROM pgmeta_catalog.entity WHERE id = $4 AND NOT deleted FOR SHARE), \
                          e AS (INSERT INTO pgmeta_catalog.entity (id, collection, fqn, parent_id, body) \
-                               SELECT $1, $2, $3, $4, $5::text::jsonb WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p) \
+                               SELECT $1, $2, $3, $4, $5::text::json WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p) \
                                ON CONFLICT (collection, fqn) DO NOTHING RETURNING id, body), \
                          v AS (INSERT INTO pgmeta_catalog.entity_version (id, version, body) SELECT id, 0.1, body FROM e RETURNING id) \
                          SELECT $4::text IS NULL OR EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM v)",
@@ -86,46 +96,51 @@ impl Store {
                 Ok((PutOutcome::Created, new))
             }
             Some(row) => {
-                let (row, new, update) = crate::catalog::blocking(move || {
-                    let update = Self::update_of(&row, &new);
-                    (row, new, update)
-                })
-                .await?;
-                if update.is_none() {
-                    return Ok((PutOutcome::Unchanged, row.body));
+                let Row {
+                    id,
+                    xmin,
+                    deleted,
+                    body,
+                    ..
+                } = row;
+                let update =
+                    crate::catalog::blocking(move || Self::update_of(body, deleted, new)).await?;
+                if let Update::Unchanged(body) = update {
+                    return Ok((PutOutcome::Unchanged, body));
                 }
-                drop((row, update));
                 let PgConn { client, cache } = &mut *conn;
                 let tx = client.transaction().await?;
                 let db = Db { c: &tx, cache };
                 if let Some(parent) = &parent_id {
                     Self::lock_live(&db, parent).await?.ok_or_else(gone)?;
                 }
-                // Again under the row lock: another request may have changed it meanwhile.
-                let Some(row) = Self::find(&db, kind, "fqn", &fqn, true).await? else {
+                // Under the row lock: the update computed above stands unless another request
+                // changed the row meanwhile (its xmin moved); then the caller starts again.
+                let locked = db
+                    .query_opt(
+                        "SELECT xmin::text FROM pgmeta_catalog.entity WHERE id = $1 FOR UPDATE",
+                        &[&id],
+                    )
+                    .await?;
+                if locked.is_none_or(|l| l.get::<_, String>(0) != xmin) {
                     return Err(StoreError::Conflict(format!(
-                        "{} {fqn} was deleted concurrently",
+                        "{} {fqn} was changed concurrently",
                         kind.entity_type
                     )));
-                };
-                let (row, update) = crate::catalog::blocking(move || {
-                    let update = Self::update_of(&row, &new);
-                    (row, update)
-                })
-                .await?;
+                }
                 let out = match update {
-                    None => (PutOutcome::Unchanged, row.body),
-                    Some(Update::Marker(body)) => {
-                        let text = Value::Object(body.clone()).to_string();
+                    Update::Unchanged(body) => (PutOutcome::Unchanged, body),
+                    Update::Marker(body) => {
+                        let text = json_text(&body);
                         db.execute(
-                            "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb WHERE id = $1",
-                            &[&row.id, &text],
+                            "UPDATE pgmeta_catalog.entity SET body = $2::text::json WHERE id = $1",
+                            &[&id, &text],
                         )
                         .await?;
                         (PutOutcome::Unchanged, body)
                     }
-                    Some(Update::Changed(mut body, changes)) => {
-                        Self::update(&db, &row.id, &mut body, &changes, updated_by, false).await?;
+                    Update::Changed(mut body, changes) => {
+                        Self::update(&db, &id, &mut body, &changes, updated_by, false).await?;
                         (PutOutcome::Updated, body)
                     }
                 };
@@ -146,36 +161,44 @@ impl Store {
         Ok(row.map(|_| ()))
     }
 
-    /// What a PUT of `new` does to the stored `row`: nothing, only a new `sourceHash` marker
-    /// (no version), or a change.
-    fn update_of(row: &Row, new: &Map<String, Value>) -> Option<Update> {
-        let mut old = row.body.clone();
-        let mut incoming = entity::content(new);
+    /// What a PUT of `new` does to the stored entity `old`: nothing, only a new `sourceHash`
+    /// marker (no version), or a change. Both are consumed, so a wide table's columns are
+    /// moved, not copied (this runs on a blocking thread).
+    fn update_of(old: Map<String, Value>, deleted: bool, new: Map<String, Value>) -> Update {
+        // The system fields the request determines (FQN, parent references, marker), apart
+        // from the content.
+        let mut incoming = new;
+        let mut system = Vec::new();
+        incoming.retain(|k, v| {
+            let is_system = entity::SYSTEM_FIELDS.contains(&k.as_str());
+            if is_system && k != "id" {
+                system.push((k.clone(), std::mem::take(v)));
+            }
+            !is_system
+        });
         entity::merge_curated(&old, &mut incoming);
-        let mut changes = entity::changes(&entity::content(&old), &incoming);
-        if row.deleted {
+        let mut changes = entity::changes(&old, &incoming);
+        if deleted {
             changes
                 .updated
                 .push(("deleted".into(), Value::Bool(true), Value::Bool(false)));
         }
+        let mut old = old;
         if changes.is_empty() {
-            let marker = new.get("sourceHash");
-            if marker.is_some() && marker != old.get("sourceHash") {
-                old.insert("sourceHash".into(), marker.cloned().unwrap_or(Value::Null));
-                return Some(Update::Marker(old));
-            }
-            return None;
+            let marker = system.into_iter().find(|(k, _)| k == "sourceHash");
+            return match marker {
+                Some((k, v)) if old.get(&k) != Some(&v) => {
+                    old.insert(k, v);
+                    Update::Marker(old)
+                }
+                _ => Update::Unchanged(old),
+            };
         }
-        // The system fields the request determines (FQN, parent references, marker), the
-        // rest from the stored entity; then the new content.
-        for (k, v) in new {
-            if entity::SYSTEM_FIELDS.contains(&k.as_str()) && k != "id" {
-                old.insert(k.clone(), v.clone());
-            }
-        }
+        // The stored system fields, those the request determines, then the new content.
         old.retain(|k, _| entity::SYSTEM_FIELDS.contains(&k.as_str()));
+        old.extend(system);
         old.extend(incoming);
-        Some(Update::Changed(old, changes))
+        Update::Changed(old, changes)
     }
 
     /// The entity a create request makes, less its system fields: content, name, owners and the
@@ -276,20 +299,20 @@ impl Store {
         let version = version_of(body);
         let owned = std::mem::take(body);
         let (owned, text) = crate::catalog::blocking(move || {
-            let text = Value::Object(owned.clone()).to_string();
+            let text = json_text(&owned);
             (owned, text)
         })
         .await?;
         *body = owned;
         db.execute(
-            "UPDATE pgmeta_catalog.entity SET body = $2::text::jsonb, deleted = $3, fqn = CASE WHEN collection = 'queries' THEN fqn ELSE $4 END WHERE id = $1",
+            "UPDATE pgmeta_catalog.entity SET body = $2::text::json, deleted = $3, fqn = CASE WHEN collection = 'queries' THEN fqn ELSE $4 END WHERE id = $1",
             &[&id, &text, &deleted, &fqn],
         )
         .await?;
         // Versions are insert-only: a version once recorded is never rewritten (a second
         // write of the same number is a unique violation, answered 409).
         db.execute(
-            "INSERT INTO pgmeta_catalog.entity_version (id, version, body) VALUES ($1, $2, $3::text::jsonb)",
+            "INSERT INTO pgmeta_catalog.entity_version (id, version, body) VALUES ($1, $2, $3::text::json)",
             &[&id, &version, &text],
         )
         .await?;
@@ -344,9 +367,9 @@ impl Store {
                     probe[field] = v.clone();
                 }
             }
-            entity::validate(kind, &probe)?;
+            entity::validate(kind, probe)?;
         }
-        let changes = entity::changes(&entity::content(stored), &entity::content(&new));
+        let changes = entity::changes(stored, &new);
         if !changes.is_empty() {
             if let (Some(fqn), Some(columns)) = (
                 new.get("fullyQualifiedName")
