@@ -72,7 +72,10 @@ async fn apply_request_bodies_validate_against_the_client_models() {
     let mut kinds = std::collections::BTreeSet::new();
     for record in env.records() {
         let Some(e) = record.event else { continue };
-        let Some(body) = pgmeta::apply::create_request(&e) else {
+        let Ok(name) = pgmeta::apply::EntityName::of_event(&e) else {
+            panic!("the capture sent a malformed name: {}", e.fqn);
+        };
+        let Some(body) = pgmeta::apply::create_request(&e, &name) else {
             continue;
         };
         let model = match e.entity_type {

@@ -170,3 +170,86 @@ async fn without_the_extension_usage_is_unavailable_and_the_rest_runs() {
     assert_eq!(reports.len(), 1);
     assert!(!env.records().is_empty(), "metadata still flows");
 }
+
+/// Analytic statements whose constants pg_stat_statements turns into `$n`, keywords included
+/// (`extract(year FROM d)` is stored as `extract($1 FROM d)`, `inet '10.0.0.1'` as `inet $1`):
+/// read back from the real view, every call is counted for every table it reads.
+#[tokio::test]
+async fn normalized_analytic_statements_count_every_call_per_table() {
+    let env = TestEnv::new("usage_normalized").await;
+    env.sql(
+        "CREATE EXTENSION pg_stat_statements;
+         CREATE TABLE sales (id int, sold date, amount numeric(12,2), client inet, region text);
+         CREATE TABLE regions (name text, opened timestamptz);",
+    )
+    .await;
+    let mut capture = env.capture().await;
+    poll_usage(&mut capture).await;
+    let statements: [(&str, usize, &[&str]); 8] = [
+        (
+            "SELECT extract(year FROM sold) AS y, sum(amount) FROM sales GROUP BY 1",
+            3,
+            &["sales"],
+        ),
+        (
+            "SELECT EXTRACT(month FROM r.opened), count(*) FROM regions r GROUP BY 1",
+            2,
+            &["regions"],
+        ),
+        (
+            "SELECT * FROM sales WHERE sold >= date '1998-01-01' AND sold < date '1998-01-01' + interval '3 month'",
+            2,
+            &["sales"],
+        ),
+        (
+            "SELECT count(*) FROM sales WHERE client << inet '10.0.0.0/8'",
+            4,
+            &["sales"],
+        ),
+        (
+            "SELECT s.region, extract(epoch FROM now() - r.opened) FROM sales s JOIN regions r ON r.name = s.region WHERE s.amount > 100.5 LIMIT 10",
+            5,
+            &["regions", "sales"],
+        ),
+        (
+            "SELECT substring(region from 1 for 3), trim(both ' ' from region), position('a' in region) FROM sales",
+            1,
+            &["sales"],
+        ),
+        (
+            "SELECT region FROM sales WHERE sold = DATE '2020-02-02' AND id = ANY('{1,2,3}') AND region IN ('a', 'b')",
+            2,
+            &["sales"],
+        ),
+        (
+            "SELECT timestamp '2020-01-01 00:00:00', time '10:00', name FROM regions WHERE opened > now() - interval '1' day",
+            3,
+            &["regions"],
+        ),
+    ];
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for (sql, n, tables) in statements {
+        run(&env, sql, n).await;
+        for t in tables {
+            *want.entry((*t).to_owned()).or_default() += n as i64;
+        }
+    }
+    let r = poll_usage(&mut capture).await;
+    assert_eq!(r.unattributed_calls, 0, "{r:?}");
+    let events = env.usage();
+    let b = buckets(&events);
+    assert_eq!(b.len(), 1, "{b:?}");
+    let got: BTreeMap<String, i64> = tables(&events, b[0].0)
+        .into_iter()
+        .map(|(name, (queries, _, _))| (name, queries))
+        .collect();
+    assert_eq!(got, want);
+    let unparsed: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == UsageKind::Query)
+        .filter_map(|e| e.query.as_ref())
+        .filter(|q| q.parse_error.is_some())
+        .map(|q| format!("{}: {:?}", q.query, q.parse_error))
+        .collect();
+    assert!(unparsed.is_empty(), "{unparsed:#?}");
+}

@@ -127,27 +127,51 @@ pub fn split_statements(sql: &str) -> Vec<String> {
 /// Rewrites the few PostgreSQL forms sqlparser does not parse into equivalents that mean the
 /// same for lineage: `TABLE t` (as `SELECT * FROM t`), `ONLY` after FROM/UPDATE/JOIN/USING
 /// (inheritance children are not lineage), and a trailing `WITH [NO] DATA` of CREATE ... AS.
+///
+/// Also the text `pg_stat_statements` stores, where every constant became `$n`, keywords
+/// included: `extract(year FROM d)` is stored as `extract($1 FROM d)` (read as
+/// `extract(epoch FROM d)`), and a typed literal of a type sqlparser does not know,
+/// `inet '10.0.0.1'`, as `inet $1` (read as the cast `$1::inet`).
 pub fn parser_compat(sql: &str) -> std::borrow::Cow<'_, str> {
     let Some(toks) = tokens(sql) else {
         return sql.into();
     };
-    let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+    // Byte ranges of the text and what replaces each, in order.
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     let mut prefix = "";
     if toks
         .first()
         .is_some_and(|t| keyword(t) == Some(Keyword::TABLE))
     {
         prefix = "SELECT * FROM ";
-        cut.push(toks[0].start..toks[0].end);
+        edits.push((toks[0].start..toks[0].end, String::new()));
     }
-    for w in toks.windows(2) {
+    for (i, w) in toks.windows(2).enumerate() {
         if keyword(&w[1]) == Some(Keyword::ONLY)
             && matches!(
                 keyword(&w[0]),
                 Some(Keyword::FROM | Keyword::UPDATE | Keyword::JOIN | Keyword::USING)
             )
         {
-            cut.push(w[1].start..w[1].end);
+            edits.push((w[1].start..w[1].end, String::new()));
+        }
+        let Token::Placeholder(p) = &w[1].token else {
+            continue;
+        };
+        let before = i.checked_sub(1).map(|b| &toks[b].token);
+        let after = toks.get(i + 2).and_then(keyword);
+        if w[0].token == Token::LParen
+            && after == Some(Keyword::FROM)
+            && i.checked_sub(1).and_then(|b| keyword(&toks[b])) == Some(Keyword::EXTRACT)
+        {
+            edits.push((w[1].start..w[1].end, "epoch".into()));
+        } else if let Token::Word(word) = &w[0].token {
+            let typed_literal = word.quote_style.is_none()
+                && word.keyword == Keyword::NoKeyword
+                && !matches!(before, Some(Token::Period | Token::DoubleColon));
+            if typed_literal {
+                edits.push((w[0].start..w[1].end, format!("{p}::{}", word.value)));
+            }
         }
     }
     let is_create = toks
@@ -156,22 +180,27 @@ pub fn parser_compat(sql: &str) -> std::borrow::Cow<'_, str> {
     let n = toks.len();
     if is_create && n >= 3 && keyword(&toks[n - 1]) == Some(Keyword::DATA) {
         if keyword(&toks[n - 2]) == Some(Keyword::WITH) {
-            cut.push(toks[n - 2].start..toks[n - 1].end);
+            edits.push((toks[n - 2].start..toks[n - 1].end, String::new()));
         } else if keyword(&toks[n - 2]) == Some(Keyword::NO)
             && keyword(&toks[n - 3]) == Some(Keyword::WITH)
         {
-            cut.push(toks[n - 3].start..toks[n - 1].end);
+            edits.push((toks[n - 3].start..toks[n - 1].end, String::new()));
         }
     }
-    if cut.is_empty() {
+    if edits.is_empty() {
         return sql.into();
     }
+    edits.sort_by_key(|(range, _)| range.start);
     let mut out = String::with_capacity(sql.len() + prefix.len());
     out.push_str(prefix);
     let mut at = 0;
-    for r in cut {
-        out.push_str(&sql[at..r.start]);
-        at = r.end;
+    for (range, replacement) in edits {
+        if range.start < at {
+            continue; // overlapping edits cannot occur; never write text twice
+        }
+        out.push_str(&sql[at..range.start]);
+        out.push_str(&replacement);
+        at = range.end;
     }
     out.push_str(&sql[at..]);
     out.into()
@@ -352,6 +381,33 @@ mod tests {
         let parts = split_statements(&sql);
         assert_eq!(parts.len(), 2000);
         assert!(parts.iter().all(|p| p == one));
+    }
+
+    #[test]
+    fn normalized_constants_in_keyword_positions_parse() {
+        for (normalized, rewritten) in [
+            (
+                "SELECT extract($1 FROM d), EXTRACT ( $2 from d ) FROM t",
+                "SELECT extract(epoch FROM d), EXTRACT ( epoch from d ) FROM t",
+            ),
+            (
+                "SELECT * FROM t WHERE c << inet $1 AND p = point $2",
+                "SELECT * FROM t WHERE c << $1::inet AND p = point $2",
+            ),
+        ] {
+            assert_eq!(parser_compat(normalized), rewritten);
+            assert!(
+                crate::lineage::parse(&parser_compat(normalized)).is_ok(),
+                "{normalized}"
+            );
+        }
+        // What parses already is left alone: casts, typed literals sqlparser knows, LIMIT.
+        for text in [
+            "SELECT $1::inet, date $2, interval $3, a.b FROM t LIMIT $4 OFFSET $5",
+            "SELECT x FROM t WHERE y = $1",
+        ] {
+            assert_eq!(parser_compat(text), text);
+        }
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct UsageReport {
     pub query_events: usize,
     pub lineage_changes: usize,
     pub reset_detected: bool,
+    /// Calls in this bucket of statements that do not parse: no table got them.
+    pub unattributed_calls: i64,
 }
 
 impl UsageSource {
@@ -230,6 +232,9 @@ impl UsageSource {
             let mut statements = Vec::new();
             for d in &report.deltas {
                 let parsed = self.parsed.get(&(d.entry.userid, d.entry.queryid));
+                if parsed.is_some_and(|p| p.is_err()) {
+                    out.unattributed_calls += d.calls;
+                }
                 let lineage = parsed.and_then(|p| p.as_ref().ok());
                 let reads: BTreeSet<TableRef> = lineage
                     .into_iter()
@@ -331,6 +336,13 @@ impl UsageSource {
         if !records.is_empty() {
             tracing::info!(database = %database, table_events = out.table_events, query_events = out.query_events, lineage_changes = out.lineage_changes, reset_detected = out.reset_detected, "usage poll emitted");
         }
+        if out.unattributed_calls > 0 {
+            tracing::warn!(database = %database, calls = out.unattributed_calls, "usage: calls of statements that do not parse count for no table (their QUERY events carry parse_error)");
+        }
+        // Counted once the bucket is delivered: a failed send repeats the bucket.
+        crate::telemetry::metrics()
+            .usage_unattributed_calls
+            .inc_by(u64::try_from(out.unattributed_calls).unwrap_or(0));
         Ok(out)
     }
 

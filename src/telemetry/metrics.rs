@@ -33,6 +33,9 @@ pub struct Metrics {
     pub stat_statements_resets: IntCounter,
     /// Statements parsed for lineage, by `outcome`: `ok` or `error`.
     pub statements_parsed: IntCounterVec,
+    /// Calls counted by pg_stat_statements whose statement does not parse, so no table gets
+    /// them: the usage that is lost, made visible.
+    pub usage_unattributed_calls: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -122,8 +125,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let usage_unattributed_calls = IntCounter::new(
+            "pgmeta_capture_usage_unattributed_calls_total",
+            "Calls of statements that do not parse, so no table's usage counts them",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(usage_unattributed_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(events.clone()),
             Box::new(usage_polls.clone()),
             Box::new(stat_statements_entries.clone()),
             Box::new(stat_statements_deallocations.clone()),
@@ -152,6 +161,7 @@ impl Metrics {
             stat_statements_deallocations,
             stat_statements_resets,
             statements_parsed,
+            usage_unattributed_calls,
         }
     }
 
