@@ -224,6 +224,7 @@ pub(crate) mod tests {
                 }),
                 deferrable: true,
                 description: None,
+                local: false,
             }],
             indexes: vec![],
             view_definition: None,
@@ -237,6 +238,8 @@ pub(crate) mod tests {
                 bound: "DEFAULT".into(),
             }),
             foreign_table: None,
+            inherits: vec![],
+            of_type: None,
             ddl: Some("CREATE TABLE ...".into()),
         }
     }

@@ -22,4 +22,5 @@ mod server_hardening;
 mod server_properties;
 mod shutdown;
 mod tls;
+mod torture;
 mod usage;

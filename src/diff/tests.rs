@@ -169,6 +169,7 @@ fn owner_comment_and_constraint_changes() {
         references: None,
         deferrable: false,
         description: None,
+        local: true,
     });
     let d = diff(&state, snapshot(vec![t]), "svc", OPTS);
     assert_eq!(

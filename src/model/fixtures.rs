@@ -40,6 +40,8 @@ pub fn table(oid: i64, name: &str, table_type: TableType) -> Table {
         partitioning: None,
         partition_of: None,
         foreign_table: None,
+        inherits: vec![],
+        of_type: None,
         ddl: None,
     }
 }

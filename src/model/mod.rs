@@ -121,6 +121,13 @@ pub struct Table {
     pub partition_of: Option<PartitionOf>,
     pub foreign_table: Option<ForeignTable>,
     pub ddl: Option<String>,
+    /// Parents of a table that inherits (not of a partition), as qualified SQL names in
+    /// `pg_inherits` order. For the DDL text only: not part of the events' contract.
+    #[serde(skip)]
+    pub inherits: Vec<String>,
+    /// The composite type of a typed table (`CREATE TABLE t OF type`), as SQL. DDL text only.
+    #[serde(skip)]
+    pub of_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,6 +177,10 @@ pub struct Constraint {
     pub references: Option<ForeignKeyReference>,
     pub deferrable: bool,
     pub description: Option<String>,
+    /// Defined on this table itself, not cloned from a partitioned parent or inherited. For
+    /// the DDL text only (a partition's DDL lists only these): not part of the events.
+    #[serde(skip)]
+    pub local: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -95,7 +95,14 @@ pub fn relations() -> String {
        CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
        CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
        pn.nspname::text, pc.relname::text,
-       fs.srvname::text, ft.ftoptions
+       fs.srvname::text, ft.ftoptions,
+       CASE WHEN NOT c.relispartition THEN
+         ARRAY(SELECT pg_catalog.quote_ident(hn.nspname) || '.' || pg_catalog.quote_ident(hc.relname)
+               FROM pg_catalog.pg_inherits h
+               JOIN pg_catalog.pg_class hc ON hc.oid = h.inhparent
+               JOIN pg_catalog.pg_namespace hn ON hn.oid = hc.relnamespace
+               WHERE h.inhrelid = c.oid ORDER BY h.inhseqno) END,
+       CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description d
@@ -177,7 +184,8 @@ pub fn constraints() -> String {
        -- EXCLUDE USING btree ((id * 0) WITH =)), deparsed from the constraint's index.
        CASE WHEN 0 = ANY (co.conkey) AND co.conindid <> 0 THEN
          ARRAY(SELECT pg_catalog.pg_get_indexdef(co.conindid, k, true)
-               FROM generate_series(1, pg_catalog.array_length(co.conkey, 1)) k ORDER BY k) END
+               FROM generate_series(1, pg_catalog.array_length(co.conkey, 1)) k ORDER BY k) END,
+       co.conislocal AND co.conparentid = 0
 FROM pg_catalog.pg_constraint co
 JOIN pg_catalog.pg_class c ON c.oid = co.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

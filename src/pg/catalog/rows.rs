@@ -191,6 +191,8 @@ pub fn relation(row: &Row) -> Result<(u32, Table), PgError> {
             partition_of,
             foreign_table,
             ddl: None,
+            inherits: get::<Option<Vec<String>>>(row, 16, q)?.unwrap_or_default(),
+            of_type: get(row, 17, q)?,
         },
     ))
 }
@@ -368,6 +370,7 @@ pub fn constraint(
         references,
         deferrable: get(row, 12, q)?,
         description: get(row, 13, q)?,
+        local: get(row, 15, q)?,
     })
 }
 
