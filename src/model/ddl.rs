@@ -110,7 +110,7 @@ fn constraint_items(t: &Table) -> impl Iterator<Item = String> + '_ {
 fn push_items(sql: &mut String, items: &[String], always: bool) {
     if items.is_empty() {
         if always {
-            sql.push_str(")");
+            sql.push(')');
         }
         return;
     }
