@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TEST_FEATURES = testkit,failpoints
 
-.PHONY: demo test test-matrix bench lint tools
+.PHONY: demo test test-matrix bench lint tools chaos
 
 # The Kafka-compatible broker tansu, built once into ~/.cache/pgmeta/tools.
 tools:
@@ -19,6 +19,11 @@ test: tools
 	@scripts/install-python-tools.sh >/dev/null
 	PGMETA_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --lib --bins --tests
 	@scripts/print-skips.sh $(SKIP_LOG)
+
+# The chaos test for longer: 200 rounds of SIGKILL while DDL changes the source (make test
+# runs 20). PGMETA_CHAOS_SEED picks another sequence.
+chaos: tools
+	PGMETA_CHAOS_ROUNDS=$${PGMETA_CHAOS_ROUNDS:-200} $(CARGO) test --features $(TEST_FEATURES) --test main chaos -- --nocapture
 
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools

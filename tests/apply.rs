@@ -171,7 +171,7 @@ impl Pipeline {
 }
 
 /// Relations of the source as (schema, name, relkind), user schemas only.
-async fn relations(env: &TestEnv) -> Vec<(String, String, String)> {
+pub async fn relations(env: &TestEnv) -> Vec<(String, String, String)> {
     env.client
         .query(
             "SELECT n.nspname::text, c.relname::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -188,7 +188,7 @@ async fn relations(env: &TestEnv) -> Vec<(String, String, String)> {
 
 /// Asserts that every relation, column (type, nullability, description), constraint and view
 /// lineage edge of the source is in the catalog.
-async fn assert_catalog_equals_source(p: &Pipeline) {
+pub async fn assert_catalog_equals_source(p: &Pipeline) {
     let rels = relations(&p.env).await;
     assert!(!rels.is_empty());
     for (schema, name, relkind) in &rels {

@@ -8,6 +8,7 @@ mod apply_hostile;
 mod broker;
 mod catalog;
 mod changes;
+mod chaos;
 mod cli;
 mod conformance;
 mod deploy;

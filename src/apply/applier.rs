@@ -170,6 +170,17 @@ impl Applier {
             .and_then(|c| c.stamp)
             .is_some_and(|h| h.newer_than(&this) || (h == this && deleted))
         {
+            // Stale under its own name, but a rename still says the old name is gone: the
+            // object has moved on, whatever happened to the new name since.
+            if let (Some(previous), Some(mut body)) =
+                (&e.previous_fqn, mapping::create_request(e, &name))
+            {
+                let previous = EntityName::parse(e.entity_type, previous).map_err(|b| {
+                    ApplyError::Definite(format!("malformed event: previous_fqn: {b}"))
+                })?;
+                body["sourceHash"] = json!(this.marker());
+                self.retire(kind, &previous, &body).await?;
+            }
             return Ok(Applied::Skipped);
         }
         if e.op == Op::Delete {
@@ -251,7 +262,11 @@ impl Applier {
             (Some(h), Some(t)) => h == t || h.newer_than(&t),
             (held, this) => held.is_some() || this.is_none(),
         };
-        if current.is_some_and(|c| c.deleted && superseded(c.stamp)) {
+        // Already retired by this rename or a later one; or the old name now holds something
+        // newer than this rename (another object took the name): not this event's to retire.
+        let newer = |c: &Held| c.stamp.zip(this).is_some_and(|(h, t)| h.newer_than(&t));
+        if current.is_some_and(|c| (c.deleted && superseded(c.stamp)) || (!c.deleted && newer(&c)))
+        {
             return Ok(());
         }
         let mut old = body.clone();
@@ -414,12 +429,21 @@ impl Applier {
         Ok(found)
     }
 
-    /// A table that must be in the server for a lineage or usage event: absent is transient
-    /// (its metadata event may still be on its way).
-    async fn required_table(&self, fqn: &str) -> Result<String, ApplyError> {
-        self.id_of(&kind::TABLE, fqn).await?.ok_or_else(|| {
-            ApplyError::Missing(format!("table {fqn} is not in the metadata server yet"))
-        })
+    /// A table that must be in the server for a lineage or usage event. Absent is transient
+    /// (its metadata event may still be on its way); deleted (`None`) means the table was
+    /// dropped or renamed after the event was emitted, so the event has nothing left to apply:
+    /// the capture sends what replaces it.
+    async fn required_table(&self, fqn: &str) -> Result<Option<String>, ApplyError> {
+        if let Some(id) = self.id_of(&kind::TABLE, fqn).await? {
+            return Ok(Some(id));
+        }
+        let held = self.client.get_by_name(&kind::TABLE, fqn, "", true).await?;
+        if held.is_some_and(|t| t.get("deleted") == Some(&Value::Bool(true))) {
+            return Ok(None);
+        }
+        Err(ApplyError::Missing(format!(
+            "table {fqn} is not in the metadata server yet"
+        )))
     }
 
     pub async fn lineage(&self, e: &LineageEvent) -> Result<Applied, ApplyError> {
@@ -441,8 +465,12 @@ impl Applier {
                 Err(r) => Err(definite("DELETE /lineage", r)),
             };
         }
-        let from = self.required_table(&e.from_fqn).await?;
-        let to = self.required_table(&e.to_fqn).await?;
+        let (Some(from), Some(to)) = (
+            self.required_table(&e.from_fqn).await?,
+            self.required_table(&e.to_fqn).await?,
+        ) else {
+            return Ok(Applied::Skipped);
+        };
         let pipeline = match &e.routine_fqn {
             Some(r) => self
                 .id_of(&kind::STORED_PROCEDURE, r)
@@ -475,7 +503,9 @@ impl Applier {
                         "table usage event without its table".into(),
                     ));
                 };
-                let id = self.required_table(&t.fqn).await?;
+                let Some(id) = self.required_table(&t.fqn).await? else {
+                    return Ok(Applied::Skipped);
+                };
                 let day = if t.day.is_empty() {
                     mapping::utc_day(e.bucket_end)
                 } else {

@@ -132,7 +132,9 @@ impl HttpMetadataClient {
             .ok()
             .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_else(|| text.chars().take(300).collect());
-        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+        // 409: the server saw a concurrent write of the same entity; the next try reads the
+        // result of that write.
+        if status.is_server_error() || [408, 409, 429].contains(&status.as_u16()) {
             return Err(ApplyError::Transient(format!(
                 "{what}: {status}: {message}"
             )));

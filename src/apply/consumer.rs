@@ -3,7 +3,7 @@
 //! topic holds.
 //!
 //! ```text
-//!  poll ─► batch (≤ batch_size, ≤ 50 ms) ─► lanes by hash(key): in order within a lane
+//!  poll ─► batch (≤ batch_size, ≤ 50 ms) ─► lanes by object (metadata) or key: in order within a lane
 //!            │ transient: retry (backoff + jitter), the lane waits — no reordering of a key
 //!            │ definite:  dead-letter topic (error in headers), then on
 //!            └─► every lane done ─► store offset+1 per partition ─► commit
@@ -282,7 +282,7 @@ impl ApplyConsumer {
         let mut by_lane: Vec<Vec<&OwnedMessage>> = vec![Vec::new(); lanes];
         for m in batch {
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            m.key().unwrap_or_default().hash(&mut h);
+            self.lane_key(m).hash(&mut h);
             by_lane[(h.finish() % lanes as u64) as usize].push(m);
         }
         let runs = by_lane
@@ -341,6 +341,26 @@ impl ApplyConsumer {
         if !schemas.is_empty() {
             self.applier.prefetch(&kind::TABLE, &schemas).await;
         }
+    }
+
+    /// What decides a message's lane: events of one lane apply in order. A metadata event's
+    /// lane is its object's (database, entity type, OID), not its key: a rename's event is
+    /// keyed by the new name and the object's earlier events by the old one, and run in two
+    /// lanes a stale PUT of the old name could land after the rename retired it. Other
+    /// streams, and what does not decode, go by key.
+    fn lane_key(&self, m: &OwnedMessage) -> Vec<u8> {
+        if self.stream == Stream::Metadata {
+            if let Some(Ok(e)) = m.payload().map(|p| self.codecs.metadata.decode(p)) {
+                return format!(
+                    "{}\u{0}{}\u{0}{}",
+                    e.source.database,
+                    e.entity_type.as_str(),
+                    e.object_id
+                )
+                .into_bytes();
+            }
+        }
+        m.key().unwrap_or_default().to_vec()
     }
 
     async fn apply_one(&self, msg: &OwnedMessage, mut shutdown: Shutdown) -> Outcome {

@@ -101,6 +101,10 @@ impl From<StoreError> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// How often a PUT that raced a concurrent write of the same entity starts again before it
+/// answers 409 (each retry waits for the other writer's row lock, so two writers need one).
+const PUT_ATTEMPTS: usize = 5;
+
 /// A 400 with `msg`.
 pub fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
@@ -240,12 +244,15 @@ async fn put_entity(
     })
     .await?;
     let by = updated_by(&headers);
-    // A concurrent create of the same entity loses the insert race once; then it is an update.
-    let result = match app.store.put(kind, &create, by).await {
-        Err(StoreError::Conflict(_)) => app.store.put(kind, &create, by).await,
-        other => other,
+    // A write that raced another of the same entity (the insert of a concurrent create, or a
+    // row changed between the read and the lock) starts again from a fresh read.
+    let mut attempts = 0;
+    let (outcome, e) = loop {
+        match app.store.put(kind, &create, by).await {
+            Err(StoreError::Conflict(_)) if attempts < PUT_ATTEMPTS => attempts += 1,
+            other => break other?,
+        }
     };
-    let (outcome, e) = result?;
     let status = match outcome {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Updated | PutOutcome::Unchanged => StatusCode::OK,
