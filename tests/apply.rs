@@ -18,7 +18,7 @@ pub struct Pipeline {
     pub metrics_port: u16,
 }
 
-const TOKEN: &str = "test-bot-token";
+pub const TOKEN: &str = "test-bot-token";
 
 impl Pipeline {
     pub async fn new(prefix: &str) -> Pipeline {
