@@ -77,9 +77,13 @@ enum Command {
     /// Print the lineage of SQL statements (`;`-separated), one JSON line per statement.
     Lineage {
         /// Resolve names, `*` and INSERT column order through this database's catalog
-        /// (connection URL); without it names are shown as written.
-        #[arg(long, hide_env_values = true)]
+        /// (connection URL); without it names are shown as written, and an INSERT without a
+        /// column list maps by output name (listed in `assumed_columns`).
+        #[arg(long, hide_env_values = true, conflicts_with = "schema")]
         catalog_from: Option<String>,
+        /// Take the catalog from a file of CREATE TABLE statements instead of a database.
+        #[arg(long)]
+        schema: Option<PathBuf>,
         /// SQL file; `-` or nothing reads standard input.
         file: Option<PathBuf>,
     },
@@ -104,8 +108,13 @@ fn main() -> ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     cli.log.init();
-    if let Command::Lineage { catalog_from, file } = &cli.command {
-        return lineage(catalog_from.as_deref(), file.as_deref());
+    if let Command::Lineage {
+        catalog_from,
+        schema,
+        file,
+    } = &cli.command
+    {
+        return lineage(catalog_from.as_deref(), schema.as_deref(), file.as_deref());
     }
     let config = match load_config(&cli) {
         Ok(c) => c,
@@ -249,7 +258,11 @@ async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Resul
 
 /// `pgmeta-capture lineage`: needs no capture configuration, only SQL and optionally a
 /// database to resolve names against.
-fn lineage(catalog_from: Option<&str>, file: Option<&std::path::Path>) -> ExitCode {
+fn lineage(
+    catalog_from: Option<&str>,
+    schema: Option<&std::path::Path>,
+    file: Option<&std::path::Path>,
+) -> ExitCode {
     use std::io::{Read, Write};
     let mut sql = String::new();
     let read = match file {
@@ -265,9 +278,21 @@ fn lineage(catalog_from: Option<&str>, file: Option<&std::path::Path>) -> ExitCo
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
-    let resolver = match catalog_from {
-        None => pgmeta::lineage::Resolver::without_catalog(),
-        Some(conn) => match catalog_resolver(conn) {
+    let resolver = match (catalog_from, schema) {
+        (None, Some(path)) => {
+            let ddl = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|ddl| pgmeta::lineage::schema_file::resolver_from_ddl(&ddl));
+            match ddl {
+                Ok(r) => r,
+                Err(message) => {
+                    eprintln!("error: --schema {}: {message}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        (None, None) => pgmeta::lineage::Resolver::without_catalog(),
+        (Some(conn), _) => match catalog_resolver(conn) {
             Ok(r) => r,
             Err(message) => {
                 eprintln!("error: {message}");

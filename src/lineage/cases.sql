@@ -878,12 +878,30 @@ INSERT INTO t1 SELECT a, b, c FROM shop.public.t2;
 -- sources: public.t2
 -- columns: public.t2.a > public.t1.a | public.t2.b > public.t1.b | public.t2.c > public.t1.c
 
--- case: no catalog keeps names as written
+-- case: no catalog keeps names as written, and matches INSERT columns by output name, flagged
 INSERT INTO stage SELECT id, name FROM customers;
 -- no catalog
 -- sources: customers
 -- targets: stage
--- columns: -
+-- columns: customers.id > stage.id | customers.name > stage.name
+-- assumed: stage
+
+-- case: no catalog INSERT with an output alias maps by the alias, flagged
+INSERT INTO mart.ltv SELECT c.id AS customer_id, sum(o.amount) AS ltv FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id;
+-- no catalog
+-- columns: customers.id > mart.ltv.customer_id | orders.amount > mart.ltv.ltv
+-- assumed: mart.ltv
+
+-- case: no catalog INSERT with a column list is positional, not assumed
+INSERT INTO stage (k, v) SELECT id, name FROM customers;
+-- no catalog
+-- columns: customers.id > stage.k | customers.name > stage.v
+-- assumed: -
+
+-- case: with a catalog an INSERT is positional, not assumed
+INSERT INTO t1 SELECT a AS zzz, b, c FROM t2;
+-- columns: public.t2.a > public.t1.a | public.t2.b > public.t1.b | public.t2.c > public.t1.c
+-- assumed: -
 
 -- case: no catalog qualified
 INSERT INTO a.stage (k) SELECT c.id FROM b.customers c;

@@ -17,6 +17,7 @@ mod names;
 mod query;
 pub mod report;
 mod resolver;
+pub mod schema_file;
 pub mod split;
 mod statement;
 
@@ -46,6 +47,10 @@ pub struct StatementLineage {
     pub unattributed: BTreeSet<String>,
     /// `ALTER TABLE old RENAME TO new`.
     pub renames: Vec<(TableName, TableName)>,
+    /// INSERT targets without a column list whose columns no catalog knows: their column
+    /// lineage maps the query's output columns by name, an assumption PostgreSQL's positional
+    /// rule may contradict.
+    pub assumed_columns: BTreeSet<TableName>,
 }
 
 impl StatementLineage {
@@ -57,6 +62,7 @@ impl StatementLineage {
         self.unresolved.extend(other.unresolved);
         self.unattributed.extend(other.unattributed);
         self.renames.extend(other.renames);
+        self.assumed_columns.extend(other.assumed_columns);
     }
 
     /// Table-level edges: every source to every target, without self-loops.
@@ -136,6 +142,7 @@ impl<'r> Session<'r> {
             unresolved: walker.unresolved,
             unattributed: walker.unattributed,
             renames: walker.renames,
+            assumed_columns: walker.assumed_columns,
         };
         for (name, relation) in created {
             self.temp.insert(name, relation);

@@ -72,6 +72,9 @@ pub struct QueryWalker<'r> {
     pub unattributed: BTreeSet<String>,
     /// `ALTER TABLE ... RENAME TO ...` seen: (old, new).
     pub renames: Vec<(TableName, TableName)>,
+    /// INSERT targets whose columns no catalog gave, so the query's output columns were
+    /// matched to them by name (as other lineage tools do) instead of by position.
+    pub assumed_columns: BTreeSet<TableName>,
     /// Temporary relations this statement created.
     pub created_temp: Vec<(String, TempRelation)>,
     /// Rows this statement added to existing temporary relations.
@@ -93,6 +96,7 @@ impl<'r> QueryWalker<'r> {
             unresolved: BTreeSet::new(),
             unattributed: BTreeSet::new(),
             renames: Vec::new(),
+            assumed_columns: BTreeSet::new(),
             created_temp: Vec::new(),
             temp_writes: Vec::new(),
             plpgsql: false,

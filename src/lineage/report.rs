@@ -15,6 +15,9 @@ pub struct StatementReport {
     pub unresolved: Vec<String>,
     /// Column references that matched no relation in scope, or several.
     pub unattributed: Vec<String>,
+    /// INSERT targets whose column lineage was matched by output name because no catalog
+    /// gave their columns (with `--catalog-from` or `--schema`, PostgreSQL's positional rule).
+    pub assumed_columns: Vec<String>,
     pub statement: String,
 }
 
@@ -37,6 +40,7 @@ pub fn report_script(sql: &str, resolver: &Resolver) -> Vec<StatementReport> {
                 kind: l.kind,
                 unresolved: l.unresolved.iter().map(ToString::to_string).collect(),
                 unattributed: l.unattributed.into_iter().collect(),
+                assumed_columns: l.assumed_columns.iter().map(ToString::to_string).collect(),
                 statement,
             },
             Err(e) => StatementReport {
@@ -47,6 +51,7 @@ pub fn report_script(sql: &str, resolver: &Resolver) -> Vec<StatementReport> {
                 kind: "OTHER",
                 unresolved: Vec::new(),
                 unattributed: Vec::new(),
+                assumed_columns: Vec::new(),
                 statement,
             },
         })

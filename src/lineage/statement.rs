@@ -121,7 +121,22 @@ impl QueryWalker<'_> {
         };
         if let Some(source) = &insert.source {
             let out = self.query(source);
-            self.map_positionally(&target, target_columns.as_deref(), &out);
+            match target_columns {
+                Some(columns) => self.map_positionally(&target, Some(&columns), &out),
+                None => {
+                    // No catalog knows the target's columns: match by output name, flagged.
+                    let names: Option<Vec<String>> = out
+                        .iter()
+                        .map(|c| c.name.clone().filter(|n| n != "*"))
+                        .collect();
+                    if let Some(names) = names.filter(|n| !n.is_empty()) {
+                        self.assumed_columns.insert(target.clone());
+                        self.map_positionally(&target, Some(&names), &out);
+                    } else {
+                        self.map_positionally(&target, None, &out);
+                    }
+                }
+            }
         }
         self.returning(&target, insert.returning.as_deref())
     }

@@ -67,6 +67,7 @@ struct Case {
     columns: Option<Vec<String>>,
     unresolved: Option<Vec<String>>,
     renames: Option<Vec<String>>,
+    assumed: Option<Vec<String>>,
 }
 
 fn list(value: &str) -> Vec<String> {
@@ -106,6 +107,7 @@ fn parse_cases(text: &str) -> Vec<Case> {
                 "columns" => case.columns = Some(list(value)),
                 "unresolved" => case.unresolved = Some(list(value)),
                 "renames" => case.renames = Some(list(value)),
+                "assumed" => case.assumed = Some(list(value)),
                 _ => panic!("case {:?}: unknown key {key:?}", case.title),
             }
         } else if !line.trim().is_empty() {
@@ -175,6 +177,7 @@ fn run_cases(cases: &[Case]) -> Vec<String> {
             ),
         );
         check("unresolved", &case.unresolved, strings(&merged.unresolved));
+        check("assumed", &case.assumed, strings(&merged.assumed_columns));
         check(
             "renames",
             &case.renames,
