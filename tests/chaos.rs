@@ -215,43 +215,6 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
                 );
             }
         }
-        if Instant::now() >= deadline {
-            let records = p.env.records();
-            for fqn in got.difference(&want) {
-                let ops: Vec<String> = records
-                    .iter()
-                    .filter(|r| {
-                        &r.key == fqn
-                            || r.event
-                                .as_ref()
-                                .is_some_and(|e| e.previous_fqn.as_ref() == Some(fqn))
-                    })
-                    .map(|r| match &r.event {
-                        Some(e) => format!(
-                            "{}@{}/{} v{} oid{} prev={:?}",
-                            e.op.as_str(),
-                            r.partition,
-                            r.offset,
-                            e.entity_version,
-                            e.object_id,
-                            e.previous_fqn
-                        ),
-                        None => format!("tombstone@{}/{}", r.partition, r.offset),
-                    })
-                    .collect();
-                eprintln!("{fqn}: {ops:?}");
-                let (_, t) = p
-                    .get(&format!(
-                        "tables/name/{}?include=all",
-                        pgmeta::apply::encode_path(fqn)
-                    ))
-                    .await;
-                eprintln!(
-                    "  catalog: version {} sourceHash {} deleted {}",
-                    t["version"], t["sourceHash"], t["deleted"]
-                );
-            }
-        }
         assert!(
             Instant::now() < deadline,
             "seed {seed}: not converged after {rounds} rounds ({kills:?} kills of capture, apply)\n\
