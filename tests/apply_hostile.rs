@@ -4,7 +4,7 @@
 //! counts add up, and a change captured afterwards still reaches the catalog.
 
 use crate::apply::Pipeline;
-use crate::common::poll_ok;
+use crate::common::{Rng, poll_ok};
 use pgmeta::codec::AvroCodec;
 use pgmeta::event::{MetadataEvent, Op};
 use pgmeta::model::{EntityType, Fqn};
@@ -29,27 +29,10 @@ fn produce(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
-/// xorshift64*: reproducible randomness for the fuzz.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn name(&mut self) -> String {
-        const PIECES: &[&str] = &["a", ".", "\"", "ü", " ", "", "x", "..", "\"\"", "t1", "😀"];
-        (0..self.below(6))
-            .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
-            .collect()
-    }
+/// A name made of pieces that break naive FQN code: dots, quotes, spaces, unicode, nothing.
+fn random_name(rng: &mut Rng) -> String {
+    const PIECES: &[&str] = &["a", ".", "\"", "ü", " ", "", "x", "..", "\"\"", "t1", "😀"];
+    (0..rng.below(6)).map(|_| *rng.pick(PIECES)).collect()
 }
 
 fn dead_letters(p: &Pipeline) -> Vec<(String, String)> {
@@ -197,11 +180,11 @@ async fn thousands_of_random_events_and_bytes_are_each_applied_or_dead_lettered(
         before = now;
     }
     let codec = AvroCodec::metadata().expect("codec");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut records = Vec::new();
     for i in 0..1500 {
         if i % 3 == 2 {
-            let len = rng.below(64) as usize;
+            let len = rng.below(64);
             let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             records.push((format!("bytes{i}"), bytes));
             continue;
@@ -209,28 +192,28 @@ async fn thousands_of_random_events_and_bytes_are_each_applied_or_dead_lettered(
         let mut e = a.clone();
         e.event_id = format!("fuzz-{i}");
         e.entity_version = rng.below(5) as i64;
-        e.op = [Op::Create, Op::Update, Op::Delete, Op::Snapshot][rng.below(4) as usize];
+        e.op = [Op::Create, Op::Update, Op::Delete, Op::Snapshot][rng.below(4)];
         e.entity_type = [
             EntityType::Database,
             EntityType::DatabaseSchema,
             EntityType::Table,
             EntityType::Routine,
-        ][rng.below(4) as usize];
-        let parts: Vec<String> = (0..rng.below(6)).map(|_| rng.name()).collect();
+        ][rng.below(4)];
+        let parts: Vec<String> = (0..rng.below(6)).map(|_| random_name(&mut rng)).collect();
         e.fqn = if rng.below(2) == 0 {
             Fqn::new(parts.iter().map(String::as_str)).to_string()
         } else {
             parts.join(".")
         };
         if let Some(t) = e.table.as_mut() {
-            t.name = rng.name();
-            t.schema = rng.name();
+            t.name = random_name(&mut rng);
+            t.schema = random_name(&mut rng);
         }
         if rng.below(3) == 0 {
             e.table = None;
         }
         if rng.below(10) == 0 {
-            e.previous_fqn = Some(rng.name());
+            e.previous_fqn = Some(random_name(&mut rng));
         }
         records.push((e.fqn.clone(), codec.encode(&e).expect("encode")));
     }

@@ -10,21 +10,10 @@ use crate::apply::{
     Pipeline, TOKEN, assert_structure_equals_source, assert_view_lineage_equals_source,
     bookshop_sql, relations,
 };
+use crate::common::Rng;
 use pgmeta::testkit::{Service, read_raw};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-/// xorshift64*: reproducible randomness from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -76,11 +65,7 @@ async fn chaos_tables(p: &Pipeline) -> Vec<String> {
 /// One random DDL statement of round `i`.
 async fn change(p: &Pipeline, rng: &mut Rng, i: u64) {
     let tables = chaos_tables(p).await;
-    let pick = |rng: &mut Rng| {
-        tables
-            .get(rng.below(tables.len().max(1) as u64) as usize)
-            .cloned()
-    };
+    let pick = |rng: &mut Rng| tables.get(rng.below(tables.len().max(1))).cloned();
     let sql = match (rng.below(7), pick(rng)) {
         (0, _) | (_, None) => format!("CREATE TABLE chaos_{i} (id int PRIMARY KEY, v text)"),
         (1, Some(t)) => format!("ALTER TABLE {t} ADD COLUMN c{i} int NOT NULL DEFAULT {i}"),
@@ -108,7 +93,7 @@ async fn catalog_tables(p: &Pipeline) -> BTreeSet<String> {
 async fn killed_anywhere_the_catalog_converges_to_the_source() {
     let rounds = env_number("PGMETA_CHAOS_ROUNDS", 20);
     let seed = env_number("PGMETA_CHAOS_SEED", 0xc4a05);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut p = Pipeline::new("chaos").await;
     p.env
         .sql(&bookshop_sql(p.env.cluster.major_version()))
@@ -141,7 +126,7 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
     let mut kills = (0, 0);
     for i in 0..rounds {
         change(&p, &mut rng, i).await;
-        tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
+        tokio::time::sleep(Duration::from_millis(rng.below(1500) as u64)).await;
         let victim = rng.below(4);
         if victim == 0 || victim == 2 {
             capture.kill();

@@ -5,31 +5,11 @@
 //! outlives its parent. Seeded, so a failure names the seed that reproduces it
 //! (`PGMETA_PROPERTY_SEED`, `PGMETA_PROPERTY_STEPS` for a longer run).
 
-use crate::common::TestEnv;
+use crate::common::{Rng, TestEnv};
 use crate::server_hardening::{Api, TOKEN};
 use pgmeta::testkit::CatalogServer;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-/// xorshift64*: enough randomness for choosing operations, and reproducible from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const NAMES: &[&str] = &["a", "b", "c.d", "ü", "with space", "\"q\"", "x"];
 const TYPES: &[&str] = &["INT", "BIGINT", "TEXT", "VARCHAR", "ARRAY", "STRUCT"];
@@ -92,7 +72,7 @@ async fn random_puts_and_patches_keep_every_invariant() {
     let env = TestEnv::new("properties").await;
     let catalog = CatalogServer::start(&env.cluster.url(&env.db), Some(TOKEN));
     let api = Api::new(&catalog, Some(TOKEN));
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     // (id, version) -> the body first seen at that version.
     let mut seen: BTreeMap<(String, String), Value> = BTreeMap::new();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
