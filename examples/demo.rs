@@ -15,12 +15,11 @@ use pgmeta::testkit::{
     read_usage,
 };
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &pgmeta::testkit::project_dir();
     println!("starting a throwaway PostgreSQL (wal_level=logical, pg_stat_statements) ...");
     let cluster = PgCluster::start();
     let broker = Broker::start_on(free_port(), false);

@@ -63,6 +63,12 @@ pub struct ReplicationConfig {
     /// this many bytes the capture stops with an error rather than filling the server's disk.
     /// PostgreSQL's own `max_slot_wal_keep_size` is the server-side guard; set both.
     pub max_retained_wal_bytes: i64,
+    /// A slot still held by another session (the previous instance during a restart, or its
+    /// walsender that has not yet noticed the instance died) is waited for. After this long
+    /// the holder is ended with `pg_terminate_backend` (needs the holder's role or
+    /// `pg_signal_backend`); unset, the capture waits for as long as it takes.
+    #[serde(with = "duration_opt")]
+    pub slot_takeover_after: Option<Duration>,
 }
 
 impl Default for ReplicationConfig {
@@ -73,6 +79,7 @@ impl Default for ReplicationConfig {
             install: false,
             safety_poll_interval: Duration::from_secs(600),
             max_retained_wal_bytes: 2 << 30,
+            slot_takeover_after: None,
         }
     }
 }

@@ -325,7 +325,7 @@ pub async fn assert_view_lineage_equals_source(p: &Pipeline, wait: Duration) -> 
 /// `demo/bookshop.sql`; before PostgreSQL 14 its SQL-standard function body (`BEGIN ATOMIC`)
 /// becomes a string body.
 pub fn bookshop_sql(major: u32) -> String {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/bookshop.sql");
+    let path = pgmeta::testkit::project_dir().join("demo/bookshop.sql");
     let sql = std::fs::read_to_string(&path).expect("demo/bookshop.sql");
     if major < 14 {
         sql.replace(

@@ -18,7 +18,7 @@ fn client_python() -> Option<PathBuf> {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/openmetadata_client.py")
+    pgmeta::testkit::project_dir().join("tests/conformance/openmetadata_client.py")
 }
 
 fn run(python: &PathBuf, args: &[&str]) -> String {

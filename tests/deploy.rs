@@ -5,13 +5,11 @@
 use crate::common::TestEnv;
 use pgmeta::testkit::{CatalogServer, Service, free_port};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+
 use std::time::{Duration, Instant};
 
 fn deploy(path: &str) -> String {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy")
-        .join(path);
+    let file = pgmeta::testkit::project_dir().join("deploy").join(path);
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
@@ -236,8 +234,7 @@ fn the_kubernetes_capture_config_parses() {
 
 #[test]
 fn promtool_accepts_the_alert_rules() {
-    let rules =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/pgmeta-alerts.yml");
+    let rules = pgmeta::testkit::project_dir().join("deploy/prometheus/pgmeta-alerts.yml");
     let out = match std::process::Command::new("promtool")
         .arg("check")
         .arg("rules")

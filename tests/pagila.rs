@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var("PGMETA_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+        .unwrap_or_else(|_| pgmeta::testkit::project_dir().join("../shared/corpus"));
     dir.join("pagila/pagila-schema.sql").exists().then_some(dir)
 }
 

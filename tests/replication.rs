@@ -681,3 +681,133 @@ async fn metrics_show_events_and_slot_position() {
         .status();
     assert!(child.wait_with_output().expect("wait").status.success());
 }
+
+/// pgmeta-capture with replication on the test's database as a process, writing jsonl to
+/// `out`, with `extra` appended to its `[replication]` section.
+fn replicating_service(
+    env: &TestEnv,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    extra: &str,
+) -> pgmeta::testkit::Service {
+    let config = dir.join("capture.toml");
+    std::fs::write(&config, format!("[replication]\nenabled = true\n{extra}\n")).expect("config");
+    let args: Vec<String> = vec![
+        "--config".into(),
+        config.display().to_string(),
+        "--url".into(),
+        env.cluster.url(&env.db),
+        "--service-name".into(),
+        "svc".into(),
+        "--output".into(),
+        "jsonl".into(),
+        "--output-path".into(),
+        out.display().to_string(),
+        "--state-dir".into(),
+        dir.join("state").display().to_string(),
+        "run".into(),
+        "--poll-interval".into(),
+        "1h".into(),
+    ];
+    pgmeta::testkit::Service::start("pgmeta-capture", &args, &[])
+}
+
+/// A rolling restart: the next instance finds the slot held by the previous one, waits for it
+/// (no crash loop, nothing emitted meanwhile) and takes it over once the previous one is gone;
+/// with `slot_takeover_after` it ends the holder itself.
+#[tokio::test]
+async fn a_second_instance_waits_for_the_slot_and_takes_it_over() {
+    let env = TestEnv::new("repl_takeover").await;
+    if skip_before_14(
+        &env,
+        "a_second_instance_waits_for_the_slot_and_takes_it_over",
+    ) {
+        return;
+    }
+    env.sql("CREATE TABLE base (id int)").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let base = format!("svc.{}.public.base", env.db);
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (out_a, out_b) = (dir_a.path().join("a.jsonl"), dir_b.path().join("b.jsonl"));
+    let mut first = replicating_service(&env, dir_a.path(), &out_a, "");
+    wait_until("the first instance's snapshot", || {
+        jsonl_fqns(&out_a).contains(&base)
+    })
+    .await;
+    wait_until("the first instance's stream", || {
+        first.log().contains("replication stream started")
+    })
+    .await;
+
+    let mut second = replicating_service(&env, dir_b.path(), &out_b, "");
+    wait_until("the second instance to wait", || {
+        second
+            .log()
+            .contains("replication slot is held by another session")
+    })
+    .await;
+    env.sql("CREATE TABLE while_held (id int)").await;
+    let while_held = format!("svc.{}.public.while_held", env.db);
+    wait_until("the holder's event", || {
+        jsonl_fqns(&out_a).contains(&while_held)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        second
+            .pid()
+            .is_some_and(|_| second.log().contains("waiting for it"))
+    );
+    assert!(
+        jsonl_fqns(&out_b).is_empty(),
+        "the waiting instance emitted: {}",
+        second.log()
+    );
+    assert!(!second.log().contains("ERROR"), "{}", second.log());
+
+    // The holder dies; the waiting instance takes the slot and streams.
+    first.kill();
+    wait_until("the takeover", || {
+        second
+            .log()
+            .contains("replication slot released; taking it over")
+    })
+    .await;
+    wait_until("the second instance's stream", || {
+        second.log().contains("replication stream started")
+    })
+    .await;
+    env.sql("CREATE TABLE after_takeover (id int)").await;
+    let after = format!("svc.{}.public.after_takeover", env.db);
+    wait_until("a DDL through the new holder", || {
+        jsonl_fqns(&out_b).contains(&after)
+    })
+    .await;
+
+    // A third instance told to take over ends the holder after a second.
+    let dir_c = tempfile::tempdir().expect("dir");
+    let out_c = dir_c.path().join("c.jsonl");
+    let third = replicating_service(&env, dir_c.path(), &out_c, "slot_takeover_after = \"1s\"");
+    wait_until("the forced takeover", || {
+        third
+            .log()
+            .contains("ended the session holding the replication slot")
+    })
+    .await;
+    wait_until("the third instance's stream", || {
+        third.log().contains("replication stream started")
+    })
+    .await;
+    env.sql("CREATE TABLE after_forced (id int)").await;
+    let forced = format!("svc.{}.public.after_forced", env.db);
+    wait_until("a DDL through the third holder", || {
+        jsonl_fqns(&out_c).contains(&forced)
+    })
+    .await;
+    second.kill();
+}

@@ -50,6 +50,8 @@ pub enum ReplicationError {
     Slot { slot: String, reason: String },
     #[error("replication stream of slot {slot}: {reason}")]
     Stream { slot: String, reason: String },
+    #[error("replication slot {slot} is held by another session: {reason}")]
+    SlotInUse { slot: String, reason: String },
     #[error(
         "the DDL trigger is not installed in {database} (no publication {PUBLICATION}); run `pgmeta-capture install` as a superuser"
     )]
@@ -92,6 +94,7 @@ pub struct ReplicationSource {
     slot: String,
     safety_poll_interval: Duration,
     max_retained_wal_bytes: i64,
+    slot_takeover_after: Option<Duration>,
     /// For visibility checks and the slot gauges; reconnected when it breaks.
     aux: Option<tokio_postgres::Client>,
     /// The usage poller of the same database and its interval.
@@ -111,6 +114,7 @@ impl ReplicationSource {
             slot,
             safety_poll_interval: config.safety_poll_interval,
             max_retained_wal_bytes: config.max_retained_wal_bytes,
+            slot_takeover_after: config.slot_takeover_after,
             aux: None,
             usage: None,
         }
@@ -122,18 +126,96 @@ impl ReplicationSource {
         self
     }
 
-    /// Streams until shutdown; call [`ReplicationSource::prepare`] first. Transient failures of
-    /// the read or the sink are retried in place, without acknowledging the transaction, while
-    /// the stream's keepalives go on being answered, until the slot retains more WAL than
-    /// `replication.max_retained_wal_bytes`.
+    /// Streams until shutdown; call [`ReplicationSource::prepare`] first. A slot held by
+    /// another session is waited for (see [`ReplicationSource::wait_for_slot`]) before
+    /// anything is read or emitted, so two instances never emit side by side. Transient
+    /// failures of the read or the sink are retried in place, without acknowledging the
+    /// transaction, while the stream's keepalives go on being answered, until the slot retains
+    /// more WAL than `replication.max_retained_wal_bytes`.
     pub async fn run<S: Sink>(
         mut self,
         sink: &mut S,
         store: &CheckpointStore,
         mut shutdown: Shutdown,
     ) -> Result<(), CaptureError> {
+        loop {
+            if !self.wait_for_slot(&mut shutdown).await? {
+                return Ok(());
+            }
+            match self.stream(sink, store, &mut shutdown).await {
+                // Taken by another session between the check and START_REPLICATION.
+                Err(CaptureError::Replication(ReplicationError::SlotInUse { reason, .. })) => {
+                    tracing::warn!(slot = %self.slot, reason = %reason, "replication slot taken before the stream started; waiting again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until no session holds the slot: during a restart the previous instance, or the
+    /// walsender of one that died, which PostgreSQL ends only at `wal_sender_timeout`.
+    /// Starting anyway would fail ("replication slot … is active for PID …") and crash-loop.
+    /// With `replication.slot_takeover_after`, the holder is ended after that long. False when
+    /// shutdown came first.
+    async fn wait_for_slot(&mut self, shutdown: &mut Shutdown) -> Result<bool, CaptureError> {
+        const NOTE_EVERY: Duration = Duration::from_secs(30);
+        let label = self.target.to_string();
+        let client = self.target.connect().await?;
+        let started = std::time::Instant::now();
+        let mut noted: Option<std::time::Instant> = None;
+        let mut terminate_tried: Option<std::time::Instant> = None;
+        loop {
+            let holder: Option<i32> = client
+                .query_opt(
+                    "SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                    &[&self.slot],
+                )
+                .await
+                .map_err(|e| PgError::query("replication slot holder", &label, &e))?
+                .and_then(|r| r.get(0));
+            let Some(pid) = holder else {
+                if noted.is_some() {
+                    tracing::info!(slot = %self.slot, waited_s = started.elapsed().as_secs(), "replication slot released; taking it over");
+                }
+                return Ok(true);
+            };
+            if noted.is_none_or(|n| n.elapsed() >= NOTE_EVERY) {
+                tracing::warn!(slot = %self.slot, holder_pid = pid, waited_s = started.elapsed().as_secs(), takeover_after = ?self.slot_takeover_after, "replication slot is held by another session (a previous instance?); waiting for it");
+                noted = Some(std::time::Instant::now());
+            }
+            if let Some(after) = self.slot_takeover_after
+                && started.elapsed() >= after
+                && terminate_tried.is_none_or(|t| t.elapsed() >= NOTE_EVERY)
+            {
+                terminate_tried = Some(std::time::Instant::now());
+                match client
+                    .query_one("SELECT pg_catalog.pg_terminate_backend($1)", &[&pid])
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::warn!(slot = %self.slot, holder_pid = pid, "ended the session holding the replication slot (replication.slot_takeover_after)")
+                    }
+                    Err(e) => {
+                        tracing::warn!(slot = %self.slot, holder_pid = pid, error = %PgError::query("pg_terminate_backend", &label, &e), "cannot end the session holding the replication slot; waiting on")
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.wait() => return Ok(false),
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    /// Reads, emits and streams until shutdown or an error.
+    async fn stream<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), CaptureError> {
         // After `prepare` made the slot (see the module docs for why this order is gap-free).
-        self.emit_with_retry(sink, store, CaptureMode::Poll, &mut shutdown)
+        self.emit_with_retry(sink, store, CaptureMode::Poll, shutdown)
             .await?;
         let cfg = self
             .target
@@ -173,13 +255,8 @@ impl ReplicationSource {
                         if ddl_pending {
                             self.wait_until_visible(&pending_xids).await;
                             pending_xids.clear();
-                            self.emit_with_retry(
-                                sink,
-                                store,
-                                CaptureMode::Replication,
-                                &mut shutdown,
-                            )
-                            .await?;
+                            self.emit_with_retry(sink, store, CaptureMode::Replication, shutdown)
+                                .await?;
                             fail::fail_point!("replication-after-emit-before-ack");
                         }
                         stream.update_applied_lsn(lsn);
@@ -210,7 +287,7 @@ impl ReplicationSource {
                         continue;
                     }
                     _ = safety.tick(), if !in_transaction => {
-                        self.emit_with_retry(sink, store, CaptureMode::Poll, &mut shutdown).await?;
+                        self.emit_with_retry(sink, store, CaptureMode::Poll, shutdown).await?;
                         continue;
                     }
                     event = stream.recv() => event,
@@ -416,9 +493,13 @@ impl ReplicationSource {
     }
 
     fn stream_error(&self, e: impl std::fmt::Display) -> CaptureError {
-        replication_error(ReplicationError::Stream {
-            slot: self.slot.clone(),
-            reason: e.to_string(),
+        let reason = e.to_string();
+        let slot = self.slot.clone();
+        // object_in_use: "replication slot … is active for PID …".
+        replication_error(if reason.contains("SQLSTATE 55006") {
+            ReplicationError::SlotInUse { slot, reason }
+        } else {
+            ReplicationError::Stream { slot, reason }
         })
     }
 }

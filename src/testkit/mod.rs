@@ -20,6 +20,17 @@ pub use topic::{RawRecord, Record, read_lineage, read_raw, read_topic, read_usag
 
 use std::process::{Command, Stdio};
 
+/// The project's directory, read when the program runs: `cargo test`, `cargo run` and
+/// `cargo bench` set `CARGO_MANIFEST_DIR` for the process. Not `env!`: a build cache shared by
+/// clones at different paths would bake in the path of whichever clone compiled first, and a
+/// test would read that clone's files.
+pub fn project_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default()
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon). Never the same
 /// port twice in one process: tests run in parallel, and a port handed to a child process that
 /// has not bound it yet looks free to the kernel, so it could be handed out again.
