@@ -253,3 +253,75 @@ async fn normalized_analytic_statements_count_every_call_per_table() {
         .collect();
     assert!(unparsed.is_empty(), "{unparsed:#?}");
 }
+
+/// Statements sqlparser cannot parse (read back from the real view): their calls count for
+/// the tables their text names, flagged approximate, and what names no table is reported as
+/// unattributed on every event of the bucket. Nothing vanishes.
+#[tokio::test]
+async fn unparseable_statements_count_approximately_or_as_unattributed() {
+    let env = TestEnv::new("usage_fallback").await;
+    env.sql(
+        "CREATE EXTENSION pg_stat_statements;
+         CREATE TABLE accounts (id int PRIMARY KEY, owner text);
+         CREATE TABLE \"Ledger Lines\" (account int, amount numeric);
+         INSERT INTO accounts VALUES (1, 'a');",
+    )
+    .await;
+    let mut capture = env.capture().await;
+    poll_usage(&mut capture).await;
+    // Row locks an ORM takes, and an XML function: both outside sqlparser's grammar.
+    run(
+        &env,
+        "SELECT id FROM accounts WHERE id = 1 FOR NO KEY UPDATE",
+        3,
+    )
+    .await;
+    run(
+        &env,
+        "SELECT xmlelement(name entry, l.amount) FROM \"Ledger Lines\" l JOIN accounts a ON a.id = l.account",
+        2,
+    )
+    .await;
+    // Names no table at all.
+    run(
+        &env,
+        "SELECT * FROM ROWS FROM (generate_series(1, 3)) AS g",
+        4,
+    )
+    .await;
+    let r = poll_usage(&mut capture).await;
+    assert_eq!(r.unattributed_calls, 4, "{r:?}");
+    assert_eq!(r.approximate_calls, 5, "{r:?}");
+    let events = env.usage();
+    let b = buckets(&events);
+    assert_eq!(b.len(), 1, "{b:?}");
+    let bucket: Vec<&UsageEvent> = events.iter().filter(|e| e.bucket_start == b[0].0).collect();
+    assert!(bucket.iter().all(|e| e.unattributed_calls == 4));
+    let usage: BTreeMap<String, (i64, i64, i64)> = bucket
+        .iter()
+        .filter_map(|e| e.table.as_ref())
+        .map(|t| {
+            (
+                t.name.clone(),
+                (t.query_count, t.approximate_query_count, t.read_count),
+            )
+        })
+        .collect();
+    assert_eq!(usage.get("accounts"), Some(&(5, 5, 0)), "{usage:?}");
+    assert_eq!(usage.get("Ledger Lines"), Some(&(2, 2, 0)), "{usage:?}");
+    let approximate: Vec<(String, Vec<String>)> = bucket
+        .iter()
+        .filter_map(|e| e.query.as_ref())
+        .filter(|q| q.approximate)
+        .map(|q| (q.query.clone(), q.tables.clone()))
+        .collect();
+    assert_eq!(approximate.len(), 2, "{approximate:?}");
+    let unattributed: Vec<&str> = bucket
+        .iter()
+        .filter_map(|e| e.query.as_ref())
+        .filter(|q| q.parse_error.is_some() && q.tables.is_empty())
+        .map(|q| q.query.as_str())
+        .collect();
+    assert_eq!(unattributed.len(), 1, "{unattributed:?}");
+    assert!(unattributed[0].contains("ROWS FROM"), "{unattributed:?}");
+}

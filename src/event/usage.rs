@@ -21,6 +21,10 @@ pub struct UsageEvent {
     pub reset_detected: bool,
     pub table: Option<TableUsage>,
     pub query: Option<QueryUsage>,
+    /// Calls in this bucket of statements attributed to no table (they do not parse and
+    /// name no relation of the catalog); the same on every event of the bucket.
+    #[serde(default)]
+    pub unattributed_calls: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +44,10 @@ pub struct TableUsage {
     /// The table's `query_count` over that day's buckets so far, this one included.
     #[serde(default)]
     pub day_query_count: i64,
+    /// Of `query_count`, calls of statements that do not parse, counted here because the
+    /// table's name is in their text; neither `read_count` nor `write_count` has them.
+    #[serde(default)]
+    pub approximate_query_count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +68,10 @@ pub struct QueryUsage {
     pub rows: i64,
     pub tables: Vec<String>,
     pub parse_error: Option<String>,
+    /// `tables` are the relations the text names (it does not parse), not what it reads or
+    /// writes.
+    #[serde(default)]
+    pub approximate: bool,
 }
 
 impl UsageEvent {

@@ -13,6 +13,7 @@
 //! an edge. Unparseable statements are an error of that statement only.
 
 pub mod edges;
+pub mod fallback;
 mod names;
 mod query;
 pub mod report;

@@ -43,9 +43,17 @@ pub struct UsageSource {
     /// The relations, and the catalog signature they were read at.
     relations: Option<(String, Resolver)>,
     /// Parsed statements by (userid, queryid): each statement text is parsed once.
-    parsed: HashMap<(i64, i64), Result<StatementLineage, String>>,
+    parsed: HashMap<(i64, i64), Result<StatementLineage, Unparsed>>,
     said_unavailable: bool,
     said_hidden: bool,
+}
+
+/// A statement text that does not parse: why, and the catalog relations its tokens name
+/// (`lineage::fallback`), which its calls are counted for, flagged approximate.
+#[derive(Debug)]
+struct Unparsed {
+    error: String,
+    named: BTreeSet<TableName>,
 }
 
 /// What one usage poll did.
@@ -60,8 +68,12 @@ pub struct UsageReport {
     pub query_events: usize,
     pub lineage_changes: usize,
     pub reset_detected: bool,
-    /// Calls in this bucket of statements that do not parse: no table got them.
+    /// Calls in this bucket of statements that do not parse and name no relation of the
+    /// catalog: no table got them.
     pub unattributed_calls: i64,
+    /// Calls in this bucket of statements that do not parse, counted for the relations
+    /// their text names.
+    pub approximate_calls: i64,
 }
 
 impl UsageSource {
@@ -190,7 +202,10 @@ impl UsageSource {
                         tracing::debug!(queryid = e.queryid, error = %err, "statement does not parse; no lineage from it");
                     }
                 }
-                result.map_err(|err| err.to_string())
+                result.map_err(|err| Unparsed {
+                    error: err.to_string(),
+                    named: crate::lineage::fallback::tables_named(&e.query, &for_user),
+                })
             });
         }
 
@@ -232,18 +247,26 @@ impl UsageSource {
             let mut statements = Vec::new();
             for d in &report.deltas {
                 let parsed = self.parsed.get(&(d.entry.userid, d.entry.queryid));
-                if parsed.is_some_and(|p| p.is_err()) {
-                    out.unattributed_calls += d.calls;
+                let unparsed = parsed.and_then(|p| p.as_ref().err());
+                let (reads, writes): (BTreeSet<TableRef>, BTreeSet<TableRef>) = match parsed {
+                    Some(Ok(l)) => (
+                        l.sources.iter().filter_map(table_ref).collect(),
+                        l.targets.iter().filter_map(table_ref).collect(),
+                    ),
+                    // Named in the text; whether read or written is unknown.
+                    Some(Err(u)) => (
+                        u.named.iter().filter_map(table_ref).collect(),
+                        BTreeSet::new(),
+                    ),
+                    None => (BTreeSet::new(), BTreeSet::new()),
+                };
+                if unparsed.is_some() {
+                    if reads.is_empty() {
+                        out.unattributed_calls += d.calls;
+                    } else {
+                        out.approximate_calls += d.calls;
+                    }
                 }
-                let lineage = parsed.and_then(|p| p.as_ref().ok());
-                let reads: BTreeSet<TableRef> = lineage
-                    .into_iter()
-                    .flat_map(|l| l.sources.iter().filter_map(table_ref))
-                    .collect();
-                let writes: BTreeSet<TableRef> = lineage
-                    .into_iter()
-                    .flat_map(|l| l.targets.iter().filter_map(table_ref))
-                    .collect();
                 let tables: BTreeSet<String> =
                     reads.iter().chain(&writes).map(|t| t.fqn.clone()).collect();
                 let query = QueryUsage {
@@ -255,8 +278,9 @@ impl UsageSource {
                     total_exec_time_ms: d.total_time_ms,
                     mean_exec_time_ms: d.total_time_ms / d.calls as f64,
                     rows: d.rows,
+                    approximate: unparsed.is_some() && !tables.is_empty(),
                     tables: tables.into_iter().collect(),
-                    parse_error: parsed.and_then(|p| p.as_ref().err().cloned()),
+                    parse_error: unparsed.map(|u| u.error.clone()),
                 };
                 let mut event = UsageEvent {
                     event_id: String::new(),
@@ -266,6 +290,7 @@ impl UsageSource {
                     bucket_start: start,
                     bucket_end: end,
                     reset_detected: report.reset_detected,
+                    unattributed_calls: 0,
                     table: None,
                     query: Some(query),
                 };
@@ -276,6 +301,7 @@ impl UsageSource {
                     delta: d,
                     reads,
                     writes,
+                    approximate: unparsed.is_some(),
                 });
             }
             let day = crate::apply::utc_day(end);
@@ -296,11 +322,18 @@ impl UsageSource {
                     bucket_start: start,
                     bucket_end: end,
                     reset_detected: report.reset_detected,
+                    unattributed_calls: 0,
                     table: Some(table),
                     query: None,
                 };
                 records.push(Outbound::Usage(Box::new(event)));
                 out.table_events += 1;
+            }
+            // Every event of the bucket says how many of its calls went to no table.
+            for r in &mut records {
+                if let Outbound::Usage(e) = r {
+                    e.unattributed_calls = out.unattributed_calls;
+                }
             }
         }
 
@@ -337,7 +370,7 @@ impl UsageSource {
             tracing::info!(database = %database, table_events = out.table_events, query_events = out.query_events, lineage_changes = out.lineage_changes, reset_detected = out.reset_detected, "usage poll emitted");
         }
         if out.unattributed_calls > 0 {
-            tracing::warn!(database = %database, calls = out.unattributed_calls, "usage: calls of statements that do not parse count for no table (their QUERY events carry parse_error)");
+            tracing::warn!(database = %database, calls = out.unattributed_calls, "usage: calls of statements that do not parse and name no table count for no table (their QUERY events carry parse_error; every event of the bucket carries unattributed_calls)");
         }
         // Counted once the bucket is delivered: a failed send repeats the bucket.
         crate::telemetry::metrics()

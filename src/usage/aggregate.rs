@@ -18,6 +18,9 @@ pub struct TableStatement<'a> {
     pub delta: &'a Delta,
     pub reads: BTreeSet<TableRef>,
     pub writes: BTreeSet<TableRef>,
+    /// The statement did not parse: `reads` are the relations its text names, and whether
+    /// each is read or written is unknown.
+    pub approximate: bool,
 }
 
 /// How many statements a table's usage lists as its top queries.
@@ -26,6 +29,7 @@ pub const TOP_QUERIES: usize = 5;
 #[derive(Default)]
 struct Acc {
     query_count: i64,
+    approximate_count: i64,
     read_count: i64,
     write_count: i64,
     users: BTreeSet<String>,
@@ -42,7 +46,9 @@ pub fn table_usage(statements: &[TableStatement<'_>]) -> Vec<TableUsage> {
             let a = acc.entry((*t).clone()).or_default();
             let calls = st.delta.calls;
             a.query_count += calls;
-            if st.reads.contains(t) {
+            if st.approximate {
+                a.approximate_count += calls;
+            } else if st.reads.contains(t) {
                 a.read_count += calls;
             }
             if st.writes.contains(t) {
@@ -64,6 +70,7 @@ pub fn table_usage(statements: &[TableStatement<'_>]) -> Vec<TableUsage> {
                 schema: t.schema,
                 name: t.name,
                 query_count: a.query_count,
+                approximate_query_count: a.approximate_count,
                 read_count: a.read_count,
                 write_count: a.write_count,
                 users: a.users.into_iter().collect(),
@@ -116,36 +123,48 @@ mod tests {
 
     #[test]
     fn counts_users_partners_and_top_queries() {
-        let (d1, d2, d3) = (
+        let (d1, d2, d3, d4) = (
             delta(1, "alice", 10),
             delta(2, "bob", 3),
             delta(3, "alice", 10),
+            delta(4, "carol", 7),
         );
         let statements = vec![
             TableStatement {
                 delta: &d1,
                 reads: [t("orders"), t("customers")].into(),
                 writes: BTreeSet::new(),
+                approximate: false,
             },
             TableStatement {
                 delta: &d2,
                 reads: [t("orders")].into(),
                 writes: [t("summary")].into(),
+                approximate: false,
             },
             TableStatement {
                 delta: &d3,
                 reads: BTreeSet::new(),
                 writes: [t("orders")].into(),
+                approximate: false,
+            },
+            // Did not parse; its text names orders.
+            TableStatement {
+                delta: &d4,
+                reads: [t("orders")].into(),
+                writes: BTreeSet::new(),
+                approximate: true,
             },
         ];
         let usage = table_usage(&statements);
         let names: Vec<&str> = usage.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, vec!["customers", "orders", "summary"]);
         let orders = &usage[1];
-        assert_eq!(orders.query_count, 23);
+        assert_eq!(orders.query_count, 30);
+        assert_eq!(orders.approximate_query_count, 7);
         assert_eq!(orders.read_count, 13);
         assert_eq!(orders.write_count, 10);
-        assert_eq!(orders.users, vec!["alice", "bob"]);
+        assert_eq!(orders.users, vec!["alice", "bob", "carol"]);
         assert_eq!(
             orders.join_partners,
             vec!["svc.db.public.customers", "svc.db.public.summary"]
@@ -155,7 +174,8 @@ mod tests {
             .iter()
             .map(|q| (q.queryid.as_str(), q.calls))
             .collect();
-        assert_eq!(top, vec![("1", 10), ("3", 10), ("2", 3)]);
+        assert_eq!(top, vec![("1", 10), ("3", 10), ("4", 7), ("2", 3)]);
+        assert_eq!(usage[0].approximate_query_count, 0);
         assert_eq!(usage[2].write_count, 3);
     }
 }
