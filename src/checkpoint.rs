@@ -36,6 +36,9 @@ struct StateFile {
     service: String,
     database: String,
     initialized: bool,
+    /// Absent in files written before it existed: the capture then starts an epoch.
+    #[serde(default)]
+    epoch: i64,
     entities: Vec<(EntityKey, EntityDigest)>,
 }
 
@@ -97,6 +100,7 @@ impl CheckpointStore {
         }
         Ok(DatabaseState {
             initialized: file.initialized,
+            epoch: file.epoch,
             entities: file.entities.into_iter().collect(),
         })
     }
@@ -121,6 +125,7 @@ impl CheckpointStore {
             service,
             database,
             initialized: state.initialized,
+            epoch: state.epoch,
             entities,
         };
         self.write_atomic(&path, &file).map_err(io)
@@ -225,6 +230,7 @@ struct StateFileRef<'a> {
     service: &'a str,
     database: &'a str,
     initialized: bool,
+    epoch: i64,
     entities: Vec<(&'a EntityKey, &'a EntityDigest)>,
 }
 

@@ -267,6 +267,7 @@ pub(crate) mod tests {
             table: Some(sample_table()),
             routine: None,
             truncated_fields: vec![],
+            capture_epoch: 0,
         }
     }
 

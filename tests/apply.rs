@@ -646,3 +646,59 @@ fn produce_raw(brokers: &str, topic: &str, key: &str, payload: &[u8]) {
         .expect("send");
     producer.flush(Duration::from_secs(10)).expect("flush");
 }
+
+/// A capture whose state is lost (its directory wiped) begins a new epoch: entity versions
+/// count from 1 again, yet the catalog takes every later change. Without the epoch they would
+/// all look older than what the catalog holds, and be skipped for good.
+#[tokio::test]
+async fn a_capture_that_lost_its_state_still_reaches_the_catalog() {
+    let mut p = Pipeline::new("apply_epoch").await;
+    p.env.sql("CREATE TABLE t (id int)").await;
+    let mut capture = p.env.capture().await;
+    poll_ok(&mut capture).await;
+    for i in 0..3 {
+        p.env
+            .sql(&format!("ALTER TABLE t ADD COLUMN c{i} int"))
+            .await;
+        poll_ok(&mut capture).await;
+    }
+    p.start_apply();
+    let fqn = p.fqn("public", "t");
+    let columns = |t: Option<Value>| -> Vec<String> {
+        t.and_then(|t| t["columns"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    p.wait_for("t with 4 columns", Duration::from_secs(60), || async {
+        columns(p.table(&fqn, "columns").await).len() == 4
+    })
+    .await;
+    drop(capture);
+
+    let state = p.env.state.path();
+    std::fs::remove_dir_all(state).expect("wipe state");
+    std::fs::create_dir_all(state).expect("state dir");
+    let mut capture = p.env.capture().await;
+    poll_ok(&mut capture).await;
+    p.env.sql("ALTER TABLE t DROP COLUMN c0").await;
+    poll_ok(&mut capture).await;
+    p.wait_for(
+        "the change after the state loss",
+        Duration::from_secs(60),
+        || async { columns(p.table(&fqn, "columns").await) == ["id", "c1", "c2"] },
+    )
+    .await;
+    let epochs: Vec<(i64, i64)> = p
+        .env
+        .records()
+        .iter()
+        .filter(|r| r.key == fqn)
+        .filter_map(|r| r.event.as_ref())
+        .map(|e| (e.capture_epoch, e.entity_version))
+        .collect();
+    let (first, last) = (epochs[0], epochs[epochs.len() - 1]);
+    assert!(first.0 > 0 && last.0 > first.0, "{epochs:?}");
+    assert_eq!((first.1, last.1), (1, 2), "{epochs:?}");
+}

@@ -159,11 +159,7 @@ impl Applier {
         // What the server holds under this FQN, deleted or not, to tell a replay.
         let current = self.held(kind, &e.fqn).await?;
         let deleted = current.is_some_and(|c| c.deleted);
-        let this = Stamp {
-            object_id: Some(e.object_id),
-            version: e.entity_version,
-            emitted_at: e.emitted_at,
-        };
+        let this = Stamp::of_event(e.object_id, e.capture_epoch, e.entity_version, e.emitted_at);
         // Newer than this event, or this very event already applied and deleted since (a
         // delete does not change the marker).
         if current

@@ -418,6 +418,7 @@ pub(crate) mod tests {
             table: Some(t),
             routine: None,
             truncated_fields: vec![],
+            capture_epoch: 0,
         }
     }
 

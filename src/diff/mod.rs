@@ -65,6 +65,10 @@ pub struct DatabaseState {
     /// False until the first full state was emitted: until then entities are SNAPSHOT, after
     /// that a newly seen entity is a CREATE.
     pub initialized: bool,
+    /// When this state began (ms since the Unix epoch; 0 until the capture sets it). A state
+    /// lost and begun again counts entity versions from 1 anew under a later epoch, so a
+    /// consumer ordering an object's events by (epoch, version) still puts the new ones last.
+    pub epoch: i64,
     pub entities: HashMap<EntityKey, EntityDigest>,
 }
 
@@ -76,6 +80,8 @@ pub struct Change {
     pub previous_fqn: Option<Fqn>,
     pub changed_fields: Vec<String>,
     pub version: i64,
+    /// The state's epoch (see [`DatabaseState::epoch`]).
+    pub epoch: i64,
     /// The state after the change; `None` on DELETE.
     pub entity: Option<Entity>,
     digest: Option<EntityDigest>,
@@ -185,9 +191,13 @@ pub fn diff(
             previous_fqn: None,
             changed_fields: vec![],
             version: old.version + 1,
+            epoch: 0,
             entity: None,
             digest: None,
         });
+    }
+    for c in &mut out.changes {
+        c.epoch = state.epoch;
     }
     out
 }
@@ -209,6 +219,7 @@ fn change(
         previous_fqn,
         changed_fields,
         version,
+        epoch: 0,
         entity: Some(entity),
         digest,
     }

@@ -73,6 +73,12 @@ pub struct MetadataEvent {
     pub routine: Option<Routine>,
     /// Fields left out to keep the event under the sink's size limit (see [`MetadataEvent::fit`]).
     pub truncated_fields: Vec<String>,
+    /// When the capture's state for this database began (ms since the Unix epoch); 0 from
+    /// writers before it existed. For one object, events order by (capture_epoch,
+    /// entity_version): a capture that lost its state counts versions from 1 again under a
+    /// later epoch.
+    #[serde(default)]
+    pub capture_epoch: i64,
 }
 
 /// What [`MetadataEvent::fit`] may leave out, largest and least essential first.
@@ -242,6 +248,13 @@ impl MetadataEvent {
             c.version,
             c.op.as_str()
         );
+        // Versions restart under a new epoch: the epoch keeps ids distinct (absent before
+        // epochs existed, so those ids are unchanged).
+        let id_name = if c.epoch == 0 {
+            id_name
+        } else {
+            format!("{id_name}\u{0}{}", c.epoch)
+        };
         let mut event = MetadataEvent {
             event_id: uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, id_name.as_bytes()).to_string(),
             emitted_at,
@@ -258,6 +271,7 @@ impl MetadataEvent {
             table: None,
             routine: None,
             truncated_fields: Vec::new(),
+            capture_epoch: c.epoch,
         };
         match c.entity.take() {
             Some(Entity::Database(d)) => event.database = Some(d),

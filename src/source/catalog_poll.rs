@@ -193,8 +193,14 @@ impl CatalogPollSource {
             None => Vec::new(),
         };
         let mut state = store.load(&self.scope.service, &database)?;
-        let mut diff = diff(&state, *snapshot, &self.scope.service, self.diff_options);
         let emitted_at = crate::event::now_millis();
+        // No state (first start, or lost): a new epoch, later than any before it.
+        let new_epoch = state.epoch == 0;
+        if new_epoch {
+            state.epoch = emitted_at;
+            tracing::info!(database = %database, epoch = state.epoch, "capture state begins a new epoch");
+        }
+        let mut diff = diff(&state, *snapshot, &self.scope.service, self.diff_options);
         let mut records = outbound(&mut diff.changes, &source, emitted_at);
         let metadata_records = records.len();
         // After the metadata, so a consumer knows both ends of an edge when it arrives.
@@ -204,7 +210,10 @@ impl CatalogPollSource {
             crate::telemetry::metrics().count_sent(&records);
         }
         fail::fail_point!("capture-after-send-before-checkpoint");
-        let dirty = !diff.changes.is_empty() || !diff.forgotten.is_empty() || !state.initialized;
+        let dirty = !diff.changes.is_empty()
+            || !diff.forgotten.is_empty()
+            || !state.initialized
+            || new_epoch;
         state.apply(&mut diff);
         if dirty {
             store.save(&self.scope.service, &database, &state)?;
