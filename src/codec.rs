@@ -241,6 +241,31 @@ pub(crate) mod tests {
             inherits: vec![],
             of_type: None,
             ddl: Some("CREATE TABLE ...".into()),
+            triggers: vec![Trigger {
+                name: "audit".into(),
+                timing: "AFTER".into(),
+                events: vec!["INSERT".into(), "UPDATE".into()],
+                level: "ROW".into(),
+                function: "public.audit()".into(),
+                enabled: "ORIGIN".into(),
+                is_constraint: false,
+                definition: "CREATE TRIGGER audit ...".into(),
+            }],
+            row_level_security: true,
+            force_row_level_security: false,
+            policies: vec![Policy {
+                name: "own rows".into(),
+                command: "SELECT".into(),
+                permissive: true,
+                roles: vec!["PUBLIC".into()],
+                using: Some("(owner = CURRENT_USER)".into()),
+                with_check: None,
+            }],
+            privileges: vec![Grant {
+                grantee: "reader".into(),
+                privileges: vec!["SELECT".into(), "UPDATE".into()],
+                grantable: vec!["SELECT".into()],
+            }],
         }
     }
 
@@ -285,6 +310,11 @@ pub(crate) mod tests {
             description: None,
             encoding: "UTF8".into(),
             collation: "C.UTF-8".into(),
+            extensions: vec![Extension {
+                name: "pg_stat_statements".into(),
+                version: "1.10".into(),
+                schema: "public".into(),
+            }],
         });
         events.push(e.clone());
         e.entity_type = EntityType::DatabaseSchema;
@@ -294,6 +324,28 @@ pub(crate) mod tests {
             name: "public".into(),
             owner: "pg".into(),
             description: Some("d".into()),
+            privileges: vec![Grant {
+                grantee: "reader".into(),
+                privileges: vec!["SELECT".into(), "UPDATE".into()],
+                grantable: vec!["SELECT".into()],
+            }],
+            sequences: vec![Sequence {
+                name: "orders_id_seq".into(),
+                data_type: "bigint".into(),
+                start: 1,
+                increment: 1,
+                min_value: 1,
+                max_value: i64::MAX,
+                cycle: false,
+                owner: "app".into(),
+                owned_by: Some("public.orders.id".into()),
+                description: None,
+                privileges: vec![Grant {
+                    grantee: "reader".into(),
+                    privileges: vec!["SELECT".into(), "UPDATE".into()],
+                    grantable: vec!["SELECT".into()],
+                }],
+            }],
         });
         events.push(e.clone());
         e.entity_type = EntityType::Routine;
@@ -311,6 +363,7 @@ pub(crate) mod tests {
             description: None,
             volatility: "VOLATILE".into(),
             security_definer: true,
+            privileges: vec![],
         });
         events.push(e.clone());
         e.op = Op::Delete;

@@ -111,6 +111,61 @@ async fn assert_complete(env: &TestEnv, tables: &BTreeMap<(String, String), Tabl
         )
         .await;
         assert_eq!(indexes, want, "{what}: indexes");
+        let triggers: BTreeSet<String> = t.triggers.iter().map(|t| t.name.clone()).collect();
+        let not_clone = if env.cluster.major_version() >= 13 {
+            " AND tgparentid = 0"
+        } else {
+            ""
+        };
+        let want = names(
+            env,
+            &format!(
+                "SELECT tgname::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::int8::oid \
+                 AND NOT tgisinternal{not_clone}"
+            ),
+            t.oid,
+        )
+        .await;
+        assert_eq!(triggers, want, "{what}: triggers");
+        let policies: BTreeSet<String> = t.policies.iter().map(|p| p.name.clone()).collect();
+        let want = names(
+            env,
+            "SELECT polname::text FROM pg_catalog.pg_policy WHERE polrelid = $1::int8::oid",
+            t.oid,
+        )
+        .await;
+        assert_eq!(policies, want, "{what}: policies");
+        let grants: BTreeSet<String> = t
+            .privileges
+            .iter()
+            .flat_map(|g| {
+                g.privileges.iter().map(move |p| {
+                    let option = if g.grantable.contains(p) { "*" } else { "" };
+                    format!("{}:{p}{option}", g.grantee)
+                })
+            })
+            .collect();
+        let want = names(
+            env,
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE (SELECT rolname::text FROM pg_catalog.pg_roles WHERE oid = a.grantee) END \
+                    || ':' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END \
+             FROM pg_catalog.pg_class c, \
+                  pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))) a \
+             WHERE c.oid = $1::int8::oid",
+            t.oid,
+        )
+        .await;
+        assert_eq!(grants, want, "{what}: privileges");
+        let rls: bool = env
+            .client
+            .query_one(
+                "SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid = $1::int8::oid",
+                &[&t.oid],
+            )
+            .await
+            .expect("rls")
+            .get(0);
+        assert_eq!(t.row_level_security, rls, "{what}: row-level security");
         assert!(t.ddl.is_some(), "{what}: no DDL");
     }
 }
@@ -170,6 +225,143 @@ async fn the_torture_schema_is_captured_completely() {
         .expect("routines")
         .get(0);
     assert_eq!(routines, want, "every routine");
+
+    // Triggers, policies and grants, as captured and as the DDL writes them.
+    let booking = get("torture", "booking");
+    let stamp = booking
+        .triggers
+        .iter()
+        .find(|t| t.name == "booking_stamp")
+        .expect("booking_stamp");
+    assert_eq!(
+        (
+            stamp.timing.as_str(),
+            stamp.events.clone(),
+            stamp.level.as_str(),
+            stamp.function.as_str(),
+            stamp.enabled.as_str()
+        ),
+        (
+            "BEFORE",
+            vec!["INSERT".to_owned(), "UPDATE".to_owned()],
+            "ROW",
+            "torture.touch",
+            "ORIGIN"
+        )
+    );
+    let audit = booking
+        .triggers
+        .iter()
+        .find(|t| t.name == "booking audit")
+        .expect("booking audit");
+    assert_eq!(
+        (
+            audit.level.as_str(),
+            audit.enabled.as_str(),
+            audit.events.clone()
+        ),
+        (
+            "STATEMENT",
+            "DISABLED",
+            vec!["DELETE".to_owned(), "TRUNCATE".to_owned()]
+        )
+    );
+    assert!(booking.triggers.iter().any(|t| t.is_constraint));
+    assert!(booking.row_level_security && !booking.force_row_level_security);
+    let restrictive = booking
+        .policies
+        .iter()
+        .find(|p| p.name == "small rooms")
+        .expect("small rooms");
+    assert!(!restrictive.permissive && restrictive.command == "INSERT");
+    assert_eq!(restrictive.roles, vec!["PUBLIC".to_owned()]);
+    let public = booking
+        .privileges
+        .iter()
+        .find(|g| g.grantee == "PUBLIC")
+        .expect("PUBLIC grant");
+    assert_eq!(public.privileges, ["INSERT", "SELECT"]);
+    assert!(public.grantable.is_empty());
+    let reader = booking
+        .privileges
+        .iter()
+        .find(|g| g.grantee == "torture reader")
+        .expect("a role's grant");
+    assert_eq!(reader.grantable, ["SELECT", "UPDATE"]);
+    let text = ddl(booking);
+    for piece in [
+        "ALTER TABLE torture.booking DISABLE TRIGGER \"booking audit\";",
+        "ALTER TABLE torture.booking ENABLE ROW LEVEL SECURITY;",
+        "CREATE POLICY \"small rooms\" ON torture.booking AS RESTRICTIVE FOR INSERT TO PUBLIC",
+        "GRANT SELECT, UPDATE ON TABLE torture.booking TO \"torture reader\" WITH GRANT OPTION;",
+    ] {
+        assert!(text.contains(piece), "{piece} not in:\n{text}");
+    }
+    assert_eq!(get("torture", "measurement").triggers.len(), 1);
+    assert!(get("torture", "measurement_2026_eu_1").triggers.is_empty());
+
+    // Schemas: their privileges and sequences; the database: its extensions.
+    let events: Vec<MetadataEvent> = env.records().into_iter().filter_map(|r| r.event).collect();
+    let schema = events
+        .iter()
+        .filter_map(|e| e.database_schema.as_ref())
+        .find(|s| s.name == "torture")
+        .expect("torture schema");
+    assert!(
+        schema
+            .privileges
+            .iter()
+            .any(|g| g.grantee == "PUBLIC" && g.privileges == ["USAGE"]),
+        "{:?}",
+        schema.privileges
+    );
+    let sequences: Vec<(&str, Option<&str>)> = schema
+        .sequences
+        .iter()
+        .map(|s| (s.name.as_str(), s.owned_by.as_deref()))
+        .collect();
+    assert_eq!(
+        sequences,
+        [
+            ("booking_id_seq", Some("torture.booking.id")),
+            ("ticket_seq", None)
+        ]
+    );
+    let ticket = &schema.sequences[1];
+    assert_eq!(
+        (
+            ticket.data_type.as_str(),
+            ticket.start,
+            ticket.increment,
+            ticket.cycle
+        ),
+        ("integer", 100, 5, true)
+    );
+    assert_eq!(ticket.description.as_deref(), Some("tickets"));
+    let area = events
+        .iter()
+        .filter_map(|e| e.routine.as_ref())
+        .find(|r| r.name == "area" && r.arguments == "r double precision")
+        .expect("area(float8)");
+    assert!(
+        area.privileges.iter().all(|g| g.grantee != "PUBLIC"),
+        "{:?}",
+        area.privileges
+    );
+    let extensions: BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| e.database.as_ref())
+        .flat_map(|d| d.extensions.iter().map(|x| x.name.clone()))
+        .collect();
+    let want: BTreeSet<String> = env
+        .client
+        .query("SELECT extname::text FROM pg_catalog.pg_extension", &[])
+        .await
+        .expect("extensions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(extensions, want, "every extension");
 }
 
 /// The statements of `script` that create what tables and views need but are not tables or

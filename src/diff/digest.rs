@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 
 /// Bumped whenever what goes into a digest changes; a state file of another format is
 /// re-baselined by emitting the full state again (see `checkpoint`).
-pub const DIGEST_FORMAT: u32 = 2;
+pub const DIGEST_FORMAT: u32 = 3;
 
 fn h<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -129,8 +129,15 @@ impl ChildGroup {
 
 pub fn field_names(entity_type: EntityType) -> &'static [&'static str] {
     match entity_type {
-        EntityType::Database => &["name", "owner", "description", "encoding", "collation"],
-        EntityType::DatabaseSchema => &["name", "owner", "description"],
+        EntityType::Database => &[
+            "name",
+            "owner",
+            "description",
+            "encoding",
+            "collation",
+            "extensions",
+        ],
+        EntityType::DatabaseSchema => &["name", "owner", "description", "privileges", "sequences"],
         EntityType::Table => &[
             "schema",
             "name",
@@ -142,6 +149,11 @@ pub fn field_names(entity_type: EntityType) -> &'static [&'static str] {
             "partition_of",
             "foreign_table",
             "ddl",
+            "triggers",
+            "row_level_security",
+            "force_row_level_security",
+            "policies",
+            "privileges",
         ],
         EntityType::Routine => &[
             "schema",
@@ -155,6 +167,7 @@ pub fn field_names(entity_type: EntityType) -> &'static [&'static str] {
             "description",
             "volatility",
             "security_definer",
+            "privileges",
         ],
     }
 }
@@ -166,11 +179,18 @@ pub fn database_fields(d: &Database) -> Vec<u64> {
         h(&d.description),
         h(&d.encoding),
         h(&d.collation),
+        h(&d.extensions),
     ]
 }
 
 pub fn schema_fields(s: &DatabaseSchema) -> Vec<u64> {
-    vec![h(&s.name), h(&s.owner), h(&s.description)]
+    vec![
+        h(&s.name),
+        h(&s.owner),
+        h(&s.description),
+        h(&s.privileges),
+        h(&s.sequences),
+    ]
 }
 
 pub fn table_fields(t: &Table) -> Vec<u64> {
@@ -185,6 +205,11 @@ pub fn table_fields(t: &Table) -> Vec<u64> {
         h(&t.partition_of),
         h(&t.foreign_table),
         h(&t.ddl),
+        h(&t.triggers),
+        h(&t.row_level_security),
+        h(&t.force_row_level_security),
+        h(&t.policies),
+        h(&t.privileges),
     ]
 }
 
@@ -201,6 +226,7 @@ pub fn routine_fields(r: &Routine) -> Vec<u64> {
         h(&r.description),
         h(&r.volatility),
         h(&r.security_definer),
+        h(&r.privileges),
     ]
 }
 

@@ -6,9 +6,12 @@
 //! every table's and view's text replays on an empty database and recreates the same shape
 //! (`tests/torture.rs` proves it on the torture schema and pagila): identifiers quoted as
 //! `quote_ident()` does, INHERITS, OF type, a partition's own constraints, exclusion
-//! constraints, indexes of materialized views. Not included: ownership, grants, comments
-//! (`COMMENT ON` travels in the events' description fields), storage options, UNLOGGED,
-//! triggers and row-level security.
+//! constraints, indexes of materialized views, and what pg_dump writes beside a table:
+//! triggers, row-level security and its policies, grants to roles other than the owner
+//! (OpenMetadata has no field for them, so its `schemaDefinition` is where a reader of the
+//! catalog sees them). Not included: ownership, comments (`COMMENT ON` travels in the events'
+//! description fields), storage options, UNLOGGED, column privileges, and rights the owner
+//! revoked from itself.
 
 use super::{Table, TableType, quote_ident};
 
@@ -30,6 +33,7 @@ pub fn create_statement(t: &Table) -> String {
             let mut sql = format!("CREATE {kind} {name} AS\n{body};");
             // A materialized view can have indexes of its own.
             push_indexes(&mut sql, t);
+            push_attached(&mut sql, t, &name);
             sql
         }
         _ => {
@@ -82,8 +86,90 @@ pub fn create_statement(t: &Table) -> String {
             }
             sql.push(';');
             push_indexes(&mut sql, t);
+            push_attached(&mut sql, t, &name);
             sql
         }
+    }
+}
+
+/// Triggers (and how they are enabled), row-level security, policies and grants.
+fn push_attached(sql: &mut String, t: &Table, name: &str) {
+    for trigger in &t.triggers {
+        sql.push('\n');
+        sql.push_str(&trigger.definition);
+        sql.push(';');
+        let how = match trigger.enabled.as_str() {
+            "DISABLED" => "DISABLE",
+            "ALWAYS" => "ENABLE ALWAYS",
+            "REPLICA" => "ENABLE REPLICA",
+            _ => continue,
+        };
+        sql.push_str(&format!(
+            "\nALTER TABLE {name} {how} TRIGGER {};",
+            quote_ident(&trigger.name)
+        ));
+    }
+    if t.row_level_security {
+        sql.push_str(&format!("\nALTER TABLE {name} ENABLE ROW LEVEL SECURITY;"));
+    }
+    if t.force_row_level_security {
+        sql.push_str(&format!("\nALTER TABLE {name} FORCE ROW LEVEL SECURITY;"));
+    }
+    for p in &t.policies {
+        sql.push_str(&format!(
+            "\nCREATE POLICY {} ON {name} AS {} FOR {} TO {}",
+            quote_ident(&p.name),
+            if p.permissive {
+                "PERMISSIVE"
+            } else {
+                "RESTRICTIVE"
+            },
+            p.command,
+            p.roles
+                .iter()
+                .map(|r| role(r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Some(using) = &p.using {
+            sql.push_str(&format!(" USING ({using})"));
+        }
+        if let Some(check) = &p.with_check {
+            sql.push_str(&format!(" WITH CHECK ({check})"));
+        }
+        sql.push(';');
+    }
+    for g in t.privileges.iter().filter(|g| g.grantee != t.owner) {
+        let plain: Vec<&str> = g
+            .privileges
+            .iter()
+            .filter(|p| !g.grantable.contains(p))
+            .map(String::as_str)
+            .collect();
+        for (privileges, option) in [
+            (plain, ""),
+            (
+                g.grantable.iter().map(String::as_str).collect(),
+                " WITH GRANT OPTION",
+            ),
+        ] {
+            if !privileges.is_empty() {
+                sql.push_str(&format!(
+                    "\nGRANT {} ON TABLE {name} TO {}{option};",
+                    privileges.join(", "),
+                    role(&g.grantee)
+                ));
+            }
+        }
+    }
+}
+
+/// A role as GRANT and CREATE POLICY take it: `PUBLIC` is a keyword, not a name.
+fn role(name: &str) -> String {
+    if name == "PUBLIC" {
+        name.to_owned()
+    } else {
+        quote_ident(name)
     }
 }
 

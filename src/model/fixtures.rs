@@ -43,5 +43,10 @@ pub fn table(oid: i64, name: &str, table_type: TableType) -> Table {
         inherits: vec![],
         of_type: None,
         ddl: None,
+        triggers: vec![],
+        row_level_security: false,
+        force_row_level_security: false,
+        policies: vec![],
+        privileges: vec![],
     }
 }

@@ -72,6 +72,47 @@ pub struct Database {
     pub description: Option<String>,
     pub encoding: String,
     pub collation: String,
+    /// Installed extensions (`pg_extension`), by name.
+    #[serde(default)]
+    pub extensions: Vec<Extension>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    pub version: String,
+    /// The schema holding its objects.
+    pub schema: String,
+}
+
+/// What one role may do on an object, from its ACL (`relacl`, `nspacl`, `proacl`; a NULL ACL
+/// is the object kind's default, `acldefault`, so the owner's own rights are listed too).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Grant {
+    /// A role name, or `PUBLIC`.
+    pub grantee: String,
+    /// `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES`, `TRIGGER`, `USAGE`,
+    /// `CREATE`, `EXECUTE`, ..., sorted.
+    pub privileges: Vec<String>,
+    /// Those of `privileges` the grantee may grant on (`WITH GRANT OPTION`).
+    pub grantable: Vec<String>,
+}
+
+/// A sequence of a schema, and the column that owns it (serial and identity columns).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Sequence {
+    pub name: String,
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub cycle: bool,
+    pub owner: String,
+    /// `schema.table.column` (quoted where SQL needs it) of the owning column, if any.
+    pub owned_by: Option<String>,
+    pub description: Option<String>,
+    pub privileges: Vec<Grant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,6 +121,11 @@ pub struct DatabaseSchema {
     pub name: String,
     pub owner: String,
     pub description: Option<String>,
+    #[serde(default)]
+    pub privileges: Vec<Grant>,
+    /// The schema's sequences, by name.
+    #[serde(default)]
+    pub sequences: Vec<Sequence>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +174,55 @@ pub struct Table {
     /// The composite type of a typed table (`CREATE TABLE t OF type`), as SQL. DDL text only.
     #[serde(skip)]
     pub of_type: Option<String>,
+    /// User triggers (not those PostgreSQL makes for FKs, nor a partition's clones of its
+    /// parent's), by name.
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
+    /// `ALTER TABLE ... ENABLE ROW LEVEL SECURITY`.
+    #[serde(default)]
+    pub row_level_security: bool,
+    /// `... FORCE ROW LEVEL SECURITY`: the owner is subject to the policies too.
+    #[serde(default)]
+    pub force_row_level_security: bool,
+    /// Row-level security policies, by name.
+    #[serde(default)]
+    pub policies: Vec<Policy>,
+    #[serde(default)]
+    pub privileges: Vec<Grant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    /// `BEFORE`, `AFTER` or `INSTEAD OF`.
+    pub timing: String,
+    /// `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, in that order.
+    pub events: Vec<String>,
+    /// `ROW` or `STATEMENT`.
+    pub level: String,
+    /// The trigger function, schema-qualified.
+    pub function: String,
+    /// `ORIGIN` (fires normally), `ALWAYS`, `REPLICA` or `DISABLED` (`session_replication_role`).
+    pub enabled: String,
+    /// A constraint trigger (`CREATE CONSTRAINT TRIGGER`).
+    pub is_constraint: bool,
+    /// `pg_get_triggerdef`: the full CREATE TRIGGER statement.
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    /// `ALL`, `SELECT`, `INSERT`, `UPDATE` or `DELETE`.
+    pub command: String,
+    /// Permissive (OR-ed with the others) or restrictive (AND-ed).
+    pub permissive: bool,
+    /// Role names, or `PUBLIC`.
+    pub roles: Vec<String>,
+    /// The USING expression: which existing rows are visible or affected.
+    pub using: Option<String>,
+    /// The WITH CHECK expression: which new rows are allowed.
+    pub with_check: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -253,6 +348,8 @@ pub struct Routine {
     pub description: Option<String>,
     pub volatility: String,
     pub security_definer: bool,
+    #[serde(default)]
+    pub privileges: Vec<Grant>,
 }
 
 impl Routine {

@@ -7,6 +7,7 @@
 //! [`PgError::ConcurrentDdl`] and the caller reads again, so a snapshot never carries a
 //! half-dropped object and a failed read never turns into DELETE events.
 
+mod attached;
 mod queries;
 mod rows;
 
@@ -216,7 +217,7 @@ impl Reader<'_> {
 
     async fn snapshot(&self, scope: &CatalogScope) -> Result<CatalogSnapshot, PgError> {
         let row = self.one("database", queries::DATABASE).await?;
-        let (database, server_version, version_num) = rows::database(&row)?;
+        let (mut database, server_version, version_num) = rows::database(&row)?;
         let mut names = rows::Names::new(scope, &database.name);
         let mut all_keys = HashSet::new();
 
@@ -380,11 +381,24 @@ impl Reader<'_> {
         })
         .await?;
 
+        self.attached(
+            version_num,
+            &names,
+            &mut database,
+            &mut schemas,
+            &mut tables,
+            &mut routines,
+        )
+        .await?;
+
         let mut tables: Vec<Table> = tables.into_values().collect();
         tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
         for t in &mut tables {
             t.constraints.sort_by(|a, b| a.name.cmp(&b.name));
             t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+            t.triggers.sort_by(|a, b| a.name.cmp(&b.name));
+            t.policies.sort_by(|a, b| a.name.cmp(&b.name));
+            t.privileges.sort_by(|a, b| a.grantee.cmp(&b.grantee));
             if scope.include_ddl {
                 let mut text = ddl::create_statement(t);
                 text.shrink_to_fit();
@@ -392,6 +406,14 @@ impl Reader<'_> {
             }
         }
         schemas.sort_by(|a, b| a.name.cmp(&b.name));
+        for s in &mut schemas {
+            s.privileges.sort_by(|a, b| a.grantee.cmp(&b.grantee));
+            s.sequences.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        for r in &mut routines {
+            r.privileges.sort_by(|a, b| a.grantee.cmp(&b.grantee));
+        }
+        database.extensions.sort_by(|a, b| a.name.cmp(&b.name));
         routines.sort_by(|a, b| {
             (&a.schema, &a.name, &a.arguments).cmp(&(&b.schema, &b.name, &b.arguments))
         });
@@ -423,5 +445,99 @@ impl Reader<'_> {
             search_path,
             view_dependencies,
         })
+    }
+
+    /// What hangs off the objects read: privileges of relations, schemas and routines,
+    /// triggers and policies of tables, sequences of kept schemas, and extensions.
+    async fn attached(
+        &self,
+        version_num: i32,
+        names: &rows::Names<'_>,
+        database: &mut crate::model::Database,
+        schemas: &mut [crate::model::DatabaseSchema],
+        tables: &mut HashMap<u32, Table>,
+        routines: &mut [crate::model::Routine],
+    ) -> Result<(), PgError> {
+        let mut sequences: HashMap<u32, (String, crate::model::Sequence)> = HashMap::new();
+        self.each("sequences", &queries::sequences(), |row| {
+            let (oid, schema, sequence) = attached::sequence(&row)?;
+            if names.schema_kept(&schema) {
+                sequences.insert(oid, (schema, sequence));
+            }
+            Ok(())
+        })
+        .await?;
+        self.each("relation_grants", &queries::relation_grants(), |row| {
+            let (oid, grant) = attached::grant(&row, "relation_grants")?;
+            if let Some(t) = tables.get_mut(&oid) {
+                t.privileges.push(grant);
+            } else if let Some((_, s)) = sequences.get_mut(&oid) {
+                s.privileges.push(grant);
+            }
+            Ok(())
+        })
+        .await?;
+        self.each("triggers", &queries::triggers(version_num), |row| {
+            let (relid, trigger) = attached::trigger(&row)?;
+            if let Some(t) = tables.get_mut(&relid) {
+                t.triggers.push(trigger);
+            }
+            Ok(())
+        })
+        .await?;
+        self.each("policies", &queries::policies(), |row| {
+            let (relid, policy) = attached::policy(&row)?;
+            if let Some(t) = tables.get_mut(&relid) {
+                t.policies.push(policy);
+            }
+            Ok(())
+        })
+        .await?;
+        let schema_index: HashMap<i64, usize> = schemas
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.oid, i))
+            .collect();
+        self.each("schema_grants", &queries::schema_grants(), |row| {
+            let (oid, grant) = attached::grant(&row, "schema_grants")?;
+            if let Some(&i) = schema_index.get(&i64::from(oid)) {
+                schemas[i].privileges.push(grant);
+            }
+            Ok(())
+        })
+        .await?;
+        let by_name: HashMap<&str, usize> = schemas
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let mut placed: Vec<(usize, crate::model::Sequence)> = Vec::new();
+        for (schema, sequence) in sequences.into_values() {
+            if let Some(&i) = by_name.get(schema.as_str()) {
+                placed.push((i, sequence));
+            }
+        }
+        for (i, sequence) in placed {
+            schemas[i].sequences.push(sequence);
+        }
+        let routine_index: HashMap<i64, usize> = routines
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.oid, i))
+            .collect();
+        self.each("routine_grants", &queries::routine_grants(), |row| {
+            let (oid, grant) = attached::grant(&row, "routine_grants")?;
+            if let Some(&i) = routine_index.get(&i64::from(oid)) {
+                routines[i].privileges.push(grant);
+            }
+            Ok(())
+        })
+        .await?;
+        self.each("extensions", queries::EXTENSIONS, |row| {
+            database.extensions.push(attached::extension(&row)?);
+            Ok(())
+        })
+        .await?;
+        Ok(())
     }
 }

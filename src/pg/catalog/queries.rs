@@ -49,6 +49,11 @@ pub fn fingerprint() -> String {
         per_catalog("pg_foreign_table", ""),
         per_catalog("pg_foreign_server", ""),
         per_catalog("pg_collation", ""),
+        per_catalog("pg_trigger", ""),
+        per_catalog("pg_policy", ""),
+        per_catalog("pg_sequence", ""),
+        per_catalog("pg_extension", ""),
+        per_catalog("pg_depend", "WHERE classid = 'pg_catalog.pg_class'::regclass AND deptype IN ('a', 'i')"),
         // Shared catalogs, narrowed to what this database's snapshot reads, so that roles and
         // comments elsewhere on the server do not force a re-read.
         "(SELECT xmin::text FROM pg_catalog.pg_database WHERE datname = current_database())".into(),
@@ -56,13 +61,10 @@ pub fn fingerprint() -> String {
           WHERE classoid = 'pg_catalog.pg_database'::regclass
             AND objoid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
             .into(),
-        // Owners are emitted by name: renaming a role that owns something here changes them
-        // without touching the objects.
+        // Owners, grantees and policy roles are emitted by name: renaming a role changes them
+        // without touching the objects. Any role may be a grantee, so all of them count.
         "(SELECT md5(coalesce(string_agg(r.oid::text || ':' || r.rolname, ',' ORDER BY r.oid), ''))
-          FROM pg_catalog.pg_roles r WHERE r.oid IN (
-            SELECT relowner FROM pg_catalog.pg_class UNION SELECT nspowner FROM pg_catalog.pg_namespace
-            UNION SELECT proowner FROM pg_catalog.pg_proc
-            UNION SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()))"
+          FROM pg_catalog.pg_roles r)"
             .into(),
     ];
     format!("SELECT concat_ws('/', {})", parts.join(", "))
@@ -102,7 +104,8 @@ pub fn relations() -> String {
                JOIN pg_catalog.pg_class hc ON hc.oid = h.inhparent
                JOIN pg_catalog.pg_namespace hn ON hn.oid = hc.relnamespace
                WHERE h.inhrelid = c.oid ORDER BY h.inhseqno) END,
-       CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END
+       CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,
+       c.relrowsecurity, c.relforcerowsecurity
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description d
@@ -247,6 +250,127 @@ LEFT JOIN pg_catalog.pg_description d
   ON d.objoid = p.oid AND d.classoid = 'pg_catalog.pg_proc'::regclass AND d.objsubid = 0
 WHERE {USER_NAMESPACE} AND {}",
         not_extension_member!("pg_catalog.pg_proc", "p.oid")
+    )
+}
+
+/// Installed extensions.
+pub const EXTENSIONS: &str = "\
+SELECT e.extname::text, e.extversion::text, n.nspname::text
+FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace";
+
+/// One row per (object, grantee) of an ACL, the NULL ACL read as the kind's default. `$kind`
+/// is `acldefault`'s object kind (an SQL `"char"` expression).
+macro_rules! grants {
+    ($oid:literal, $acl:literal, $kind:literal, $owner:literal, $from:literal) => {
+        concat!(
+            "SELECT ", $oid, ", CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,
+       array_agg(a.privilege_type::text ORDER BY a.privilege_type::text),
+       coalesce(array_agg(a.privilege_type::text ORDER BY a.privilege_type::text) FILTER (WHERE a.is_grantable), '{}')
+", $from, "
+CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(", $acl, ", pg_catalog.acldefault(", $kind, ", ", $owner, "))) a
+WHERE "
+        )
+    };
+}
+
+/// Privileges on relations (tables, views, sequences) and schemas and routines.
+pub fn relation_grants() -> String {
+    format!(
+        "{} c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE} GROUP BY 1, 2",
+        grants!(
+            "c.oid",
+            "c.relacl",
+            "CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\"",
+            "c.relowner",
+            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        )
+    )
+}
+
+pub fn schema_grants() -> String {
+    format!(
+        "{} {USER_NAMESPACE} GROUP BY 1, 2",
+        grants!(
+            "n.oid",
+            "n.nspacl",
+            "'n'",
+            "n.nspowner",
+            "FROM pg_catalog.pg_namespace n"
+        )
+    )
+}
+
+pub fn routine_grants() -> String {
+    format!(
+        "{} {USER_NAMESPACE} GROUP BY 1, 2",
+        grants!(
+            "p.oid",
+            "p.proacl",
+            "'f'",
+            "p.proowner",
+            "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+        )
+    )
+}
+
+/// User triggers: not the internal ones (FK enforcement), nor, from PostgreSQL 13 on, a
+/// partition's clones of its parent's trigger (before 13 those are internal).
+pub fn triggers(server_version_num: i32) -> String {
+    let not_clone = if server_version_num >= 130000 {
+        "AND t.tgparentid = 0"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT t.tgrelid, t.tgname::text, t.tgtype::int4, t.tgenabled::text, t.tgconstraint <> 0,
+       pg_catalog.pg_get_triggerdef(t.oid, true),
+       pg_catalog.quote_ident(fn.nspname) || '.' || pg_catalog.quote_ident(f.proname)
+FROM pg_catalog.pg_trigger t
+JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_proc f ON f.oid = t.tgfoid
+JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace
+WHERE NOT t.tgisinternal {not_clone} AND {USER_NAMESPACE}"
+    )
+}
+
+/// Row-level security policies.
+pub fn policies() -> String {
+    format!(
+        "SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
+       ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(r)::text END
+             FROM unnest(p.polroles) r ORDER BY 1),
+       pg_catalog.pg_get_expr(p.polqual, p.polrelid, true),
+       pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid, true)
+FROM pg_catalog.pg_policy p
+JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE {USER_NAMESPACE}"
+    )
+}
+
+/// Sequences with the column that owns them (serial: an auto dependency; identity: internal).
+pub fn sequences() -> String {
+    format!(
+        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL),
+       s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle,
+       pg_catalog.pg_get_userbyid(c.relowner)::text,
+       pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.relname) || '.'
+         || pg_catalog.quote_ident(a.attname),
+       d.description
+FROM pg_catalog.pg_sequence s
+JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_depend o
+  ON o.classid = 'pg_catalog.pg_class'::regclass AND o.objid = c.oid
+ AND o.refclassid = 'pg_catalog.pg_class'::regclass AND o.refobjsubid > 0 AND o.deptype IN ('a', 'i')
+LEFT JOIN pg_catalog.pg_class t ON t.oid = o.refobjid
+LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = o.refobjid AND a.attnum = o.refobjsubid
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+WHERE {USER_NAMESPACE} AND {}",
+        not_extension_member!("pg_catalog.pg_class", "c.oid")
     )
 }
 

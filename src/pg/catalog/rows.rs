@@ -37,6 +37,7 @@ pub fn database(row: &Row) -> Result<(Database, String, i32), PgError> {
         description: get(row, 3, q)?,
         encoding: get(row, 4, q)?,
         collation: get(row, 5, q)?,
+        extensions: Vec::new(),
     };
     Ok((database, get(row, 6, q)?, get(row, 7, q)?))
 }
@@ -48,6 +49,8 @@ pub fn schema(row: &Row) -> Result<DatabaseSchema, PgError> {
         name: get(row, 1, q)?,
         owner: get(row, 2, q)?,
         description: get(row, 3, q)?,
+        privileges: Vec::new(),
+        sequences: Vec::new(),
     })
 }
 
@@ -193,6 +196,11 @@ pub fn relation(row: &Row) -> Result<(u32, Table), PgError> {
             ddl: None,
             inherits: get::<Option<Vec<String>>>(row, 16, q)?.unwrap_or_default(),
             of_type: get(row, 17, q)?,
+            triggers: Vec::new(),
+            row_level_security: get(row, 18, q)?,
+            force_row_level_security: get(row, 19, q)?,
+            policies: Vec::new(),
+            privileges: Vec::new(),
         },
     ))
 }
@@ -446,5 +454,6 @@ pub fn routine(row: &Row, oid: u32, schema: String) -> Result<Routine, PgError> 
         }
         .to_owned(),
         security_definer: get(row, 11, q)?,
+        privileges: Vec::new(),
     })
 }
