@@ -261,3 +261,90 @@ async fn thousands_of_random_events_and_bytes_are_each_applied_or_dead_lettered(
         "seed {seed}: the 500 random byte strings at least: {dead}"
     );
 }
+
+/// A lineage edge whose table never arrives is parked, not waited for in place: the edges
+/// after it are applied at once, and commits stop at it, so a restarted pgmeta-apply still
+/// holds it (and would dead-letter it after `--missing-entity-timeout-secs`, here 300 s).
+#[tokio::test]
+async fn a_lineage_edge_waiting_for_its_table_does_not_hold_back_the_others() {
+    let mut p = Pipeline::new("apply_parked").await;
+    p.env
+        .sql("CREATE TABLE src (id int); CREATE VIEW first_view AS SELECT id FROM src;")
+        .await;
+    let mut capture = p.env.capture().await;
+    poll_ok(&mut capture).await;
+    let lineage_topic = format!("{}.lineage", p.env.db);
+    let mut orphan = pgmeta::testkit::read_lineage(&p.env.brokers, &lineage_topic)
+        .into_iter()
+        .find_map(|(_, e)| e)
+        .expect("the first view's edge");
+    orphan.from_fqn = p.fqn("public", "never_created");
+    let key = orphan.key();
+    orphan.event_id = pgmeta::event::LineageEvent::id_for(&key, 1, orphan.op);
+    let bytes = AvroCodec::lineage()
+        .expect("codec")
+        .encode_value(&orphan, &key)
+        .expect("encodes");
+    produce(&p.env.brokers, &lineage_topic, &[(key, bytes)]);
+    // Edges behind it in the topic.
+
+    let mut args = p.apply_args(&format!("{}-apply", p.env.db));
+    if let Some(i) = args
+        .iter()
+        .position(|a| a == "--missing-entity-timeout-secs")
+    {
+        args[i + 1] = "300".into();
+    }
+    args.extend([
+        "--metrics-listen".to_owned(),
+        format!("127.0.0.1:{}", p.metrics_port),
+    ]);
+    p.apply = Some(pgmeta::testkit::Service::start(
+        "pgmeta-apply",
+        &args,
+        &[("PGMETA_APPLY_TOKEN", crate::apply::TOKEN)],
+    ));
+    let port = p.metrics_port;
+    let parked = "pgmeta_apply_parked_events{stream=\"lineage\"}";
+    p.wait_for(
+        "the orphan edge parked",
+        Duration::from_secs(60),
+        || async { p.metric_sum(port, parked).await == 1.0 },
+    )
+    .await;
+    // An edge that comes while the orphan waits.
+    p.env
+        .sql("CREATE VIEW second_view AS SELECT id FROM src")
+        .await;
+    poll_ok(&mut capture).await;
+    for view in ["first_view", "second_view"] {
+        let fqn = p.fqn("public", view);
+        p.wait_for(
+            &format!("the lineage of {view}"),
+            Duration::from_secs(60),
+            || async {
+                let (_, g) = p
+                    .get(&format!(
+                        "lineage/table/name/{}?upstreamDepth=1&downstreamDepth=0",
+                        pgmeta::apply::encode_path(&fqn)
+                    ))
+                    .await;
+                g["upstreamEdges"].as_array().is_some_and(|e| !e.is_empty())
+            },
+        )
+        .await;
+    }
+    assert_eq!(p.metric_sum(port, parked).await, 1.0);
+    assert!(dead_letters(&p).is_empty());
+
+    // Restarted, it reads the orphan again: the commit did not pass it.
+    if let Some(a) = p.apply.as_mut() {
+        a.restart();
+    }
+    p.wait_for(
+        "the orphan edge parked again",
+        Duration::from_secs(60),
+        || async { p.metric_sum(port, parked).await == 1.0 },
+    )
+    .await;
+}

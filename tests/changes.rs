@@ -78,6 +78,8 @@ async fn alter_drop_create_and_rename_emit_exactly_the_changes() {
             "owner",
             "description",
             "ddl",
+            // The owner's own rights moved with the table.
+            "privileges",
             "columns.mail.name",
             "columns.amount.data_type",
             "columns.phone",

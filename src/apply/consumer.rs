@@ -5,14 +5,18 @@
 //! ```text
 //!  poll ─► batch (≤ batch_size, ≤ 50 ms) ─► lanes by object (metadata) or key: in order within a lane
 //!            │ transient: retry (backoff + jitter), the lane waits — no reordering of a key
+//!            │ missing entity (lineage, usage): parked, retried on its own; its key waits behind it
 //!            │ definite:  dead-letter topic (error in headers), then on
-//!            └─► every lane done ─► store offset+1 per partition ─► commit
+//!            └─► every lane done ─► retry what is due of the parked
+//!                 ─► commit offset+1 per partition, never past the oldest parked
 //! ```
-//! A crash or kill repeats at most the uncommitted batch, which the applier makes harmless.
+//! A crash or kill repeats at most what follows the oldest unfinished event, which the applier
+//! makes harmless.
 
 use super::applier::{Applied, Applier};
 use super::client::ApplyError;
 use super::metrics;
+use super::parked::{Parked, Position, Retry};
 use crate::catalog::kind;
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
@@ -24,7 +28,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -81,6 +85,8 @@ enum Outcome {
     DeadLettered,
     /// Shutdown came while the event was still failing: not done.
     Interrupted,
+    /// Waiting for an entity it refers to: set aside (see `apply::parked`).
+    Parked,
 }
 
 /// One stream's consumer. Each stream has its own consumer group (`<group>.<stream>`), so a
@@ -94,6 +100,10 @@ pub struct ApplyConsumer {
     codecs: Codecs,
     /// The partitions held at the last batch: when they change, listings are dropped.
     assignment: std::sync::Mutex<Vec<(String, i32)>>,
+    /// Lineage and usage events waiting for their tables.
+    parked: std::sync::Mutex<Parked<OwnedMessage>>,
+    /// Per partition: the offset after the last message consumed, and the last committed.
+    progress: std::sync::Mutex<HashMap<(String, i32), (i64, i64)>>,
 }
 
 /// A metadata batch with at least this many tables of one schema has the schema's tables
@@ -192,7 +202,22 @@ impl ApplyConsumer {
             producer,
             applier,
             assignment: std::sync::Mutex::new(Vec::new()),
+            parked: std::sync::Mutex::new(Parked::default()),
+            progress: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether an event waiting for an entity is parked rather than waited for in place: for
+    /// lineage and usage, whose events of different keys are independent. Metadata events
+    /// wait in place: a parent must exist before its children.
+    fn parks(&self) -> bool {
+        self.stream != Stream::Metadata
+    }
+
+    fn parked(&self) -> std::sync::MutexGuard<'_, Parked<OwnedMessage>> {
+        self.parked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Creates the dead-letter topic (delete policy, one partition) unless it exists.
@@ -231,9 +256,21 @@ impl ApplyConsumer {
             })
         };
         loop {
+            let next_due = this.parked().next_due();
             let first = tokio::select! {
                 _ = shutdown.wait() => break,
                 m = this.consumer.recv() => m,
+                _ = async {
+                    match next_due {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    // Idle, and a parked event is due.
+                    let touched = this.retry_parked(&shutdown).await;
+                    this.commit(touched)?;
+                    continue;
+                }
             };
             let first = match first {
                 Ok(m) => m.detach(),
@@ -258,7 +295,9 @@ impl ApplyConsumer {
             }
             let complete = this.apply_batch(&batch, &shutdown).await;
             if complete {
-                this.commit(&batch)?;
+                let mut touched = this.consumed(&batch);
+                touched.extend(this.retry_parked(&shutdown).await);
+                this.commit(touched)?;
             } else {
                 tracing::info!(
                     events = batch.len(),
@@ -279,19 +318,27 @@ impl ApplyConsumer {
             self.prefetch_listings(batch).await;
         }
         let lanes = self.config.lanes.max(1);
-        let mut by_lane: Vec<Vec<&OwnedMessage>> = vec![Vec::new(); lanes];
+        let mut by_lane: Vec<Vec<(&OwnedMessage, Vec<u8>)>> = vec![Vec::new(); lanes];
         for m in batch {
+            let key = self.lane_key(m);
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            self.lane_key(m).hash(&mut h);
-            by_lane[(h.finish() % lanes as u64) as usize].push(m);
+            key.hash(&mut h);
+            by_lane[(h.finish() % lanes as u64) as usize].push((m, key));
         }
         let runs = by_lane
             .into_iter()
             .filter(|l| !l.is_empty())
             .map(|lane| async move {
-                for m in lane {
-                    if self.apply_one(m, shutdown.clone()).await == Outcome::Interrupted {
-                        return false;
+                for (m, key) in lane {
+                    // Behind a parked event of its key: parked too, in order.
+                    if self.parks() && self.parked().blocks(&key) {
+                        self.park(m, key, Duration::from_millis(100));
+                        continue;
+                    }
+                    match self.apply_one(m, shutdown.clone()).await {
+                        Outcome::Interrupted => return false,
+                        Outcome::Parked => self.park(m, key, Duration::from_millis(100)),
+                        _ => {}
                     }
                 }
                 true
@@ -363,6 +410,98 @@ impl ApplyConsumer {
         m.key().unwrap_or_default().to_vec()
     }
 
+    fn park(&self, msg: &OwnedMessage, key: Vec<u8>, first_retry: Duration) {
+        let at = Position {
+            topic: msg.topic().to_owned(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+        };
+        let mut parked = self.parked();
+        parked.park(at, key, msg.clone(), Instant::now(), first_retry);
+        metrics()
+            .parked
+            .with_label_values(&[self.stream.label()])
+            .set(i64::try_from(parked.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Tries once more each parked event that is due; returns the partitions whose oldest
+    /// parked event may have moved.
+    async fn retry_parked(&self, shutdown: &Shutdown) -> BTreeSet<(String, i32)> {
+        let mut touched = BTreeSet::new();
+        let due: Vec<(Position, OwnedMessage, Duration, u32)> = self
+            .parked()
+            .due(Instant::now())
+            .into_iter()
+            .map(|(at, m, waited, attempts)| (at, m.clone(), waited, attempts))
+            .collect();
+        for (at, msg, waited, attempts) in due {
+            if shutdown.is_triggered() {
+                break;
+            }
+            let result = match self.apply_payload(self.stream, &msg).await {
+                Ok(applied) => {
+                    self.count(if applied == Applied::Done {
+                        Outcome::Applied
+                    } else {
+                        Outcome::Skipped
+                    });
+                    Retry::Done
+                }
+                Err(ApplyError::Definite(reason)) => {
+                    let outcome = self.dead_letter(&msg, &reason, &mut shutdown.clone()).await;
+                    if outcome == Outcome::Interrupted {
+                        break;
+                    }
+                    self.count(outcome);
+                    Retry::Done
+                }
+                Err(e @ ApplyError::Missing(_)) if waited >= self.config.missing_entity_timeout => {
+                    let outcome = self
+                        .dead_letter(&msg, &e.to_string(), &mut shutdown.clone())
+                        .await;
+                    if outcome == Outcome::Interrupted {
+                        break;
+                    }
+                    self.count(outcome);
+                    Retry::Done
+                }
+                Err(e) => {
+                    metrics()
+                        .retries
+                        .with_label_values(&[self.stream.label(), e.error_type()])
+                        .inc();
+                    if attempts % 10 == 9 {
+                        tracing::warn!(stream = self.stream.label(), partition = at.partition, offset = at.offset, waited_s = waited.as_secs(), error = %e, "parked event still waiting");
+                    }
+                    Retry::Waiting
+                }
+            };
+            let wait = backoff(attempts.saturating_add(1), self.config.max_backoff);
+            let mut parked = self.parked();
+            parked.retried(&at, result, Instant::now(), wait);
+            metrics()
+                .parked
+                .with_label_values(&[self.stream.label()])
+                .set(i64::try_from(parked.len()).unwrap_or(i64::MAX));
+            touched.insert((at.topic, at.partition));
+        }
+        touched
+    }
+
+    fn count(&self, outcome: Outcome) {
+        let label = match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Skipped => "skipped",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Parked => return,
+        };
+        metrics()
+            .events
+            .with_label_values(&[self.stream.label(), label])
+            .inc();
+    }
+
     async fn apply_one(&self, msg: &OwnedMessage, mut shutdown: Shutdown) -> Outcome {
         let stream = self.stream;
         let started = Instant::now();
@@ -374,6 +513,13 @@ impl ApplyConsumer {
                 Ok(Applied::Skipped) => break Outcome::Skipped,
                 Err(ApplyError::Definite(reason)) => {
                     break self.dead_letter(msg, &reason, &mut shutdown).await;
+                }
+                Err(ApplyError::Missing(_)) if self.parks() => {
+                    metrics()
+                        .retries
+                        .with_label_values(&[stream.label(), "missing"])
+                        .inc();
+                    break Outcome::Parked;
                 }
                 Err(e @ (ApplyError::Transient(_) | ApplyError::Missing(_))) => {
                     let missing = matches!(e, ApplyError::Missing(_));
@@ -397,16 +543,11 @@ impl ApplyConsumer {
                 }
             }
         };
-        let label = match outcome {
-            Outcome::Applied => "applied",
-            Outcome::Skipped => "skipped",
-            Outcome::DeadLettered => "dead_lettered",
-            Outcome::Interrupted => "interrupted",
-        };
-        let m = metrics();
-        m.events.with_label_values(&[stream.label(), label]).inc();
+        self.count(outcome);
         if outcome == Outcome::Applied {
-            m.apply_latency.observe(started.elapsed().as_secs_f64());
+            metrics()
+                .apply_latency
+                .observe(started.elapsed().as_secs_f64());
         }
         outcome
     }
@@ -513,16 +654,62 @@ impl ApplyConsumer {
         }
     }
 
-    fn commit(&self, batch: &[OwnedMessage]) -> Result<(), String> {
-        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    /// Records how far each partition of the batch was consumed; returns those partitions.
+    fn consumed(&self, batch: &[OwnedMessage]) -> BTreeSet<(String, i32)> {
+        let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for m in batch {
-            let e = next.entry((m.topic(), m.partition())).or_insert(0);
+            let e = next
+                .entry((m.topic().to_owned(), m.partition()))
+                .or_insert(0);
             *e = (*e).max(m.offset() + 1);
         }
+        let mut progress = self
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (p, offset) in &next {
+            let e = progress.entry(p.clone()).or_insert((0, -1));
+            e.0 = e.0.max(*offset);
+        }
+        next.into_keys().collect()
+    }
+
+    /// Commits, for each of `partitions` that this consumer holds, the offset after the last
+    /// message consumed, or the oldest parked offset when one waits there.
+    fn commit(&self, partitions: BTreeSet<(String, i32)>) -> Result<(), String> {
+        // Unknown (the client cannot say): nothing is dropped, the commit is tried anyway.
+        let assigned: Option<HashSet<(String, i32)>> = self.consumer.assignment().ok().map(|tpl| {
+            tpl.elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect()
+        });
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in next {
-            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
-                .map_err(|e| format!("offset for {topic}/{partition}: {e}"))?;
+        {
+            let mut parked = self.parked();
+            let mut progress = self
+                .progress
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(assigned) = &assigned {
+                parked.retain_assigned(&assigned.iter().cloned().collect::<Vec<_>>());
+                progress.retain(|p, _| assigned.contains(p));
+            }
+            for p in partitions {
+                let Some((consumed, committed)) = progress.get_mut(&p) else {
+                    continue;
+                };
+                let offset = parked.floor(&p.0, p.1).unwrap_or(*consumed);
+                if offset <= *committed {
+                    continue;
+                }
+                *committed = offset;
+                tpl.add_partition_offset(&p.0, p.1, Offset::Offset(offset))
+                    .map_err(|e| format!("offset for {}/{}: {e}", p.0, p.1))?;
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
         }
         // A failed commit (rebalance, broker away) only means a redelivery, which is harmless.
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {

@@ -8,14 +8,17 @@
 //! ```
 //!
 //! Delivery: offsets are committed only after the server acknowledged each event of the batch
-//! or the dead-letter topic holds it, so a crash repeats at most one batch; the applier makes a
-//! repeat change nothing (create-or-update, stale events skipped).
+//! or the dead-letter topic holds it (a lineage or usage event waiting for its table is parked,
+//! and commits stop at it: see `parked`), so a crash repeats at most what follows the oldest
+//! unfinished event; the applier makes a repeat change nothing (create-or-update, stale events
+//! skipped).
 
 mod applier;
 mod client;
 mod consumer;
 mod mapping;
 mod name;
+mod parked;
 mod stamps;
 
 pub use applier::{Applied, Applier, ApplierConfig};
@@ -44,6 +47,8 @@ pub struct ApplyMetrics {
     pub batch_duration: Histogram,
     /// Messages behind the partition's end after the last batch, by `stream` and `partition`.
     pub consumer_lag: IntGaugeVec,
+    /// Lineage and usage events set aside while they wait for their tables, by `stream`.
+    pub parked: IntGaugeVec,
     /// Calls to the metadata server, by `request` (method and path pattern, e.g.
     /// `GET /tables/name`) and `status` class (2xx, 4xx, 5xx, or `failed`: no answer).
     pub server_requests: IntCounterVec,
@@ -102,6 +107,14 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         &["stream", "partition"],
     )
     .expect("valid metric");
+    let parked = IntGaugeVec::new(
+        Opts::new(
+            "pgmeta_apply_parked_events",
+            "Lineage and usage events waiting for their tables, set aside while the stream goes on",
+        ),
+        &["stream"],
+    )
+    .expect("valid metric");
     let server_requests = IntCounterVec::new(
         Opts::new(
             "pgmeta_apply_server_requests_total",
@@ -118,6 +131,7 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         Box::new(apply_latency.clone()),
         Box::new(batch_duration.clone()),
         Box::new(consumer_lag.clone()),
+        Box::new(parked.clone()),
     ] {
         registry.register(m).expect("metric registered once");
     }
@@ -129,6 +143,7 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         for error_type in ["transient", "missing"] {
             retries.with_label_values(&[stream, error_type]);
         }
+        parked.with_label_values(&[stream]);
     }
     for error_type in ["kafka", "commit", "dead_letter"] {
         errors.with_label_values(&[error_type]);
@@ -141,6 +156,7 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         apply_latency,
         batch_duration,
         consumer_lag,
+        parked,
         server_requests,
     }
 });

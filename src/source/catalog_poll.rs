@@ -195,9 +195,11 @@ impl CatalogPollSource {
         let mut state = store.load(&self.scope.service, &database)?;
         let emitted_at = crate::event::now_millis();
         // No state (first start, or lost): a new epoch, later than any before it.
-        let new_epoch = state.epoch == 0;
-        if new_epoch {
+        if state.epoch == 0 {
             state.epoch = emitted_at;
+            // Saved before anything is sent under it: a crash after the send must repeat the
+            // same events (same ids) under the same epoch.
+            store.save(&self.scope.service, &database, &state)?;
             tracing::info!(database = %database, epoch = state.epoch, "capture state begins a new epoch");
         }
         let mut diff = diff(&state, *snapshot, &self.scope.service, self.diff_options);
@@ -210,10 +212,7 @@ impl CatalogPollSource {
             crate::telemetry::metrics().count_sent(&records);
         }
         fail::fail_point!("capture-after-send-before-checkpoint");
-        let dirty = !diff.changes.is_empty()
-            || !diff.forgotten.is_empty()
-            || !state.initialized
-            || new_epoch;
+        let dirty = !diff.changes.is_empty() || !diff.forgotten.is_empty() || !state.initialized;
         state.apply(&mut diff);
         if dirty {
             store.save(&self.scope.service, &database, &state)?;

@@ -62,9 +62,17 @@ pub fn fingerprint() -> String {
             AND objoid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
             .into(),
         // Owners, grantees and policy roles are emitted by name: renaming a role changes them
-        // without touching the objects. Any role may be a grantee, so all of them count.
+        // without touching the objects. pg_shdepend lists the roles this database's objects
+        // depend on (owner, ACL, policy), except the bootstrap superuser, whose ownerships
+        // the first list covers.
         "(SELECT md5(coalesce(string_agg(r.oid::text || ':' || r.rolname, ',' ORDER BY r.oid), ''))
-          FROM pg_catalog.pg_roles r)"
+          FROM pg_catalog.pg_roles r WHERE r.oid IN (
+            SELECT relowner FROM pg_catalog.pg_class UNION SELECT nspowner FROM pg_catalog.pg_namespace
+            UNION SELECT proowner FROM pg_catalog.pg_proc
+            UNION SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()
+            UNION SELECT refobjid FROM pg_catalog.pg_shdepend
+              WHERE dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                AND refclassid = 'pg_catalog.pg_authid'::regclass))"
             .into(),
     ];
     format!("SELECT concat_ws('/', {})", parts.join(", "))
