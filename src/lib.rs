@@ -19,7 +19,6 @@
 
 pub mod apply;
 pub mod capture;
-pub mod catalog;
 pub mod checkpoint;
 pub mod cli;
 pub mod codec;
@@ -30,7 +29,9 @@ pub mod filter;
 pub mod lineage;
 pub mod memory;
 pub mod model;
+pub mod openmetadata;
 pub mod pg;
+pub mod server;
 pub mod shutdown;
 pub mod sink;
 pub mod source;

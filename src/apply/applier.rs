@@ -11,7 +11,7 @@ use super::client::{ApplyError, HttpMetadataClient, Rejection};
 use super::mapping;
 use super::name::EntityName;
 use super::stamps::{Held, Listings, Stamp};
-use crate::catalog::kind::{self, Kind};
+use crate::openmetadata::kind::{self, Kind};
 use crate::event::{LineageEvent, LineageOp, MetadataEvent, Op, UsageEvent, UsageKind};
 use serde_json::{Value, json};
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! `HttpMetadataClient`: the calls pgmeta-apply makes to an OpenMetadata-compatible server,
 //! with every failure classified where it arises (transient: retry; definite: dead-letter).
 
-use crate::catalog::kind::Kind;
+use crate::openmetadata::kind::Kind;
 use serde_json::Value;
 use std::time::Duration;
 

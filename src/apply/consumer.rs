@@ -17,7 +17,7 @@ use super::applier::{Applied, Applier};
 use super::client::ApplyError;
 use super::metrics;
 use super::parked::{Parked, Position, Retry};
-use crate::catalog::kind;
+use crate::openmetadata::kind;
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
 use crate::model::Fqn;

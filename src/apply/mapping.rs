@@ -2,7 +2,7 @@
 //! `AddLineage` and usage shapes of openmetadata-spec). No I/O: unit-tested below.
 
 use super::name::EntityName;
-use crate::catalog::kind::{self, Kind};
+use crate::openmetadata::kind::{self, Kind};
 use crate::event::{ColumnEdge, LineageEvent, LineageOrigin, MetadataEvent};
 use crate::model::{
     Column, ConstraintType, Database, DatabaseSchema, EntityType, Fqn, Routine, RoutineKind, Table,
@@ -515,7 +515,7 @@ pub(crate) mod tests {
         ];
         for (pg, family, want) in cases {
             assert_eq!(data_type(&col(pg, family)), want, "{pg}");
-            assert!(crate::catalog::DATA_TYPES.contains(&want.0));
+            assert!(crate::openmetadata::DATA_TYPES.contains(&want.0));
         }
         let mut arr = col("text[]", TypeFamily::Text);
         arr.is_array = true;
@@ -533,7 +533,7 @@ pub(crate) mod tests {
         let body = create_request(&e, &name).expect("a request");
         assert_eq!(body["databaseSchema"], "s.d.public");
         assert_eq!(body["name"], "film");
-        crate::catalog::validate(&crate::catalog::kind::TABLE, body.clone())
+        crate::server::validate(&crate::openmetadata::kind::TABLE, body.clone())
             .expect("valid for the catalog");
     }
 

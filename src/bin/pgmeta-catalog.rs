@@ -3,7 +3,7 @@
 //! `PGMETA_CATALOG_TOKEN` or a file, never a flag.
 
 use clap::Parser;
-use pgmeta::catalog::{Access, AppState, ConnectionLimits, PoolLimits, Store};
+use pgmeta::server::{Access, AppState, ConnectionLimits, PoolLimits, Store};
 use pgmeta::cli::LogArgs;
 use pgmeta::config::{CaptureConfig, Secret, parse_duration};
 use pgmeta::pg::PgTarget;
@@ -59,7 +59,7 @@ struct Cli {
     shutdown_timeout: Duration,
     /// Largest request body, in bytes (answered 413 past it); also how much a PATCH may grow
     /// an entity.
-    #[arg(long, default_value_t = pgmeta::catalog::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, default_value_t = pgmeta::server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
     #[command(flatten)]
     log: LogArgs,
@@ -122,7 +122,7 @@ async fn serve(cli: Cli, target: PgTarget, token: Option<Secret>) -> Result<(), 
         .unwrap_or_else(|| format!("http://{}", cli.listen))
         .trim_end_matches('/')
         .to_owned();
-    let app = pgmeta::catalog::app(AppState {
+    let app = pgmeta::server::app(AppState {
         store,
         access: Access::new(token.as_ref(), &public_url),
         public_url,
@@ -134,7 +134,7 @@ async fn serve(cli: Cli, target: PgTarget, token: Option<Secret>) -> Result<(), 
         header_read_timeout: cli.header_read_timeout,
         shutdown_timeout: cli.shutdown_timeout,
     };
-    pgmeta::catalog::serve(listener, app, connections, shutdown).await;
+    pgmeta::server::serve(listener, app, connections, shutdown).await;
     tracing::info!("pgmeta-catalog stopped");
     Ok(())
 }

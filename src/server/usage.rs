@@ -1,7 +1,7 @@
 //! Usage routes: a daily count per entity. `POST` adds to the day's count (OpenMetadata's
 //! report), `PUT` sets it (create or update), so a client that sends day totals is idempotent.
 
-use super::kind;
+use crate::openmetadata::kind;
 use super::routes::{ApiError, Shared, bad, kind_of_type};
 use super::store::{Include, Store, StoreError, reference};
 use axum::Json;

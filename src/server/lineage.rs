@@ -1,7 +1,7 @@
 //! Lineage routes: add an edge (with column lineage and SQL), read an entity's upstream and
 //! downstream graph, read or delete one edge.
 
-use super::kind::Kind;
+use crate::openmetadata::kind::Kind;
 use super::routes::{ApiError, Shared, bad, kind_of_type};
 use super::store::{StoreError, reference};
 use axum::Json;

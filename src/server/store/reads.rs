@@ -2,7 +2,7 @@
 
 use super::conn::Db;
 use super::{Include, Row, Store, StoreError, bodies_of, body_of, not_found};
-use crate::catalog::kind::{self, Kind};
+use crate::openmetadata::kind::{self, Kind};
 use serde_json::{Map, Value};
 use tokio_postgres::GenericClient;
 

@@ -13,7 +13,6 @@
 mod access;
 mod columns;
 mod entity;
-pub mod kind;
 mod limits;
 mod lineage;
 mod patch;
@@ -23,7 +22,7 @@ mod store;
 mod usage;
 
 pub use access::Access;
-pub use entity::{DATA_TYPES, TABLE_TYPES, validate};
+pub use entity::validate;
 pub use limits::DEFAULT_MAX_BODY_BYTES;
 pub use routes::AppState;
 pub use serve::{ConnectionLimits, serve};

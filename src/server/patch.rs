@@ -13,7 +13,7 @@
 //! Pure: no I/O, unit-tested below; the store runs it on a blocking thread.
 
 use super::entity::{Invalid, SYSTEM_FIELDS};
-use super::kind::Kind;
+use crate::openmetadata::kind::Kind;
 use super::limits::{depth, has_nul, json_len};
 use json_patch::PatchOperation;
 use serde_json::{Map, Value};
@@ -152,7 +152,7 @@ fn check_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::kind::TABLE;
+    use crate::openmetadata::kind::TABLE;
     use serde_json::json;
 
     fn stored() -> Map<String, Value> {

@@ -1,7 +1,7 @@
 //! Lineage edges between entities, and daily usage counts.
 
 use super::{Store, StoreError, body_of};
-use crate::catalog::entity::Invalid;
+use crate::server::entity::Invalid;
 use serde_json::Value;
 
 impl Store {

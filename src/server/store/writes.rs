@@ -6,10 +6,10 @@ use super::{
     PutOutcome, Row, Store, StoreError, Update, body_of, not_found, now_millis, reference,
     version_of,
 };
-use crate::catalog::entity::{self, Changes, Create, Invalid};
-use crate::catalog::kind::{self, Kind};
-use crate::catalog::limits::MAX_DEPTH;
-use crate::catalog::patch;
+use crate::server::entity::{self, Changes, Create, Invalid};
+use crate::openmetadata::kind::{self, Kind};
+use crate::server::limits::MAX_DEPTH;
+use crate::server::patch;
 use serde_json::{Map, Value, json};
 use tokio_postgres::{GenericClient, Transaction};
 
@@ -39,7 +39,7 @@ impl Store {
         } else {
             entity::child_fqn(create.parent_fqn.as_deref(), &create.name)
         };
-        let (fqn, new) = crate::catalog::blocking(move || {
+        let (fqn, new) = crate::server::blocking(move || {
             let mut new = new;
             if query {
                 new.insert("checksum".into(), Value::String(fqn.clone()));
@@ -66,7 +66,7 @@ impl Store {
                 new.insert("updatedAt".into(), json!(now_millis()));
                 new.insert("updatedBy".into(), Value::String(updated_by.into()));
                 new.insert("deleted".into(), Value::Bool(false));
-                let (new, text) = crate::catalog::blocking(move || {
+                let (new, text) = crate::server::blocking(move || {
                     let text = json_text(&new);
                     (new, text)
                 })
@@ -104,7 +104,7 @@ impl Store {
                     ..
                 } = row;
                 let update =
-                    crate::catalog::blocking(move || Self::update_of(body, deleted, new)).await?;
+                    crate::server::blocking(move || Self::update_of(body, deleted, new)).await?;
                 if let Update::Unchanged(body) = update {
                     return Ok((PutOutcome::Unchanged, body));
                 }
@@ -298,7 +298,7 @@ impl Store {
             .to_owned();
         let version = version_of(body);
         let owned = std::mem::take(body);
-        let (owned, text) = crate::catalog::blocking(move || {
+        let (owned, text) = crate::server::blocking(move || {
             let text = json_text(&owned);
             (owned, text)
         })
@@ -320,7 +320,7 @@ impl Store {
     }
 
     /// PATCH: an RFC 6902 JSON Patch over the entity; unlike a PUT it overwrites descriptions
-    /// and owners. Applied to a copy and checked (`catalog::patch`): the server's fields
+    /// and owners. Applied to a copy and checked (`server::patch`): the server's fields
     /// stay as they are, size and depth are bounded, a table still validates; a rejected
     /// patch changes nothing.
     pub async fn patch(
@@ -339,7 +339,7 @@ impl Store {
             .await?
             .filter(|r| !r.deleted)
             .ok_or_else(|| not_found(kind, id))?;
-        let (row, patched) = crate::catalog::blocking(move || {
+        let (row, patched) = crate::server::blocking(move || {
             let patched = Self::patched(kind, &row.body, &ops, max_bytes);
             (row, patched)
         })

@@ -1,7 +1,7 @@
 //! The REST routes: OpenMetadata's paths and JSON shapes for the entity collections.
 
 use super::entity;
-use super::kind::{self, Kind};
+use crate::openmetadata::kind::{self, Kind};
 use super::store::{Include, PutOutcome, Store, StoreError};
 use axum::Json;
 use axum::extract::{Path, Query, State};

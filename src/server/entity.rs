@@ -2,7 +2,8 @@
 //! the merge rule for PUT over an existing entity, and the change description and version bump
 //! of an update. No I/O: unit-tested below.
 
-use super::kind::{Kind, TABLE};
+use crate::openmetadata::kind::{Kind, TABLE};
+use crate::openmetadata::{DATA_TYPES, TABLE_TYPES};
 use crate::model::Fqn;
 use serde_json::{Map, Value, json};
 
@@ -26,108 +27,6 @@ pub struct Create {
     /// The fields copied into the entity.
     pub content: Map<String, Value>,
 }
-
-/// OpenMetadata's column `dataType` enum (openmetadata-spec `entity/data/table.json`).
-pub const DATA_TYPES: &[&str] = &[
-    "NUMBER",
-    "TINYINT",
-    "SMALLINT",
-    "INT",
-    "BIGINT",
-    "BYTEINT",
-    "BYTES",
-    "FLOAT",
-    "DOUBLE",
-    "DECIMAL",
-    "NUMERIC",
-    "TIMESTAMP",
-    "TIMESTAMPZ",
-    "TIME",
-    "DATE",
-    "DATETIME",
-    "INTERVAL",
-    "STRING",
-    "MEDIUMTEXT",
-    "TEXT",
-    "CHAR",
-    "LONG",
-    "VARCHAR",
-    "BOOLEAN",
-    "BINARY",
-    "VARBINARY",
-    "ARRAY",
-    "BLOB",
-    "LONGBLOB",
-    "MEDIUMBLOB",
-    "MAP",
-    "STRUCT",
-    "UNION",
-    "SET",
-    "GEOGRAPHY",
-    "ENUM",
-    "JSON",
-    "UUID",
-    "VARIANT",
-    "GEOMETRY",
-    "BYTEA",
-    "AGGREGATEFUNCTION",
-    "ERROR",
-    "FIXED",
-    "RECORD",
-    "NULL",
-    "SUPER",
-    "HLLSKETCH",
-    "PG_LSN",
-    "PG_SNAPSHOT",
-    "TSQUERY",
-    "TXID_SNAPSHOT",
-    "XML",
-    "MACADDR",
-    "TSVECTOR",
-    "UNKNOWN",
-    "CIDR",
-    "INET",
-    "CLOB",
-    "ROWID",
-    "LOWCARDINALITY",
-    "YEAR",
-    "POINT",
-    "POLYGON",
-    "TUPLE",
-    "SPATIAL",
-    "TABLE",
-    "NTEXT",
-    "IMAGE",
-    "IPV4",
-    "IPV6",
-    "DATETIMERANGE",
-    "HLL",
-    "LARGEINT",
-    "QUANTILE_STATE",
-    "AGG_STATE",
-    "BITMAP",
-    "UINT",
-    "BIT",
-    "MONEY",
-    "MEASURE HIDDEN",
-    "MEASURE VISIBLE",
-    "MEASURE",
-];
-
-pub const TABLE_TYPES: &[&str] = &[
-    "Regular",
-    "External",
-    "Dynamic",
-    "View",
-    "SecureView",
-    "MaterializedView",
-    "Iceberg",
-    "Local",
-    "Partitioned",
-    "Foreign",
-    "Transient",
-    "Stream",
-];
 
 const CONSTRAINT_TYPES: &[&str] = &[
     "UNIQUE",
@@ -495,7 +394,7 @@ pub fn select_fields(kind: &Kind, entity: &mut Map<String, Value>, fields: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::kind::{DATABASE, STORED_PROCEDURE};
+    use crate::openmetadata::kind::{DATABASE, STORED_PROCEDURE};
 
     fn table(columns: Value) -> Value {
         json!({"name": "film", "databaseSchema": "svc.db.public", "columns": columns})

@@ -14,7 +14,7 @@ mod reads;
 mod writes;
 
 use super::entity::{Changes, Invalid};
-use super::kind::Kind;
+use crate::openmetadata::kind::Kind;
 use crate::pg::PgTarget;
 use conn::{Connector, Pool};
 use serde_json::{Map, Value, json};
