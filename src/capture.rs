@@ -1,46 +1,20 @@
 //! The capture pipeline: one catalog poll source per database, one sink, one checkpoint store,
 //! and the loop that runs them until shutdown.
 
-use crate::checkpoint::{CheckpointError, CheckpointStore};
+use crate::checkpoint::CheckpointStore;
 use crate::config::{CaptureConfig, ConfigError};
 use crate::diff::DiffOptions;
 use crate::pg::catalog::{CatalogScope, list_databases};
-use crate::pg::{ErrorClass, PgError, PgTarget, TargetError};
+use crate::pg::{ErrorClass, PgTarget};
 use crate::shutdown::Shutdown;
-use crate::sink::{Sink, SinkError};
+use crate::sink::Sink;
+pub use crate::source::CaptureError;
 use crate::source::{
     CATALOG_LINEAGE_PART, CatalogPollSource, PollReport, QUERY_LINEAGE_PART, USAGE_PART,
     UsageReport, UsageSource,
 };
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
-    #[error(transparent)]
-    Pg(#[from] PgError),
-    #[error(transparent)]
-    Sink(#[from] SinkError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Replication(#[from] crate::source::ReplicationError),
-}
-
-impl CaptureError {
-    /// Whether waiting and trying again can help.
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            CaptureError::Pg(e) => e.class(),
-            CaptureError::Sink(SinkError::Delivery { .. }) => ErrorClass::Transient,
-            _ => ErrorClass::Fatal,
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct Capture<S> {

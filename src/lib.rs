@@ -9,6 +9,41 @@
 //! Sources read ([`source`], [`pg`]), the model describes ([`model`]), the diff decides
 //! ([`diff`]), the codec encodes ([`codec`]), sinks write ([`sink`]).
 //!
+//! # Modules
+//!
+//! Three binaries sit on top: `pgmeta-capture` ([`capture`]: [`source`]s read PostgreSQL
+//! through [`pg`], [`diff`] against the [`checkpoint`] state, [`sink`]s write [`event`]s
+//! encoded by [`codec`]), `pgmeta-apply` ([`apply`]: Kafka to an OpenMetadata server) and
+//! `pgmeta-catalog` ([`server`]: an OpenMetadata-compatible server). [`openmetadata`] is the
+//! REST contract apply and the server share; [`model`] (PostgreSQL's catalog as pgmeta
+//! describes it) is at the bottom. Each module uses only those after its arrow, so the graph
+//! has no cycle (`tests/structure.rs` derives it from the code, checks it equals this table
+//! and the README's, and that no directory's submodules form a cycle either):
+//!
+//! ```text
+//! apply        ─► codec config event model openmetadata pg shutdown sink telemetry
+//! capture      ─► checkpoint config diff pg shutdown sink source
+//! checkpoint   ─► diff
+//! cli          ─► config memory telemetry
+//! codec        ─► event
+//! config       ─► filter
+//! diff         ─► event model
+//! event        ─► model
+//! filter       ─►
+//! lineage      ─► event model
+//! memory       ─►
+//! model        ─►
+//! openmetadata ─►
+//! pg           ─► config lineage model usage
+//! server       ─► config event model openmetadata pg shutdown telemetry
+//! shutdown     ─►
+//! sink         ─► codec config event
+//! source       ─► checkpoint config diff event lineage pg shutdown sink telemetry usage
+//! telemetry    ─► event shutdown
+//! testkit      ─► codec config event model pg
+//! usage        ─► event
+//! ```
+//!
 //! # Delivery guarantee
 //! At least once, made harmless by idempotence. A poll's events are written to the sink and
 //! acknowledged (`acks=all`, idempotent producer) before the capture's state advances, so a

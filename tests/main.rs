@@ -22,6 +22,7 @@ mod replication;
 mod server_hardening;
 mod server_properties;
 mod shutdown;
+mod structure;
 mod tls;
 mod torture;
 mod usage;

@@ -11,8 +11,8 @@ use super::client::{ApplyError, HttpMetadataClient, Rejection};
 use super::mapping;
 use super::name::EntityName;
 use super::stamps::{Held, Listings, Stamp};
-use crate::openmetadata::kind::{self, Kind};
 use crate::event::{LineageEvent, LineageOp, MetadataEvent, Op, UsageEvent, UsageKind};
+use crate::openmetadata::kind::{self, Kind};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -503,7 +503,7 @@ impl Applier {
                     return Ok(Applied::Skipped);
                 };
                 let day = if t.day.is_empty() {
-                    mapping::utc_day(e.bucket_end)
+                    crate::event::utc_day(e.bucket_end)
                 } else {
                     t.day.clone()
                 };

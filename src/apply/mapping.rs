@@ -2,12 +2,12 @@
 //! `AddLineage` and usage shapes of openmetadata-spec). No I/O: unit-tested below.
 
 use super::name::EntityName;
-use crate::openmetadata::kind::{self, Kind};
 use crate::event::{ColumnEdge, LineageEvent, LineageOrigin, MetadataEvent};
 use crate::model::{
     Column, ConstraintType, Database, DatabaseSchema, EntityType, Fqn, Routine, RoutineKind, Table,
     TableType, TypeFamily,
 };
+use crate::openmetadata::kind::{self, Kind};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -363,22 +363,6 @@ pub fn lineage_source(origin: LineageOrigin) -> &'static str {
     }
 }
 
-/// UTC calendar day (`YYYY-MM-DD`) of a Unix time in milliseconds.
-pub fn utc_day(millis: i64) -> String {
-    // Howard Hinnant's civil-from-days; no date crate needed for one conversion.
-    let days = millis.div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -444,14 +428,6 @@ pub(crate) mod tests {
             catalog_confirmed: None,
             edge_version: 1,
         }
-    }
-
-    #[test]
-    fn utc_days() {
-        assert_eq!(utc_day(0), "1970-01-01");
-        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
-        assert_eq!(utc_day(1_795_000_000_000), "2026-11-18");
-        assert_eq!(utc_day(-1), "1969-12-31");
     }
 
     fn col(data_type: &str, family: TypeFamily) -> Column {

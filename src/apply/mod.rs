@@ -24,7 +24,7 @@ mod stamps;
 pub use applier::{Applied, Applier, ApplierConfig};
 pub use client::{ApplyError, HttpMetadataClient, encode_path};
 pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, backoff, check_kafka_options};
-pub use mapping::{create_request, data_type, lineage_details, utc_day};
+pub use mapping::{create_request, data_type, lineage_details};
 pub use name::{BadName, EntityName};
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};

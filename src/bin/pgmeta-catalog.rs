@@ -3,10 +3,10 @@
 //! `PGMETA_CATALOG_TOKEN` or a file, never a flag.
 
 use clap::Parser;
-use pgmeta::server::{Access, AppState, ConnectionLimits, PoolLimits, Store};
 use pgmeta::cli::LogArgs;
 use pgmeta::config::{CaptureConfig, Secret, parse_duration};
 use pgmeta::pg::PgTarget;
+use pgmeta::server::{Access, AppState, ConnectionLimits, PoolLimits, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

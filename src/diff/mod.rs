@@ -6,8 +6,10 @@
 //! that is merely filtered out is left alone (a filter change never deletes).
 
 mod digest;
+mod outbound;
 
 pub use digest::{ChildGroup, DIGEST_FORMAT, EntityDigest, changed_fields, field_names};
+pub use outbound::outbound;
 
 use crate::event::{EntityType, Op};
 pub use crate::model::EntityKey;

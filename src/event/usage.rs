@@ -74,6 +74,22 @@ pub struct QueryUsage {
     pub approximate: bool,
 }
 
+/// The `day` of a table's usage: the UTC calendar day (`YYYY-MM-DD`) of a Unix time in milliseconds.
+pub fn utc_day(millis: i64) -> String {
+    // Howard Hinnant's civil-from-days; no date crate needed for one conversion.
+    let days = millis.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 impl UsageEvent {
     /// The topic key: the table's fqn, or `service.database/queryid/role` for a statement
     /// (`/nested` appended for one run inside functions).
@@ -96,5 +112,18 @@ impl UsageEvent {
     pub fn id_for(kind: UsageKind, key: &str, bucket_start: i64) -> String {
         let name = format!("usage\u{0}{kind:?}\u{0}{key}\u{0}{bucket_start}");
         uuid::Uuid::new_v5(&super::EVENT_ID_NAMESPACE, name.as_bytes()).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_days() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_day(1_795_000_000_000), "2026-11-18");
+        assert_eq!(utc_day(-1), "1969-12-31");
     }
 }

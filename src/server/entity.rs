@@ -2,10 +2,10 @@
 //! the merge rule for PUT over an existing entity, and the change description and version bump
 //! of an update. No I/O: unit-tested below.
 
+use crate::model::Fqn;
 use crate::openmetadata::kind::{Kind, TABLE};
 use crate::openmetadata::{DATA_TYPES, TABLE_TYPES};
-use crate::model::Fqn;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A request body that does not validate; the message names the field (answered with 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -291,89 +291,6 @@ pub fn qualify_columns(columns: &mut Value, parent: &str) {
     }
 }
 
-pub(super) fn is_empty(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => true,
-        Some(Value::String(s)) => s.is_empty(),
-        Some(Value::Array(a)) => a.is_empty(),
-        _ => false,
-    }
-}
-
-/// What a PUT keeps of the existing entity: a description, owners or tags already set are not
-/// overwritten (OpenMetadata's rule for ingestion bots; a PATCH does overwrite), and neither
-/// are column descriptions. A PUT that leaves them out does not clear them.
-pub fn merge_curated(existing: &Map<String, Value>, incoming: &mut Map<String, Value>) {
-    for field in ["description", "owners", "tags", "displayName"] {
-        if !is_empty(existing.get(field)) {
-            incoming.insert(field.into(), existing[field].clone());
-        }
-    }
-    if let (Some(Value::Array(old)), Some(Value::Array(new))) =
-        (existing.get("columns"), incoming.get_mut("columns"))
-    {
-        super::columns::merge_curated(old, new);
-    }
-}
-
-/// What changed between two versions of an entity's content.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Changes {
-    pub added: Vec<(String, Value)>,
-    pub updated: Vec<(String, Value, Value)>,
-    pub deleted: Vec<(String, Value)>,
-    /// A dropped column or a changed column type: OpenMetadata bumps the major version.
-    pub breaking: bool,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
-    }
-
-    /// OpenMetadata's `changeDescription`.
-    pub fn describe(&self, previous_version: f64) -> Value {
-        let show = |v: &Value| match v {
-            Value::String(s) => Value::String(s.clone()),
-            other => Value::String(other.to_string()),
-        };
-        json!({
-            "fieldsAdded": self.added.iter().map(|(n, v)| json!({"name": n, "newValue": show(v)})).collect::<Vec<_>>(),
-            "fieldsUpdated": self.updated.iter().map(|(n, o, v)| json!({"name": n, "oldValue": show(o), "newValue": show(v)})).collect::<Vec<_>>(),
-            "fieldsDeleted": self.deleted.iter().map(|(n, o)| json!({"name": n, "oldValue": show(o)})).collect::<Vec<_>>(),
-            "previousVersion": previous_version,
-        })
-    }
-
-    /// The version after this change: +1.0 when breaking, else +0.1 (one decimal, as
-    /// OpenMetadata rounds it).
-    pub fn next_version(&self, version: f64) -> f64 {
-        let step = if self.breaking { 1.0 } else { 0.1 };
-        ((version + step) * 10.0).round() / 10.0
-    }
-}
-
-/// Compares two entities' content field by field (the server's own fields are not content
-/// and are passed over); columns are compared by name, per attribute.
-pub fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
-    let mut out = Changes::default();
-    let content = |k: &String| !SYSTEM_FIELDS.contains(&k.as_str());
-    for (k, v) in new.iter().filter(|(k, _)| content(k)) {
-        match old.get(k) {
-            None if !v.is_null() => out.added.push((k.clone(), v.clone())),
-            Some(o) if o != v && k == "columns" => super::columns::changes(o, v, &mut out),
-            Some(o) if o != v => out.updated.push((k.clone(), o.clone(), v.clone())),
-            _ => {}
-        }
-    }
-    for (k, o) in old.iter().filter(|(k, _)| content(k)) {
-        if !new.contains_key(k) && !o.is_null() {
-            out.deleted.push((k.clone(), o.clone()));
-        }
-    }
-    out
-}
-
 /// Removes the optional fields `fields=` did not ask for (`*` asks for all).
 pub fn select_fields(kind: &Kind, entity: &mut Map<String, Value>, fields: &str) {
     let wanted: Vec<&str> = fields
@@ -395,6 +312,14 @@ pub fn select_fields(kind: &Kind, entity: &mut Map<String, Value>, fields: &str)
 mod tests {
     use super::*;
     use crate::openmetadata::kind::{DATABASE, STORED_PROCEDURE};
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
 
     fn table(columns: Value) -> Value {
         json!({"name": "film", "databaseSchema": "svc.db.public", "columns": columns})
@@ -503,86 +428,6 @@ mod tests {
             cols[0]["children"][0]["fullyQualifiedName"],
             "s.d.\"my.schema\".t.\"a.b\".c"
         );
-    }
-
-    #[test]
-    fn a_put_keeps_curated_descriptions_and_owners() {
-        let existing = json!({"description": "curated", "owners": [{"id": "u", "type": "user"}],
-            "columns": [{"name": "a", "description": "kept"}, {"name": "b"}]});
-        let mut incoming = json!({"description": "from source",
-            "columns": [{"name": "a", "description": "new"}, {"name": "b", "description": "filled"}]});
-        let (Value::Object(e), Value::Object(i)) = (&existing, &mut incoming) else {
-            unreachable!()
-        };
-        merge_curated(e, i);
-        assert_eq!(incoming["description"], "curated");
-        assert_eq!(incoming["owners"][0]["id"], "u");
-        assert_eq!(incoming["columns"][0]["description"], "kept");
-        assert_eq!(incoming["columns"][1]["description"], "filled");
-    }
-
-    fn map(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
-
-    #[test]
-    fn no_change_is_no_change() {
-        let a = map(json!({"columns": [{"name": "a", "dataType": "INT"}], "tableType": "Regular"}));
-        assert!(changes(&a, &a.clone()).is_empty());
-    }
-
-    #[test]
-    fn an_added_column_is_a_minor_change() {
-        let old = map(json!({"columns": [{"name": "a", "dataType": "INT"}]}));
-        let new = map(
-            json!({"columns": [{"name": "a", "dataType": "INT"}, {"name": "b", "dataType": "TEXT"}]}),
-        );
-        let c = changes(&old, &new);
-        assert!(!c.breaking);
-        assert_eq!(c.added.len(), 1);
-        assert_eq!(c.added[0].0, "columns");
-        assert_eq!(c.next_version(0.1), 0.2);
-        let d = c.describe(0.1);
-        assert_eq!(d["fieldsAdded"][0]["name"], "columns");
-        assert_eq!(d["previousVersion"], 0.1);
-    }
-
-    #[test]
-    fn a_dropped_column_or_a_new_type_is_breaking() {
-        let old = map(
-            json!({"columns": [{"name": "a", "dataType": "INT"}, {"name": "b", "dataType": "INT"}]}),
-        );
-        let dropped = map(json!({"columns": [{"name": "a", "dataType": "INT"}]}));
-        let c = changes(&old, &dropped);
-        assert!(c.breaking);
-        assert_eq!(c.deleted[0].0, "columns");
-        assert_eq!(c.next_version(0.3), 1.3);
-        let retyped = map(
-            json!({"columns": [{"name": "a", "dataType": "BIGINT"}, {"name": "b", "dataType": "INT"}]}),
-        );
-        let c = changes(&old, &retyped);
-        assert!(c.breaking);
-        assert_eq!(c.updated[0].0, "columns.a.dataType");
-    }
-
-    #[test]
-    fn field_changes_are_listed_by_name() {
-        let old = map(json!({"description": "x", "tableType": "Regular"}));
-        let new = map(json!({"description": "y", "schemaDefinition": "select 1"}));
-        let c = changes(&old, &new);
-        assert_eq!(
-            c.updated,
-            vec![("description".into(), json!("x"), json!("y"))]
-        );
-        assert_eq!(
-            c.added,
-            vec![("schemaDefinition".into(), json!("select 1"))]
-        );
-        assert_eq!(c.deleted, vec![("tableType".into(), json!("Regular"))]);
-        assert!(!c.breaking);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Lineage routes: add an edge (with column lineage and SQL), read an entity's upstream and
 //! downstream graph, read or delete one edge.
 
-use crate::openmetadata::kind::Kind;
-use super::routes::{ApiError, Shared, bad, kind_of_type};
+use super::api::{ApiError, Shared, bad, kind_of_type};
 use super::store::{StoreError, reference};
+use crate::openmetadata::kind::Kind;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -112,7 +112,7 @@ async fn add_edge(
     State(app): State<Shared>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(super::routes::rejected)?;
+    let Json(body) = body.map_err(super::api::rejected)?;
     let edge = body.get("edge").ok_or_else(|| bad("edge is required"))?;
     let (_, from) = endpoint(&app, edge, "fromEntity").await?;
     let (_, to) = endpoint(&app, edge, "toEntity").await?;

@@ -11,7 +11,8 @@
 //! ```
 
 mod access;
-mod columns;
+mod api;
+mod changes;
 mod entity;
 mod limits;
 mod lineage;
@@ -22,9 +23,9 @@ mod store;
 mod usage;
 
 pub use access::Access;
+pub use api::AppState;
 pub use entity::validate;
 pub use limits::DEFAULT_MAX_BODY_BYTES;
-pub use routes::AppState;
 pub use serve::{ConnectionLimits, serve};
 pub use store::{Include, PoolLimits, Store, StoreError};
 
@@ -149,7 +150,7 @@ async fn deadline(
 ) -> Response {
     match tokio::time::timeout(app.request_timeout, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => routes::ApiError(
+        Err(_) => api::ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "the request did not finish within {} s",
@@ -180,7 +181,7 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
     } else {
         message
     };
-    let mut out = routes::ApiError(status, message).into_response();
+    let mut out = api::ApiError(status, message).into_response();
     for name in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(v) = parts.headers.get(&name) {
             out.headers_mut().insert(name, v.clone());
@@ -200,7 +201,7 @@ async fn admit(
         Ok(()) => next.run(req).await,
         // Probes and scrapes need no token; the Host/Origin rule still holds for them.
         Err(access::Refusal::Unauthorized) if !is_api => next.run(req).await,
-        Err(access::Refusal::Unauthorized) => routes::ApiError(
+        Err(access::Refusal::Unauthorized) => api::ApiError(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token".into(),
         )
@@ -208,7 +209,7 @@ async fn admit(
         Err(access::Refusal::ForeignName { header: name }) => {
             let value = req.headers().get(name).map(HeaderValue::as_bytes);
             tracing::warn!(header = name, value = ?value.map(String::from_utf8_lossy), "refused a request naming this server by a foreign name");
-            routes::ApiError(
+            api::ApiError(
                 StatusCode::FORBIDDEN,
                 format!(
                     "the {name} header names this server by a name it does not answer to without a token; use an IP address, localhost or the public URL"
@@ -233,7 +234,7 @@ pub fn app(state: AppState) -> axum::Router {
     );
     routes::router()
         .merge(health)
-        .fallback(|| async { routes::ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+        .fallback(|| async { api::ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
         .layer(axum::middleware::from_fn(json_errors))

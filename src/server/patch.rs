@@ -13,8 +13,8 @@
 //! Pure: no I/O, unit-tested below; the store runs it on a blocking thread.
 
 use super::entity::{Invalid, SYSTEM_FIELDS};
-use crate::openmetadata::kind::Kind;
 use super::limits::{depth, has_nul, json_len};
+use crate::openmetadata::kind::Kind;
 use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 

@@ -1,9 +1,9 @@
 //! Usage routes: a daily count per entity. `POST` adds to the day's count (OpenMetadata's
 //! report), `PUT` sets it (create or update), so a client that sends day totals is idempotent.
 
-use crate::openmetadata::kind;
-use super::routes::{ApiError, Shared, bad, kind_of_type};
+use super::api::{ApiError, Shared, bad, kind_of_type};
 use super::store::{Include, Store, StoreError, reference};
+use crate::openmetadata::kind;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +28,7 @@ async fn report(
     Path((entity_type, id)): Path<(String, String)>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(super::routes::rejected)?;
+    let Json(body) = body.map_err(super::api::rejected)?;
     let k = kind_of_type(&entity_type)?;
     let date = body
         .get("date")

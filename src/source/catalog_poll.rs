@@ -14,8 +14,8 @@
 //! save: an idle capture of a 10,000-table database holds none of its 140,000 digests.
 
 use crate::checkpoint::CheckpointStore;
-use crate::diff::{DiffOptions, diff};
-use crate::event::{CaptureMode, SourceInfo, outbound};
+use crate::diff::{DiffOptions, diff, outbound};
+use crate::event::{CaptureMode, SourceInfo};
 use crate::lineage::edges::{self, LineageState, catalog_edges};
 use crate::pg::catalog::{CatalogRead, CatalogScope, read_catalog};
 use crate::pg::{PgError, PgTarget};
@@ -78,7 +78,7 @@ impl CatalogPollSource {
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
-    ) -> Result<PollReport, crate::capture::CaptureError> {
+    ) -> Result<PollReport, super::CaptureError> {
         self.read_and_emit(sink, store, CaptureMode::Poll).await
     }
 
@@ -90,7 +90,7 @@ impl CatalogPollSource {
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
-    ) -> Result<PollReport, crate::capture::CaptureError> {
+    ) -> Result<PollReport, super::CaptureError> {
         let m = crate::telemetry::metrics();
         let timer = m.poll_duration.start_timer();
         let result = self.read_diff_send(sink, store, mode).await;
@@ -113,7 +113,7 @@ impl CatalogPollSource {
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
-    ) -> Result<PollReport, crate::capture::CaptureError> {
+    ) -> Result<PollReport, super::CaptureError> {
         let label = self.target.to_string();
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,

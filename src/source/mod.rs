@@ -2,9 +2,11 @@
 //! triggers the same read-diff-send on each DDL transaction. Both feed the same diff and sinks.
 
 mod catalog_poll;
+mod error;
 mod replication;
 mod usage;
 
 pub use catalog_poll::{CATALOG_LINEAGE_PART, CatalogPollSource, PollReport};
+pub use error::CaptureError;
 pub use replication::{ReplicationError, ReplicationSource};
 pub use usage::{QUERY_LINEAGE_PART, USAGE_PART, UsageReport, UsageSource};

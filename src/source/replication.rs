@@ -18,7 +18,7 @@
 //!   versions only move forward, whatever the interleaving at start.
 //! - Idle slots do not hold WAL: between transactions the keepalive's WAL end is acknowledged.
 
-use crate::capture::CaptureError;
+use super::CaptureError;
 use crate::checkpoint::CheckpointStore;
 use crate::event::CaptureMode;
 use crate::pg::ddl_trigger::{MESSAGE_PREFIX, PUBLICATION};

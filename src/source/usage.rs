@@ -106,7 +106,7 @@ impl UsageSource {
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
-    ) -> Result<UsageReport, crate::capture::CaptureError> {
+    ) -> Result<UsageReport, super::CaptureError> {
         let m = crate::telemetry::metrics();
         let result = self.read_and_emit(sink, store).await;
         let outcome = match &result {
@@ -122,7 +122,7 @@ impl UsageSource {
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
-    ) -> Result<UsageReport, crate::capture::CaptureError> {
+    ) -> Result<UsageReport, super::CaptureError> {
         let label = self.target.to_string();
         let database = self.database().to_owned();
         let client = match self.client.take() {
@@ -304,7 +304,7 @@ impl UsageSource {
                     approximate: unparsed.is_some(),
                 });
             }
-            let day = crate::apply::utc_day(end);
+            let day = crate::event::utc_day(end);
             if day_of_totals != day {
                 day_totals.clear();
                 day_of_totals = day.clone();
@@ -385,7 +385,7 @@ impl UsageSource {
         &mut self,
         client: &Client,
         label: &str,
-    ) -> Result<(), crate::capture::CaptureError> {
+    ) -> Result<(), super::CaptureError> {
         let fingerprint: String = client
             .query_one(&fingerprint_sql(), &[])
             .await

@@ -93,7 +93,7 @@ pub fn table_usage(statements: &[TableStatement<'_>]) -> Vec<TableUsage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::stat_statements::Entry;
+    use crate::usage::Entry;
 
     fn delta(queryid: i64, role: &str, calls: i64) -> Delta {
         Delta {

@@ -1,6 +1,6 @@
 //! Deltas between two reads of `pg_stat_statements`.
 
-use crate::pg::stat_statements::{Entry, Reading};
+use super::{Entry, Reading};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 

@@ -10,6 +10,8 @@
 
 pub mod aggregate;
 pub mod delta;
+mod reading;
 
 pub use aggregate::{TableStatement, table_usage};
 pub use delta::{Baseline, Delta, DeltaReport, UsageState, compute};
+pub use reading::{Entry, Reading};

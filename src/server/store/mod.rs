@@ -13,7 +13,8 @@ mod lineage_usage;
 mod reads;
 mod writes;
 
-use super::entity::{Changes, Invalid};
+use super::changes::Changes;
+use super::entity::Invalid;
 use crate::openmetadata::kind::Kind;
 use crate::pg::PgTarget;
 use conn::{Connector, Pool};

@@ -6,8 +6,9 @@ use super::{
     PutOutcome, Row, Store, StoreError, Update, body_of, not_found, now_millis, reference,
     version_of,
 };
-use crate::server::entity::{self, Changes, Create, Invalid};
 use crate::openmetadata::kind::{self, Kind};
+use crate::server::changes::{self, Changes};
+use crate::server::entity::{self, Create, Invalid};
 use crate::server::limits::MAX_DEPTH;
 use crate::server::patch;
 use serde_json::{Map, Value, json};
@@ -176,8 +177,8 @@ impl Store {
             }
             !is_system
         });
-        entity::merge_curated(&old, &mut incoming);
-        let mut changes = entity::changes(&old, &incoming);
+        changes::merge_curated(&old, &mut incoming);
+        let mut changes = changes::changes(&old, &incoming);
         if deleted {
             changes
                 .updated
@@ -369,7 +370,7 @@ impl Store {
             }
             entity::validate(kind, probe)?;
         }
-        let changes = entity::changes(stored, &new);
+        let changes = changes::changes(stored, &new);
         if !changes.is_empty() {
             if let (Some(fqn), Some(columns)) = (
                 new.get("fullyQualifiedName")
