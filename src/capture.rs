@@ -98,10 +98,18 @@ impl<S: Sink> Capture<S> {
             if self.sources.iter().any(|s| s.database() == name) {
                 continue;
             }
-            let service = &self.scope.service;
+            let service = self.scope.service.clone();
             let target = self.root.with_dbname(&name);
             let lineage = if self.lineage {
-                Some(self.store.load_part(service, &name, CATALOG_LINEAGE_PART)?)
+                Some(
+                    self.store
+                        .blocking(load_part(
+                            service.clone(),
+                            name.clone(),
+                            CATALOG_LINEAGE_PART,
+                        ))
+                        .await?,
+                )
             } else {
                 None
             };
@@ -113,14 +121,22 @@ impl<S: Sink> Capture<S> {
             ));
             if self.usage.is_some() {
                 let query_lineage = if self.lineage {
-                    Some(self.store.load_part(service, &name, QUERY_LINEAGE_PART)?)
+                    Some(
+                        self.store
+                            .blocking(load_part(service.clone(), name.clone(), QUERY_LINEAGE_PART))
+                            .await?,
+                    )
                 } else {
                     None
                 };
+                let usage = self
+                    .store
+                    .blocking(load_part(service.clone(), name.clone(), USAGE_PART))
+                    .await?;
                 self.usage_sources.push(UsageSource::new(
                     target,
                     self.scope.clone(),
-                    self.store.load_part(service, &name, USAGE_PART)?,
+                    usage,
                     query_lineage,
                 ));
             }
@@ -241,4 +257,14 @@ impl<S: Sink> Capture<S> {
         tracing::info!("capture stopped");
         Ok(())
     }
+}
+
+/// Reads one state part of a database (on the store's blocking thread).
+fn load_part<T: serde::de::DeserializeOwned + Default + Send + 'static>(
+    service: String,
+    database: String,
+    part: &'static str,
+) -> impl FnOnce(&CheckpointStore) -> Result<T, crate::checkpoint::CheckpointError> + Send + 'static
+{
+    move |s| s.load_part(&service, &database, part)
 }

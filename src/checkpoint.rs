@@ -43,6 +43,21 @@ struct StateFile {
 }
 
 impl CheckpointStore {
+    /// Runs `f` on a blocking thread: state files are read, written and fsynced there, not on
+    /// the async runtime's threads (a large state takes tens of milliseconds to write).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&CheckpointStore) -> Result<T, CheckpointError> + Send + 'static,
+    ) -> Result<T, CheckpointError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| CheckpointError::Io {
+                path: self.dir.display().to_string(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
     pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
         std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Io {
             path: dir.display().to_string(),

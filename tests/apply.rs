@@ -702,3 +702,32 @@ async fn a_capture_that_lost_its_state_still_reaches_the_catalog() {
     assert!(first.0 > 0 && last.0 > first.0, "{epochs:?}");
     assert_eq!((first.1, last.1), (1, 2), "{epochs:?}");
 }
+
+/// Renaming a view's table moves the view's lineage edge: the edge from the old name is taken
+/// off the retired entity that holds it (not just hidden with it), the new one added.
+#[tokio::test]
+async fn a_renamed_table_moves_its_lineage_edge() {
+    let mut p = Pipeline::new("apply_lineage_rename").await;
+    p.env
+        .sql("CREATE TABLE t (id int); CREATE VIEW v AS SELECT id FROM t;")
+        .await;
+    let mut capture = p.env.capture().await;
+    poll_ok(&mut capture).await;
+    p.start_apply();
+    assert_view_lineage_equals_source(&p, Duration::from_secs(60))
+        .await
+        .expect("the first edge");
+    p.env.sql("ALTER TABLE t RENAME TO t2").await;
+    poll_ok(&mut capture).await;
+    assert_view_lineage_equals_source(&p, Duration::from_secs(60))
+        .await
+        .expect("the edge from the new name only");
+    let view = pgmeta::apply::encode_path(&p.fqn("public", "v"));
+    let (_, g) = p
+        .get(&format!(
+            "lineage/table/name/{view}?upstreamDepth=1&downstreamDepth=0&includeDeleted=true"
+        ))
+        .await;
+    let upstream = g["upstreamEdges"].as_array().map_or(0, Vec::len);
+    assert_eq!(upstream, 1, "deleted ends included: {g}");
+}

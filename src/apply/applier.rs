@@ -142,6 +142,25 @@ impl Applier {
         Ok(id)
     }
 
+    /// The id of the entity under `fqn`, live or deleted.
+    async fn id_of_any(
+        &self,
+        kind: &'static Kind,
+        fqn: &str,
+    ) -> Result<Option<String>, ApplyError> {
+        if let Some(id) = self.id_of(kind, fqn).await? {
+            return Ok(Some(id));
+        }
+        Ok(self
+            .client
+            .get_by_name(kind, fqn, "", true)
+            .await?
+            .as_ref()
+            .and_then(|e| e.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned))
+    }
+
     pub async fn metadata(&self, e: &MetadataEvent) -> Result<Applied, ApplyError> {
         let kind = mapping::kind_of(e.entity_type);
         let name = EntityName::of_event(e)
@@ -444,9 +463,11 @@ impl Applier {
 
     pub async fn lineage(&self, e: &LineageEvent) -> Result<Applied, ApplyError> {
         if e.op == LineageOp::Delete {
+            // An end may be gone already (a rename retires the old name, a drop deletes it):
+            // the edge is still taken off the entity that holds it, deleted or not.
             let (Some(from), Some(to)) = (
-                self.id_of(&kind::TABLE, &e.from_fqn).await?,
-                self.id_of(&kind::TABLE, &e.to_fqn).await?,
+                self.id_of_any(&kind::TABLE, &e.from_fqn).await?,
+                self.id_of_any(&kind::TABLE, &e.to_fqn).await?,
             ) else {
                 return Ok(Applied::Done);
             };

@@ -25,8 +25,8 @@ use crate::shutdown::Shutdown;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -268,7 +268,7 @@ impl ApplyConsumer {
                 } => {
                     // Idle, and a parked event is due.
                     let touched = this.retry_parked(&shutdown).await;
-                    this.commit(touched)?;
+                    this.commit(touched).await?;
                     continue;
                 }
             };
@@ -297,7 +297,7 @@ impl ApplyConsumer {
             if complete {
                 let mut touched = this.consumed(&batch);
                 touched.extend(this.retry_parked(&shutdown).await);
-                this.commit(touched)?;
+                this.commit(touched).await?;
             } else {
                 tracing::info!(
                     events = batch.len(),
@@ -588,69 +588,26 @@ impl ApplyConsumer {
         }
     }
 
-    /// Writes the message, unchanged, to the dead-letter topic with the error and its origin
-    /// in headers; retries until the broker acknowledges (or shutdown).
+    /// Writes the message to the dead-letter topic (see `apply::dead_letter`).
     async fn dead_letter(
         &self,
         msg: &OwnedMessage,
         reason: &str,
         shutdown: &mut Shutdown,
     ) -> Outcome {
-        let partition = msg.partition().to_string();
-        let offset = msg.offset().to_string();
-        let mut headers = OwnedHeaders::new();
-        if let Some(h) = msg.headers() {
-            for i in 0..h.count() {
-                let header = h.get(i);
-                headers = headers.insert(Header {
-                    key: header.key,
-                    value: header.value,
-                });
-            }
-        }
-        let headers = headers
-            .insert(Header {
-                key: "pgmeta.dlq.error",
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "pgmeta.dlq.topic",
-                value: Some(msg.topic()),
-            })
-            .insert(Header {
-                key: "pgmeta.dlq.partition",
-                value: Some(&partition),
-            })
-            .insert(Header {
-                key: "pgmeta.dlq.offset",
-                value: Some(&offset),
-            });
-        let mut attempt = 0;
-        loop {
-            let mut record = FutureRecord::<[u8], [u8]>::to(&self.config.dead_letter_topic)
-                .headers(headers.clone());
-            if let Some(k) = msg.key() {
-                record = record.key(k);
-            }
-            if let Some(p) = msg.payload() {
-                record = record.payload(p);
-            }
-            match self.producer.send(record, Duration::from_secs(30)).await {
-                Ok(_) => {
-                    tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error = %reason, "event dead-lettered");
-                    return Outcome::DeadLettered;
-                }
-                Err((e, _)) => {
-                    metrics().errors.with_label_values(&["dead_letter"]).inc();
-                    tracing::warn!(error = %e, topic = %self.config.dead_letter_topic, "cannot write to the dead-letter topic; retrying");
-                    let wait = backoff(attempt, self.config.max_backoff);
-                    attempt += 1;
-                    tokio::select! {
-                        _ = shutdown.wait() => return Outcome::Interrupted,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-            }
+        let written = super::dead_letter::write(
+            &self.producer,
+            &self.config.dead_letter_topic,
+            msg,
+            reason,
+            self.config.max_backoff,
+            shutdown,
+        )
+        .await;
+        if written {
+            Outcome::DeadLettered
+        } else {
+            Outcome::Interrupted
         }
     }
 
@@ -676,7 +633,10 @@ impl ApplyConsumer {
 
     /// Commits, for each of `partitions` that this consumer holds, the offset after the last
     /// message consumed, or the oldest parked offset when one waits there.
-    fn commit(&self, partitions: BTreeSet<(String, i32)>) -> Result<(), String> {
+    async fn commit(
+        self: &std::sync::Arc<Self>,
+        partitions: BTreeSet<(String, i32)>,
+    ) -> Result<(), String> {
         // Unknown (the client cannot say): nothing is dropped, the commit is tried anyway.
         let assigned: Option<HashSet<(String, i32)>> = self.consumer.assignment().ok().map(|tpl| {
             tpl.elements()
@@ -711,11 +671,18 @@ impl ApplyConsumer {
         if tpl.count() == 0 {
             return Ok(());
         }
-        // A failed commit (rebalance, broker away) only means a redelivery, which is harmless.
-        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
-            metrics().errors.with_label_values(&["commit"]).inc();
-            tracing::warn!(error = %e, "offset commit failed; the batch may be applied again");
-        }
+        // librdkafka's synchronous commit blocks on the broker: on a blocking thread. A failed
+        // commit (rebalance, broker away) only means a redelivery, which is harmless.
+        let this = self.clone();
+        let result =
+            tokio::task::spawn_blocking(move || this.consumer.commit(&tpl, CommitMode::Sync)).await;
+        let failure = match result {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        metrics().errors.with_label_values(&["commit"]).inc();
+        tracing::warn!(error = %failure, "offset commit failed; the batch may be applied again");
         Ok(())
     }
 

@@ -16,6 +16,7 @@
 mod applier;
 mod client;
 mod consumer;
+mod dead_letter;
 mod mapping;
 mod name;
 mod parked;

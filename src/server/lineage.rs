@@ -217,7 +217,8 @@ async fn graph_by_name(
 }
 
 /// OpenMetadata's `EntityLineage`: the entity, the other nodes, and the edges up to the asked
-/// depths (breadth first; each edge once).
+/// depths (breadth first; each edge once). As in OpenMetadata, soft-deleted entities and their
+/// edges are left out unless `includeDeleted=true`.
 async fn graph(
     app: &Shared,
     kind: &'static Kind,
@@ -269,10 +270,27 @@ async fn graph(
         }
         result.insert(field.into(), Value::Array(out));
     }
+    let include_deleted = q.get("includeDeleted").is_some_and(|v| v == "true");
     let mut node_refs = Vec::new();
+    let mut hidden: HashSet<String> = HashSet::new();
     for id in nodes.keys() {
         if let Some((k, body)) = app.store.entity_by_id(id).await? {
+            if !include_deleted && body.get("deleted") == Some(&Value::Bool(true)) {
+                hidden.insert(id.clone());
+                continue;
+            }
             node_refs.push(reference(k, &body));
+        }
+    }
+    if !hidden.is_empty() {
+        for field in ["upstreamEdges", "downstreamEdges"] {
+            if let Some(Value::Array(edges)) = result.get_mut(field) {
+                edges.retain(|edge| {
+                    ["fromEntity", "toEntity"]
+                        .iter()
+                        .all(|end| edge[*end].as_str().is_none_or(|id| !hidden.contains(id)))
+                });
+            }
         }
     }
     result.insert("entity".into(), reference(kind, &e));

@@ -23,28 +23,15 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     async fn send(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
-        let result = match &self.path {
-            Some(path) => std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|file| {
-                    let mut out = std::io::BufWriter::new(&file);
-                    write_lines(&mut out, batch)?;
-                    out.flush()?;
-                    drop(out);
-                    // fsync makes the batch durable before the state advances; devices such as
-                    // /dev/null refuse it and need not be synced.
-                    if file.metadata()?.is_file() {
-                        file.sync_data()
-                    } else {
-                        Ok(())
-                    }
-                }),
-            None => {
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                write_lines(&mut out, batch).and_then(|()| out.flush())
-            }
+        // Serialized here, written (and fsynced) on a blocking thread: file and terminal
+        // writes do not belong on the async runtime's threads.
+        let mut lines = Vec::with_capacity(batch.len() * 512);
+        let path = self.path.clone();
+        let result = match write_lines(&mut lines, batch) {
+            Err(e) => Err(e),
+            Ok(()) => tokio::task::spawn_blocking(move || write_out(path.as_deref(), &lines))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
         };
         result.map_err(|source| SinkError::Write {
             path: self.label(),
@@ -53,7 +40,31 @@ impl Sink for JsonlSink {
     }
 }
 
-/// One line per record, written as it is serialized (a large snapshot is never one string).
+/// Appends `lines` to the file (synced, so the batch is durable before the state advances),
+/// or writes them to standard output.
+fn write_out(path: Option<&std::path::Path>, lines: &[u8]) -> std::io::Result<()> {
+    match path {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            (&file).write_all(lines)?;
+            // Devices such as /dev/null refuse fsync and need not be synced.
+            if file.metadata()?.is_file() {
+                file.sync_data()
+            } else {
+                Ok(())
+            }
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(lines).and_then(|()| out.flush())
+        }
+    }
+}
+
+/// One line per record.
 fn write_lines(out: &mut impl Write, batch: &[Outbound]) -> std::io::Result<()> {
     for item in batch {
         match item {

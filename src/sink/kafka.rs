@@ -57,20 +57,30 @@ impl KafkaSink {
     /// unreachable, and creates the metadata topic (compacted) if it does not exist.
     pub async fn connect(cfg: &KafkaConfig) -> Result<Self, SinkError> {
         let client_config = client_config(cfg);
-        let admin: AdminClient<DefaultClientContext> = client_config
-            .create()
-            .map_err(|e| SinkError::Config(e.to_string()))?;
+        let admin: std::sync::Arc<AdminClient<DefaultClientContext>> = std::sync::Arc::new(
+            client_config
+                .create()
+                .map_err(|e| SinkError::Config(e.to_string()))?,
+        );
         let started = Instant::now();
         let mut attempts = 0;
         let mut backoff = Duration::from_millis(250);
         loop {
             attempts += 1;
-            let probe = admin
-                .inner()
-                .fetch_metadata(None, Duration::from_secs(3).min(cfg.startup_timeout));
+            // librdkafka's metadata call blocks: on a blocking thread.
+            let probe_admin = admin.clone();
+            let wait = Duration::from_secs(3).min(cfg.startup_timeout);
+            let probe = tokio::task::spawn_blocking(move || {
+                probe_admin
+                    .inner()
+                    .fetch_metadata(None, wait)
+                    .map(|md| md.brokers().len())
+            })
+            .await;
             let last_error = match probe {
-                Ok(md) if !md.brokers().is_empty() => break,
-                Ok(_) => "no brokers in metadata".to_owned(),
+                Ok(Ok(brokers)) if brokers > 0 => break,
+                Ok(Ok(_)) => "no brokers in metadata".to_owned(),
+                Ok(Err(e)) => e.to_string(),
                 Err(e) => e.to_string(),
             };
             let waited = started.elapsed();
@@ -297,8 +307,9 @@ impl KafkaSink {
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The producer's own thread drains the queue; wait without blocking.
                         record = back;
-                        self.producer.poll(Duration::from_millis(50));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     Err((e, _)) => {
                         return Err(SinkError::Delivery {

@@ -192,14 +192,18 @@ impl CatalogPollSource {
             }
             None => Vec::new(),
         };
-        let mut state = store.load(&self.scope.service, &database)?;
+        let (service, name) = (self.scope.service.clone(), database.clone());
+        let mut state = store.blocking(move |s| s.load(&service, &name)).await?;
         let emitted_at = crate::event::now_millis();
         // No state (first start, or lost): a new epoch, later than any before it.
         if state.epoch == 0 {
             state.epoch = emitted_at;
             // Saved before anything is sent under it: a crash after the send must repeat the
             // same events (same ids) under the same epoch.
-            store.save(&self.scope.service, &database, &state)?;
+            let (service, name) = (self.scope.service.clone(), database.clone());
+            state = store
+                .blocking(move |s| s.save(&service, &name, &state).map(|()| state))
+                .await?;
             tracing::info!(database = %database, epoch = state.epoch, "capture state begins a new epoch");
         }
         let mut diff = diff(&state, *snapshot, &self.scope.service, self.diff_options);
@@ -215,13 +219,19 @@ impl CatalogPollSource {
         let dirty = !diff.changes.is_empty() || !diff.forgotten.is_empty() || !state.initialized;
         state.apply(&mut diff);
         if dirty {
-            store.save(&self.scope.service, &database, &state)?;
+            let (service, name) = (self.scope.service.clone(), database.clone());
+            store
+                .blocking(move |s| s.save(&service, &name, &state))
+                .await?;
         }
-        drop(state);
         if let Some(state) = &mut self.lineage {
             if !lineage_changes.is_empty() {
                 state.apply(&lineage_changes, false);
-                store.save_part(&self.scope.service, &database, CATALOG_LINEAGE_PART, state)?;
+                let (service, name, state) =
+                    (self.scope.service.clone(), database.clone(), state.clone());
+                store
+                    .blocking(move |s| s.save_part(&service, &name, CATALOG_LINEAGE_PART, &state))
+                    .await?;
             }
         }
         self.fingerprint = Some(fingerprint);

@@ -21,8 +21,8 @@ use crate::pg::catalog::{CatalogScope, fingerprint_sql, read_relations};
 use crate::pg::stat_statements::{self, StatStatementsError};
 use crate::sink::Sink;
 use crate::usage::aggregate::TableRef;
-use crate::usage::{TableStatement, UsageState, compute, table_usage};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use crate::usage::{DeltaReport, Reading, TableStatement, UsageState, compute, table_usage};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio_postgres::Client;
 
@@ -43,10 +43,13 @@ pub struct UsageSource {
     /// The relations, and the catalog signature they were read at.
     relations: Option<(String, Resolver)>,
     /// Parsed statements by (userid, queryid): each statement text is parsed once.
-    parsed: HashMap<(i64, i64), Result<StatementLineage, Unparsed>>,
+    parsed: Parsed,
     said_unavailable: bool,
     said_hidden: bool,
 }
+
+/// Parsed statements by (userid, queryid).
+type Parsed = HashMap<(i64, i64), Result<StatementLineage, Unparsed>>;
 
 /// A statement text that does not parse: why, and the catalog relations its tokens name
 /// (`lineage::fallback`), which its calls are counted for, flagged approximate.
@@ -123,57 +126,14 @@ impl UsageSource {
         sink: &mut S,
         store: &CheckpointStore,
     ) -> Result<UsageReport, super::CaptureError> {
-        let label = self.target.to_string();
         let database = self.database().to_owned();
-        let client = match self.client.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => {
-                self.layout = None;
-                let c = self.target.connect().await?;
-                self.server_version = c
-                    .query_one("SELECT current_setting('server_version')", &[])
-                    .await
-                    .map(|r| r.get(0))
-                    .unwrap_or_default();
-                c
-            }
+        let Some(reading) = self.read().await? else {
+            return Ok(UsageReport {
+                database,
+                unavailable: true,
+                ..UsageReport::default()
+            });
         };
-        let reading = match stat_statements::read(&client, &label, &mut self.layout).await {
-            Ok(r) => r,
-            Err(e) => {
-                // The extension may be created, dropped or moved before the next try.
-                self.layout = None;
-                if !client.is_closed() {
-                    self.client = Some(client);
-                }
-                return match e {
-                    e if e.is_unavailable() => {
-                        if !self.said_unavailable {
-                            tracing::warn!(database = %database, reason = %e, "usage and query lineage unavailable; the rest of the capture goes on");
-                            self.said_unavailable = true;
-                        }
-                        Ok(UsageReport {
-                            database,
-                            unavailable: true,
-                            ..UsageReport::default()
-                        })
-                    }
-                    StatStatementsError::Pg(e) => Err(e.into()),
-                    StatStatementsError::NotInstalled { .. } => Ok(UsageReport {
-                        database,
-                        unavailable: true,
-                        ..UsageReport::default()
-                    }),
-                };
-            }
-        };
-        self.said_unavailable = false;
-        if reading.hidden > 0 && !self.said_hidden {
-            tracing::warn!(database = %database, hidden = reading.hidden, "statements of other roles are hidden from this role: GRANT pg_read_all_stats TO <capture role> to count them");
-            self.said_hidden = true;
-        }
-        self.refresh_relations(&client, &label).await?;
-        self.client = Some(client);
         let Some((_, resolver)) = &self.relations else {
             return Ok(UsageReport {
                 database,
@@ -184,30 +144,7 @@ impl UsageSource {
         m.stat_statements_entries
             .set(i64::try_from(reading.entries.len()).unwrap_or(i64::MAX));
 
-        // Parse what is new; forget what left the view.
-        let live: HashSet<(i64, i64)> = reading
-            .entries
-            .iter()
-            .map(|e| (e.userid, e.queryid))
-            .collect();
-        self.parsed.retain(|k, _| live.contains(k));
-        for e in &reading.entries {
-            self.parsed.entry((e.userid, e.queryid)).or_insert_with(|| {
-                let for_user = resolver.for_user(&e.role);
-                let result = Session::new(&for_user).analyze(&e.query);
-                match &result {
-                    Ok(_) => m.statements_parsed.with_label_values(&["ok"]).inc(),
-                    Err(err) => {
-                        m.statements_parsed.with_label_values(&["error"]).inc();
-                        tracing::debug!(queryid = e.queryid, error = %err, "statement does not parse; no lineage from it");
-                    }
-                }
-                result.map_err(|err| Unparsed {
-                    error: err.to_string(),
-                    named: crate::lineage::fallback::tables_named(&e.query, &for_user),
-                })
-            });
-        }
+        parse_new(&mut self.parsed, &reading, resolver);
 
         let report = compute(&self.state, &reading);
         if report.reset {
@@ -243,98 +180,17 @@ impl UsageSource {
         };
         let mut day_totals = self.state.day_totals.clone();
         let mut day_of_totals = self.state.day.clone();
-        if let Some((start, end)) = report.bucket {
-            let mut statements = Vec::new();
-            for d in &report.deltas {
-                let parsed = self.parsed.get(&(d.entry.userid, d.entry.queryid));
-                let unparsed = parsed.and_then(|p| p.as_ref().err());
-                let (reads, writes): (BTreeSet<TableRef>, BTreeSet<TableRef>) = match parsed {
-                    Some(Ok(l)) => (
-                        l.sources.iter().filter_map(table_ref).collect(),
-                        l.targets.iter().filter_map(table_ref).collect(),
-                    ),
-                    // Named in the text; whether read or written is unknown.
-                    Some(Err(u)) => (
-                        u.named.iter().filter_map(table_ref).collect(),
-                        BTreeSet::new(),
-                    ),
-                    None => (BTreeSet::new(), BTreeSet::new()),
-                };
-                if unparsed.is_some() {
-                    if reads.is_empty() {
-                        out.unattributed_calls += d.calls;
-                    } else {
-                        out.approximate_calls += d.calls;
-                    }
-                }
-                let tables: BTreeSet<String> =
-                    reads.iter().chain(&writes).map(|t| t.fqn.clone()).collect();
-                let query = QueryUsage {
-                    queryid: d.entry.queryid.to_string(),
-                    role: d.entry.role.clone(),
-                    toplevel: d.entry.toplevel,
-                    query: edges::truncate(&d.entry.query),
-                    calls: d.calls,
-                    total_exec_time_ms: d.total_time_ms,
-                    mean_exec_time_ms: d.total_time_ms / d.calls as f64,
-                    rows: d.rows,
-                    approximate: unparsed.is_some() && !tables.is_empty(),
-                    tables: tables.into_iter().collect(),
-                    parse_error: unparsed.map(|u| u.error.clone()),
-                };
-                let mut event = UsageEvent {
-                    event_id: String::new(),
-                    emitted_at,
-                    source: source.clone(),
-                    kind: UsageKind::Query,
-                    bucket_start: start,
-                    bucket_end: end,
-                    reset_detected: report.reset_detected,
-                    unattributed_calls: 0,
-                    table: None,
-                    query: Some(query),
-                };
-                event.event_id = UsageEvent::id_for(UsageKind::Query, &event.key(), start);
-                records.push(Outbound::Usage(Box::new(event)));
-                out.query_events += 1;
-                statements.push(TableStatement {
-                    delta: d,
-                    reads,
-                    writes,
-                    approximate: unparsed.is_some(),
-                });
-            }
-            let day = crate::event::utc_day(end);
-            if day_of_totals != day {
-                day_totals.clear();
-                day_of_totals = day.clone();
-            }
-            for mut table in table_usage(&statements) {
-                let total = day_totals.entry(table.fqn.clone()).or_insert(0);
-                *total += table.query_count;
-                table.day = day.clone();
-                table.day_query_count = *total;
-                let event = UsageEvent {
-                    event_id: UsageEvent::id_for(UsageKind::Table, &table.fqn, start),
-                    emitted_at,
-                    source: source.clone(),
-                    kind: UsageKind::Table,
-                    bucket_start: start,
-                    bucket_end: end,
-                    reset_detected: report.reset_detected,
-                    unattributed_calls: 0,
-                    table: Some(table),
-                    query: None,
-                };
-                records.push(Outbound::Usage(Box::new(event)));
-                out.table_events += 1;
-            }
-            // Every event of the bucket says how many of its calls went to no table.
-            for r in &mut records {
-                if let Outbound::Usage(e) = r {
-                    e.unattributed_calls = out.unattributed_calls;
-                }
-            }
+        if let Some(bucket) = report.bucket {
+            records = bucket_events(
+                bucket,
+                &report,
+                &self.parsed,
+                &table_ref,
+                &source,
+                emitted_at,
+                (&mut day_of_totals, &mut day_totals),
+                &mut out,
+            );
         }
 
         let lineage_changes = match &self.lineage {
@@ -359,11 +215,22 @@ impl UsageSource {
         self.state = report.next;
         self.state.day = day_of_totals;
         self.state.day_totals = day_totals;
-        store.save_part(&self.scope.service, &database, USAGE_PART, &self.state)?;
+        let (service, name, usage) = (
+            self.scope.service.clone(),
+            database.clone(),
+            self.state.clone(),
+        );
+        store
+            .blocking(move |s| s.save_part(&service, &name, USAGE_PART, &usage))
+            .await?;
         if let Some(state) = &mut self.lineage {
             if !lineage_changes.is_empty() {
                 state.apply(&lineage_changes, true);
-                store.save_part(&self.scope.service, &database, QUERY_LINEAGE_PART, state)?;
+                let (service, name, state) =
+                    (self.scope.service.clone(), database.clone(), state.clone());
+                store
+                    .blocking(move |s| s.save_part(&service, &name, QUERY_LINEAGE_PART, &state))
+                    .await?;
             }
         }
         if !records.is_empty() {
@@ -377,6 +244,54 @@ impl UsageSource {
             .usage_unattributed_calls
             .inc_by(u64::try_from(out.unattributed_calls).unwrap_or(0));
         Ok(out)
+    }
+
+    /// Reads the view (connecting when needed) and refreshes the relations its statements
+    /// resolve against; `None` when pg_stat_statements cannot be read here (said once).
+    async fn read(&mut self) -> Result<Option<Reading>, super::CaptureError> {
+        let label = self.target.to_string();
+        let client = match self.client.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => {
+                self.layout = None;
+                let c = self.target.connect().await?;
+                self.server_version = c
+                    .query_one("SELECT current_setting('server_version')", &[])
+                    .await
+                    .map(|r| r.get(0))
+                    .unwrap_or_default();
+                c
+            }
+        };
+        let reading = match stat_statements::read(&client, &label, &mut self.layout).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The extension may be created, dropped or moved before the next try.
+                self.layout = None;
+                if !client.is_closed() {
+                    self.client = Some(client);
+                }
+                return match e {
+                    e if e.is_unavailable() => {
+                        if !self.said_unavailable {
+                            tracing::warn!(database = %self.database(), reason = %e, "usage and query lineage unavailable; the rest of the capture goes on");
+                            self.said_unavailable = true;
+                        }
+                        Ok(None)
+                    }
+                    StatStatementsError::Pg(e) => Err(e.into()),
+                    StatStatementsError::NotInstalled { .. } => Ok(None),
+                };
+            }
+        };
+        self.said_unavailable = false;
+        if reading.hidden > 0 && !self.said_hidden {
+            tracing::warn!(database = %self.database(), hidden = reading.hidden, "statements of other roles are hidden from this role: GRANT pg_read_all_stats TO <capture role> to count them");
+            self.said_hidden = true;
+        }
+        self.refresh_relations(&client, &label).await?;
+        self.client = Some(client);
+        Ok(Some(reading))
     }
 
     /// Reads the relations again when the catalog signature changed (and then parses the
@@ -450,4 +365,139 @@ impl UsageSource {
         }
         out
     }
+}
+
+/// Parses the statements not seen before; forgets those that left the view.
+fn parse_new(parsed: &mut Parsed, reading: &Reading, resolver: &Resolver) {
+    let m = crate::telemetry::metrics();
+    let live: HashSet<(i64, i64)> = reading
+        .entries
+        .iter()
+        .map(|e| (e.userid, e.queryid))
+        .collect();
+    parsed.retain(|k, _| live.contains(k));
+    for e in &reading.entries {
+        parsed.entry((e.userid, e.queryid)).or_insert_with(|| {
+            let for_user = resolver.for_user(&e.role);
+            let result = Session::new(&for_user).analyze(&e.query);
+            match &result {
+                Ok(_) => m.statements_parsed.with_label_values(&["ok"]).inc(),
+                Err(err) => {
+                    m.statements_parsed.with_label_values(&["error"]).inc();
+                    tracing::debug!(queryid = e.queryid, error = %err, "statement does not parse; no lineage from it");
+                }
+            }
+            result.map_err(|err| Unparsed {
+                error: err.to_string(),
+                named: crate::lineage::fallback::tables_named(&e.query, &for_user),
+            })
+        });
+    }
+}
+
+/// The events of one bucket: one per statement and role, one per table (with the day's
+/// running total), each saying how many of the bucket's calls went to no table.
+#[allow(clippy::too_many_arguments)]
+fn bucket_events(
+    (start, end): (i64, i64),
+    report: &DeltaReport,
+    parsed: &Parsed,
+    table_ref: &dyn Fn(&TableName) -> Option<TableRef>,
+    source: &SourceInfo,
+    emitted_at: i64,
+    (day_of_totals, day_totals): (&mut String, &mut BTreeMap<String, i64>),
+    out: &mut UsageReport,
+) -> Vec<Outbound> {
+    let mut records = Vec::new();
+    let mut statements = Vec::new();
+    for d in &report.deltas {
+        let parsed = parsed.get(&(d.entry.userid, d.entry.queryid));
+        let unparsed = parsed.and_then(|p| p.as_ref().err());
+        let (reads, writes): (BTreeSet<TableRef>, BTreeSet<TableRef>) = match parsed {
+            Some(Ok(l)) => (
+                l.sources.iter().filter_map(table_ref).collect(),
+                l.targets.iter().filter_map(table_ref).collect(),
+            ),
+            // Named in the text; whether read or written is unknown.
+            Some(Err(u)) => (
+                u.named.iter().filter_map(table_ref).collect(),
+                BTreeSet::new(),
+            ),
+            None => (BTreeSet::new(), BTreeSet::new()),
+        };
+        if unparsed.is_some() {
+            if reads.is_empty() {
+                out.unattributed_calls += d.calls;
+            } else {
+                out.approximate_calls += d.calls;
+            }
+        }
+        let tables: BTreeSet<String> = reads.iter().chain(&writes).map(|t| t.fqn.clone()).collect();
+        let query = QueryUsage {
+            queryid: d.entry.queryid.to_string(),
+            role: d.entry.role.clone(),
+            toplevel: d.entry.toplevel,
+            query: edges::truncate(&d.entry.query),
+            calls: d.calls,
+            total_exec_time_ms: d.total_time_ms,
+            mean_exec_time_ms: d.total_time_ms / d.calls as f64,
+            rows: d.rows,
+            approximate: unparsed.is_some() && !tables.is_empty(),
+            tables: tables.into_iter().collect(),
+            parse_error: unparsed.map(|u| u.error.clone()),
+        };
+        let mut event = UsageEvent {
+            event_id: String::new(),
+            emitted_at,
+            source: source.clone(),
+            kind: UsageKind::Query,
+            bucket_start: start,
+            bucket_end: end,
+            reset_detected: report.reset_detected,
+            unattributed_calls: 0,
+            table: None,
+            query: Some(query),
+        };
+        event.event_id = UsageEvent::id_for(UsageKind::Query, &event.key(), start);
+        records.push(Outbound::Usage(Box::new(event)));
+        out.query_events += 1;
+        statements.push(TableStatement {
+            delta: d,
+            reads,
+            writes,
+            approximate: unparsed.is_some(),
+        });
+    }
+    let day = crate::event::utc_day(end);
+    if *day_of_totals != day {
+        day_totals.clear();
+        *day_of_totals = day.clone();
+    }
+    for mut table in table_usage(&statements) {
+        let total = day_totals.entry(table.fqn.clone()).or_insert(0);
+        *total += table.query_count;
+        table.day = day.clone();
+        table.day_query_count = *total;
+        let event = UsageEvent {
+            event_id: UsageEvent::id_for(UsageKind::Table, &table.fqn, start),
+            emitted_at,
+            source: source.clone(),
+            kind: UsageKind::Table,
+            bucket_start: start,
+            bucket_end: end,
+            reset_detected: report.reset_detected,
+            unattributed_calls: 0,
+            table: Some(table),
+            query: None,
+        };
+        records.push(Outbound::Usage(Box::new(event)));
+        out.table_events += 1;
+    }
+    // Every event of the bucket says how many of its calls went to no table.
+    for r in &mut records {
+        if let Outbound::Usage(e) = r {
+            e.unattributed_calls = out.unattributed_calls;
+        }
+    }
+    records
 }
