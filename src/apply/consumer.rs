@@ -14,6 +14,7 @@
 //! makes harmless.
 
 use super::applier::{Applied, Applier};
+use super::backoff::backoff;
 use super::client::ApplyError;
 use super::metrics;
 use super::parked::{Parked, Position, Retry};
@@ -714,19 +715,6 @@ impl ApplyConsumer {
     }
 }
 
-/// Exponential backoff from 100 ms, capped, with up to 50% jitter (so that many lanes do not
-/// retry in step).
-pub fn backoff(attempt: u32, max: Duration) -> Duration {
-    let base = Duration::from_millis(100).saturating_mul(1u32 << attempt.min(16));
-    let capped = base.min(max);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = capped.mul_f64(f64::from(nanos % 1000) / 2000.0);
-    capped - jitter
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,18 +738,6 @@ mod tests {
             ("security.protocol", "SASL_SSL"),
         ] {
             assert_eq!(check_kafka_options(&opt(k, v)), Ok(()), "{k}={v}");
-        }
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped_with_jitter() {
-        let max = Duration::from_secs(5);
-        for attempt in 0..40 {
-            let b = backoff(attempt, max);
-            let ceiling = Duration::from_millis(100)
-                .saturating_mul(1u32 << attempt.min(16))
-                .min(max);
-            assert!(b <= ceiling && b >= ceiling / 2, "attempt {attempt}: {b:?}");
         }
     }
 }

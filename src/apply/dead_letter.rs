@@ -1,7 +1,7 @@
 //! The dead-letter topic: where an event that cannot be applied goes, unchanged, with why and
 //! where it came from in its headers (`pgmeta.dlq.error`, `.topic`, `.partition`, `.offset`).
 
-use super::consumer::backoff;
+use super::backoff::backoff;
 use super::metrics;
 use crate::shutdown::Shutdown;
 use rdkafka::Message;

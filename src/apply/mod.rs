@@ -14,6 +14,7 @@
 //! skipped).
 
 mod applier;
+mod backoff;
 mod client;
 mod consumer;
 mod dead_letter;
@@ -23,8 +24,9 @@ mod parked;
 mod stamps;
 
 pub use applier::{Applied, Applier, ApplierConfig};
+pub use backoff::backoff;
 pub use client::{ApplyError, HttpMetadataClient, encode_path};
-pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, backoff, check_kafka_options};
+pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, check_kafka_options};
 pub use mapping::{create_request, data_type, lineage_details};
 pub use name::{BadName, EntityName};
 
