@@ -52,6 +52,8 @@
 //! holds within a partition and a consumer can drop what it has already applied. A clean
 //! restart repeats nothing: the state file says what was emitted.
 
+#![warn(unreachable_pub)]
+
 pub mod apply;
 pub mod capture;
 pub mod checkpoint;

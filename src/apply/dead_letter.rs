@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// Writes the message, unchanged, to the dead-letter topic with the error and its origin
 /// in headers; retries until the broker acknowledges (true) or shutdown comes (false).
-pub async fn write(
+pub(super) async fn write(
     producer: &FutureProducer,
     topic: &str,
     msg: &OwnedMessage,

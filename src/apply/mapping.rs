@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// The collection an entity type of the events lives in.
-pub fn kind_of(entity_type: EntityType) -> &'static Kind {
+pub(super) fn kind_of(entity_type: EntityType) -> &'static Kind {
     match entity_type {
         EntityType::Database => &kind::DATABASE,
         EntityType::DatabaseSchema => &kind::SCHEMA,
@@ -45,7 +45,7 @@ pub fn create_request(e: &MetadataEvent, name: &EntityName) -> Option<Value> {
 
 /// The minimal create request of `kind`, an ancestor of `name` created on demand (service,
 /// database or schema), so an event whose parent has not been applied yet still applies.
-pub fn ancestor_request(kind: &Kind, name: &EntityName, service_type: &str) -> Value {
+pub(super) fn ancestor_request(kind: &Kind, name: &EntityName, service_type: &str) -> Value {
     let ancestor = |n: usize| name.ancestor(n);
     let fqn = |n: usize| ancestor(n).map(|a| a.fqn()).unwrap_or_default();
     let own = |n: usize| ancestor(n).map(|a| a.name().to_owned()).unwrap_or_default();
@@ -310,7 +310,7 @@ fn routine(r: &Routine, schema_fqn: &str) -> Value {
 }
 
 /// The owner role of the event's entity.
-pub fn owner(e: &MetadataEvent) -> Option<&str> {
+pub(super) fn owner(e: &MetadataEvent) -> Option<&str> {
     e.database
         .as_ref()
         .map(|d| d.owner.as_str())
@@ -356,7 +356,7 @@ pub fn lineage_details(e: &LineageEvent, pipeline: Option<Value>) -> Value {
     Value::Object(details)
 }
 
-pub fn lineage_source(origin: LineageOrigin) -> &'static str {
+pub(super) fn lineage_source(origin: LineageOrigin) -> &'static str {
     match origin {
         LineageOrigin::View => "ViewLineage",
         LineageOrigin::Query | LineageOrigin::Routine => "QueryLineage",

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// Where a message sits: topic, partition, offset.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Position {
+pub(super) struct Position {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
@@ -36,7 +36,7 @@ struct Entry<M> {
 
 /// The parked messages of one consumer, in partition and offset order.
 #[derive(Debug)]
-pub struct Parked<M> {
+pub(super) struct Parked<M> {
     entries: BTreeMap<Position, Entry<M>>,
 }
 
@@ -50,7 +50,7 @@ impl<M> Default for Parked<M> {
 
 /// What happened to a parked message that was tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(super) enum Retry {
     /// Applied, skipped or dead-lettered: it leaves.
     Done,
     /// Still waiting for its entity.
@@ -58,17 +58,17 @@ pub enum Retry {
 }
 
 impl<M> Parked<M> {
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether a message with `key` must wait behind a parked one.
-    pub fn blocks(&self, key: &[u8]) -> bool {
+    pub(super) fn blocks(&self, key: &[u8]) -> bool {
         self.entries.values().any(|e| e.key == key)
     }
 
     /// Sets `message` aside; its first retry is `first_retry` from `now`.
-    pub fn park(
+    pub(super) fn park(
         &mut self,
         at: Position,
         key: Vec<u8>,
@@ -90,7 +90,7 @@ impl<M> Parked<M> {
 
     /// The messages due for a retry at `now`: the first parked of each key, in offset order,
     /// with how long each has waited and how many retries it had.
-    pub fn due(&self, now: Instant) -> Vec<(Position, &M, Duration, u32)> {
+    pub(super) fn due(&self, now: Instant) -> Vec<(Position, &M, Duration, u32)> {
         let mut heads: HashSet<&[u8]> = HashSet::new();
         let mut out = Vec::new();
         for (at, e) in &self.entries {
@@ -104,7 +104,7 @@ impl<M> Parked<M> {
 
     /// Records the result of a retry: a finished message leaves, a waiting one is tried
     /// again after `wait`.
-    pub fn retried(&mut self, at: &Position, result: Retry, now: Instant, wait: Duration) {
+    pub(super) fn retried(&mut self, at: &Position, result: Retry, now: Instant, wait: Duration) {
         match result {
             Retry::Done => {
                 self.entries.remove(at);
@@ -119,7 +119,7 @@ impl<M> Parked<M> {
     }
 
     /// When the next retry is due; `None` when nothing is parked.
-    pub fn next_due(&self) -> Option<Instant> {
+    pub(super) fn next_due(&self) -> Option<Instant> {
         let mut heads: HashSet<&[u8]> = HashSet::new();
         self.entries
             .values()
@@ -129,7 +129,7 @@ impl<M> Parked<M> {
     }
 
     /// The oldest parked offset of a partition: the commit of that partition must not pass it.
-    pub fn floor(&self, topic: &str, partition: i32) -> Option<i64> {
+    pub(super) fn floor(&self, topic: &str, partition: i32) -> Option<i64> {
         self.entries
             .keys()
             .find(|p| p.topic == topic && p.partition == partition)
@@ -138,7 +138,7 @@ impl<M> Parked<M> {
 
     /// Drops what belongs to partitions this consumer no longer holds: their new owner reads
     /// them again from the committed offset.
-    pub fn retain_assigned(&mut self, assigned: &[(String, i32)]) {
+    pub(super) fn retain_assigned(&mut self, assigned: &[(String, i32)]) {
         self.entries.retain(|p, _| {
             assigned
                 .iter()

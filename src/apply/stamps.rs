@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a listing answers for the server.
-pub const LISTING_TTL: Duration = Duration::from_secs(30);
+pub(super) const LISTING_TTL: Duration = Duration::from_secs(30);
 
 /// The event that last wrote an entity, as its `sourceHash` marker records it.
 ///
@@ -25,7 +25,7 @@ pub const LISTING_TTL: Duration = Duration::from_secs(30);
 /// stepped back or a hostile far-future one cannot hide later changes. Only between two
 /// objects under one FQN (a table dropped and created again) does `emitted_at` decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+pub(super) struct Stamp {
     /// The object's OID; `None` in markers written before it was recorded (`pgm1-`).
     pub object_id: Option<i64>,
     /// The capture epoch in seconds since [`MARKER_BASE_MS`]; 0 for events and markers from
@@ -36,11 +36,16 @@ pub struct Stamp {
 }
 
 /// 2020-01-01T00:00:00Z: markers count time from here, so that they fit 32 characters.
-pub const MARKER_BASE_MS: i64 = 1_577_836_800_000;
+pub(super) const MARKER_BASE_MS: i64 = 1_577_836_800_000;
 
 impl Stamp {
     /// The stamp of an event with this `capture_epoch` (ms since the Unix epoch, 0 if none).
-    pub fn of_event(object_id: i64, capture_epoch: i64, version: i64, emitted_at: i64) -> Stamp {
+    pub(super) fn of_event(
+        object_id: i64,
+        capture_epoch: i64,
+        version: i64,
+        emitted_at: i64,
+    ) -> Stamp {
         Stamp {
             object_id: Some(object_id),
             epoch: if capture_epoch <= 0 {
@@ -54,7 +59,7 @@ impl Stamp {
     }
 
     /// Whether the event that wrote `self` is newer than the one that wrote `other`.
-    pub fn newer_than(&self, other: &Stamp) -> bool {
+    pub(super) fn newer_than(&self, other: &Stamp) -> bool {
         match (self.object_id, other.object_id) {
             (Some(a), Some(b)) if a == b => {
                 (self.epoch, self.version) > (other.epoch, other.version)
@@ -66,7 +71,7 @@ impl Stamp {
     /// The `sourceHash` marker: `p3-<oid>-<epoch>-<version>-<emitted_at - 2020>`, base 36 so
     /// that it fits OpenMetadata's 32 characters (OIDs are 32-bit, epochs fit 6 digits until
     /// 2089, times 8 until 2109, versions 5 up to 60 million changes of one object).
-    pub fn marker(&self) -> String {
+    pub(super) fn marker(&self) -> String {
         format!(
             "p3-{}-{}-{}-{}",
             base36(self.object_id.unwrap_or(0)),
@@ -78,7 +83,7 @@ impl Stamp {
 
     /// A marker [`Stamp::marker`] wrote, or an older one (`pgm2-<oid>-<version>-<emitted_at>`,
     /// `pgm1-<emitted_at>-<version>`).
-    pub fn parse(s: &str) -> Option<Stamp> {
+    pub(super) fn parse(s: &str) -> Option<Stamp> {
         let number = |p: Option<&str>| i64::from_str_radix(p?, 36).ok();
         if let Some(rest) = s.strip_prefix("p3-") {
             let mut parts = rest.split('-');
@@ -134,14 +139,14 @@ fn base36(n: i64) -> String {
 
 /// What the server holds under one FQN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Held {
+pub(super) struct Held {
     /// The event that last wrote it, if pgmeta wrote it.
     pub stamp: Option<Stamp>,
     pub deleted: bool,
 }
 
 impl Held {
-    pub fn of(entity: &Value) -> Held {
+    pub(super) fn of(entity: &Value) -> Held {
         Held {
             stamp: entity
                 .get("sourceHash")
@@ -161,7 +166,7 @@ struct Listing {
 
 /// Listings by (collection, parent FQN).
 #[derive(Debug, Default)]
-pub struct Listings(Mutex<HashMap<(&'static str, String), Listing>>);
+pub(super) struct Listings(Mutex<HashMap<(&'static str, String), Listing>>);
 
 /// The parent FQN of an FQN (`svc.db.schema.table` -> `svc.db.schema`), on its raw text:
 /// quoted parts may contain dots.
@@ -175,7 +180,7 @@ fn parent_of(fqn: &str) -> Option<String> {
 impl Listings {
     /// `Some(held)` (`None` inside: absent) when a fresh listing of its parent answers for
     /// `fqn`; `None` when only the server can tell.
-    pub fn lookup(&self, collection: &'static str, fqn: &str) -> Option<Option<Held>> {
+    pub(super) fn lookup(&self, collection: &'static str, fqn: &str) -> Option<Option<Held>> {
         let parent = parent_of(fqn)?;
         let listings = self.0.lock().ok()?;
         let listing = listings.get(&(collection, parent))?;
@@ -183,7 +188,7 @@ impl Listings {
     }
 
     /// Whether `parent` needs listing (never listed, or too old).
-    pub fn wanted(&self, collection: &'static str, parent: &str) -> bool {
+    pub(super) fn wanted(&self, collection: &'static str, parent: &str) -> bool {
         self.0.lock().is_ok_and(|l| {
             l.get(&(collection, parent.to_owned()))
                 .is_none_or(|listing| listing.at.elapsed() >= LISTING_TTL)
@@ -191,7 +196,13 @@ impl Listings {
     }
 
     /// Keeps a listing (the entities of `collection` under `parent`) read at `at`.
-    pub fn keep(&self, collection: &'static str, parent: String, at: Instant, entities: &[Value]) {
+    pub(super) fn keep(
+        &self,
+        collection: &'static str,
+        parent: String,
+        at: Instant,
+        entities: &[Value],
+    ) {
         let entities = entities
             .iter()
             .filter_map(|e| {
@@ -206,7 +217,7 @@ impl Listings {
 
     /// Records the applier's own write (`None`: the entity is gone) in the listing of its
     /// parent, if there is one.
-    pub fn wrote(&self, collection: &'static str, fqn: &str, held: Option<Held>) {
+    pub(super) fn wrote(&self, collection: &'static str, fqn: &str, held: Option<Held>) {
         let Some(parent) = parent_of(fqn) else { return };
         if let Ok(mut l) = self.0.lock() {
             if let Some(listing) = l.get_mut(&(collection, parent)) {
@@ -218,7 +229,7 @@ impl Listings {
         }
     }
 
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         if let Ok(mut l) = self.0.lock() {
             l.clear();
         }

@@ -172,7 +172,7 @@ pub fn field_names(entity_type: EntityType) -> &'static [&'static str] {
     }
 }
 
-pub fn database_fields(d: &Database) -> Vec<u64> {
+pub(super) fn database_fields(d: &Database) -> Vec<u64> {
     vec![
         h(&d.name),
         h(&d.owner),
@@ -183,7 +183,7 @@ pub fn database_fields(d: &Database) -> Vec<u64> {
     ]
 }
 
-pub fn schema_fields(s: &DatabaseSchema) -> Vec<u64> {
+pub(super) fn schema_fields(s: &DatabaseSchema) -> Vec<u64> {
     vec![
         h(&s.name),
         h(&s.owner),
@@ -193,7 +193,7 @@ pub fn schema_fields(s: &DatabaseSchema) -> Vec<u64> {
     ]
 }
 
-pub fn table_fields(t: &Table) -> Vec<u64> {
+pub(super) fn table_fields(t: &Table) -> Vec<u64> {
     vec![
         h(&t.schema),
         h(&t.name),
@@ -213,7 +213,7 @@ pub fn table_fields(t: &Table) -> Vec<u64> {
     ]
 }
 
-pub fn routine_fields(r: &Routine) -> Vec<u64> {
+pub(super) fn routine_fields(r: &Routine) -> Vec<u64> {
     vec![
         h(&r.schema),
         h(&r.name),
@@ -230,7 +230,7 @@ pub fn routine_fields(r: &Routine) -> Vec<u64> {
     ]
 }
 
-pub fn table_children(t: &Table) -> Vec<ChildDigest> {
+pub(super) fn table_children(t: &Table) -> Vec<ChildDigest> {
     let mut out = Vec::with_capacity(t.columns.len() + t.constraints.len() + t.indexes.len());
     out.extend(t.columns.iter().map(column_digest));
     out.extend(t.constraints.iter().map(constraint_digest));

@@ -85,7 +85,7 @@ impl Serialize for ColumnName {
 
 /// An identifier as PostgreSQL reads it: unquoted names fold to lower case, quoted ones are
 /// taken as written.
-pub fn normalize(ident: &Ident) -> String {
+pub(super) fn normalize(ident: &Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
     } else {
@@ -95,7 +95,7 @@ pub fn normalize(ident: &Ident) -> String {
 
 /// The parts of a possibly qualified name, normalized; `None` for dialect forms PostgreSQL
 /// does not have (a function producing a name part).
-pub fn object_parts(name: &ObjectName) -> Option<Vec<String>> {
+pub(super) fn object_parts(name: &ObjectName) -> Option<Vec<String>> {
     name.0
         .iter()
         .map(|part| match part {
@@ -106,7 +106,7 @@ pub fn object_parts(name: &ObjectName) -> Option<Vec<String>> {
 }
 
 /// The unqualified name of a column target such as `SET t.c = ...` or `INSERT INTO t (c)`.
-pub fn last_part(name: &ObjectName) -> Option<String> {
+pub(super) fn last_part(name: &ObjectName) -> Option<String> {
     object_parts(name).and_then(|mut parts| parts.pop())
 }
 

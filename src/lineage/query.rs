@@ -29,7 +29,7 @@ pub struct OutputColumn {
 /// A temporary relation known to the current session (routine body or script): reading it
 /// reads what it was built from.
 #[derive(Debug, Clone, Default)]
-pub struct TempRelation {
+pub(super) struct TempRelation {
     pub columns: Vec<OutputColumn>,
     pub sources: BTreeSet<TableName>,
 }
@@ -59,7 +59,7 @@ pub(super) enum RelationKind {
 
 /// Walks queries for one statement, collecting the relations read.
 #[derive(Debug)]
-pub struct QueryWalker<'r> {
+pub(super) struct QueryWalker<'r> {
     resolver: &'r Resolver,
     temp: &'r HashMap<String, TempRelation>,
     ctes: Vec<(String, Vec<OutputColumn>)>,
@@ -84,7 +84,7 @@ pub struct QueryWalker<'r> {
 }
 
 impl<'r> QueryWalker<'r> {
-    pub fn new(resolver: &'r Resolver, temp: &'r HashMap<String, TempRelation>) -> Self {
+    pub(super) fn new(resolver: &'r Resolver, temp: &'r HashMap<String, TempRelation>) -> Self {
         QueryWalker {
             resolver,
             temp,
@@ -103,12 +103,12 @@ impl<'r> QueryWalker<'r> {
         }
     }
 
-    pub fn resolver(&self) -> &'r Resolver {
+    pub(super) fn resolver(&self) -> &'r Resolver {
         self.resolver
     }
 
     /// The output columns of `query`.
-    pub fn query(&mut self, query: &Query) -> Vec<OutputColumn> {
+    pub(super) fn query(&mut self, query: &Query) -> Vec<OutputColumn> {
         let pushed = self.push_ctes(query);
         let out = self.set_expr(&query.body);
         if let Some(order_by) = &query.order_by {
@@ -547,7 +547,7 @@ impl<'r> QueryWalker<'r> {
     /// The source columns an expression reads. Subqueries are walked for their tables; with
     /// `data` their output columns count as read (a scalar subquery), without it the
     /// expression only filters and its result is discarded.
-    pub fn expr_sources(&mut self, expr: &Expr, data: bool) -> BTreeSet<ColumnName> {
+    pub(super) fn expr_sources(&mut self, expr: &Expr, data: bool) -> BTreeSet<ColumnName> {
         let mut refs = ExprRefs::default();
         let _ = expr.visit(&mut refs);
         self.absorb(refs, data)
@@ -585,7 +585,7 @@ impl<'r> QueryWalker<'r> {
     }
 
     /// Adds FROM items (UPDATE ... FROM, DELETE ... USING) to the current scope.
-    pub fn extend_scope(&mut self, items: &[TableWithJoins]) {
+    pub(super) fn extend_scope(&mut self, items: &[TableWithJoins]) {
         if self.scopes.is_empty() {
             self.scopes.push(Vec::new());
         }
@@ -597,7 +597,7 @@ impl<'r> QueryWalker<'r> {
     }
 
     /// Adds one FROM item (MERGE ... USING) to the current scope.
-    pub fn extend_scope_factor(&mut self, factor: &TableFactor) {
+    pub(super) fn extend_scope_factor(&mut self, factor: &TableFactor) {
         if self.scopes.is_empty() {
             self.scopes.push(Vec::new());
         }
@@ -613,7 +613,7 @@ impl<'r> QueryWalker<'r> {
         }
     }
 
-    pub fn pop_scope(&mut self) {
+    pub(super) fn pop_scope(&mut self) {
         self.scopes.pop();
     }
 
@@ -804,7 +804,7 @@ fn sourced_function_named(
 }
 
 /// The name PostgreSQL gives an unaliased output column (`?column?` is `None`).
-pub fn output_name(expr: &Expr) -> Option<String> {
+pub(super) fn output_name(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Identifier(ident) => Some(normalize(ident)),
         Expr::CompoundIdentifier(idents) => idents.last().map(normalize),

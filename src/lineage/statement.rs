@@ -13,7 +13,7 @@ use sqlparser::ast::{
 use std::collections::BTreeSet;
 
 /// A short name for the kind of statement, as lineage output reports it.
-pub fn statement_kind(st: &Statement) -> &'static str {
+pub(super) fn statement_kind(st: &Statement) -> &'static str {
     match st {
         Statement::Query(q) => match q.body.as_ref() {
             SetExpr::Insert(_) => "INSERT",
@@ -38,7 +38,7 @@ pub fn statement_kind(st: &Statement) -> &'static str {
 
 impl QueryWalker<'_> {
     /// Walks one statement; returns its output columns (a query's, or RETURNING's).
-    pub fn statement(&mut self, st: &Statement) -> Vec<OutputColumn> {
+    pub(super) fn statement(&mut self, st: &Statement) -> Vec<OutputColumn> {
         match st {
             Statement::Query(q) => self.top_query(q),
             Statement::Insert(insert) => self.insert(insert),
@@ -528,7 +528,7 @@ impl QueryWalker<'_> {
 }
 
 /// The `INTO` of a top-level `SELECT ... INTO` (the leftmost SELECT of a set operation).
-pub fn select_into(body: &SetExpr) -> Option<&SelectInto> {
+pub(super) fn select_into(body: &SetExpr) -> Option<&SelectInto> {
     match body {
         SetExpr::Select(s) => s.into.as_ref(),
         SetExpr::SetOperation { left, .. } => select_into(left),

@@ -3,7 +3,7 @@
 use super::{Column, Table, TableType, TypeFamily};
 
 /// A nullable column with nothing optional set.
-pub fn column(attnum: i32, name: &str, ty: &str) -> Column {
+pub(crate) fn column(attnum: i32, name: &str, ty: &str) -> Column {
     Column {
         attnum,
         name: name.into(),
@@ -23,7 +23,7 @@ pub fn column(attnum: i32, name: &str, ty: &str) -> Column {
 }
 
 /// A table in `public` owned by `app`, without columns, constraints or indexes.
-pub fn table(oid: i64, name: &str, table_type: TableType) -> Table {
+pub(crate) fn table(oid: i64, name: &str, table_type: TableType) -> Table {
     Table {
         oid,
         schema: "public".into(),

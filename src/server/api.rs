@@ -22,11 +22,11 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
 }
 
-pub type Shared = Arc<AppState>;
+pub(super) type Shared = Arc<AppState>;
 
 /// An API error: OpenMetadata's `{code, message}` body.
 #[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
+pub(super) struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -96,18 +96,18 @@ impl From<StoreError> for ApiError {
 }
 
 /// A 400 with `msg`.
-pub fn bad(msg: impl Into<String>) -> ApiError {
+pub(super) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
 /// The kind of an entity type named in a path (`table`, `storedProcedure`, ...).
-pub fn kind_of_type(entity_type: &str) -> Result<&'static Kind, ApiError> {
+pub(super) fn kind_of_type(entity_type: &str) -> Result<&'static Kind, ApiError> {
     kind::by_entity_type(entity_type)
         .ok_or_else(|| bad(format!("unknown entity type {entity_type}")))
 }
 
 /// A body the JSON extractor refused: 413 past the size bound, 415 for another content type,
 /// else 400; the message says which.
-pub fn rejected(e: axum::extract::rejection::JsonRejection) -> ApiError {
+pub(super) fn rejected(e: axum::extract::rejection::JsonRejection) -> ApiError {
     ApiError(e.status(), e.body_text())
 }

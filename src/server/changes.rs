@@ -10,7 +10,7 @@ use std::collections::HashMap;
 /// What a PUT keeps of the existing entity: a description, owners or tags already set are not
 /// overwritten (OpenMetadata's rule for ingestion bots; a PATCH does overwrite), and neither
 /// are column descriptions. A PUT that leaves them out does not clear them.
-pub fn merge_curated(existing: &Map<String, Value>, incoming: &mut Map<String, Value>) {
+pub(super) fn merge_curated(existing: &Map<String, Value>, incoming: &mut Map<String, Value>) {
     for field in ["description", "owners", "tags", "displayName"] {
         if !is_empty(existing.get(field)) {
             incoming.insert(field.into(), existing[field].clone());
@@ -25,7 +25,7 @@ pub fn merge_curated(existing: &Map<String, Value>, incoming: &mut Map<String, V
 
 /// What changed between two versions of an entity's content.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Changes {
+pub(super) struct Changes {
     pub added: Vec<(String, Value)>,
     pub updated: Vec<(String, Value, Value)>,
     pub deleted: Vec<(String, Value)>,
@@ -34,12 +34,12 @@ pub struct Changes {
 }
 
 impl Changes {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
     }
 
     /// OpenMetadata's `changeDescription`.
-    pub fn describe(&self, previous_version: f64) -> Value {
+    pub(super) fn describe(&self, previous_version: f64) -> Value {
         let show = |v: &Value| match v {
             Value::String(s) => Value::String(s.clone()),
             other => Value::String(other.to_string()),
@@ -54,7 +54,7 @@ impl Changes {
 
     /// The version after this change: +1.0 when breaking, else +0.1 (one decimal, as
     /// OpenMetadata rounds it).
-    pub fn next_version(&self, version: f64) -> f64 {
+    pub(super) fn next_version(&self, version: f64) -> f64 {
         let step = if self.breaking { 1.0 } else { 0.1 };
         ((version + step) * 10.0).round() / 10.0
     }
@@ -62,7 +62,7 @@ impl Changes {
 
 /// Compares two entities' content field by field (the server's own fields are not content
 /// and are passed over); columns are compared by name, per attribute.
-pub fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
+pub(super) fn changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Changes {
     let mut out = Changes::default();
     let content = |k: &String| !SYSTEM_FIELDS.contains(&k.as_str());
     for (k, v) in new.iter().filter(|(k, _)| content(k)) {

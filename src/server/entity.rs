@@ -39,7 +39,7 @@ const CONSTRAINT_TYPES: &[&str] = &[
 const COLUMN_CONSTRAINTS: &[&str] = &["NULL", "NOT_NULL", "UNIQUE", "PRIMARY_KEY"];
 
 /// Entity fields the server maintains; never part of what a PUT compares.
-pub const SYSTEM_FIELDS: &[&str] = &[
+pub(super) const SYSTEM_FIELDS: &[&str] = &[
     "id",
     "fullyQualifiedName",
     "version",
@@ -257,14 +257,14 @@ fn is_data_type(t: &str) -> bool {
 }
 
 /// The name of a query entity: a checksum of its text, as OpenMetadata names them.
-pub fn query_checksum(query: &str) -> String {
+pub(super) fn query_checksum(query: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(query.as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `parent.name`, quoting the name as FQNs do.
-pub fn child_fqn(parent: Option<&str>, name: &str) -> String {
+pub(super) fn child_fqn(parent: Option<&str>, name: &str) -> String {
     let own = Fqn::new([name]).to_string();
     match parent {
         Some(p) => format!("{p}.{own}"),
@@ -273,7 +273,7 @@ pub fn child_fqn(parent: Option<&str>, name: &str) -> String {
 }
 
 /// Gives every column (and nested child) its `fullyQualifiedName` under `parent`.
-pub fn qualify_columns(columns: &mut Value, parent: &str) {
+pub(super) fn qualify_columns(columns: &mut Value, parent: &str) {
     let Value::Array(columns) = columns else {
         return;
     };
@@ -292,7 +292,7 @@ pub fn qualify_columns(columns: &mut Value, parent: &str) {
 }
 
 /// Removes the optional fields `fields=` did not ask for (`*` asks for all).
-pub fn select_fields(kind: &Kind, entity: &mut Map<String, Value>, fields: &str) {
+pub(super) fn select_fields(kind: &Kind, entity: &mut Map<String, Value>, fields: &str) {
     let wanted: Vec<&str> = fields
         .split(',')
         .map(str::trim)

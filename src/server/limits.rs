@@ -7,14 +7,14 @@ use serde_json::Value;
 /// Deepest nesting a stored entity may have. serde_json refuses to read past 128 levels, so a
 /// stored body must stay well inside that or it could not be read back; OpenMetadata's own
 /// entities (a table with nested struct columns) stay far below 64.
-pub const MAX_DEPTH: usize = 64;
+pub(super) const MAX_DEPTH: usize = 64;
 
 /// Default bound on a request body, and on how much a PATCH may grow an entity. A table of
 /// 100,000 columns is about 5 MB of JSON; PostgreSQL tables have at most 1,600.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The length of `v` serialized as compact JSON.
-pub fn json_len(v: &Value) -> usize {
+pub(super) fn json_len(v: &Value) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -32,7 +32,7 @@ pub fn json_len(v: &Value) -> usize {
 }
 
 /// Nesting depth of `v`: 0 for a scalar, 1 for a flat array or object, and so on.
-pub fn depth(v: &Value) -> usize {
+pub(super) fn depth(v: &Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(v, 0usize)];
     while let Some((v, d)) = stack.pop() {
@@ -53,7 +53,7 @@ pub fn depth(v: &Value) -> usize {
 
 /// Whether a string or key anywhere in `v` holds a NUL character: PostgreSQL's text (and
 /// OpenMetadata's own jsonb store) cannot hold one, so such a body is refused up front.
-pub fn has_nul(v: &Value) -> bool {
+pub(super) fn has_nul(v: &Value) -> bool {
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {
         match v {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 type ApiResult = Result<Response, ApiError>;
 
-pub fn router() -> axum::Router<Shared> {
+pub(super) fn router() -> axum::Router<Shared> {
     axum::Router::new()
         .route("/api/v1/lineage", put(add_edge))
         .route("/api/v1/lineage/getLineageEdge/{from}/{to}", get(get_edge))

@@ -19,7 +19,7 @@ use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 
 /// At most this many operations in one PATCH (OpenMetadata's clients send a few dozen).
-pub const MAX_OPERATIONS: usize = 1_000;
+pub(super) const MAX_OPERATIONS: usize = 1_000;
 
 /// The fields a PATCH may not change: the server's own, and the name (a rename is a PUT of a
 /// new entity in OpenMetadata's model).
@@ -30,7 +30,7 @@ fn protected(field: &str) -> bool {
 /// Applies `patch` to a copy of `stored`. `max_bytes` bounds the patched entity's JSON (a
 /// stored entity already larger may stay as large: only growth past the bound is refused);
 /// `max_depth` bounds its nesting.
-pub fn apply(
+pub(super) fn apply(
     kind: &Kind,
     stored: &Map<String, Value>,
     patch: &[PatchOperation],

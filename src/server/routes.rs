@@ -37,7 +37,7 @@ impl AppState {
 }
 
 /// The API routes under `/api/v1`.
-pub fn router() -> axum::Router<Shared> {
+pub(super) fn router() -> axum::Router<Shared> {
     let mut r = axum::Router::new().route(
         "/api/v1/system/version",
         get(|| async {

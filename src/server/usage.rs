@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 type ApiResult = Result<Response, ApiError>;
 
-pub fn router() -> axum::Router<Shared> {
+pub(super) fn router() -> axum::Router<Shared> {
     axum::Router::new().route(
         "/api/v1/usage/{entity_type}/{id}",
         post(|s, p, b| report(false, s, p, b))
@@ -82,7 +82,7 @@ async fn usage_of(
 }
 
 /// The `usageSummary` field: the latest day, with 7- and 30-day sums ending there.
-pub async fn summary(store: &Store, id: &str) -> Result<Value, StoreError> {
+pub(super) async fn summary(store: &Store, id: &str) -> Result<Value, StoreError> {
     let rows = store.usage(id, None, 3650).await?;
     let Some((latest, count)) = rows.first() else {
         return Ok(Value::Null);

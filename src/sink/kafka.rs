@@ -14,8 +14,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::{Duration, Instant};
 
-pub const HEADER_EVENT_TYPE: &str = "pgmeta.event_type";
-pub const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
+pub(super) const HEADER_EVENT_TYPE: &str = "pgmeta.event_type";
+pub(super) const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
 
 pub struct KafkaSink {
     producer: FutureProducer,

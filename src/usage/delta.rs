@@ -53,13 +53,13 @@ mod baseline_as_list {
     use super::{Baseline, Counters, EntryKey};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer>(b: &Baseline, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(b: &Baseline, s: S) -> Result<S::Ok, S::Error> {
         let mut list: Vec<(&EntryKey, &Counters)> = b.iter().collect();
         list.sort_by_key(|(k, _)| **k);
         list.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Baseline, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Baseline, D::Error> {
         let list: Vec<(EntryKey, Counters)> = Vec::deserialize(d)?;
         Ok(list.into_iter().collect())
     }

@@ -7,7 +7,7 @@ use crate::pg::PgError;
 use tokio_postgres::Row;
 
 /// One grantee's privileges on the object `oid` (relation, schema or routine).
-pub fn grant(row: &Row, q: &'static str) -> Result<(u32, Grant), PgError> {
+pub(super) fn grant(row: &Row, q: &'static str) -> Result<(u32, Grant), PgError> {
     Ok((
         get(row, 0, q)?,
         Grant {
@@ -28,7 +28,7 @@ const TRUNCATE: i32 = 1 << 5;
 const INSTEAD: i32 = 1 << 6;
 
 /// A trigger and its table's OID.
-pub fn trigger(row: &Row) -> Result<(u32, Trigger), PgError> {
+pub(super) fn trigger(row: &Row) -> Result<(u32, Trigger), PgError> {
     let q = "triggers";
     let relid: u32 = get(row, 0, q)?;
     let name: String = get(row, 1, q)?;
@@ -82,7 +82,7 @@ pub fn trigger(row: &Row) -> Result<(u32, Trigger), PgError> {
 }
 
 /// A row-level security policy and its table's OID.
-pub fn policy(row: &Row) -> Result<(u32, Policy), PgError> {
+pub(super) fn policy(row: &Row) -> Result<(u32, Policy), PgError> {
     let q = "policies";
     let command = match get::<String>(row, 2, q)?.as_str() {
         "r" => "SELECT",
@@ -105,7 +105,7 @@ pub fn policy(row: &Row) -> Result<(u32, Policy), PgError> {
 }
 
 /// A sequence, its OID and its schema's name.
-pub fn sequence(row: &Row) -> Result<(u32, String, Sequence), PgError> {
+pub(super) fn sequence(row: &Row) -> Result<(u32, String, Sequence), PgError> {
     let q = "sequences";
     Ok((
         get(row, 0, q)?,
@@ -126,7 +126,7 @@ pub fn sequence(row: &Row) -> Result<(u32, String, Sequence), PgError> {
     ))
 }
 
-pub fn extension(row: &Row) -> Result<Extension, PgError> {
+pub(super) fn extension(row: &Row) -> Result<Extension, PgError> {
     let q = "extensions";
     Ok(Extension {
         name: get(row, 0, q)?,

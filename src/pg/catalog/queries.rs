@@ -27,7 +27,7 @@ macro_rules! not_extension_member {
 /// equal signature means an unchanged catalog and the full read can be skipped. (Freezing
 /// keeps xmin readable since 9.4; in-place statistics updates by VACUUM/ANALYZE do not change
 /// xmin, which is right: statistics alone are not a change.)
-pub fn fingerprint() -> String {
+pub(super) fn fingerprint() -> String {
     let per_catalog = |table: &str, filter: &str| {
         format!(
             "(SELECT count(*)::text || ':' || coalesce(sum(xmin::text::int8), 0)::text FROM pg_catalog.{table} {filter})"
@@ -78,7 +78,7 @@ pub fn fingerprint() -> String {
     format!("SELECT concat_ws('/', {})", parts.join(", "))
 }
 
-pub const DATABASE: &str = "\
+pub(super) const DATABASE: &str = "\
 SELECT d.oid, d.datname::text, pg_catalog.pg_get_userbyid(d.datdba)::text,
        pg_catalog.shobj_description(d.oid, 'pg_database'),
        pg_catalog.pg_encoding_to_char(d.encoding)::text, d.datcollate::text,
@@ -86,7 +86,7 @@ SELECT d.oid, d.datname::text, pg_catalog.pg_get_userbyid(d.datdba)::text,
 FROM pg_catalog.pg_database d
 WHERE d.datname = current_database()";
 
-pub fn schemas() -> String {
+pub(super) fn schemas() -> String {
     format!(
         "SELECT n.oid, n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text, d.description
 FROM pg_catalog.pg_namespace n
@@ -96,7 +96,7 @@ WHERE {USER_NAMESPACE}"
     )
 }
 
-pub fn relations() -> String {
+pub(super) fn relations() -> String {
     format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relispartition,
        pg_catalog.pg_get_userbyid(c.relowner)::text, d.description,
@@ -132,7 +132,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
 /// Columns: the raw attributes. Types are resolved by [`column_types`], once per distinct
 /// `(type, typmod)` rather than once per column (a large schema has 200,000 columns and a few
 /// dozen distinct types); no ORDER BY, the reader sorts per table.
-pub fn columns() -> String {
+pub(super) fn columns() -> String {
     format!(
         "SELECT a.attrelid, a.attnum, a.attname::text, a.atttypid, a.atttypmod,
        a.attnotnull, a.atthasdef,
@@ -151,7 +151,7 @@ WHERE a.attnum > 0 AND NOT a.attisdropped
 
 /// Every distinct column type in use, resolved through domains and arrays to the scalar type
 /// that decides the type family.
-pub fn column_types() -> String {
+pub(super) fn column_types() -> String {
     format!(
         "WITH used AS (
   SELECT DISTINCT a.atttypid, a.atttypmod
@@ -173,18 +173,18 @@ LEFT JOIN pg_catalog.pg_type et ON bt.typcategory = 'A' AND et.oid = bt.typelem"
 }
 
 /// Collation names as a column definition spells them (schema-qualified outside pg_catalog).
-pub const COLLATIONS: &str = "\
+pub(super) const COLLATIONS: &str = "\
 SELECT co.oid, CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
                     ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
 FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace";
 
-pub const ENUM_LABELS: &str = "\
+pub(super) const ENUM_LABELS: &str = "\
 SELECT enumtypid, array_agg(enumlabel::text ORDER BY enumsortorder)
 FROM pg_catalog.pg_enum GROUP BY enumtypid";
 
 /// Constraints with their key attnums; the reader turns them into names from the columns it
 /// read (no per-row subquery).
-pub fn constraints() -> String {
+pub(super) fn constraints() -> String {
     format!(
         "SELECT co.conrelid, co.conname::text, co.contype::text, co.conkey,
        pg_catalog.pg_get_constraintdef(co.oid, true),
@@ -214,7 +214,7 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
 }
 
 /// Indexes with their key attnums; only expression keys (attnum 0) are deparsed per key.
-pub fn indexes() -> String {
+pub(super) fn indexes() -> String {
     format!(
         "SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, am.amname::text,
        (i.indkey::int2[])[0:i.indnkeyatts - 1],
@@ -237,7 +237,7 @@ WHERE c.relkind IN ('r', 'p', 'm', 'f') AND {USER_NAMESPACE}"
 
 /// `server_version_num` decides the body expression: SQL-standard bodies (`BEGIN ATOMIC`,
 /// PostgreSQL 14+) live in `prosqlbody`, not `prosrc`.
-pub fn routines(server_version_num: i32) -> String {
+pub(super) fn routines(server_version_num: i32) -> String {
     let body = if server_version_num >= 140000 {
         "CASE WHEN l.lanname IN ('c', 'internal') THEN NULL
               WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_function_sqlbody(p.oid)
@@ -262,7 +262,7 @@ WHERE {USER_NAMESPACE} AND {}",
 }
 
 /// Installed extensions.
-pub const EXTENSIONS: &str = "\
+pub(super) const EXTENSIONS: &str = "\
 SELECT e.extname::text, e.extversion::text, n.nspname::text
 FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace";
 
@@ -282,7 +282,7 @@ WHERE "
 }
 
 /// Privileges on relations (tables, views, sequences) and schemas and routines.
-pub fn relation_grants() -> String {
+pub(super) fn relation_grants() -> String {
     format!(
         "{} c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE} GROUP BY 1, 2",
         grants!(
@@ -295,7 +295,7 @@ pub fn relation_grants() -> String {
     )
 }
 
-pub fn schema_grants() -> String {
+pub(super) fn schema_grants() -> String {
     format!(
         "{} {USER_NAMESPACE} GROUP BY 1, 2",
         grants!(
@@ -308,7 +308,7 @@ pub fn schema_grants() -> String {
     )
 }
 
-pub fn routine_grants() -> String {
+pub(super) fn routine_grants() -> String {
     format!(
         "{} {USER_NAMESPACE} GROUP BY 1, 2",
         grants!(
@@ -323,7 +323,7 @@ pub fn routine_grants() -> String {
 
 /// User triggers: not the internal ones (FK enforcement), nor, from PostgreSQL 13 on, a
 /// partition's clones of its parent's trigger (before 13 those are internal).
-pub fn triggers(server_version_num: i32) -> String {
+pub(super) fn triggers(server_version_num: i32) -> String {
     let not_clone = if server_version_num >= 130000 {
         "AND t.tgparentid = 0"
     } else {
@@ -343,7 +343,7 @@ WHERE NOT t.tgisinternal {not_clone} AND {USER_NAMESPACE}"
 }
 
 /// Row-level security policies.
-pub fn policies() -> String {
+pub(super) fn policies() -> String {
     format!(
         "SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(r)::text END
@@ -358,7 +358,7 @@ WHERE {USER_NAMESPACE}"
 }
 
 /// Sequences with the column that owns them (serial: an auto dependency; identity: internal).
-pub fn sequences() -> String {
+pub(super) fn sequences() -> String {
     format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL),
        s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle,
@@ -383,16 +383,16 @@ WHERE {USER_NAMESPACE} AND {}",
 }
 
 /// Databases `ingest_all_databases` considers.
-pub const DATABASES: &str = "\
+pub(super) const DATABASES: &str = "\
 SELECT datname::text FROM pg_catalog.pg_database
 WHERE datallowconn AND NOT datistemplate ORDER BY datname";
 
 /// The reading session's effective search path.
-pub const SEARCH_PATH: &str = "SELECT pg_catalog.current_schemas(false)::text[]";
+pub(super) const SEARCH_PATH: &str = "SELECT pg_catalog.current_schemas(false)::text[]";
 
 /// What views and materialized views read: `pg_depend` rows of their rewrite rules that
 /// reference relations (and columns, `refobjsubid` = attnum), excluding the view itself.
-pub const VIEW_DEPENDENCIES: &str = "\
+pub(super) const VIEW_DEPENDENCIES: &str = "\
 SELECT DISTINCT r.ev_class::oid::int8, d.refobjid::oid::int8, d.refobjsubid::int4
 FROM pg_catalog.pg_rewrite r
 JOIN pg_catalog.pg_depend d
@@ -402,7 +402,7 @@ JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
 WHERE d.refobjid <> r.ev_class";
 
 /// Relation names and their columns, for resolving names in the query log.
-pub fn relation_columns() -> String {
+pub(super) fn relation_columns() -> String {
     format!(
         "SELECT n.nspname::text, c.relname::text,
        coalesce(array_agg(a.attname::text ORDER BY a.attnum)
@@ -418,5 +418,5 @@ GROUP BY 1, 2",
 }
 
 /// The database's search path setting as written (`"$user", public`), and the name.
-pub const SEARCH_PATH_SETTING: &str =
+pub(super) const SEARCH_PATH_SETTING: &str =
     "SELECT current_setting('search_path'), current_database()::text";

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
-pub fn get<'a, T: FromSql<'a>>(
+pub(super) fn get<'a, T: FromSql<'a>>(
     row: &'a Row,
     idx: usize,
     query: &'static str,
@@ -28,7 +28,7 @@ fn concurrent(what: String) -> PgError {
 }
 
 /// The database row: the entity, `server_version` and `server_version_num`.
-pub fn database(row: &Row) -> Result<(Database, String, i32), PgError> {
+pub(super) fn database(row: &Row) -> Result<(Database, String, i32), PgError> {
     let q = "database";
     let database = Database {
         oid: i64::from(get::<u32>(row, 0, q)?),
@@ -42,7 +42,7 @@ pub fn database(row: &Row) -> Result<(Database, String, i32), PgError> {
     Ok((database, get(row, 6, q)?, get(row, 7, q)?))
 }
 
-pub fn schema(row: &Row) -> Result<DatabaseSchema, PgError> {
+pub(super) fn schema(row: &Row) -> Result<DatabaseSchema, PgError> {
     let q = "schemas";
     Ok(DatabaseSchema {
         oid: i64::from(get::<u32>(row, 0, q)?),
@@ -55,14 +55,14 @@ pub fn schema(row: &Row) -> Result<DatabaseSchema, PgError> {
 }
 
 /// Applies the scope's filters and toggles, by bare name or by FQN.
-pub struct Names<'a> {
+pub(super) struct Names<'a> {
     scope: &'a CatalogScope,
     database: String,
     kept_schemas: HashSet<String>,
 }
 
 impl<'a> Names<'a> {
-    pub fn new(scope: &'a CatalogScope, database: &str) -> Self {
+    pub(super) fn new(scope: &'a CatalogScope, database: &str) -> Self {
         Names {
             scope,
             database: database.to_owned(),
@@ -80,19 +80,19 @@ impl<'a> Names<'a> {
         }
     }
 
-    pub fn schema_included(&self, schema: &str) -> bool {
+    pub(super) fn schema_included(&self, schema: &str) -> bool {
         self.scope.filters.schema.accepts(&self.subject(&[schema]))
     }
 
-    pub fn set_schemas(&mut self, schemas: &[DatabaseSchema]) {
+    pub(super) fn set_schemas(&mut self, schemas: &[DatabaseSchema]) {
         self.kept_schemas = schemas.iter().map(|s| s.name.clone()).collect();
     }
 
-    pub fn schema_kept(&self, schema: &str) -> bool {
+    pub(super) fn schema_kept(&self, schema: &str) -> bool {
         self.kept_schemas.contains(schema)
     }
 
-    pub fn table_included(&self, t: &Table) -> bool {
+    pub(super) fn table_included(&self, t: &Table) -> bool {
         let wanted = if t.table_type.is_view() {
             self.scope.include_views
         } else {
@@ -110,7 +110,7 @@ impl<'a> Names<'a> {
 
 impl Names<'_> {
     /// The filters' verdict on a relation known only by name (usage and query lineage).
-    pub fn relation_included(&self, schema: &str, name: &str) -> bool {
+    pub(super) fn relation_included(&self, schema: &str, name: &str) -> bool {
         self.schema_included(schema)
             && self
                 .scope
@@ -121,7 +121,7 @@ impl Names<'_> {
 }
 
 /// A relation without its columns, constraints and indexes (they come from later queries).
-pub fn relation(row: &Row) -> Result<(u32, Table), PgError> {
+pub(super) fn relation(row: &Row) -> Result<(u32, Table), PgError> {
     let q = "relations";
     let oid: u32 = get(row, 0, q)?;
     let schema: String = get(row, 1, q)?;
@@ -207,7 +207,7 @@ pub fn relation(row: &Row) -> Result<(u32, Table), PgError> {
 
 /// A column type resolved once per distinct `(type oid, typmod)`.
 #[derive(Debug)]
-pub struct ColumnType {
+pub(super) struct ColumnType {
     data_type: Arc<str>,
     domain: Option<Arc<str>>,
     is_array: bool,
@@ -217,7 +217,7 @@ pub struct ColumnType {
     collation: u32,
 }
 
-pub fn column_type(row: &Row) -> Result<((u32, i32), ColumnType), PgError> {
+pub(super) fn column_type(row: &Row) -> Result<((u32, i32), ColumnType), PgError> {
     let q = "column_types";
     let key = (get(row, 0, q)?, get(row, 1, q)?);
     let name: String = get(row, 6, q)?;
@@ -237,13 +237,17 @@ pub fn column_type(row: &Row) -> Result<((u32, i32), ColumnType), PgError> {
 }
 
 /// What a column row needs besides itself.
-pub struct ColumnLookup<'a> {
+pub(super) struct ColumnLookup<'a> {
     pub types: &'a HashMap<(u32, i32), ColumnType>,
     pub collations: &'a HashMap<u32, String>,
     pub enums: &'a HashMap<u32, Vec<String>>,
 }
 
-pub fn column(row: &Row, lookup: &ColumnLookup<'_>, table: &Table) -> Result<Column, PgError> {
+pub(super) fn column(
+    row: &Row,
+    lookup: &ColumnLookup<'_>,
+    table: &Table,
+) -> Result<Column, PgError> {
     let q = "columns";
     let name: String = get(row, 2, q)?;
     let key: (u32, i32) = (get(row, 3, q)?, get(row, 4, q)?);
@@ -303,7 +307,7 @@ pub fn column(row: &Row, lookup: &ColumnLookup<'_>, table: &Table) -> Result<Col
 }
 
 /// `column_name(relid, attnum)` resolves key columns from what the reader already holds.
-pub fn constraint(
+pub(super) fn constraint(
     row: &Row,
     column_name: impl Fn(u32, i16) -> Option<String>,
     relid: u32,
@@ -394,7 +398,10 @@ fn fk_action(code: &str) -> String {
 }
 
 /// `column_name(attnum)` resolves plain key columns; expression keys come deparsed.
-pub fn index(row: &Row, column_name: impl Fn(i16) -> Option<String>) -> Result<Index, PgError> {
+pub(super) fn index(
+    row: &Row,
+    column_name: impl Fn(i16) -> Option<String>,
+) -> Result<Index, PgError> {
     let q = "indexes";
     let name: String = get(row, 1, q)?;
     let gone = || concurrent(format!("index {name} changed during the read"));
@@ -426,7 +433,7 @@ pub fn index(row: &Row, column_name: impl Fn(i16) -> Option<String>) -> Result<I
     })
 }
 
-pub fn routine(row: &Row, oid: u32, schema: String) -> Result<Routine, PgError> {
+pub(super) fn routine(row: &Row, oid: u32, schema: String) -> Result<Routine, PgError> {
     let q = "routines";
     let Some(arguments) = get::<Option<String>>(row, 4, q)? else {
         return Err(concurrent(format!("routine {oid} was dropped")));

@@ -7,7 +7,7 @@ use tokio_postgres::{GenericClient, Statement};
 
 /// Opens the pool's connections, each with the pool's statement and lock timeouts.
 #[derive(Debug)]
-pub struct Connector {
+pub(super) struct Connector {
     pub(super) target: PgTarget,
     pub(super) limits: super::PoolLimits,
 }
@@ -15,7 +15,7 @@ pub struct Connector {
 /// A pooled connection with its prepared statements: each query is prepared once per
 /// connection, then runs in one round trip instead of two.
 #[derive(Debug)]
-pub struct PgConn {
+pub(super) struct PgConn {
     pub(super) client: tokio_postgres::Client,
     pub(super) cache: StatementCache,
 }
@@ -129,4 +129,4 @@ impl deadpool::managed::Manager for Connector {
     }
 }
 
-pub type Pool = deadpool::managed::Pool<Connector>;
+pub(super) type Pool = deadpool::managed::Pool<Connector>;

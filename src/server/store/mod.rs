@@ -242,7 +242,7 @@ fn version_of(body: &Map<String, Value>) -> f64 {
 }
 
 /// An entity reference `{id, type, name, fullyQualifiedName}` (plus `deleted`).
-pub fn reference(kind: &Kind, body: &Map<String, Value>) -> Value {
+pub(super) fn reference(kind: &Kind, body: &Map<String, Value>) -> Value {
     let mut r = json!({
         "id": body.get("id").cloned().unwrap_or(Value::Null),
         "type": kind.entity_type,
