@@ -196,3 +196,29 @@ fn the_module_graph_is_the_drawn_one_and_has_no_cycle() {
         );
     }
 }
+
+/// An FQN is a typed name inside pgmeta and a string only at the edges: it is split in one
+/// place, where a name enters pgmeta-apply from an event (`apply::name`), besides its own
+/// definition (`model::ident`).
+#[test]
+fn an_fqn_is_split_only_where_a_name_enters() {
+    let src = pgmeta::testkit::project_dir().join("src");
+    let allowed = [src.join("apply/name.rs"), src.join("model/ident.rs")];
+    let mut splits = Vec::new();
+    for file in rust_files(&src) {
+        if allowed.contains(&file) {
+            continue;
+        }
+        let code = production_code(&std::fs::read_to_string(&file).expect("read"));
+        for (i, line) in code.lines().enumerate() {
+            if line.contains(".parts()") {
+                splits.push(format!("{}:{}: {}", file.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        splits.is_empty(),
+        "FQNs split outside the edge:\n{}",
+        splits.join("\n")
+    );
+}

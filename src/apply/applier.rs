@@ -100,11 +100,15 @@ impl Applier {
     }
 
     /// What the server holds under `fqn` (deleted or not), from a listing or a GET.
-    async fn held(&self, kind: &'static Kind, fqn: &str) -> Result<Option<Held>, ApplyError> {
-        if let Some(held) = self.listings.lookup(kind.collection, fqn) {
+    async fn held(
+        &self,
+        kind: &'static Kind,
+        name: &EntityName,
+    ) -> Result<Option<Held>, ApplyError> {
+        if let Some(held) = self.listings.lookup(kind.collection, name) {
             return Ok(held);
         }
-        let current = self.client.get_by_name(kind, fqn, "", true).await?;
+        let current = self.client.get_by_name(kind, &name.fqn(), "", true).await?;
         Ok(current.as_ref().map(Held::of))
     }
 
@@ -176,7 +180,7 @@ impl Applier {
             )));
         }
         // What the server holds under this FQN, deleted or not, to tell a replay.
-        let current = self.held(kind, &e.fqn).await?;
+        let current = self.held(kind, &name).await?;
         let deleted = current.is_some_and(|c| c.deleted);
         let this = Stamp::of_event(e.object_id, e.capture_epoch, e.entity_version, e.emitted_at);
         // Newer than this event, or this very event already applied and deleted since (a
@@ -217,7 +221,7 @@ impl Applier {
                             deleted: true,
                             ..current
                         });
-                        self.listings.wrote(kind.collection, &e.fqn, after);
+                        self.listings.wrote(kind.collection, &name, after);
                     } else {
                         // A recursive delete: the listed children are deleted too.
                         self.listings.clear();
@@ -249,7 +253,7 @@ impl Applier {
         }
         let entity = self.put_with_parents(kind, &name, &body).await?;
         self.listings
-            .wrote(kind.collection, &e.fqn, Some(Held::of(&entity)));
+            .wrote(kind.collection, &name, Some(Held::of(&entity)));
         if let Some(id) = entity.get("id").and_then(Value::as_str) {
             self.remember(kind, &e.fqn, Some(id));
         }
@@ -272,7 +276,7 @@ impl Applier {
     ) -> Result<(), ApplyError> {
         let this = Held::of(body).stamp;
         let fqn = previous.fqn();
-        let current = self.held(kind, &fqn).await?;
+        let current = self.held(kind, previous).await?;
         let superseded = |held: Option<Stamp>| match (held, this) {
             (Some(h), Some(t)) => h == t || h.newer_than(&t),
             (held, this) => held.is_some() || this.is_none(),

@@ -17,10 +17,11 @@ use super::applier::{Applied, Applier};
 use super::backoff::backoff;
 use super::client::ApplyError;
 use super::metrics;
+use super::name::EntityName;
 use super::parked::{Parked, Position, Retry};
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
-use crate::model::Fqn;
+use crate::model::EntityType;
 use crate::openmetadata::kind;
 use crate::shutdown::Shutdown;
 use rdkafka::Message;
@@ -375,10 +376,11 @@ impl ApplyConsumer {
             let Some(Ok(key)) = m.key_view::<str>() else {
                 continue;
             };
-            let parts = Fqn::from_raw(key.to_owned()).parts();
-            if let [service, database, schema, _] = parts.as_slice() {
-                let schema = Fqn::new([service, database, schema].map(String::as_str));
-                *per_schema.entry(schema.to_string()).or_default() += 1;
+            if let Some(schema) = EntityName::parse(EntityType::Table, key)
+                .ok()
+                .and_then(|n| n.parent())
+            {
+                *per_schema.entry(schema.fqn()).or_default() += 1;
             }
         }
         let schemas: Vec<String> = per_schema

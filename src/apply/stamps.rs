@@ -8,6 +8,7 @@
 //! is dropped after [`LISTING_TTL`], when the consumer's partitions change, and after a delete of
 //! a schema or database (recursive) or a rename.
 
+use super::name::EntityName;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -168,23 +169,18 @@ struct Listing {
 #[derive(Debug, Default)]
 pub(super) struct Listings(Mutex<HashMap<(&'static str, String), Listing>>);
 
-/// The parent FQN of an FQN (`svc.db.schema.table` -> `svc.db.schema`), on its raw text:
-/// quoted parts may contain dots.
-fn parent_of(fqn: &str) -> Option<String> {
-    let parts = crate::model::Fqn::from_raw(fqn.to_owned()).parts();
-    let (_, parent) = parts.split_last()?;
-    (!parent.is_empty())
-        .then(|| crate::model::Fqn::new(parent.iter().map(String::as_str)).to_string())
-}
-
 impl Listings {
     /// `Some(held)` (`None` inside: absent) when a fresh listing of its parent answers for
-    /// `fqn`; `None` when only the server can tell.
-    pub(super) fn lookup(&self, collection: &'static str, fqn: &str) -> Option<Option<Held>> {
-        let parent = parent_of(fqn)?;
+    /// `name`; `None` when only the server can tell.
+    pub(super) fn lookup(
+        &self,
+        collection: &'static str,
+        name: &EntityName,
+    ) -> Option<Option<Held>> {
+        let parent = name.parent()?.fqn();
         let listings = self.0.lock().ok()?;
         let listing = listings.get(&(collection, parent))?;
-        (listing.at.elapsed() < LISTING_TTL).then(|| listing.entities.get(fqn).copied())
+        (listing.at.elapsed() < LISTING_TTL).then(|| listing.entities.get(&name.fqn()).copied())
     }
 
     /// Whether `parent` needs listing (never listed, or too old).
@@ -217,13 +213,13 @@ impl Listings {
 
     /// Records the applier's own write (`None`: the entity is gone) in the listing of its
     /// parent, if there is one.
-    pub(super) fn wrote(&self, collection: &'static str, fqn: &str, held: Option<Held>) {
-        let Some(parent) = parent_of(fqn) else { return };
+    pub(super) fn wrote(&self, collection: &'static str, name: &EntityName, held: Option<Held>) {
+        let Some(parent) = name.parent() else { return };
         if let Ok(mut l) = self.0.lock() {
-            if let Some(listing) = l.get_mut(&(collection, parent)) {
+            if let Some(listing) = l.get_mut(&(collection, parent.fqn())) {
                 match held {
-                    Some(h) => listing.entities.insert(fqn.to_owned(), h),
-                    None => listing.entities.remove(fqn),
+                    Some(h) => listing.entities.insert(name.fqn(), h),
+                    None => listing.entities.remove(&name.fqn()),
                 };
             }
         }
@@ -278,21 +274,15 @@ mod tests {
         assert_eq!(Stamp::parse(&after.marker()), Some(after));
     }
 
-    #[test]
-    fn parent_of_respects_quoted_parts() {
-        assert_eq!(parent_of("svc.db.s.t").as_deref(), Some("svc.db.s"));
-        assert_eq!(
-            parent_of(r#"svc.db."my.schema"."a.b""#).as_deref(),
-            Some(r#"svc.db."my.schema""#)
-        );
-        assert_eq!(parent_of("svc"), None);
+    fn table(fqn: &str) -> EntityName {
+        EntityName::parse(crate::model::EntityType::Table, fqn).expect("a table's name")
     }
 
     #[test]
     fn a_listing_answers_for_its_children_and_follows_own_writes() {
         let l = Listings::default();
         let st = |version, emitted_at| Stamp::of_event(9, 0, version, emitted_at);
-        assert_eq!(l.lookup("tables", "svc.db.s.t"), None);
+        assert_eq!(l.lookup("tables", &table("svc.db.s.t")), None);
         assert!(l.wanted("tables", "svc.db.s"));
         l.keep(
             "tables",
@@ -305,23 +295,23 @@ mod tests {
             stamp: Some(st(1, MARKER_BASE_MS + 5)),
             deleted: true,
         };
-        assert_eq!(l.lookup("tables", "svc.db.s.t"), Some(Some(held)));
+        assert_eq!(l.lookup("tables", &table("svc.db.s.t")), Some(Some(held)));
         // Absent: the listing is complete.
-        assert_eq!(l.lookup("tables", "svc.db.s.u"), Some(None));
+        assert_eq!(l.lookup("tables", &table("svc.db.s.u")), Some(None));
         // Another collection or parent: unknown.
-        assert_eq!(l.lookup("storedProcedures", "svc.db.s.t"), None);
-        assert_eq!(l.lookup("tables", "svc.db.other.t"), None);
+        assert_eq!(l.lookup("storedProcedures", &table("svc.db.s.t")), None);
+        assert_eq!(l.lookup("tables", &table("svc.db.other.t")), None);
 
         let now = Held {
             stamp: Some(st(2, MARKER_BASE_MS + 9)),
             deleted: false,
         };
-        l.wrote("tables", "svc.db.s.u", Some(now));
-        assert_eq!(l.lookup("tables", "svc.db.s.u"), Some(Some(now)));
-        l.wrote("tables", "svc.db.s.u", None);
-        assert_eq!(l.lookup("tables", "svc.db.s.u"), Some(None));
+        l.wrote("tables", &table("svc.db.s.u"), Some(now));
+        assert_eq!(l.lookup("tables", &table("svc.db.s.u")), Some(Some(now)));
+        l.wrote("tables", &table("svc.db.s.u"), None);
+        assert_eq!(l.lookup("tables", &table("svc.db.s.u")), Some(None));
         l.clear();
-        assert_eq!(l.lookup("tables", "svc.db.s.t"), None);
+        assert_eq!(l.lookup("tables", &table("svc.db.s.t")), None);
     }
 
     #[test]
@@ -332,6 +322,6 @@ mod tests {
             .expect("the monotonic clock started more than 30 s ago");
         l.keep("tables", "svc.db.s".into(), long_ago, &[]);
         assert!(l.wanted("tables", "svc.db.s"));
-        assert_eq!(l.lookup("tables", "svc.db.s.t"), None);
+        assert_eq!(l.lookup("tables", &table("svc.db.s.t")), None);
     }
 }
