@@ -35,17 +35,20 @@ fn random_name(rng: &mut Rng) -> String {
     (0..rng.below(6)).map(|_| *rng.pick(PIECES)).collect()
 }
 
-fn dead_letters(p: &Pipeline) -> Vec<(String, String)> {
+/// The dead letters: key, error and cause headers.
+fn dead_letters(p: &Pipeline) -> Vec<(String, String, String)> {
     read_raw(&p.env.brokers, &p.dlq)
         .into_iter()
         .map(|r| {
-            let error = r
-                .headers
-                .iter()
-                .find(|(k, _)| k == "pgmeta.dlq.error")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            (r.key, error)
+            let header = |name: &str| {
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let (error, cause) = (header("pgmeta.dlq.error"), header("pgmeta.dlq.cause"));
+            (r.key, error, cause)
         })
         .collect()
 }
@@ -81,23 +84,35 @@ async fn hostile_events_are_dead_lettered_and_later_changes_still_apply() {
     let mut p = Pipeline::new("apply_hostile").await;
     let (a, mut capture) = table_a(&mut p).await;
     let codec = AvroCodec::metadata().expect("codec");
-    let mut hostile: Vec<(String, MetadataEvent, &str)> = Vec::new();
+    // Key, event, what the error says, and its cause.
+    let mut hostile: Vec<(String, MetadataEvent, &str, &str)> = Vec::new();
     let mut one_part = a.clone();
     one_part.fqn = "onepart".into();
     one_part.table = None;
     one_part.op = Op::Delete;
-    hostile.push(("onepart".into(), one_part, "has 1 part(s); expected 4"));
+    hostile.push((
+        "onepart".into(),
+        one_part,
+        "has 1 part(s); expected 4",
+        "malformed_event",
+    ));
     let mut empty = a.clone();
     empty.fqn = format!("svc.{}..a", p.env.db);
     empty.table = None;
     empty.op = Op::Delete;
-    hostile.push((empty.fqn.clone(), empty, "part 3 is empty"));
+    hostile.push((
+        empty.fqn.clone(),
+        empty,
+        "part 3 is empty",
+        "malformed_event",
+    ));
     let mut disagrees = a.clone();
     disagrees.fqn = "svc.elsewhere.public.a".into();
     hostile.push((
         disagrees.fqn.clone(),
         disagrees,
         "disagrees with the entity",
+        "malformed_event",
     ));
     let mut long = a.clone();
     let name = "x".repeat(100_000);
@@ -106,14 +121,19 @@ async fn hostile_events_are_dead_lettered_and_later_changes_still_apply() {
     }
     long.fqn = Fqn::new(["svc", p.env.db.as_str(), "public", name.as_str()]).to_string();
     // Refused by the server (a name past 256 characters) or by HTTP itself (a URL past 64 KiB).
-    hostile.push(("long".into(), long, ""));
+    hostile.push(("long".into(), long, "", ""));
     let mut future = a.clone();
     future.emitted_at += 365 * 24 * 3600 * 1000;
     future.entity_version += 1;
-    hostile.push((future.fqn.clone(), future, "ahead of this host's clock"));
+    hostile.push((
+        future.fqn.clone(),
+        future,
+        "ahead of this host's clock",
+        "malformed_event",
+    ));
     let mut records: Vec<(String, Vec<u8>)> = hostile
         .iter()
-        .map(|(key, e, _)| (key.clone(), codec.encode(e).expect("encode")))
+        .map(|(key, e, _, _)| (key.clone(), codec.encode(e).expect("encode")))
         .collect();
     records.push(("junk".into(), b"\xc3\x01not avro".to_vec()));
     records.push(("junk".into(), Vec::new()));
@@ -142,18 +162,33 @@ async fn hostile_events_are_dead_lettered_and_later_changes_still_apply() {
     .await;
     let dead = dead_letters(&p);
     assert_eq!(dead.len(), records.len(), "{dead:?}");
-    for (key, _, reason) in &hostile {
+    for (key, _, reason, cause) in &hostile {
         let key = if key.len() > 1000 {
             "long"
         } else {
             key.as_str()
         };
         assert!(
-            dead.iter()
-                .any(|(k, error)| k == key && error.contains(reason)),
-            "{key}: no dead letter saying {reason:?} in {dead:?}"
+            dead.iter().any(|(k, error, c)| k == key
+                && error.contains(reason)
+                && c.starts_with(cause)
+                && !c.is_empty()),
+            "{key}: no dead letter saying {reason:?} with cause {cause:?} in {dead:?}"
         );
     }
+    // The name past what the server or HTTP takes: refused by one of them.
+    assert!(
+        dead.iter()
+            .any(|(k, _, c)| k == "long" && (c.starts_with("http_4") || c == "request")),
+        "{dead:?}"
+    );
+    assert_eq!(
+        dead.iter()
+            .filter(|(k, _, c)| k == "junk" && c == "not_an_event")
+            .count(),
+        2,
+        "{dead:?}"
+    );
     assert!(
         p.apply.as_mut().is_some_and(|a| a.is_running()),
         "pgmeta-apply stopped"

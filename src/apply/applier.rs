@@ -57,7 +57,7 @@ const USER_CACHE: Duration = Duration::from_secs(300);
 const MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
 
 fn definite(what: &str, r: Rejection) -> ApplyError {
-    ApplyError::Definite(format!("{what}: {}: {}", r.status, r.message))
+    r.definite(what)
 }
 
 impl Applier {
@@ -167,14 +167,13 @@ impl Applier {
 
     pub async fn metadata(&self, e: &MetadataEvent) -> Result<Applied, ApplyError> {
         let kind = mapping::kind_of(e.entity_type);
-        let name = EntityName::of_event(e)
-            .map_err(|b| ApplyError::Definite(format!("malformed event: {b}")))?;
+        let name = EntityName::of_event(e).map_err(ApplyError::malformed)?;
         let ahead = e.emitted_at - crate::event::now_millis();
         if ahead > MAX_FUTURE.as_millis() as i64 {
             // Between two objects under one FQN time decides which is newer: an event from
             // far ahead would win that forever.
-            return Err(ApplyError::Definite(format!(
-                "malformed event: emitted_at {} is {} h ahead of this host's clock",
+            return Err(ApplyError::malformed(format!(
+                "emitted_at {} is {} h ahead of this host's clock",
                 e.emitted_at,
                 ahead / 3_600_000
             )));
@@ -194,9 +193,8 @@ impl Applier {
             if let (Some(previous), Some(mut body)) =
                 (&e.previous_fqn, mapping::create_request(e, &name))
             {
-                let previous = EntityName::parse(e.entity_type, previous).map_err(|b| {
-                    ApplyError::Definite(format!("malformed event: previous_fqn: {b}"))
-                })?;
+                let previous = EntityName::parse(e.entity_type, previous)
+                    .map_err(|b| ApplyError::malformed(format!("previous_fqn: {b}")))?;
                 body["sourceHash"] = json!(this.marker());
                 self.retire(kind, &previous, &body).await?;
             }
@@ -232,7 +230,7 @@ impl Applier {
             };
         }
         let Some(mut body) = mapping::create_request(e, &name) else {
-            return Err(ApplyError::Definite(format!(
+            return Err(ApplyError::malformed(format!(
                 "{} event for {} carries no entity",
                 e.op.as_str(),
                 e.fqn
@@ -241,7 +239,7 @@ impl Applier {
         body["sourceHash"] = json!(this.marker());
         if let Some(previous) = &e.previous_fqn {
             let previous = EntityName::parse(e.entity_type, previous)
-                .map_err(|b| ApplyError::Definite(format!("malformed event: previous_fqn: {b}")))?;
+                .map_err(|b| ApplyError::malformed(format!("previous_fqn: {b}")))?;
             self.retire(kind, &previous, &body).await?;
         }
         let owners = match mapping::owner(e) {
@@ -520,9 +518,7 @@ impl Applier {
         match e.kind {
             UsageKind::Table => {
                 let Some(t) = &e.table else {
-                    return Err(ApplyError::Definite(
-                        "table usage event without its table".into(),
-                    ));
+                    return Err(ApplyError::malformed("table usage event without its table"));
                 };
                 let Some(id) = self.required_table(&t.fqn).await? else {
                     return Ok(Applied::Skipped);
@@ -546,9 +542,7 @@ impl Applier {
             }
             UsageKind::Query => {
                 let Some(q) = &e.query else {
-                    return Err(ApplyError::Definite(
-                        "query usage event without its query".into(),
-                    ));
+                    return Err(ApplyError::malformed("query usage event without its query"));
                 };
                 let mut used_in = Vec::new();
                 for fqn in &q.tables {

@@ -8,31 +8,91 @@ use std::time::Duration;
 /// Entities per page when listing (OpenMetadata allows up to 1,000,000).
 const LIST_PAGE: usize = 1000;
 
-/// How a failed call is handled.
+/// Why a call or an event failed, kept typed from where it arises to the log line, the
+/// metric label and the dead-letter header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The server answered with this HTTP status.
+    Status(u16),
+    /// No answer: the connection failed, timed out or was dropped.
+    Network,
+    /// The request cannot be built (a URL past what HTTP takes).
+    Request,
+    /// The event's names or times are not valid.
+    MalformedEvent,
+    /// The message is not a pgmeta event of its topic.
+    NotAnEvent,
+    /// An entity the event refers to is not in the server.
+    MissingEntity,
+}
+
+impl Cause {
+    /// A bounded label: `http_409`, `network`, `request`, `malformed_event`, `not_an_event`,
+    /// `missing_entity` (an HTTP status outside 100-599 is `http_other`).
+    pub fn label(self) -> String {
+        match self {
+            Cause::Status(s) if (100..600).contains(&s) => format!("http_{s}"),
+            Cause::Status(_) => "http_other".into(),
+            Cause::Network => "network".into(),
+            Cause::Request => "request".into(),
+            Cause::MalformedEvent => "malformed_event".into(),
+            Cause::NotAnEvent => "not_an_event".into(),
+            Cause::MissingEntity => "missing_entity".into(),
+        }
+    }
+}
+
+/// How a failed call is handled, and why it failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// Worth retrying: 5xx, 429, timeouts, refused or dropped connections, and an entity the
-    /// event refers to that is not in the server yet (its event is still on its way).
-    #[error("{0}")]
-    Transient(String),
+    /// Worth retrying: 5xx, 408, 409, 429, 401/403 (the operator fixes the token), timeouts,
+    /// refused or dropped connections.
+    #[error("{message}")]
+    Transient { cause: Cause, message: String },
     /// An entity the event refers to is not in the server yet (its own event is still on its
     /// way, on this or another topic): retried like a transient failure, but dead-lettered
     /// once it has waited `missing_entity_timeout`.
     #[error("{0}")]
     Missing(String),
-    /// Retrying cannot help: the server rejected the request (4xx) or the message is not an
-    /// event. The event goes to the dead-letter topic.
-    #[error("{0}")]
-    Definite(String),
+    /// Retrying cannot help: the server rejected the request (4xx), the request cannot be
+    /// built, or the message is not a valid event. The event goes to the dead-letter topic.
+    #[error("{message}")]
+    Definite { cause: Cause, message: String },
 }
 
 impl ApplyError {
+    pub fn transient(cause: Cause, message: impl Into<String>) -> Self {
+        ApplyError::Transient {
+            cause,
+            message: message.into(),
+        }
+    }
+
+    pub fn definite(cause: Cause, message: impl Into<String>) -> Self {
+        ApplyError::Definite {
+            cause,
+            message: message.into(),
+        }
+    }
+
+    /// A malformed event: definite, with the reason.
+    pub fn malformed(reason: impl std::fmt::Display) -> Self {
+        Self::definite(Cause::MalformedEvent, format!("malformed event: {reason}"))
+    }
+
     /// A bounded label for metrics.
     pub fn error_type(&self) -> &'static str {
         match self {
-            ApplyError::Transient(_) => "transient",
+            ApplyError::Transient { .. } => "transient",
             ApplyError::Missing(_) => "missing",
-            ApplyError::Definite(_) => "definite",
+            ApplyError::Definite { .. } => "definite",
+        }
+    }
+
+    pub fn cause(&self) -> Cause {
+        match self {
+            ApplyError::Transient { cause, .. } | ApplyError::Definite { cause, .. } => *cause,
+            ApplyError::Missing(_) => Cause::MissingEntity,
         }
     }
 }
@@ -42,6 +102,16 @@ impl ApplyError {
 pub struct Rejection {
     pub status: u16,
     pub message: String,
+}
+
+impl Rejection {
+    /// The rejection of request `what`, as a definite failure.
+    pub fn definite(self, what: &str) -> ApplyError {
+        ApplyError::definite(
+            Cause::Status(self.status),
+            format!("{what}: {}: {}", self.status, self.message),
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -107,12 +177,12 @@ impl HttpMetadataClient {
             if e.is_builder() {
                 // The request cannot even be built (a URL no server takes, say from a name
                 // of 100,000 characters): the same event fails the same way on every try.
-                return ApplyError::Definite(format!(
-                    "{what}: the request cannot be built: {}",
-                    describe(&e)
-                ));
+                return ApplyError::definite(
+                    Cause::Request,
+                    format!("{what}: the request cannot be built: {}", describe(&e)),
+                );
             }
-            ApplyError::Transient(format!("{what}: {}", describe(&e)))
+            ApplyError::transient(Cause::Network, format!("{what}: {}", describe(&e)))
         })?;
         let status = response.status();
         let class = match status.as_u16() {
@@ -123,7 +193,10 @@ impl HttpMetadataClient {
         };
         requests.with_label_values(&[what, class]).inc();
         let text = response.text().await.map_err(|e| {
-            ApplyError::Transient(format!("{what}: reading the answer: {}", describe(&e)))
+            ApplyError::transient(
+                Cause::Network,
+                format!("{what}: reading the answer: {}", describe(&e)),
+            )
         })?;
         if status.is_success() {
             return Ok(Ok(serde_json::from_str(&text).unwrap_or(Value::Null)));
@@ -135,15 +208,17 @@ impl HttpMetadataClient {
         // 409: the server saw a concurrent write of the same entity; the next try reads the
         // result of that write.
         if status.is_server_error() || [408, 409, 429].contains(&status.as_u16()) {
-            return Err(ApplyError::Transient(format!(
-                "{what}: {status}: {message}"
-            )));
+            return Err(ApplyError::transient(
+                Cause::Status(status.as_u16()),
+                format!("{what}: {status}: {message}"),
+            ));
         }
         if status.as_u16() == 401 || status.as_u16() == 403 {
             // A token problem is fixed by the operator, not by skipping the event.
-            return Err(ApplyError::Transient(format!(
-                "{what}: {status}: {message} (check the token)"
-            )));
+            return Err(ApplyError::transient(
+                Cause::Status(status.as_u16()),
+                format!("{what}: {status}: {message} (check the token)"),
+            ));
         }
         Ok(Err(Rejection {
             status: status.as_u16(),
@@ -161,10 +236,7 @@ impl HttpMetadataClient {
             .await?
         {
             Ok(_) => Ok(()),
-            Err(r) => Err(ApplyError::Definite(format!(
-                "GET /system/version: {}: {}",
-                r.status, r.message
-            ))),
+            Err(r) => Err(r.definite("GET /system/version")),
         }
     }
 
@@ -203,10 +275,7 @@ impl HttpMetadataClient {
         {
             Ok(v) => Ok(Some(v)),
             Err(r) if r.status == 404 => Ok(None),
-            Err(r) => Err(ApplyError::Definite(format!(
-                "GET /{}/name: {}: {}",
-                kind.collection, r.status, r.message
-            ))),
+            Err(r) => Err(r.definite(&format!("GET /{}/name", kind.collection))),
         }
     }
 
@@ -243,10 +312,7 @@ impl HttpMetadataClient {
                 Ok(page) => page,
                 Err(r) if r.status == 404 => return Ok(None),
                 Err(r) => {
-                    return Err(ApplyError::Definite(format!(
-                        "{what}: {}: {}",
-                        r.status, r.message
-                    )));
+                    return Err(r.definite(&what));
                 }
             };
             if let Some(Value::Array(data)) = page.get_mut("data").map(Value::take) {
@@ -325,10 +391,7 @@ impl HttpMetadataClient {
         {
             Ok(v) => Ok(Some(v.get("edge").cloned().unwrap_or(Value::Null))),
             Err(r) if r.status == 404 => Ok(None),
-            Err(r) => Err(ApplyError::Definite(format!(
-                "GET /lineage/getLineageEdge: {}: {}",
-                r.status, r.message
-            ))),
+            Err(r) => Err(r.definite("GET /lineage/getLineageEdge")),
         }
     }
 

@@ -15,7 +15,7 @@
 
 use super::applier::{Applied, Applier};
 use super::backoff::backoff;
-use super::client::ApplyError;
+use super::client::{ApplyError, Cause};
 use super::metrics;
 use super::name::EntityName;
 use super::parked::{Parked, Position, Retry};
@@ -450,8 +450,8 @@ impl ApplyConsumer {
                     });
                     Retry::Done
                 }
-                Err(ApplyError::Definite(reason)) => {
-                    let outcome = self.dead_letter(&msg, &reason, &mut shutdown.clone()).await;
+                Err(e @ ApplyError::Definite { .. }) => {
+                    let outcome = self.dead_letter(&msg, &e, &mut shutdown.clone()).await;
                     if outcome == Outcome::Interrupted {
                         break;
                     }
@@ -459,9 +459,7 @@ impl ApplyConsumer {
                     Retry::Done
                 }
                 Err(e @ ApplyError::Missing(_)) if waited >= self.config.missing_entity_timeout => {
-                    let outcome = self
-                        .dead_letter(&msg, &e.to_string(), &mut shutdown.clone())
-                        .await;
+                    let outcome = self.dead_letter(&msg, &e, &mut shutdown.clone()).await;
                     if outcome == Outcome::Interrupted {
                         break;
                     }
@@ -514,8 +512,8 @@ impl ApplyConsumer {
             match result {
                 Ok(Applied::Done) => break Outcome::Applied,
                 Ok(Applied::Skipped) => break Outcome::Skipped,
-                Err(ApplyError::Definite(reason)) => {
-                    break self.dead_letter(msg, &reason, &mut shutdown).await;
+                Err(e @ ApplyError::Definite { .. }) => {
+                    break self.dead_letter(msg, &e, &mut shutdown).await;
                 }
                 Err(ApplyError::Missing(_)) if self.parks() => {
                     metrics()
@@ -524,12 +522,12 @@ impl ApplyConsumer {
                         .inc();
                     break Outcome::Parked;
                 }
-                Err(e @ (ApplyError::Transient(_) | ApplyError::Missing(_))) => {
+                Err(e @ (ApplyError::Transient { .. } | ApplyError::Missing(_))) => {
                     let missing = matches!(e, ApplyError::Missing(_));
-                    let reason = e.to_string();
                     if missing && started.elapsed() >= self.config.missing_entity_timeout {
-                        break self.dead_letter(msg, &reason, &mut shutdown).await;
+                        break self.dead_letter(msg, &e, &mut shutdown).await;
                     }
+                    let reason = e.to_string();
                     metrics()
                         .retries
                         .with_label_values(&[stream.label(), e.error_type()])
@@ -565,7 +563,10 @@ impl ApplyConsumer {
             return Ok(Applied::Skipped);
         };
         let undecodable = |e: crate::codec::CodecError| {
-            ApplyError::Definite(format!("not a pgmeta {} event: {e}", stream.label()))
+            ApplyError::definite(
+                Cause::NotAnEvent,
+                format!("not a pgmeta {} event: {e}", stream.label()),
+            )
         };
         match stream {
             Stream::Metadata => {
@@ -591,27 +592,32 @@ impl ApplyConsumer {
         }
     }
 
-    /// Writes the message to the dead-letter topic (see `apply::dead_letter`).
+    /// Writes the message to the dead-letter topic with why (see `apply::dead_letter`), and
+    /// counts it by cause.
     async fn dead_letter(
         &self,
         msg: &OwnedMessage,
-        reason: &str,
+        error: &ApplyError,
         shutdown: &mut Shutdown,
     ) -> Outcome {
+        let cause = error.cause().label();
         let written = super::dead_letter::write(
             &self.producer,
             &self.config.dead_letter_topic,
             msg,
-            reason,
+            (&error.to_string(), &cause),
             self.config.max_backoff,
             shutdown,
         )
         .await;
-        if written {
-            Outcome::DeadLettered
-        } else {
-            Outcome::Interrupted
+        if !written {
+            return Outcome::Interrupted;
         }
+        metrics()
+            .dead_letters
+            .with_label_values(&[self.stream.label(), &cause])
+            .inc();
+        Outcome::DeadLettered
     }
 
     /// Records how far each partition of the batch was consumed; returns those partitions.

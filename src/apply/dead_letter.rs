@@ -1,5 +1,7 @@
 //! The dead-letter topic: where an event that cannot be applied goes, unchanged, with why and
-//! where it came from in its headers (`pgmeta.dlq.error`, `.topic`, `.partition`, `.offset`).
+//! where it came from in its headers: `pgmeta.dlq.error` (the message), `pgmeta.dlq.cause`
+//! (`http_409`, `network`, `request`, `malformed_event`, `not_an_event`, `missing_entity`),
+//! `.topic`, `.partition`, `.offset`.
 
 use super::backoff::backoff;
 use super::metrics;
@@ -15,7 +17,7 @@ pub(super) async fn write(
     producer: &FutureProducer,
     topic: &str,
     msg: &OwnedMessage,
-    reason: &str,
+    (reason, cause): (&str, &str),
     max_backoff: Duration,
     shutdown: &mut Shutdown,
 ) -> bool {
@@ -35,6 +37,10 @@ pub(super) async fn write(
         .insert(Header {
             key: "pgmeta.dlq.error",
             value: Some(reason),
+        })
+        .insert(Header {
+            key: "pgmeta.dlq.cause",
+            value: Some(cause),
         })
         .insert(Header {
             key: "pgmeta.dlq.topic",

@@ -25,7 +25,7 @@ mod stamps;
 
 pub use applier::{Applied, Applier, ApplierConfig};
 pub use backoff::backoff;
-pub use client::{ApplyError, HttpMetadataClient, encode_path};
+pub use client::{ApplyError, Cause, HttpMetadataClient, encode_path};
 pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, check_kafka_options};
 pub use mapping::{create_request, data_type, lineage_details};
 pub use name::{BadName, EntityName};
@@ -52,6 +52,9 @@ pub struct ApplyMetrics {
     pub consumer_lag: IntGaugeVec,
     /// Lineage and usage events set aside while they wait for their tables, by `stream`.
     pub parked: IntGaugeVec,
+    /// Events written to the dead-letter topic, by `stream` and `cause` (`http_409`,
+    /// `network`, `request`, `malformed_event`, `not_an_event`, `missing_entity`).
+    pub dead_letters: IntCounterVec,
     /// Calls to the metadata server, by `request` (method and path pattern, e.g.
     /// `GET /tables/name`) and `status` class (2xx, 4xx, 5xx, or `failed`: no answer).
     pub server_requests: IntCounterVec,
@@ -118,6 +121,14 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         &["stream"],
     )
     .expect("valid metric");
+    let dead_letters = IntCounterVec::new(
+        Opts::new(
+            "pgmeta_apply_dead_letters_total",
+            "Events written to the dead-letter topic, by stream and cause",
+        ),
+        &["stream", "cause"],
+    )
+    .expect("valid metric");
     let server_requests = IntCounterVec::new(
         Opts::new(
             "pgmeta_apply_server_requests_total",
@@ -135,6 +146,7 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         Box::new(batch_duration.clone()),
         Box::new(consumer_lag.clone()),
         Box::new(parked.clone()),
+        Box::new(dead_letters.clone()),
     ] {
         registry.register(m).expect("metric registered once");
     }
@@ -160,6 +172,7 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         batch_duration,
         consumer_lag,
         parked,
+        dead_letters,
         server_requests,
     }
 });
