@@ -23,7 +23,7 @@ test: tools
 # The chaos test for longer: 200 rounds of SIGKILL while DDL changes the source (make test
 # runs 20). PGMETA_CHAOS_SEED picks another sequence.
 chaos: tools
-	PGMETA_CHAOS_ROUNDS=$${PGMETA_CHAOS_ROUNDS:-200} $(CARGO) test --features $(TEST_FEATURES) --test main chaos -- --nocapture
+	PGMETA_CHAOS_STRICT=1 PGMETA_CHAOS_ROUNDS=$${PGMETA_CHAOS_ROUNDS:-200} $(CARGO) test --features $(TEST_FEATURES) --test main chaos -- --nocapture
 
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools
