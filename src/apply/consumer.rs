@@ -646,13 +646,20 @@ impl ApplyConsumer {
         self: &std::sync::Arc<Self>,
         partitions: BTreeSet<(String, i32)>,
     ) -> Result<(), String> {
-        // Unknown (the client cannot say): nothing is dropped, the commit is tried anyway.
-        let assigned: Option<HashSet<(String, i32)>> = self.consumer.assignment().ok().map(|tpl| {
-            tpl.elements()
-                .iter()
-                .map(|e| (e.topic().to_owned(), e.partition()))
-                .collect()
-        });
+        // Unknown (the client cannot say) or empty (between a revocation and the next
+        // assignment): nothing is dropped, the commit is tried anyway. Only partitions known
+        // to be held by another consumer now lose their parked events and progress here.
+        let assigned: Option<HashSet<(String, i32)>> = self
+            .consumer
+            .assignment()
+            .ok()
+            .filter(|tpl| tpl.count() > 0)
+            .map(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect()
+            });
         let mut tpl = TopicPartitionList::new();
         {
             let mut parked = self.parked();
