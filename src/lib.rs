@@ -34,7 +34,7 @@
 //! memory       ─►
 //! model        ─►
 //! openmetadata ─►
-//! pg           ─► config lineage model usage
+//! pg           ─► config event lineage model usage
 //! server       ─► config event model openmetadata pg shutdown telemetry
 //! shutdown     ─►
 //! sink         ─► codec config event

@@ -65,6 +65,32 @@ impl Pipeline {
         .collect()
     }
 
+    /// `apply_args` with another wait for a missing entity (the production default is 300 s).
+    pub fn apply_args_waiting(&self, group: &str, missing_entity_secs: u64) -> Vec<String> {
+        let mut args = self.apply_args(group);
+        if let Some(i) = args
+            .iter()
+            .position(|a| a == "--missing-entity-timeout-secs")
+        {
+            args[i + 1] = missing_entity_secs.to_string();
+        }
+        args
+    }
+
+    /// What the catalog holds of a table, deleted or not (for a failing test's report).
+    pub async fn table_state(&self, fqn: &str) -> String {
+        let (_, t) = self
+            .get(&format!(
+                "tables/name/{}?include=all",
+                pgmeta::apply::encode_path(fqn)
+            ))
+            .await;
+        format!(
+            "id {} version {} deleted {} sourceHash {}",
+            t["id"], t["version"], t["deleted"], t["sourceHash"]
+        )
+    }
+
     /// Starts pgmeta-apply (the topics must exist: capture first), metrics on `metrics_port`.
     pub fn start_apply(&mut self) {
         let mut args = self.apply_args(&format!("{}-apply", self.env.db));

@@ -323,13 +323,7 @@ async fn a_lineage_edge_waiting_for_its_table_does_not_hold_back_the_others() {
     produce(&p.env.brokers, &lineage_topic, &[(key, bytes)]);
     // Edges behind it in the topic.
 
-    let mut args = p.apply_args(&format!("{}-apply", p.env.db));
-    if let Some(i) = args
-        .iter()
-        .position(|a| a == "--missing-entity-timeout-secs")
-    {
-        args[i + 1] = "300".into();
-    }
+    let mut args = p.apply_args_waiting(&format!("{}-apply", p.env.db), 300);
     args.extend([
         "--metrics-listen".to_owned(),
         format!("127.0.0.1:{}", p.metrics_port),

@@ -111,13 +111,7 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
     }
     // pgmeta-apply with its production wait for a missing entity (300 s): killed over and
     // over, its metadata lane can fall far behind its lineage lane.
-    let mut args = p.apply_args(&format!("{}-apply", p.env.db));
-    if let Some(i) = args
-        .iter()
-        .position(|a| a == "--missing-entity-timeout-secs")
-    {
-        args[i + 1] = "300".into();
-    }
+    let args = p.apply_args_waiting(&format!("{}-apply", p.env.db), 300);
     p.apply = Some(Service::start(
         "pgmeta-apply",
         &args,
@@ -188,16 +182,7 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
                     })
                     .collect();
                 eprintln!("{fqn}: {ops:?}");
-                let (_, t) = p
-                    .get(&format!(
-                        "tables/name/{}?include=all",
-                        pgmeta::apply::encode_path(fqn)
-                    ))
-                    .await;
-                eprintln!(
-                    "  catalog: version {} sourceHash {} deleted {}",
-                    t["version"], t["sourceHash"], t["deleted"]
-                );
+                eprintln!("  catalog: {}", p.table_state(fqn).await);
             }
         }
         assert!(
@@ -245,16 +230,7 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
             }
             if let Some(e) = r.1.filter(|e| e.to_fqn == view) {
                 for fqn in [&e.from_fqn, &e.to_fqn] {
-                    let (_, t) = p
-                        .get(&format!(
-                            "tables/name/{}?include=all",
-                            pgmeta::apply::encode_path(fqn)
-                        ))
-                        .await;
-                    eprintln!(
-                        "  catalog {fqn}: id {} version {} deleted {} sourceHash {}",
-                        t["id"], t["version"], t["deleted"], t["sourceHash"]
-                    );
+                    eprintln!("  catalog {fqn}: {}", p.table_state(fqn).await);
                 }
                 let (_, g) = p
                     .get(&format!(

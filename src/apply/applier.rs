@@ -7,7 +7,7 @@
 //! the entity now under its FQN (by version for the same OID, by time across a drop and
 //! re-create) is skipped, so replaying the topics from the beginning creates no version.
 
-use super::client::{ApplyError, HttpMetadataClient, Rejection};
+use super::client::{ApplyError, HttpMetadataClient};
 use super::mapping;
 use super::name::EntityName;
 use super::stamps::{Held, Listings, Stamp};
@@ -55,10 +55,6 @@ const USER_CACHE: Duration = Duration::from_secs(300);
 /// How far ahead of this host's clock an event's `emitted_at` may be before it is refused:
 /// clocks of two hosts differ by seconds, not by a day.
 const MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
-
-fn definite(what: &str, r: Rejection) -> ApplyError {
-    r.definite(what)
-}
 
 impl Applier {
     pub fn new(client: HttpMetadataClient, config: ApplierConfig) -> Applier {
@@ -226,7 +222,7 @@ impl Applier {
                     }
                     Ok(Applied::Done)
                 }
-                Err(r) => Err(definite(&format!("DELETE {}", e.fqn), r)),
+                Err(r) => Err(r.definite(&format!("DELETE {}", e.fqn))),
             };
         }
         let Some(mut body) = mapping::create_request(e, &name) else {
@@ -301,7 +297,7 @@ impl Applier {
             .await?
         {
             Ok(()) => Ok(()),
-            Err(r) => Err(definite(&format!("DELETE {fqn}"), r)),
+            Err(r) => Err(r.definite(&format!("DELETE {fqn}"))),
         }
     }
 
@@ -319,23 +315,22 @@ impl Applier {
             Err(r) if r.status == 404 && kind.parent.is_some() => {
                 tracing::debug!(fqn = ?fqn, reason = ?r.message, "creating ancestors on demand");
             }
-            Err(r) => return Err(definite(&format!("PUT /{} {fqn}", kind.collection), r)),
+            Err(r) => return Err(r.definite(&format!("PUT /{} {fqn}", kind.collection))),
         }
         let mut ancestors = kind.ancestors();
         ancestors.reverse();
         for (_, ancestor) in ancestors {
             let request = mapping::ancestor_request(ancestor, name, &self.config.service_type);
             if let Err(r) = self.client.put(ancestor, &request).await? {
-                return Err(definite(
-                    &format!("PUT /{} (ancestor of {fqn})", ancestor.collection),
-                    r,
-                ));
+                return Err(
+                    r.definite(&format!("PUT /{} (ancestor of {fqn})", ancestor.collection))
+                );
             }
         }
         self.client
             .put(kind, body)
             .await?
-            .map_err(|r| definite(&format!("PUT /{} {fqn}", kind.collection), r))
+            .map_err(|r| r.definite(&format!("PUT /{} {fqn}", kind.collection)))
     }
 
     /// A PUT does not overwrite a description or owners already set; the source's truth is
@@ -411,7 +406,7 @@ impl Applier {
             .patch(kind, id, &Value::Array(ops))
             .await?
             .map(|_| ())
-            .map_err(|r| definite(&format!("PATCH /{} {}", kind.collection, e.fqn), r))
+            .map_err(|r| r.definite(&format!("PATCH /{} {}", kind.collection, e.fqn)))
     }
 
     /// The owner's user reference, when the server has a user of that name (or, for a role
@@ -481,7 +476,7 @@ impl Applier {
             }
             return match self.client.delete_lineage(&from, &to).await? {
                 Ok(()) => Ok(Applied::Done),
-                Err(r) => Err(definite("DELETE /lineage", r)),
+                Err(r) => Err(r.definite("DELETE /lineage")),
             };
         }
         let (Some(from), Some(to)) = (
@@ -510,7 +505,7 @@ impl Applier {
                 self.remember(&kind::TABLE, &e.to_fqn, None);
                 Err(ApplyError::Missing(format!("PUT /lineage: {}", r.message)))
             }
-            Err(r) => Err(definite("PUT /lineage", r)),
+            Err(r) => Err(r.definite("PUT /lineage")),
         }
     }
 
@@ -537,7 +532,7 @@ impl Applier {
                             r.message
                         )))
                     }
-                    Err(r) => Err(definite("PUT /usage/table", r)),
+                    Err(r) => Err(r.definite("PUT /usage/table")),
                 }
             }
             UsageKind::Query => {
@@ -558,7 +553,7 @@ impl Applier {
                     Err(r) if r.status == 404 => {
                         Err(ApplyError::Missing(format!("PUT /queries: {}", r.message)))
                     }
-                    Err(r) => Err(definite("PUT /queries", r)),
+                    Err(r) => Err(r.definite("PUT /queries")),
                 }
             }
         }

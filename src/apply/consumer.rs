@@ -413,6 +413,13 @@ impl ApplyConsumer {
         m.key().unwrap_or_default().to_vec()
     }
 
+    fn show_parked(&self, parked: usize) {
+        metrics()
+            .parked
+            .with_label_values(&[self.stream.label()])
+            .set(i64::try_from(parked).unwrap_or(i64::MAX));
+    }
+
     fn park(&self, msg: &OwnedMessage, key: Vec<u8>, first_retry: Duration) {
         let at = Position {
             topic: msg.topic().to_owned(),
@@ -421,10 +428,7 @@ impl ApplyConsumer {
         };
         let mut parked = self.parked();
         parked.park(at, key, msg.clone(), Instant::now(), first_retry);
-        metrics()
-            .parked
-            .with_label_values(&[self.stream.label()])
-            .set(i64::try_from(parked.len()).unwrap_or(i64::MAX));
+        self.show_parked(parked.len());
     }
 
     /// Tries once more each parked event that is due; returns the partitions whose oldest
@@ -450,15 +454,12 @@ impl ApplyConsumer {
                     });
                     Retry::Done
                 }
-                Err(e @ ApplyError::Definite { .. }) => {
-                    let outcome = self.dead_letter(&msg, &e, &mut shutdown.clone()).await;
-                    if outcome == Outcome::Interrupted {
-                        break;
-                    }
-                    self.count(outcome);
-                    Retry::Done
-                }
-                Err(e @ ApplyError::Missing(_)) if waited >= self.config.missing_entity_timeout => {
+                // Refused, or waited for its entity long enough: dead-lettered.
+                Err(e)
+                    if matches!(e, ApplyError::Definite { .. })
+                        || (matches!(e, ApplyError::Missing(_))
+                            && waited >= self.config.missing_entity_timeout) =>
+                {
                     let outcome = self.dead_letter(&msg, &e, &mut shutdown.clone()).await;
                     if outcome == Outcome::Interrupted {
                         break;
@@ -480,10 +481,7 @@ impl ApplyConsumer {
             let wait = backoff(attempts.saturating_add(1), self.config.max_backoff);
             let mut parked = self.parked();
             parked.retried(&at, result, Instant::now(), wait);
-            metrics()
-                .parked
-                .with_label_values(&[self.stream.label()])
-                .set(i64::try_from(parked.len()).unwrap_or(i64::MAX));
+            self.show_parked(parked.len());
             touched.insert((at.topic, at.partition));
         }
         touched

@@ -43,19 +43,9 @@ impl AmzTime {
 
     /// `(YYYYMMDD, YYYYMMDDTHHMMSSZ)`.
     fn stamps(self) -> (String, String) {
-        let days = self.0 / 86_400;
         let secs = self.0 % 86_400;
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        let date = format!("{y:04}{m:02}{d:02}");
+        let millis = i64::try_from(self.0).unwrap_or(i64::MAX / 1000) * 1000;
+        let date = crate::event::utc_day(millis).replace('-', "");
         let time = format!(
             "{date}T{:02}{:02}{:02}Z",
             secs / 3600,

@@ -506,19 +506,10 @@ impl Reader<'_> {
             Ok(())
         })
         .await?;
-        let by_name: HashMap<&str, usize> = schemas
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_str(), i))
-            .collect();
-        let mut placed: Vec<(usize, crate::model::Sequence)> = Vec::new();
         for (schema, sequence) in sequences.into_values() {
-            if let Some(&i) = by_name.get(schema.as_str()) {
-                placed.push((i, sequence));
+            if let Some(s) = schemas.iter_mut().find(|s| s.name == schema) {
+                s.sequences.push(sequence);
             }
-        }
-        for (i, sequence) in placed {
-            schemas[i].sequences.push(sequence);
         }
         let routine_index: HashMap<i64, usize> = routines
             .iter()

@@ -53,7 +53,13 @@ pub(super) fn fingerprint() -> String {
         per_catalog("pg_policy", ""),
         per_catalog("pg_sequence", ""),
         per_catalog("pg_extension", ""),
-        per_catalog("pg_depend", "WHERE classid = 'pg_catalog.pg_class'::regclass AND deptype IN ('a', 'i')"),
+        // Which column owns each sequence (ALTER SEQUENCE ... OWNED BY changes only pg_depend):
+        // looked up per sequence through pg_depend's index, not a scan of all of pg_depend.
+        "(SELECT count(*)::text || ':' || coalesce(sum(d.xmin::text::int8), 0)::text
+          FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_depend d
+            ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.seqrelid
+           AND d.deptype IN ('a', 'i'))"
+            .into(),
         // Shared catalogs, narrowed to what this database's snapshot reads, so that roles and
         // comments elsewhere on the server do not force a re-read.
         "(SELECT xmin::text FROM pg_catalog.pg_database WHERE datname = current_database())".into(),
@@ -62,14 +68,12 @@ pub(super) fn fingerprint() -> String {
             AND objoid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
             .into(),
         // Owners, grantees and policy roles are emitted by name: renaming a role changes them
-        // without touching the objects. pg_shdepend lists the roles this database's objects
-        // depend on (owner, ACL, policy), except the bootstrap superuser, whose ownerships
-        // the first list covers.
+        // without touching the objects. pg_shdepend lists every role this database's objects
+        // depend on (owner, ACL, policy) except the bootstrap superuser (OID 10), which
+        // PostgreSQL does not record; with it and the database's owner, that is all of them.
         "(SELECT md5(coalesce(string_agg(r.oid::text || ':' || r.rolname, ',' ORDER BY r.oid), ''))
-          FROM pg_catalog.pg_roles r WHERE r.oid IN (
-            SELECT relowner FROM pg_catalog.pg_class UNION SELECT nspowner FROM pg_catalog.pg_namespace
-            UNION SELECT proowner FROM pg_catalog.pg_proc
-            UNION SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()
+          FROM pg_catalog.pg_roles r WHERE r.oid = 10 OR r.oid IN (
+            SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()
             UNION SELECT refobjid FROM pg_catalog.pg_shdepend
               WHERE dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
                 AND refclassid = 'pg_catalog.pg_authid'::regclass))"
