@@ -8,11 +8,11 @@ use crate::pg::catalog::{CatalogScope, list_databases};
 use crate::pg::{ErrorClass, PgTarget};
 use crate::shutdown::Shutdown;
 use crate::sink::Sink;
-pub use crate::source::CaptureError;
 use crate::source::{
     CATALOG_LINEAGE_PART, CatalogPollSource, PollReport, QUERY_LINEAGE_PART, USAGE_PART,
     UsageReport, UsageSource,
 };
+pub use crate::source::{CaptureError, Cause};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -238,7 +238,8 @@ impl<S: Sink> Capture<S> {
                         if error.class() == ErrorClass::Fatal {
                             return Err(error);
                         }
-                        tracing::warn!(database = %database, error = %error, retry_in = ?self.interval, "catalog poll failed");
+                        let cause = error.cause();
+                        tracing::warn!(database = %database, error = %error, error.system = cause.system, error.code = %cause.code, retry_in = ?self.interval, "catalog poll failed");
                     }
                 }
                 _ = usage_tick.tick(), if self.usage.is_some() => {
@@ -247,7 +248,8 @@ impl<S: Sink> Capture<S> {
                             if matches!(error, CaptureError::Checkpoint(_)) {
                                 return Err(error);
                             }
-                            tracing::warn!(database = %database, error = %error, retry_in = ?usage_interval, "usage poll failed");
+                            let cause = error.cause();
+                            tracing::warn!(database = %database, error = %error, error.system = cause.system, error.code = %cause.code, retry_in = ?usage_interval, "usage poll failed");
                         }
                     }
                 }

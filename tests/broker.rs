@@ -134,6 +134,18 @@ async fn broker_outage_mid_run_loses_and_doubles_nothing() {
         "{error}"
     );
     assert_eq!(error.class(), pgmeta::pg::ErrorClass::Transient);
+    // librdkafka's code is kept, not only its text.
+    let cause = error.cause();
+    assert_eq!(cause.system, "kafka", "{error}");
+    assert!(
+        [
+            "MessageTimedOut",
+            "AllBrokersDown",
+            "BrokerTransportFailure"
+        ]
+        .contains(&cause.code.as_str()),
+        "{cause:?} of {error}"
+    );
 
     broker.restart();
     let deadline = Instant::now() + Duration::from_secs(60);

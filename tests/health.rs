@@ -1,6 +1,7 @@
 //! `/readyz` of pgmeta-capture and pgmeta-apply flips to 503 when PostgreSQL, the broker or
 //! the metadata server goes away, and back to 200 when it returns. Own cluster, broker and
-//! catalog: the shared ones cannot be stopped.
+//! catalog: the shared ones cannot be stopped. Each failed poll is counted under the system
+//! that failed and its code.
 
 use pgmeta::testkit::{Broker, CatalogServer, PgCluster, Service, free_port};
 use std::time::{Duration, Instant};
@@ -26,6 +27,15 @@ async fn wait_status(what: &str, port: u16, want: u16, service: &Service) -> Str
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+async fn scrape(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body")
 }
 
 #[tokio::test]
@@ -93,6 +103,23 @@ async fn readyz_follows_postgres_the_broker_and_the_server() {
     assert!(body.contains("PostgreSQL"), "{body}");
     cluster.restart();
     wait_status("capture with PostgreSQL back", capture_port, 200, &capture).await;
+    let metrics = scrape(capture_port).await;
+    // Refused connections never reach the server (no SQLSTATE); the session that was open
+    // when the server stopped ends with one (57P01, admin_shutdown) or as a lost connection.
+    let postgres_errors: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("pgmeta_capture_errors_total{")
+                && l.contains(r#"source="catalog""#)
+                && l.contains(r#"system="postgres""#)
+        })
+        .collect();
+    assert!(
+        postgres_errors
+            .iter()
+            .any(|l| l.contains(r#"code="connection""#) || l.contains(r#"code="57P01""#)),
+        "no PostgreSQL error counted with its code: {postgres_errors:?}\n{metrics}"
+    );
 
     broker.stop();
     let body = wait_status("capture without the broker", capture_port, 503, &capture).await;
@@ -101,6 +128,17 @@ async fn readyz_follows_postgres_the_broker_and_the_server() {
     broker.restart();
     wait_status("capture with the broker back", capture_port, 200, &capture).await;
     wait_status("apply with the broker back", apply_port, 200, &apply).await;
+    // The consumer's errors while the broker was away, counted with librdkafka's code.
+    let metrics = scrape(apply_port).await;
+    assert!(
+        metrics.lines().any(|l| {
+            l.starts_with("pgmeta_apply_errors_total{")
+                && l.contains(r#"error_type="kafka""#)
+                && (l.contains(r#"code="AllBrokersDown""#)
+                    || l.contains(r#"code="BrokerTransportFailure""#))
+        }),
+        "no Kafka error counted with its code:\n{metrics}"
+    );
 
     catalog.stop();
     let body = wait_status("apply without the metadata server", apply_port, 503, &apply).await;

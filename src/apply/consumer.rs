@@ -16,9 +16,9 @@
 use super::applier::{Applied, Applier};
 use super::backoff::backoff;
 use super::client::{ApplyError, Cause};
-use super::metrics;
 use super::name::EntityName;
 use super::parked::{Parked, Position, Retry};
+use super::{kafka_code, metrics};
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
 use crate::model::EntityType;
@@ -277,8 +277,9 @@ impl ApplyConsumer {
             let first = match first {
                 Ok(m) => m.detach(),
                 Err(e) => {
-                    metrics().errors.with_label_values(&["kafka"]).inc();
-                    tracing::warn!(error = %e, "kafka consume error; retrying");
+                    let code = kafka_code(&e);
+                    metrics().errors.with_label_values(&["kafka", &code]).inc();
+                    tracing::warn!(error = %e, error.code = %code, "kafka consume error; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
@@ -289,7 +290,9 @@ impl ApplyConsumer {
                 match tokio::time::timeout_at(deadline, this.consumer.recv()).await {
                     Ok(Ok(m)) => batch.push(m.detach()),
                     Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "kafka consume error");
+                        let code = kafka_code(&e);
+                        metrics().errors.with_label_values(&["kafka", &code]).inc();
+                        tracing::warn!(error = %e, error.code = %code, "kafka consume error");
                         break;
                     }
                     Err(_) => break,
@@ -690,13 +693,13 @@ impl ApplyConsumer {
         let this = self.clone();
         let result =
             tokio::task::spawn_blocking(move || this.consumer.commit(&tpl, CommitMode::Sync)).await;
-        let failure = match result {
+        let (failure, code) = match result {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
+            Ok(Err(e)) => (e.to_string(), kafka_code(&e)),
+            Err(e) => (e.to_string(), "none".to_owned()),
         };
-        metrics().errors.with_label_values(&["commit"]).inc();
-        tracing::warn!(error = %failure, "offset commit failed; the batch may be applied again");
+        metrics().errors.with_label_values(&["commit", &code]).inc();
+        tracing::warn!(error = %failure, error.code = %code, "offset commit failed; the batch may be applied again");
         Ok(())
     }
 

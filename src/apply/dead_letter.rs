@@ -69,8 +69,12 @@ pub(super) async fn write(
                 return true;
             }
             Err((e, _)) => {
-                metrics().errors.with_label_values(&["dead_letter"]).inc();
-                tracing::warn!(error = %e, topic = %topic, "cannot write to the dead-letter topic; retrying");
+                let code = super::kafka_code(&e);
+                metrics()
+                    .errors
+                    .with_label_values(&["dead_letter", &code])
+                    .inc();
+                tracing::warn!(error = %e, error.code = %code, topic = %topic, "cannot write to the dead-letter topic; retrying");
                 let wait = backoff(attempt, max_backoff);
                 attempt += 1;
                 tokio::select! {

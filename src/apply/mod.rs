@@ -81,9 +81,9 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
     let errors = IntCounterVec::new(
         Opts::new(
             "pgmeta_apply_errors_total",
-            "Errors outside applying, by error type",
+            "Errors outside applying, by error type and librdkafka error code",
         ),
-        &["error_type"],
+        &["error_type", "code"],
     )
     .expect("valid metric");
     let buckets = vec![
@@ -160,9 +160,6 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         }
         parked.with_label_values(&[stream]);
     }
-    for error_type in ["kafka", "commit", "dead_letter"] {
-        errors.with_label_values(&[error_type]);
-    }
     ApplyMetrics {
         registry,
         events,
@@ -185,4 +182,11 @@ impl ApplyMetrics {
     pub fn render(&self) -> String {
         crate::telemetry::render(&self.registry)
     }
+}
+
+/// librdkafka's name for the code of a Kafka client error (`BrokerTransportFailure`), or
+/// `none`: a bounded value for a metric label and a log field, where the message is not.
+fn kafka_code(e: &rdkafka::error::KafkaError) -> String {
+    e.rdkafka_error_code()
+        .map_or_else(|| "none".to_owned(), |code| format!("{code:?}"))
 }

@@ -20,6 +20,7 @@ pub enum PgError {
         reason: String,
         hint: Hint,
         class: ErrorClass,
+        sqlstate: Option<String>,
     },
     #[error("catalog query {query} failed on {target}: {reason}{hint}")]
     Query {
@@ -28,6 +29,7 @@ pub enum PgError {
         reason: String,
         hint: Hint,
         class: ErrorClass,
+        sqlstate: Option<String>,
     },
     /// An object vanished between two queries of one catalog read (a concurrent DROP). The
     /// poll reads again a few times; past that the last one is reported as it is.
@@ -46,6 +48,17 @@ impl PgError {
         }
     }
 
+    /// The server's SQLSTATE, when the server answered with an error (not for I/O, TLS or
+    /// timeouts, which never reached it).
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            PgError::Connect { sqlstate, .. } | PgError::Query { sqlstate, .. } => {
+                sqlstate.as_deref()
+            }
+            PgError::ConcurrentDdl { .. } | PgError::Decode { .. } => None,
+        }
+    }
+
     pub fn connect(target: &str, err: &tokio_postgres::Error) -> Self {
         let (reason, class, hint) = describe(err);
         PgError::Connect {
@@ -53,6 +66,7 @@ impl PgError {
             reason,
             hint,
             class,
+            sqlstate: sqlstate(err),
         }
     }
 
@@ -70,8 +84,13 @@ impl PgError {
             reason,
             hint,
             class,
+            sqlstate: sqlstate(err),
         }
     }
+}
+
+fn sqlstate(err: &tokio_postgres::Error) -> Option<String> {
+    err.code().map(|c| c.code().to_owned())
 }
 
 /// An operator hint appended to a message, empty when there is none.

@@ -77,11 +77,11 @@ impl KafkaSink {
                     .map(|md| md.brokers().len())
             })
             .await;
-            let last_error = match probe {
+            let (last_error, code) = match probe {
                 Ok(Ok(brokers)) if brokers > 0 => break,
-                Ok(Ok(_)) => "no brokers in metadata".to_owned(),
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
+                Ok(Ok(_)) => ("no brokers in metadata".to_owned(), None),
+                Ok(Err(e)) => (e.to_string(), e.rdkafka_error_code()),
+                Err(e) => (e.to_string(), None),
             };
             let waited = started.elapsed();
             if waited + backoff > cfg.startup_timeout {
@@ -90,6 +90,7 @@ impl KafkaSink {
                     attempts,
                     waited,
                     last_error,
+                    code,
                 });
             }
             tracing::warn!(brokers = %cfg.brokers, attempt = attempts, error = %last_error, retry_in = ?backoff, "kafka unreachable, retrying");
@@ -163,6 +164,7 @@ pub async fn ensure_topic(
         .map_err(|e| SinkError::Topic {
             topic: topic.into(),
             reason: e.to_string(),
+            code: e.rdkafka_error_code(),
         })?;
     for result in results {
         match result {
@@ -171,6 +173,7 @@ pub async fn ensure_topic(
                 return Err(SinkError::Topic {
                     topic: name,
                     reason: code.to_string(),
+                    code: Some(code),
                 });
             }
         }
@@ -264,11 +267,13 @@ impl KafkaSink {
                 SinkError::Delivery {
                     failed,
                     first_error,
+                    code,
                     ..
                 } => SinkError::Delivery {
                     failed: failed + batch.len().saturating_sub((i + 1) * CHUNK),
                     total: batch.len(),
                     first_error,
+                    code,
                 },
                 other => other,
             })?;
@@ -316,6 +321,7 @@ impl KafkaSink {
                             failed: batch.len() - pending.len(),
                             total: batch.len(),
                             first_error: e.to_string(),
+                            code: e.rdkafka_error_code(),
                         });
                     }
                 }
@@ -327,24 +333,26 @@ impl KafkaSink {
             failed: batch.len(),
             total: batch.len(),
             first_error: format!("no acknowledgement within {deadline:?}"),
+            code: Some(RDKafkaErrorCode::MessageTimedOut),
         })?;
         let mut failed = 0;
         let mut first_error = None;
         for r in results {
             let err = match r {
                 Ok(Ok(_)) => continue,
-                Ok(Err((e, _))) => e.to_string(),
-                Err(_) => "producer dropped the delivery report".to_owned(),
+                Ok(Err((e, _))) => (e.to_string(), e.rdkafka_error_code()),
+                Err(_) => ("producer dropped the delivery report".to_owned(), None),
             };
             failed += 1;
             first_error.get_or_insert(err);
         }
         match first_error {
             None => Ok(()),
-            Some(first_error) => Err(SinkError::Delivery {
+            Some((first_error, code)) => Err(SinkError::Delivery {
                 failed,
                 total: batch.len(),
                 first_error,
+                code,
             }),
         }
     }

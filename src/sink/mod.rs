@@ -9,6 +9,7 @@ pub use jsonl::JsonlSink;
 pub use kafka::KafkaSink;
 
 use crate::event::Outbound;
+use rdkafka::error::RDKafkaErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -20,9 +21,14 @@ pub enum SinkError {
         attempts: u32,
         waited: std::time::Duration,
         last_error: String,
+        code: Option<RDKafkaErrorCode>,
     },
     #[error("cannot create Kafka topic {topic}: {reason}")]
-    Topic { topic: String, reason: String },
+    Topic {
+        topic: String,
+        reason: String,
+        code: Option<RDKafkaErrorCode>,
+    },
     #[error("invalid Kafka client configuration: {0}")]
     Config(String),
     #[error(
@@ -32,6 +38,7 @@ pub enum SinkError {
         failed: usize,
         total: usize,
         first_error: String,
+        code: Option<RDKafkaErrorCode>,
     },
     #[error(transparent)]
     Encode(#[from] crate::codec::CodecError),
@@ -48,6 +55,23 @@ pub enum SinkError {
         path: String,
         source: std::io::Error,
     },
+}
+
+impl SinkError {
+    /// librdkafka's error code, where the failure came from the Kafka client (its name, such as
+    /// `MessageTimedOut` or `TopicAuthorizationFailed`, is what a metric label and a log field
+    /// carry).
+    pub fn kafka_code(&self) -> Option<RDKafkaErrorCode> {
+        match self {
+            SinkError::Unreachable { code, .. }
+            | SinkError::Topic { code, .. }
+            | SinkError::Delivery { code, .. } => *code,
+            SinkError::Config(_)
+            | SinkError::Encode(_)
+            | SinkError::TooLarge { .. }
+            | SinkError::Write { .. } => None,
+        }
+    }
 }
 
 /// Writes batches of events durably. `Send`, so a source can run on its own task.

@@ -101,6 +101,9 @@ impl CatalogPollSource {
             Err(_) => "error",
         };
         m.polls.with_label_values(&[outcome]).inc();
+        if let Err(e) = &result {
+            e.count("catalog");
+        }
         if result.is_ok() {
             m.last_success
                 .set(crate::event::now_millis() as f64 / 1000.0);

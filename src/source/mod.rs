@@ -7,6 +7,6 @@ mod replication;
 mod usage;
 
 pub use catalog_poll::{CATALOG_LINEAGE_PART, CatalogPollSource, PollReport};
-pub use error::CaptureError;
+pub use error::{CaptureError, Cause};
 pub use replication::{ReplicationError, ReplicationSource};
 pub use usage::{QUERY_LINEAGE_PART, USAGE_PART, UsageReport, UsageSource};

@@ -281,7 +281,8 @@ impl ReplicationSource {
                                 if matches!(e, CaptureError::Checkpoint(_)) {
                                     return Err(e);
                                 }
-                                tracing::warn!(database = %usage.database(), error = %e, "usage poll failed");
+                                let cause = e.cause();
+                                tracing::warn!(database = %usage.database(), error = %e, error.system = cause.system, error.code = %cause.code, "usage poll failed");
                             }
                         }
                         continue;
@@ -343,7 +344,8 @@ impl ReplicationSource {
                             cause: e.to_string(),
                         }));
                     }
-                    tracing::warn!(slot = %self.slot, error = %e, retry_in = ?backoff, "emitting DDL changes failed; the transaction stays unacknowledged");
+                    let cause = e.cause();
+                    tracing::warn!(slot = %self.slot, error = %e, error.system = cause.system, error.code = %cause.code, retry_in = ?backoff, "emitting DDL changes failed; the transaction stays unacknowledged");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

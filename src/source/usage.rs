@@ -118,6 +118,9 @@ impl UsageSource {
             Err(_) => "error",
         };
         m.usage_polls.with_label_values(&[outcome]).inc();
+        if let Err(e) = &result {
+            e.count("usage");
+        }
         result
     }
 

@@ -36,6 +36,9 @@ pub struct Metrics {
     /// Calls counted by pg_stat_statements whose statement does not parse, so no table gets
     /// them: the usage that is lost, made visible.
     pub usage_unattributed_calls: IntCounter,
+    /// Failed reads and sends, by `source` (`catalog`, `usage`), `system` (`postgres`,
+    /// `kafka`, `state`, ...) and `code` (SQLSTATE, librdkafka error name, I/O error kind).
+    pub errors: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -130,8 +133,17 @@ impl Metrics {
             "Calls of statements that do not parse, so no table's usage counts them",
         )
         .expect("valid metric");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "pgmeta_capture_errors_total",
+                "Failed catalog and usage polls, by source, the system that failed and its error code",
+            ),
+            &["source", "system", "code"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(usage_unattributed_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(errors.clone()),
             Box::new(events.clone()),
             Box::new(usage_polls.clone()),
             Box::new(stat_statements_entries.clone()),
@@ -162,6 +174,7 @@ impl Metrics {
             stat_statements_resets,
             statements_parsed,
             usage_unattributed_calls,
+            errors,
         }
     }
 
