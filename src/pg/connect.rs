@@ -3,7 +3,9 @@
 //! (explicit settings first, then the URL, then `PG*` variables, then libpq's defaults).
 //! tokio-postgres reads no environment, hence this module.
 
-use super::error::PgError;
+use super::conninfo::{default_host, label, redact, take_ssl_params};
+use super::error::{PgError, TargetError};
+use super::iam_login::IamLogin;
 use super::tls::{Pem, SslMode, TlsSettings};
 use crate::config::SourceConfig;
 use std::sync::Arc;
@@ -19,13 +21,7 @@ pub struct PgTarget {
     /// Built once from `tls` (absent for sslmode=disable).
     tls_config: Option<Arc<rustls::ClientConfig>>,
     /// RDS IAM: the password is a token made at each connection.
-    iam: Option<Arc<Iam>>,
-}
-
-struct Iam {
-    credentials: super::rds_iam::Credentials,
-    region: String,
-    clock: Box<dyn Fn() -> super::rds_iam::AmzTime + Send + Sync>,
+    iam: Option<Arc<IamLogin>>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -40,23 +36,6 @@ impl std::fmt::Display for PgTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.label)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("source.url: not a valid PostgreSQL connection string: {0}")]
-    Url(String),
-    #[error("{key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
-    #[error(transparent)]
-    Tls(#[from] super::tls::TlsError),
-    #[error("source.aws_iam: {0}")]
-    Iam(String),
-    #[error("source.password_file: cannot read {path}: {source}")]
-    PasswordFile {
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 impl PgTarget {
@@ -188,7 +167,7 @@ impl PgTarget {
         config.connect_timeout(timeout);
 
         let iam = match &src.aws_iam {
-            Some(cfg) => Some(Arc::new(resolve_iam(cfg, mode, env)?)),
+            Some(cfg) => Some(Arc::new(super::iam_login::resolve(cfg, mode, env)?)),
             None => None,
         };
 
@@ -208,11 +187,7 @@ impl PgTarget {
         clock: impl Fn() -> super::rds_iam::AmzTime + Send + Sync + 'static,
     ) -> Self {
         if let Some(iam) = &self.iam {
-            self.iam = Some(Arc::new(Iam {
-                credentials: iam.credentials.clone(),
-                region: iam.region.clone(),
-                clock: Box::new(clock),
-            }));
+            self.iam = Some(Arc::new(iam.with_clock(clock)));
         }
         self
     }
@@ -228,17 +203,7 @@ impl PgTarget {
                 };
                 let port = self.config.get_ports().first().copied().unwrap_or(5432);
                 let user = self.config.get_user().unwrap_or_default();
-                Some(
-                    super::rds_iam::auth_token(
-                        &iam.credentials,
-                        &host,
-                        port,
-                        user,
-                        &iam.region,
-                        (iam.clock)(),
-                    )
-                    .into_bytes(),
-                )
+                Some(iam.token(&host, port, user).into_bytes())
             }
             None => self.config.get_password().map(<[u8]>::to_vec),
         }
@@ -341,87 +306,6 @@ impl PgTarget {
     }
 }
 
-impl std::fmt::Debug for Iam {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Iam")
-            .field("region", &self.region)
-            .finish_non_exhaustive()
-    }
-}
-
-fn resolve_iam(
-    cfg: &crate::config::AwsIamConfig,
-    mode: SslMode,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Iam, TargetError> {
-    use super::rds_iam::{AmzTime, Credentials, profile_credentials};
-    if matches!(mode, SslMode::Disable | SslMode::Allow) {
-        return Err(TargetError::Iam(format!(
-            "RDS accepts IAM tokens only over TLS; sslmode={} would send it in the clear (use require or verify-full)",
-            mode.as_str()
-        )));
-    }
-    let region = cfg
-        .region
-        .clone()
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .ok_or_else(|| TargetError::Iam("region is not set (nor AWS_REGION)".into()))?;
-    let credentials = match (&cfg.access_key_id, &cfg.secret_access_key) {
-        (Some(id), Some(secret)) => Credentials {
-            access_key_id: id.clone(),
-            secret_access_key: secret.expose().to_owned(),
-            session_token: cfg.session_token.as_ref().map(|t| t.expose().to_owned()),
-        },
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(TargetError::Iam(
-                "access_key_id and secret_access_key go together".into(),
-            ));
-        }
-        (None, None) => {
-            let profile = cfg.profile.clone().or_else(|| env("AWS_PROFILE"));
-            match profile {
-                Some(profile) => {
-                    let path = cfg
-                        .credentials_file
-                        .clone()
-                        .or_else(|| env("AWS_SHARED_CREDENTIALS_FILE").map(Into::into))
-                        .unwrap_or_else(|| {
-                            std::path::PathBuf::from(env("HOME").unwrap_or_default())
-                                .join(".aws/credentials")
-                        });
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        TargetError::Iam(format!("cannot read {}: {e}", path.display()))
-                    })?;
-                    profile_credentials(&text, &profile).ok_or_else(|| {
-                        TargetError::Iam(format!(
-                            "profile {profile} in {} has no aws_access_key_id and aws_secret_access_key",
-                            path.display()
-                        ))
-                    })?
-                }
-                None => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                    (Some(id), Some(secret)) => Credentials {
-                        access_key_id: id,
-                        secret_access_key: secret,
-                        session_token: env("AWS_SESSION_TOKEN"),
-                    },
-                    _ => {
-                        return Err(TargetError::Iam(
-                            "no credentials: set access_key_id and secret_access_key, a profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
-                        ));
-                    }
-                },
-            }
-        }
-    };
-    Ok(Iam {
-        credentials,
-        region,
-        clock: Box::new(AmzTime::now),
-    })
-}
-
 /// Drives a connection on its own task and returns its client.
 fn spawn<S, T>(
     (client, connection): (Client, tokio_postgres::Connection<S, T>),
@@ -438,120 +322,6 @@ where
         }
     });
     client
-}
-
-/// Takes libpq's TLS parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) out of a
-/// connection URL or key=value string, returning the rest and the values.
-fn take_ssl_params(conn: &str) -> (String, Vec<(String, String)>) {
-    const KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
-    let mut taken = Vec::new();
-    if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
-        let Some((base, query)) = conn.split_once('?') else {
-            return (conn.to_owned(), taken);
-        };
-        let mut kept = Vec::new();
-        for pair in query.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if KEYS.contains(&k) {
-                taken.push((k.to_owned(), percent_decode(v)));
-            } else {
-                kept.push(pair);
-            }
-        }
-        let rest = if kept.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        };
-        return (rest, taken);
-    }
-    // key=value form; values may be single-quoted.
-    let mut kept = Vec::new();
-    let mut chars = conn.chars().peekable();
-    while chars.peek().is_some() {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut item = String::new();
-        let mut quoted = false;
-        while let Some(&c) = chars.peek() {
-            if c.is_whitespace() && !quoted {
-                break;
-            }
-            if c == '\'' {
-                quoted = !quoted;
-            }
-            item.push(c);
-            chars.next();
-        }
-        if item.is_empty() {
-            continue;
-        }
-        match item.split_once('=') {
-            Some((k, v)) if KEYS.contains(&k.trim()) => {
-                taken.push((k.trim().to_owned(), v.trim_matches('\'').to_owned()))
-            }
-            _ => kept.push(item),
-        }
-    }
-    (kept.join(" "), taken)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn label(config: &tokio_postgres::Config) -> String {
-    use tokio_postgres::config::Host;
-    let host = match config.get_hosts().first() {
-        Some(Host::Tcp(h)) => h.clone(),
-        Some(Host::Unix(p)) => p.display().to_string(),
-        None => "?".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "{host}:{port}/{} as {}",
-        config.get_dbname().unwrap_or_default(),
-        config.get_user().unwrap_or_default()
-    )
-}
-
-/// libpq's default: the Unix socket directory when there is one, else localhost.
-fn default_host() -> &'static str {
-    if std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432").exists() {
-        "/var/run/postgresql"
-    } else {
-        "localhost"
-    }
-}
-
-fn redact(message: &str, secret_source: &str) -> String {
-    let mut out = message.to_owned();
-    if let Ok(url) = secret_source.parse::<tokio_postgres::Config>()
-        && let Some(p) = url.get_password()
-        && let Ok(p) = std::str::from_utf8(p)
-        && !p.is_empty()
-    {
-        out = out.replace(p, "***");
-    }
-    out.replace(secret_source, "<source.url>")
 }
 
 #[cfg(test)]
@@ -643,22 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_parameters_come_out_of_urls_and_key_value_strings() {
-        let (rest, taken) = take_ssl_params(
-            "postgres://u:pw@h/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fetc%2Fca.pem",
-        );
-        assert_eq!(rest, "postgres://u:pw@h/db?application_name=x");
-        assert_eq!(
-            taken,
-            vec![
-                ("sslmode".to_owned(), "verify-full".to_owned()),
-                ("sslrootcert".to_owned(), "/etc/ca.pem".to_owned())
-            ]
-        );
-        let (rest, taken) =
-            take_ssl_params("host=h sslmode=require dbname='my db' sslcert='/c.pem'");
-        assert_eq!(rest, "host=h dbname='my db'");
-        assert_eq!(taken.len(), 2);
+    fn the_urls_sslmode_beats_pgsslmode() {
         let t = PgTarget::resolve(
             &SourceConfig {
                 url: Some(Secret::new("postgres://u@h/db?sslmode=verify-ca".into())),
@@ -667,7 +422,7 @@ mod tests {
             &env(&[("PGSSLMODE", "disable")]),
         )
         .expect("resolves");
-        assert_eq!(t.tls().mode, SslMode::VerifyCa, "the URL beats PGSSLMODE");
+        assert_eq!(t.tls().mode, SslMode::VerifyCa);
     }
 
     #[test]

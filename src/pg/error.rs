@@ -1,4 +1,5 @@
-//! PostgreSQL errors, classified where they arise and worded for the operator.
+//! PostgreSQL errors, classified where they arise and worded for the operator, and what is
+//! wrong with a connection's settings.
 
 use std::fmt;
 
@@ -182,4 +183,22 @@ fn describe(err: &tokio_postgres::Error) -> (String, ErrorClass, Hint) {
         None
     };
     (reason, ErrorClass::Transient, Hint(hint))
+}
+
+/// A connection setting that cannot be used, named by its key.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("source.url: not a valid PostgreSQL connection string: {0}")]
+    Url(String),
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
+    #[error("source.aws_iam: {0}")]
+    Iam(String),
+    #[error("source.password_file: cannot read {path}: {source}")]
+    PasswordFile {
+        path: String,
+        source: std::io::Error,
+    },
 }

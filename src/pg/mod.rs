@@ -3,11 +3,13 @@
 pub mod catalog;
 pub mod check;
 mod connect;
+mod conninfo;
 pub mod ddl_trigger;
 mod error;
+mod iam_login;
 pub mod rds_iam;
 pub mod stat_statements;
 pub mod tls;
 
-pub use connect::{PgTarget, TargetError};
-pub use error::{ErrorClass, PgError};
+pub use connect::PgTarget;
+pub use error::{ErrorClass, PgError, TargetError};
