@@ -13,11 +13,17 @@
 //! A crash or kill repeats at most what follows the oldest unfinished event, which the applier
 //! makes harmless.
 
+mod offsets;
+mod options;
+mod parking;
+
+pub use options::{ConsumerConfig, Stream, check_kafka_options};
+
 use super::applier::{Applied, Applier};
 use super::backoff::backoff;
 use super::client::{ApplyError, Cause};
 use super::name::EntityName;
-use super::parked::{Parked, Position, Retry};
+use super::parked::Parked;
 use super::{kafka_code, metrics};
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
@@ -26,53 +32,12 @@ use crate::openmetadata::kind;
 use crate::shutdown::Shutdown;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone)]
-pub struct ConsumerConfig {
-    pub brokers: String,
-    pub group_id: String,
-    pub metadata_topic: String,
-    pub usage_topic: String,
-    pub lineage_topic: String,
-    pub dead_letter_topic: String,
-    /// Events applied concurrently (by key, so one entity's events stay in order).
-    pub lanes: usize,
-    pub batch_size: usize,
-    /// How long an event may wait for an entity it refers to before it is dead-lettered.
-    pub missing_entity_timeout: Duration,
-    /// Longest pause between retries.
-    pub max_backoff: Duration,
-    /// Static group membership (`group.instance.id` = `<instance_id>.<stream>`): a restarted
-    /// instance takes its partitions back at once instead of after the session timeout.
-    pub instance_id: Option<String>,
-    /// librdkafka settings passed through (security, SASL, ...).
-    pub kafka_options: Vec<(String, String)>,
-}
-
-/// Which stream a message came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Metadata,
-    Usage,
-    Lineage,
-}
-
-impl Stream {
-    pub fn label(self) -> &'static str {
-        match self {
-            Stream::Metadata => "metadata",
-            Stream::Usage => "usage",
-            Stream::Lineage => "lineage",
-        }
-    }
-}
 
 struct Codecs {
     metadata: AvroCodec,
@@ -119,33 +84,6 @@ impl std::fmt::Debug for ApplyConsumer {
             .field("stream", &self.stream)
             .finish_non_exhaustive()
     }
-}
-
-/// librdkafka options pgmeta-apply sets itself because its delivery guarantee rests on them,
-/// with the only value an operator may also give them: offsets are stored and committed only
-/// after an event is applied or dead-lettered, and the dead-letter producer is idempotent
-/// with `acks=all`. Anything else would lose or skip events on a crash, so it is refused.
-const PINNED_OPTIONS: &[(&str, &[&str])] = &[
-    ("enable.auto.commit", &["false"]),
-    ("enable.auto.offset.store", &["false"]),
-    ("enable.idempotence", &["true"]),
-    ("acks", &["all", "-1"]),
-    ("isolation.level", &["read_committed"]),
-];
-
-/// Refuses `--kafka-option`s that would break at-least-once delivery, naming the option.
-pub fn check_kafka_options(options: &[(String, String)]) -> Result<(), String> {
-    for (key, value) in options {
-        if let Some((_, allowed)) = PINNED_OPTIONS.iter().find(|(k, _)| k == key) {
-            if !allowed.contains(&value.trim()) {
-                return Err(format!(
-                    "--kafka-option {key}={value}: pgmeta-apply commits an offset only after its event is applied or dead-lettered; {key} must stay {}",
-                    allowed.join(" or ")
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl ApplyConsumer {
@@ -207,19 +145,6 @@ impl ApplyConsumer {
             parked: std::sync::Mutex::new(Parked::default()),
             progress: std::sync::Mutex::new(HashMap::new()),
         })
-    }
-
-    /// Whether an event waiting for an entity is parked rather than waited for in place: for
-    /// lineage and usage, whose events of different keys are independent. Metadata events
-    /// wait in place: a parent must exist before its children.
-    fn parks(&self) -> bool {
-        self.stream != Stream::Metadata
-    }
-
-    fn parked(&self) -> std::sync::MutexGuard<'_, Parked<OwnedMessage>> {
-        self.parked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Creates the dead-letter topic (delete policy, one partition) unless it exists.
@@ -416,80 +341,6 @@ impl ApplyConsumer {
         m.key().unwrap_or_default().to_vec()
     }
 
-    fn show_parked(&self, parked: usize) {
-        metrics()
-            .parked
-            .with_label_values(&[self.stream.label()])
-            .set(i64::try_from(parked).unwrap_or(i64::MAX));
-    }
-
-    fn park(&self, msg: &OwnedMessage, key: Vec<u8>, first_retry: Duration) {
-        let at = Position {
-            topic: msg.topic().to_owned(),
-            partition: msg.partition(),
-            offset: msg.offset(),
-        };
-        let mut parked = self.parked();
-        parked.park(at, key, msg.clone(), Instant::now(), first_retry);
-        self.show_parked(parked.len());
-    }
-
-    /// Tries once more each parked event that is due; returns the partitions whose oldest
-    /// parked event may have moved.
-    async fn retry_parked(&self, shutdown: &Shutdown) -> BTreeSet<(String, i32)> {
-        let mut touched = BTreeSet::new();
-        let due: Vec<(Position, OwnedMessage, Duration, u32)> = self
-            .parked()
-            .due(Instant::now())
-            .into_iter()
-            .map(|(at, m, waited, attempts)| (at, m.clone(), waited, attempts))
-            .collect();
-        for (at, msg, waited, attempts) in due {
-            if shutdown.is_triggered() {
-                break;
-            }
-            let result = match self.apply_payload(self.stream, &msg).await {
-                Ok(applied) => {
-                    self.count(if applied == Applied::Done {
-                        Outcome::Applied
-                    } else {
-                        Outcome::Skipped
-                    });
-                    Retry::Done
-                }
-                // Refused, or waited for its entity long enough: dead-lettered.
-                Err(e)
-                    if matches!(e, ApplyError::Definite { .. })
-                        || (matches!(e, ApplyError::Missing(_))
-                            && waited >= self.config.missing_entity_timeout) =>
-                {
-                    let outcome = self.dead_letter(&msg, &e, &mut shutdown.clone()).await;
-                    if outcome == Outcome::Interrupted {
-                        break;
-                    }
-                    self.count(outcome);
-                    Retry::Done
-                }
-                Err(e) => {
-                    metrics()
-                        .retries
-                        .with_label_values(&[self.stream.label(), e.error_type()])
-                        .inc();
-                    if attempts % 10 == 9 {
-                        tracing::warn!(stream = self.stream.label(), partition = at.partition, offset = at.offset, waited_s = waited.as_secs(), error = %e, "parked event still waiting");
-                    }
-                    Retry::Waiting
-                }
-            };
-            let wait = backoff(attempts.saturating_add(1), self.config.max_backoff);
-            let mut parked = self.parked();
-            parked.retried(&at, result, Instant::now(), wait);
-            self.show_parked(parked.len());
-            touched.insert((at.topic, at.partition));
-        }
-        touched
-    }
-
     fn count(&self, outcome: Outcome) {
         let label = match outcome {
             Outcome::Applied => "applied",
@@ -619,141 +470,5 @@ impl ApplyConsumer {
             .with_label_values(&[self.stream.label(), &cause])
             .inc();
         Outcome::DeadLettered
-    }
-
-    /// Records how far each partition of the batch was consumed; returns those partitions.
-    fn consumed(&self, batch: &[OwnedMessage]) -> BTreeSet<(String, i32)> {
-        let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        for m in batch {
-            let e = next
-                .entry((m.topic().to_owned(), m.partition()))
-                .or_insert(0);
-            *e = (*e).max(m.offset() + 1);
-        }
-        let mut progress = self
-            .progress
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (p, offset) in &next {
-            let e = progress.entry(p.clone()).or_insert((0, -1));
-            e.0 = e.0.max(*offset);
-        }
-        next.into_keys().collect()
-    }
-
-    /// Commits, for each of `partitions` that this consumer holds, the offset after the last
-    /// message consumed, or the oldest parked offset when one waits there.
-    async fn commit(
-        self: &std::sync::Arc<Self>,
-        partitions: BTreeSet<(String, i32)>,
-    ) -> Result<(), String> {
-        // Unknown (the client cannot say) or empty (between a revocation and the next
-        // assignment): nothing is dropped, the commit is tried anyway. Only partitions known
-        // to be held by another consumer now lose their parked events and progress here.
-        let assigned: Option<HashSet<(String, i32)>> = self
-            .consumer
-            .assignment()
-            .ok()
-            .filter(|tpl| tpl.count() > 0)
-            .map(|tpl| {
-                tpl.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect()
-            });
-        let mut tpl = TopicPartitionList::new();
-        {
-            let mut parked = self.parked();
-            let mut progress = self
-                .progress
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(assigned) = &assigned {
-                parked.retain_assigned(&assigned.iter().cloned().collect::<Vec<_>>());
-                progress.retain(|p, _| assigned.contains(p));
-            }
-            for p in partitions {
-                let Some((consumed, committed)) = progress.get_mut(&p) else {
-                    continue;
-                };
-                let offset = parked.floor(&p.0, p.1).unwrap_or(*consumed);
-                if offset <= *committed {
-                    continue;
-                }
-                *committed = offset;
-                tpl.add_partition_offset(&p.0, p.1, Offset::Offset(offset))
-                    .map_err(|e| format!("offset for {}/{}: {e}", p.0, p.1))?;
-            }
-        }
-        if tpl.count() == 0 {
-            return Ok(());
-        }
-        // librdkafka's synchronous commit blocks on the broker: on a blocking thread. A failed
-        // commit (rebalance, broker away) only means a redelivery, which is harmless.
-        let this = self.clone();
-        let result =
-            tokio::task::spawn_blocking(move || this.consumer.commit(&tpl, CommitMode::Sync)).await;
-        let (failure, code) = match result {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => (e.to_string(), kafka_code(&e)),
-            Err(e) => (e.to_string(), "none".to_owned()),
-        };
-        metrics().errors.with_label_values(&["commit", &code]).inc();
-        tracing::warn!(error = %failure, error.code = %code, "offset commit failed; the batch may be applied again");
-        Ok(())
-    }
-
-    /// Consumer lag of every assigned partition: the high watermark less the consumer's
-    /// position. Refreshed every 5 s, idle or not, so it returns to zero once caught up. Blocks
-    /// on the broker: called on a blocking thread.
-    fn record_lag(&self) {
-        let Ok(positions) = self.consumer.position() else {
-            return;
-        };
-        for p in positions.elements() {
-            let (topic, partition) = (p.topic(), p.partition());
-            let watermarks =
-                self.consumer
-                    .fetch_watermarks(topic, partition, Duration::from_secs(1));
-            let Ok((low, high)) = watermarks else {
-                continue;
-            };
-            // Nothing consumed yet on this partition: all of it is behind.
-            let next = match p.offset() {
-                Offset::Offset(n) => n,
-                _ => low,
-            };
-            metrics()
-                .consumer_lag
-                .with_label_values(&[self.stream.label(), &partition.to_string()])
-                .set((high - next).max(0));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_that_break_at_least_once_are_refused() {
-        let opt = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
-        for (k, v) in [
-            ("enable.auto.commit", "true"),
-            ("enable.auto.offset.store", "true"),
-            ("enable.idempotence", "false"),
-            ("acks", "1"),
-            ("isolation.level", "read_uncommitted"),
-        ] {
-            let err = check_kafka_options(&opt(k, v)).expect_err("refused");
-            assert!(err.contains(k) && err.contains("must stay"), "{err}");
-        }
-        for (k, v) in [
-            ("enable.auto.commit", "false"),
-            ("acks", "-1"),
-            ("security.protocol", "SASL_SSL"),
-        ] {
-            assert_eq!(check_kafka_options(&opt(k, v)), Ok(()), "{k}={v}");
-        }
     }
 }
