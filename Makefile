@@ -12,11 +12,12 @@ demo: tools
 	$(CARGO) build --quiet --features testkit --bins
 	$(CARGO) run --quiet --features testkit --example demo
 
-# Installs the Python peers the tests drive (cached venvs), runs every test, then lists each
+# Installs the Python and Java peers the tests drive (cached venvs and jars), runs every test, then lists each
 # test that skipped and why (in CI, CI=true, a skip for a missing tool or corpus fails instead).
 SKIP_LOG := $(shell mktemp -u /tmp/pgmeta-skips.XXXXXX)
 test: tools
 	@scripts/install-python-tools.sh >/dev/null
+	@scripts/install-java-tools.sh >/dev/null
 	PGMETA_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --lib --bins --tests
 	@scripts/print-skips.sh $(SKIP_LOG)
 

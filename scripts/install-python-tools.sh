@@ -8,6 +8,8 @@
 #                   pgmeta-catalog conformance test), pinned to 1.13 (unpinned, pip backtracks for
 #                   most of an hour) with dbt-core < 1.11 because newer
 #                   dbt-core pulls a package that downloads from GitHub at build time
+#   venv-avro       fastavro (a stock Avro reader: fingerprints and single-object decoding of
+#                   the topics, tests/schema_evolution.rs)
 set -euo pipefail
 CACHE="${PGMETA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgmeta}"
 mkdir -p "$CACHE"
@@ -22,6 +24,12 @@ if ! "$CACHE/venv-sqllineage/bin/python" -c 'import sqllineage' >/dev/null 2>&1;
   rm -rf "$CACHE/venv-sqllineage"
   python3 -m venv "$CACHE/venv-sqllineage"
   "$CACHE/venv-sqllineage/bin/pip" install -q sqllineage >&2
+fi
+if ! "$CACHE/venv-avro/bin/python" -c 'import fastavro' >/dev/null 2>&1; then
+  echo "installing fastavro into $CACHE/venv-avro" >&2
+  rm -rf "$CACHE/venv-avro"
+  python3 -m venv "$CACHE/venv-avro"
+  "$CACHE/venv-avro/bin/pip" install -q "fastavro~=1.13" >&2
 fi
 if ! "$CACHE/venv-openmetadata/bin/python" -c 'import metadata.ingestion.ometa.ometa_api' >/dev/null 2>&1; then
   echo "installing openmetadata-ingestion into $CACHE/venv-openmetadata (~3 min, once)" >&2

@@ -19,6 +19,7 @@ mod limits;
 mod lineage;
 mod pagila;
 mod replication;
+mod schema_evolution;
 mod server_hardening;
 mod server_properties;
 mod shutdown;

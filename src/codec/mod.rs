@@ -3,13 +3,18 @@
 //! the binary datum. A reader in any language finds the schema by fingerprint among the
 //! `schemas/*.avsc` files, with no schema registry.
 
+mod canonical;
+pub mod history;
+
+pub use canonical::{CanonicalError, fingerprint, parsing_canonical_form};
+
 use crate::event::MetadataEvent;
-use apache_avro::{Schema, rabin::Rabin, types::Value};
+use apache_avro::{Schema, types::Value};
 
 /// The topics' writer schemas, compiled in so the binary and the contract cannot drift.
-pub const METADATA_EVENT_SCHEMA: &str = include_str!("../schemas/MetadataEvent.avsc");
-pub const USAGE_EVENT_SCHEMA: &str = include_str!("../schemas/UsageEvent.avsc");
-pub const LINEAGE_EVENT_SCHEMA: &str = include_str!("../schemas/LineageEvent.avsc");
+pub const METADATA_EVENT_SCHEMA: &str = include_str!("../../schemas/MetadataEvent.avsc");
+pub const USAGE_EVENT_SCHEMA: &str = include_str!("../../schemas/UsageEvent.avsc");
+pub const LINEAGE_EVENT_SCHEMA: &str = include_str!("../../schemas/LineageEvent.avsc");
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
@@ -21,6 +26,8 @@ pub enum CodecError {
         name: &'static str,
         source: Box<apache_avro::Error>,
     },
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
     #[error("cannot encode event {fqn}: {source}")]
     Encode {
         fqn: String,
@@ -30,7 +37,9 @@ pub enum CodecError {
         "not an Avro single-object message (expected C3 01 and an 8-byte fingerprint, got {got} bytes starting {head:02x?})"
     )]
     NotSingleObject { got: usize, head: Vec<u8> },
-    #[error("message written with schema fingerprint {found}, this reader knows {expected}")]
+    #[error(
+        "message written with schema fingerprint {found}, neither the current schema's ({expected}) nor a released earlier version's: was it written by a newer pgmeta?"
+    )]
     UnknownFingerprint { found: String, expected: String },
     #[error("cannot decode Avro datum: {0}")]
     Decode(Box<apache_avro::Error>),
@@ -64,6 +73,11 @@ impl std::io::Read for StrictReader<'_> {
 pub struct AvroCodec {
     schema: Schema,
     fingerprint: [u8; 8],
+    /// Earlier released versions of the schema, by fingerprint: records they wrote are
+    /// resolved to `schema`. Each is known by its specification fingerprint and by the one
+    /// pgmeta wrote before it computed the specification's (apache-avro's, which differs for
+    /// schemas with logical types), so records already on a topic still decode.
+    writers: Vec<([u8; 8], Schema)>,
 }
 
 impl AvroCodec {
@@ -84,11 +98,25 @@ impl AvroCodec {
             name,
             source: Box::new(e),
         })?;
-        let mut fingerprint = [0u8; 8];
-        fingerprint.copy_from_slice(&schema.fingerprint::<Rabin>().bytes[..8]);
+        let fingerprint = fingerprint(text)?;
+        let mut writers = Vec::new();
+        for old in history::versions(name) {
+            let writer = Schema::parse_str(old.text).map_err(|e| CodecError::Schema {
+                name,
+                source: Box::new(e),
+            })?;
+            let mut legacy = [0u8; 8];
+            legacy.copy_from_slice(&writer.fingerprint::<apache_avro::rabin::Rabin>().bytes[..8]);
+            for known in [canonical::fingerprint(old.text)?, legacy] {
+                if known != fingerprint && !writers.iter().any(|(f, _)| *f == known) {
+                    writers.push((known, writer.clone()));
+                }
+            }
+        }
         Ok(AvroCodec {
             schema,
             fingerprint,
+            writers,
         })
     }
 
@@ -138,22 +166,29 @@ impl AvroCodec {
                 head: bytes.iter().take(4).copied().collect(),
             });
         }
-        if bytes[2..HEADER_LEN] != self.fingerprint {
-            let found: String = bytes[2..HEADER_LEN]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            return Err(CodecError::UnknownFingerprint {
-                found,
-                expected: self.fingerprint_hex(),
-            });
-        }
+        let found = &bytes[2..HEADER_LEN];
+        let writer = if found == self.fingerprint {
+            None
+        } else {
+            match self.writers.iter().find(|(f, _)| f == found) {
+                Some((_, writer)) => Some(writer),
+                None => {
+                    return Err(CodecError::UnknownFingerprint {
+                        found: found.iter().map(|b| format!("{b:02x}")).collect(),
+                        expected: self.fingerprint_hex(),
+                    });
+                }
+            }
+        };
         let mut reader = StrictReader {
             data: &bytes[HEADER_LEN..],
             short_read: false,
         };
-        let value = apache_avro::from_avro_datum(&self.schema, &mut reader, None)
-            .map_err(|e| CodecError::Decode(Box::new(e)))?;
+        let value = match writer {
+            None => apache_avro::from_avro_datum(&self.schema, &mut reader, None),
+            Some(writer) => apache_avro::from_avro_datum(writer, &mut reader, Some(&self.schema)),
+        }
+        .map_err(|e| CodecError::Decode(Box::new(e)))?;
         if reader.short_read {
             return Err(CodecError::Truncated);
         }
@@ -376,21 +411,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// The single-object header is the specification's (`C3 01` and the fingerprint of the
+    /// Parsing Canonical Form, which apache-avro's own single-object writer gets wrong for
+    /// logical types); the datum after it is the Avro library's.
     #[test]
-    fn header_matches_the_avro_library_single_object_writer() {
+    fn a_message_is_the_spec_header_then_the_avro_librarys_datum() {
         let codec = AvroCodec::metadata().expect("schema parses");
         let event = sample_event();
         let ours = codec.encode(&event).expect("encodes");
-        let mut writer =
-            apache_avro::GenericSingleObjectWriter::new_with_capacity(&codec.schema, 1024)
-                .expect("writer");
         let value = apache_avro::to_value(&event)
             .expect("value")
             .resolve(&codec.schema)
             .expect("resolves");
-        let mut theirs = Vec::new();
-        writer.write_value(value, &mut theirs).expect("writes");
-        assert_eq!(ours, theirs);
+        let datum = apache_avro::to_avro_datum(&codec.schema, value).expect("datum");
+        assert_eq!(&ours[..2], &[0xC3, 0x01]);
+        assert_eq!(
+            ours[2..HEADER_LEN],
+            fingerprint(METADATA_EVENT_SCHEMA).expect("fingerprint")
+        );
+        assert_eq!(&ours[HEADER_LEN..], &datum[..]);
     }
 
     #[test]
