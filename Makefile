@@ -15,10 +15,15 @@ demo: tools
 # Installs the Python and Java peers the tests drive (cached venvs and jars), runs every test, then lists each
 # test that skipped and why (in CI, CI=true, a skip for a missing tool or corpus fails instead).
 SKIP_LOG := $(shell mktemp -u /tmp/pgmeta-skips.XXXXXX)
+# The integration suite runs twice: against tansu, then against Apache Kafka (when Java and
+# Maven are there to install it; without them that run is listed as skipped, and fails CI).
 test: tools
 	@scripts/install-python-tools.sh >/dev/null
 	@scripts/install-java-tools.sh >/dev/null
+	@scripts/install-kafka.sh >/dev/null
+	@echo "== every test; the integration suite against tansu =="
 	PGMETA_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --lib --bins --tests
+	@scripts/test-apache-kafka.sh $(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --test main --test failpoints
 	@scripts/print-skips.sh $(SKIP_LOG)
 
 # The chaos test for longer: 200 rounds of SIGKILL while DDL changes the source (make test

@@ -160,6 +160,11 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         }
         parked.with_label_values(&[stream]);
     }
+    // Each error type's series exists from the start (at zero, code `none`), so a rate over
+    // it is defined before the first error.
+    for error_type in ["kafka", "commit", "dead_letter"] {
+        errors.with_label_values(&[error_type, "none"]);
+    }
     ApplyMetrics {
         registry,
         events,

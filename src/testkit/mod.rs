@@ -12,7 +12,7 @@ mod process;
 mod skip;
 mod topic;
 
-pub use broker::{Broker, tansu_path};
+pub use broker::{Broker, BrokerKind, kafka_lib, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 pub use process::{CatalogServer, Service, bin_path};
 pub use skip::{Missing, skip};
