@@ -21,6 +21,7 @@ test: tools
 	@scripts/install-python-tools.sh >/dev/null
 	@scripts/install-java-tools.sh >/dev/null
 	@scripts/install-kafka.sh >/dev/null
+	@scripts/install-rivven-schema.sh >/dev/null
 	@echo "== every test; the integration suite against tansu =="
 	PGMETA_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --lib --bins --tests
 	@scripts/test-apache-kafka.sh $(SKIP_LOG) $(CARGO) test --features $(TEST_FEATURES) --test main --test failpoints

@@ -8,8 +8,9 @@
 #                   pgmeta-catalog conformance test), pinned to 1.13 (unpinned, pip backtracks for
 #                   most of an hour) with dbt-core < 1.11 because newer
 #                   dbt-core pulls a package that downloads from GitHub at build time
-#   venv-avro       fastavro (a stock Avro reader: fingerprints and single-object decoding of
-#                   the topics, tests/schema_evolution.rs)
+#   venv-avro       fastavro and confluent-kafka with its Schema Registry Avro deserializer:
+#                   the stock readers a downstream team would use (tests/schema_evolution.rs,
+#                   tests/foreign_readers.rs)
 set -euo pipefail
 CACHE="${PGMETA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgmeta}"
 mkdir -p "$CACHE"
@@ -25,11 +26,11 @@ if ! "$CACHE/venv-sqllineage/bin/python" -c 'import sqllineage' >/dev/null 2>&1;
   python3 -m venv "$CACHE/venv-sqllineage"
   "$CACHE/venv-sqllineage/bin/pip" install -q sqllineage >&2
 fi
-if ! "$CACHE/venv-avro/bin/python" -c 'import fastavro' >/dev/null 2>&1; then
-  echo "installing fastavro into $CACHE/venv-avro" >&2
+if ! "$CACHE/venv-avro/bin/python" -c 'import fastavro, confluent_kafka.schema_registry.avro' >/dev/null 2>&1; then
+  echo "installing fastavro and confluent-kafka into $CACHE/venv-avro" >&2
   rm -rf "$CACHE/venv-avro"
   python3 -m venv "$CACHE/venv-avro"
-  "$CACHE/venv-avro/bin/pip" install -q "fastavro~=1.13" >&2
+  "$CACHE/venv-avro/bin/pip" install -q "fastavro~=1.13" "confluent-kafka[avro,schemaregistry]~=2.16" >&2
 fi
 if ! "$CACHE/venv-openmetadata/bin/python" -c 'import metadata.ingestion.ometa.ometa_api' >/dev/null 2>&1; then
   echo "installing openmetadata-ingestion into $CACHE/venv-openmetadata (~3 min, once)" >&2

@@ -372,6 +372,79 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*, ...). Keys that pgmeta
     /// sets itself are rejected rather than silently overridden.
     pub properties: BTreeMap<String, Secret>,
+    /// How record values are framed: `single-object` (Avro's own, no registry) or
+    /// `confluent` (magic byte 0, the registry's 4-byte schema id, the datum), which needs
+    /// `kafka.schema_registry`.
+    pub serialization: Serialization,
+    pub schema_registry: Option<SchemaRegistryConfig>,
+}
+
+/// The framing of record values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Serialization {
+    #[default]
+    SingleObject,
+    Confluent,
+}
+
+/// A registry speaking the Confluent Schema Registry REST API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// `http(s)://host:port[/path]`, e.g. Apicurio's `.../apis/ccompat/v7`.
+    pub url: String,
+    #[serde(default)]
+    pub subject_name_strategy: SubjectNameStrategy,
+    /// Set on each subject pgmeta registers (`BACKWARD`, `FORWARD`, `FULL`, their
+    /// `_TRANSITIVE` forms or `NONE`); empty leaves the registry's setting alone.
+    #[serde(default = "default_compatibility")]
+    pub compatibility: String,
+    /// Basic authentication.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Bearer authentication (instead of basic).
+    pub bearer_token: Option<Secret>,
+    /// PEM file of the CA that signed the registry's certificate (else the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM files of a client certificate and its key, for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// How long one request may take.
+    #[serde(default = "default_registry_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_compatibility() -> String {
+    "BACKWARD".into()
+}
+
+fn default_registry_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// How a topic's value schema is named in the registry (Confluent's strategies).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectNameStrategy {
+    /// `<topic>-value`.
+    #[default]
+    Topic,
+    /// The record's full name, `io.pgmeta.MetadataEvent`.
+    Record,
+    /// `<topic>-<record full name>`.
+    TopicRecord,
+}
+
+impl SubjectNameStrategy {
+    /// The subject of the value schema of `topic`, whose record is `record` (full name).
+    pub fn subject(self, topic: &str, record: &str) -> String {
+        match self {
+            SubjectNameStrategy::Topic => format!("{topic}-value"),
+            SubjectNameStrategy::Record => record.to_owned(),
+            SubjectNameStrategy::TopicRecord => format!("{topic}-{record}"),
+        }
+    }
 }
 
 impl Default for KafkaConfig {
@@ -387,6 +460,8 @@ impl Default for KafkaConfig {
             delivery_timeout: Duration::from_secs(30),
             max_event_bytes: 900_000,
             properties: BTreeMap::new(),
+            serialization: Serialization::SingleObject,
+            schema_registry: None,
         }
     }
 }
@@ -491,6 +566,49 @@ impl CaptureConfig {
         }
         if self.kafka.lineage_topic.is_empty() {
             return invalid("kafka.lineage_topic", "must not be empty".into());
+        }
+        match (&self.kafka.serialization, &self.kafka.schema_registry) {
+            (Serialization::Confluent, None) => {
+                return invalid(
+                    "kafka.serialization",
+                    "confluent framing needs [kafka.schema_registry] with its url".into(),
+                );
+            }
+            (_, Some(r)) => {
+                if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                    return invalid(
+                        "kafka.schema_registry.url",
+                        "must start with http:// or https://".into(),
+                    );
+                }
+                if r.bearer_token.is_some() && (r.username.is_some() || r.password.is_some()) {
+                    return invalid(
+                        "kafka.schema_registry.bearer_token",
+                        "use either a bearer token or username and password".into(),
+                    );
+                }
+                const LEVELS: [&str; 8] = [
+                    "",
+                    "NONE",
+                    "BACKWARD",
+                    "BACKWARD_TRANSITIVE",
+                    "FORWARD",
+                    "FORWARD_TRANSITIVE",
+                    "FULL",
+                    "FULL_TRANSITIVE",
+                ];
+                if !LEVELS.contains(&r.compatibility.as_str()) {
+                    return invalid(
+                        "kafka.schema_registry.compatibility",
+                        format!(
+                            "{:?} is not a compatibility level ({})",
+                            r.compatibility,
+                            LEVELS[1..].join(", ")
+                        ),
+                    );
+                }
+            }
+            (Serialization::SingleObject, None) => {}
         }
         if self.usage.interval < Duration::from_secs(1) {
             return invalid("usage.interval", "must be at least 1s".into());

@@ -15,13 +15,14 @@
 //! through [`pg`], [`diff`] against the [`checkpoint`] state, [`sink`]s write [`event`]s
 //! encoded by [`codec`]), `pgmeta-apply` ([`apply`]: Kafka to an OpenMetadata server) and
 //! `pgmeta-catalog` ([`server`]: an OpenMetadata-compatible server). [`openmetadata`] is the
-//! REST contract apply and the server share; [`model`] (PostgreSQL's catalog as pgmeta
+//! REST contract apply and the server share; [`registry`] is the Schema Registry client the
+//! sink and apply share for the Confluent framing; [`model`] (PostgreSQL's catalog as pgmeta
 //! describes it) is at the bottom. Each module uses only those after its arrow, so the graph
 //! has no cycle (`tests/structure.rs` derives it from the code, checks it equals this table
 //! and the README's, and that no directory's submodules form a cycle either):
 //!
 //! ```text
-//! apply        ─► codec config event model openmetadata pg shutdown sink telemetry
+//! apply        ─► codec config event model openmetadata pg registry shutdown sink telemetry
 //! capture      ─► checkpoint config diff pg shutdown sink source
 //! checkpoint   ─► diff
 //! cli          ─► config memory telemetry
@@ -35,10 +36,11 @@
 //! model        ─►
 //! openmetadata ─►
 //! pg           ─► config event lineage model usage
+//! registry     ─► config pg
 //! server       ─► config event model openmetadata pg shutdown telemetry
 //! shutdown     ─►
-//! sink         ─► codec config event
-//! source       ─► checkpoint config diff event lineage pg shutdown sink telemetry usage
+//! sink         ─► codec config event registry
+//! source       ─► checkpoint config diff event lineage pg registry shutdown sink telemetry usage
 //! telemetry    ─► event shutdown
 //! testkit      ─► codec config event model pg
 //! usage        ─► event
@@ -68,6 +70,7 @@ pub mod memory;
 pub mod model;
 pub mod openmetadata;
 pub mod pg;
+pub mod registry;
 pub mod server;
 pub mod shutdown;
 pub mod sink;

@@ -13,6 +13,7 @@ mod cli;
 mod conformance;
 mod deploy;
 mod filters;
+mod foreign_readers;
 mod health;
 mod identifiers;
 mod limits;

@@ -75,6 +75,19 @@ struct Cli {
     /// librdkafka setting for consumer and dead-letter producer, e.g. security.protocol=SSL (repeatable).
     #[arg(long = "kafka-option", value_parser = parse_option)]
     kafka_options: Vec<(String, String)>,
+    /// A Schema Registry (Confluent REST API) to fetch the writer schemas of records in its
+    /// framing from. Credentials come from PGMETA_SCHEMA_REGISTRY_USERNAME and
+    /// PGMETA_SCHEMA_REGISTRY_PASSWORD, or PGMETA_SCHEMA_REGISTRY_TOKEN (bearer), never a flag.
+    #[arg(long, env = "PGMETA_SCHEMA_REGISTRY_URL")]
+    schema_registry_url: Option<String>,
+    /// PEM file of the CA that signed the registry's certificate.
+    #[arg(long, env = "PGMETA_SCHEMA_REGISTRY_CA_FILE")]
+    schema_registry_ca_file: Option<PathBuf>,
+    /// PEM files of a client certificate and key for the registry (mutual TLS).
+    #[arg(long, env = "PGMETA_SCHEMA_REGISTRY_CERT_FILE")]
+    schema_registry_cert_file: Option<PathBuf>,
+    #[arg(long, env = "PGMETA_SCHEMA_REGISTRY_KEY_FILE")]
+    schema_registry_key_file: Option<PathBuf>,
     /// Serve /metrics, /healthz and /readyz on this address.
     #[arg(long, env = "PGMETA_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -164,6 +177,21 @@ async fn run(cli: Cli, token: Option<Secret>) -> Result<(), String> {
         max_backoff: Duration::from_secs(10),
         instance_id: cli.instance_id,
         kafka_options: cli.kafka_options,
+        schema_registry: cli.schema_registry_url.map(|url| {
+            let secret = |var: &str| std::env::var(var).ok().map(pgmeta::config::Secret::new);
+            pgmeta::config::SchemaRegistryConfig {
+                url,
+                subject_name_strategy: Default::default(),
+                compatibility: String::new(),
+                username: std::env::var("PGMETA_SCHEMA_REGISTRY_USERNAME").ok(),
+                password: secret("PGMETA_SCHEMA_REGISTRY_PASSWORD"),
+                bearer_token: secret("PGMETA_SCHEMA_REGISTRY_TOKEN"),
+                ca_file: cli.schema_registry_ca_file,
+                cert_file: cli.schema_registry_cert_file,
+                key_file: cli.schema_registry_key_file,
+                timeout: Duration::from_secs(cli.request_timeout_secs),
+            }
+        }),
     };
     let applier = std::sync::Arc::new(applier);
     let mut runs = Vec::new();

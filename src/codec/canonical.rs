@@ -3,7 +3,7 @@
 //!
 //! Written here rather than taken from apache-avro: its 0.21 canonical form keeps a
 //! logical-typed primitive as an object (`{"type":"long"}` for a `timestamp-millis`) where
-//! the specification's [PRIMITIVES] rule, Java's `SchemaNormalization` and fastavro give
+//! the specification's PRIMITIVES rule, Java's `SchemaNormalization` and fastavro give
 //! `"long"`, so a stock reader looking the writer schema up by fingerprint would not find it.
 //! The fingerprint itself is apache-avro's CRC-64-AVRO over these bytes. Golden tests pin each
 //! schema's fingerprint to the values Java and fastavro compute.
@@ -24,9 +24,9 @@ pub struct CanonicalError {
     reason: String,
 }
 
-/// The Parsing Canonical Form of the schema `text`: [PRIMITIVES], [FULLNAMES], [STRIP],
-/// [ORDER], [STRINGS], [INTEGERS] and [WHITESPACE], with each named type written out at its
-/// first occurrence and by full name after that.
+/// The Parsing Canonical Form of the schema `text`: the specification's rules PRIMITIVES,
+/// FULLNAMES, STRIP, ORDER, STRINGS, INTEGERS and WHITESPACE, with each named type written out
+/// at its first occurrence and by full name after that.
 pub fn parsing_canonical_form(text: &str) -> Result<String, CanonicalError> {
     let schema: Value = serde_json::from_str(text).map_err(|e| CanonicalError {
         at: "the top".into(),
@@ -56,7 +56,7 @@ fn invalid(at: &str, reason: &str) -> CanonicalError {
 }
 
 fn quoted(s: &str) -> String {
-    // serde_json writes non-ASCII as UTF-8, never as \u escapes: the [STRINGS] rule.
+    // serde_json writes non-ASCII as UTF-8, never as \u escapes: rule STRINGS.
     Value::String(s.to_owned()).to_string()
 }
 
@@ -97,7 +97,7 @@ fn build(
                 .get("type")
                 .ok_or_else(|| invalid(enclosing, "an object without \"type\""))?;
             match kind.as_str() {
-                // {"type": "long", "logicalType": ...} is "long": [PRIMITIVES] and [STRIP].
+                // {"type": "long", "logicalType": ...} is "long": rules PRIMITIVES and STRIP.
                 Some(p) if PRIMITIVES.contains(&p) => out.push_str(&quoted(p)),
                 Some("array") => {
                     let items = object
@@ -161,7 +161,7 @@ fn build_named(
             out.push_str(&format!(r#""enum","symbols":[{}]}}"#, symbols.join(",")));
         }
         "fixed" => {
-            // [INTEGERS]: the size as a plain number, whether it was written "16" or 16.
+            // Rule INTEGERS: the size as a plain number, whether it was written "16" or 16.
             let size = object
                 .get("size")
                 .and_then(|s| s.as_u64().or_else(|| s.as_str()?.parse().ok()))

@@ -1,7 +1,14 @@
-//! Avro encoding of metadata events, in the Avro specification's single-object encoding:
-//! `C3 01`, the 8-byte little-endian CRC-64-AVRO (Rabin) fingerprint of the writer schema, then
-//! the binary datum. A reader in any language finds the schema by fingerprint among the
-//! `schemas/*.avsc` files, with no schema registry.
+//! Avro encoding of pgmeta's events, in one of two framings:
+//!
+//! - the Avro specification's single-object encoding: `C3 01`, the 8-byte little-endian
+//!   CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form, then the binary
+//!   datum. A reader in any language finds the schema by fingerprint among the
+//!   `schemas/*.avsc` files, with no schema registry;
+//! - the Schema Registry wire format stream processors read: byte `00`, the 4-byte big-endian
+//!   id the registry gave the writer schema, then the datum.
+//!
+//! A reader takes either, and resolves a record written with an earlier schema version to the
+//! current one.
 
 mod canonical;
 pub mod history;
@@ -10,6 +17,7 @@ pub use canonical::{CanonicalError, fingerprint, parsing_canonical_form};
 
 use crate::event::MetadataEvent;
 use apache_avro::{Schema, types::Value};
+use std::collections::HashMap;
 
 /// The topics' writer schemas, compiled in so the binary and the contract cannot drift.
 pub const METADATA_EVENT_SCHEMA: &str = include_str!("../../schemas/MetadataEvent.avsc");
@@ -18,6 +26,29 @@ pub const LINEAGE_EVENT_SCHEMA: &str = include_str!("../../schemas/LineageEvent.
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
+/// The Schema Registry framing: magic byte 0 and a 4-byte schema id.
+const REGISTRY_MAGIC: u8 = 0;
+const REGISTRY_HEADER_LEN: usize = 5;
+
+/// How [`AvroCodec::encode_value`] frames a datum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    SingleObject,
+    /// Schema Registry framing with the id the registry gave this codec's schema.
+    Registry {
+        schema_id: u32,
+    },
+}
+
+type Registered = Result<Option<Schema>, String>;
+
+/// The schema id of a record in the Schema Registry framing, `None` for any other bytes.
+pub fn registry_schema_id(bytes: &[u8]) -> Option<u32> {
+    match bytes {
+        [REGISTRY_MAGIC, a, b, c, d, ..] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -34,9 +65,15 @@ pub enum CodecError {
         source: Box<apache_avro::Error>,
     },
     #[error(
-        "not an Avro single-object message (expected C3 01 and an 8-byte fingerprint, got {got} bytes starting {head:02x?})"
+        "not a pgmeta Avro record (expected single-object framing, C3 01 and an 8-byte fingerprint, or Schema Registry framing, 00 and a 4-byte schema id; got {got} bytes starting {head:02x?})"
     )]
     NotSingleObject { got: usize, head: Vec<u8> },
+    #[error(
+        "record in Schema Registry framing with schema id {0}, which this reader has not fetched (is pgmeta-apply given --schema-registry-url?)"
+    )]
+    UnknownSchemaId(u32),
+    #[error("schema id {id} of the registry cannot be read: {reason}")]
+    ForeignSchema { id: u32, reason: String },
     #[error(
         "message written with schema fingerprint {found}, neither the current schema's ({expected}) nor a released earlier version's: was it written by a newer pgmeta?"
     )]
@@ -78,6 +115,11 @@ pub struct AvroCodec {
     /// pgmeta wrote before it computed the specification's (apache-avro's, which differs for
     /// schemas with logical types), so records already on a topic still decode.
     writers: Vec<([u8; 8], Schema)>,
+    framing: Framing,
+    /// Writer schemas by registry id, as fetched (`None`: the current schema itself), or why
+    /// the registry's schema under that id cannot be read.
+    registered: std::sync::Arc<std::sync::RwLock<HashMap<u32, Registered>>>,
+    text: &'static str,
 }
 
 impl AvroCodec {
@@ -93,7 +135,7 @@ impl AvroCodec {
         Self::new("LineageEvent", LINEAGE_EVENT_SCHEMA)
     }
 
-    fn new(name: &'static str, text: &str) -> Result<Self, CodecError> {
+    fn new(name: &'static str, text: &'static str) -> Result<Self, CodecError> {
         let schema = Schema::parse_str(text).map_err(|e| CodecError::Schema {
             name,
             source: Box::new(e),
@@ -117,7 +159,64 @@ impl AvroCodec {
             schema,
             fingerprint,
             writers,
+            framing: Framing::SingleObject,
+            registered: Default::default(),
+            text,
         })
+    }
+
+    /// The schema as written in `schemas/` (what is registered).
+    pub fn schema_text(&self) -> &'static str {
+        self.text
+    }
+
+    /// The full name of the schema's record, `io.pgmeta.MetadataEvent`.
+    pub fn record_name(&self) -> String {
+        match &self.schema {
+            Schema::Record(r) => r.name.fullname(None),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// Encodes in the Schema Registry framing, with the id the registry gave this schema.
+    pub fn with_registry_id(mut self, schema_id: u32) -> Self {
+        self.framing = Framing::Registry { schema_id };
+        self.write_registered().insert(schema_id, Ok(None));
+        self
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Whether records with this registry schema id decode (the schema was learnt).
+    pub fn knows_registry_id(&self, id: u32) -> bool {
+        self.registered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(&id)
+    }
+
+    /// Learns what the registry holds under `id`: `Ok(text)` a schema, `Err(reason)` why
+    /// there is none. A schema that is not a readable version of this codec's is refused.
+    /// Records with that id then decode, or fail with the reason.
+    pub fn learn_registry_schema(&self, id: u32, text: Result<&str, String>) {
+        let learnt = text.and_then(|text| {
+            if fingerprint(text).is_ok_and(|f| f == self.fingerprint) {
+                return Ok(None);
+            }
+            let writer = Schema::parse_str(text).map_err(|e| e.to_string())?;
+            apache_avro::schema_compatibility::SchemaCompatibility::can_read(&writer, &self.schema)
+                .map_err(|e| format!("not a readable version of {}: {e}", self.record_name()))?;
+            Ok(Some(writer))
+        });
+        self.write_registered().insert(id, learnt);
+    }
+
+    fn write_registered(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u32, Registered>> {
+        self.registered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The schema fingerprint as 16 hex digits (the `pgmeta.schema_fingerprint` header).
@@ -139,8 +238,16 @@ impl AvroCodec {
         key: &str,
     ) -> Result<Vec<u8>, CodecError> {
         let mut out = Vec::with_capacity(1024);
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&self.fingerprint);
+        match self.framing {
+            Framing::SingleObject => {
+                out.extend_from_slice(&MAGIC);
+                out.extend_from_slice(&self.fingerprint);
+            }
+            Framing::Registry { schema_id } => {
+                out.push(REGISTRY_MAGIC);
+                out.extend_from_slice(&schema_id.to_be_bytes());
+            }
+        }
         // Straight from serde to bytes under the schema (no intermediate Value tree).
         apache_avro::write_avro_datum_ref(&self.schema, value, &mut out).map_err(|e| {
             CodecError::Encode {
@@ -155,11 +262,29 @@ impl AvroCodec {
         self.decode_value(bytes)
     }
 
-    /// Decodes a single-object message of this codec's schema.
+    /// Decodes a record of this codec's schema (or an earlier version of it) in either
+    /// framing.
     pub fn decode_value<T: serde::de::DeserializeOwned>(
         &self,
         bytes: &[u8],
     ) -> Result<T, CodecError> {
+        if let Some(id) = registry_schema_id(bytes) {
+            let registered = self
+                .registered
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let writer = match registered.get(&id) {
+                None => return Err(CodecError::UnknownSchemaId(id)),
+                Some(Err(reason)) => {
+                    return Err(CodecError::ForeignSchema {
+                        id,
+                        reason: reason.clone(),
+                    });
+                }
+                Some(Ok(writer)) => writer.as_ref(),
+            };
+            return self.decode_datum(&bytes[REGISTRY_HEADER_LEN..], writer);
+        }
         if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
             return Err(CodecError::NotSingleObject {
                 got: bytes.len(),
@@ -180,8 +305,17 @@ impl AvroCodec {
                 }
             }
         };
+        self.decode_datum(&bytes[HEADER_LEN..], writer)
+    }
+
+    /// Decodes a datum written with `writer` (`None`: this codec's schema).
+    fn decode_datum<T: serde::de::DeserializeOwned>(
+        &self,
+        datum: &[u8],
+        writer: Option<&Schema>,
+    ) -> Result<T, CodecError> {
         let mut reader = StrictReader {
-            data: &bytes[HEADER_LEN..],
+            data: datum,
             short_read: false,
         };
         let value = match writer {
@@ -433,6 +567,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn registry_framing_carries_the_schema_id_and_decodes_once_the_id_is_known() {
+        let writer = AvroCodec::metadata().expect("codec").with_registry_id(258);
+        let event = sample_event();
+        let bytes = writer.encode(&event).expect("encodes");
+        assert_eq!(&bytes[..5], &[0, 0, 0, 1, 2]);
+        assert_eq!(registry_schema_id(&bytes), Some(258));
+        assert_eq!(writer.decode(&bytes).expect("decodes"), event);
+
+        let reader = AvroCodec::metadata().expect("codec");
+        assert!(matches!(
+            reader.decode(&bytes),
+            Err(CodecError::UnknownSchemaId(258))
+        ));
+        reader.learn_registry_schema(258, Ok(METADATA_EVENT_SCHEMA));
+        assert_eq!(reader.decode(&bytes).expect("decodes"), event);
+
+        // Another topic's schema under an id: its records fail with the reason.
+        reader.learn_registry_schema(9, Ok(USAGE_EVENT_SCHEMA));
+        let mut foreign = bytes.clone();
+        foreign[1..5].copy_from_slice(&9u32.to_be_bytes());
+        let err = reader.decode(&foreign).expect_err("not a MetadataEvent");
+        assert!(
+            err.to_string()
+                .contains("not a readable version of io.pgmeta.MetadataEvent"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn oversized_events_shed_large_text_in_order_and_say_so() {
         let codec = AvroCodec::metadata().expect("schema parses");
         let mut event = sample_event();
@@ -470,8 +633,7 @@ pub(crate) mod tests {
         let codec = AvroCodec::metadata().expect("schema parses");
         let err = codec.decode(b"{\"json\": true}").expect_err("not avro");
         assert!(
-            err.to_string()
-                .contains("not an Avro single-object message"),
+            err.to_string().contains("not a pgmeta Avro record"),
             "{err}"
         );
         let mut bytes = codec.encode(&sample_event()).expect("encodes");

@@ -119,9 +119,19 @@ impl KafkaSink {
             producer,
             max_event_bytes: cfg.max_event_bytes,
             client_config,
-            metadata: TopicWriter::new(&cfg.metadata_topic, AvroCodec::metadata()?),
-            usage: TopicWriter::new(&cfg.usage_topic, AvroCodec::usage()?),
-            lineage: TopicWriter::new(&cfg.lineage_topic, AvroCodec::lineage()?),
+            metadata: TopicWriter::new(
+                &cfg.metadata_topic,
+                super::registration::frame(cfg, &cfg.metadata_topic, AvroCodec::metadata()?)
+                    .await?,
+            ),
+            usage: TopicWriter::new(
+                &cfg.usage_topic,
+                super::registration::frame(cfg, &cfg.usage_topic, AvroCodec::usage()?).await?,
+            ),
+            lineage: TopicWriter::new(
+                &cfg.lineage_topic,
+                super::registration::frame(cfg, &cfg.lineage_topic, AvroCodec::lineage()?).await?,
+            ),
             delivery_timeout: cfg.delivery_timeout,
         })
     }

@@ -3,6 +3,7 @@
 
 mod jsonl;
 mod kafka;
+mod registration;
 pub use kafka::ensure_topic;
 
 pub use jsonl::JsonlSink;
@@ -50,6 +51,8 @@ pub enum SinkError {
         bytes: usize,
         limit: usize,
     },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("cannot write events to {path}: {source}")]
     Write {
         path: String,
@@ -69,6 +72,7 @@ impl SinkError {
             SinkError::Config(_)
             | SinkError::Encode(_)
             | SinkError::TooLarge { .. }
+            | SinkError::Registry(_)
             | SinkError::Write { .. } => None,
         }
     }

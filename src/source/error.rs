@@ -82,6 +82,21 @@ impl CaptureError {
                 (SinkError::Encode(_), None) => Cause::new("kafka", "encode"),
                 (SinkError::TooLarge { .. }, None) => Cause::new("kafka", "too_large"),
                 (SinkError::Config(_), None) => Cause::new("kafka", "config"),
+                (SinkError::Registry(r), None) => Cause::new(
+                    "registry",
+                    match r {
+                        crate::registry::RegistryError::Unreachable { .. } => "unreachable".into(),
+                        crate::registry::RegistryError::Incompatible { .. } => {
+                            "incompatible".into()
+                        }
+                        crate::registry::RegistryError::Unauthorized { status, .. }
+                        | crate::registry::RegistryError::Refused { status, .. } => {
+                            status.to_string()
+                        }
+                        crate::registry::RegistryError::UnknownId(_) => "unknown_id".into(),
+                        crate::registry::RegistryError::Config(_) => "config".into(),
+                    },
+                ),
                 (_, None) => Cause::new("kafka", "unknown"),
             },
             CaptureError::Checkpoint(CheckpointError::Io { source, .. }) => {

@@ -9,14 +9,16 @@
 mod broker;
 mod cluster;
 mod process;
+mod registry;
 mod skip;
 mod topic;
 
 pub use broker::{Broker, BrokerKind, kafka_lib, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 pub use process::{CatalogServer, Service, bin_path};
+pub use registry::{SchemaRegistryServer, rivven_schema_path};
 pub use skip::{Missing, skip};
-pub use topic::{RawRecord, Record, read_lineage, read_raw, read_topic, read_usage};
+pub use topic::{END_MARKER, RawRecord, Record, read_lineage, read_raw, read_topic, read_usage};
 
 use std::process::{Command, Stdio};
 

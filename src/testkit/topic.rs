@@ -23,7 +23,8 @@ pub struct Record {
 }
 
 /// Key of the end markers the reader writes; never a capture key (FQNs have a service part).
-const END_MARKER: &str = "__pgmeta_test_end__";
+/// The key of the tombstones `read_raw` writes to find the end of each partition.
+pub const END_MARKER: &str = "__pgmeta_test_end__";
 const END_HEADER: &str = "pgmeta.test_end_marker";
 
 /// Every record on the topic, partition by partition in offset order.

@@ -16,6 +16,7 @@
 mod offsets;
 mod options;
 mod parking;
+mod schemas;
 
 pub use options::{ConsumerConfig, Stream, check_kafka_options};
 
@@ -65,6 +66,8 @@ pub struct ApplyConsumer {
     producer: FutureProducer,
     applier: std::sync::Arc<Applier>,
     codecs: Codecs,
+    /// The registry records in its framing name their writer schema in.
+    registry: Option<crate::registry::SchemaRegistry>,
     /// The partitions held at the last batch: when they change, listings are dropped.
     assignment: std::sync::Mutex<Vec<(String, i32)>>,
     /// Lineage and usage events waiting for their tables.
@@ -130,7 +133,14 @@ impl ApplyConsumer {
             .subscribe(&[topic])
             .map_err(|e| format!("kafka subscribe to {topic}: {e}"))?;
         let codec = |c: Result<AvroCodec, crate::codec::CodecError>| c.map_err(|e| e.to_string());
+        let registry = config
+            .schema_registry
+            .as_ref()
+            .map(crate::registry::SchemaRegistry::new)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         Ok(ApplyConsumer {
+            registry,
             codecs: Codecs {
                 metadata: codec(AvroCodec::metadata())?,
                 usage: codec(AvroCodec::usage())?,
@@ -222,6 +232,9 @@ impl ApplyConsumer {
                     }
                     Err(_) => break,
                 }
+            }
+            if !this.learn_schemas(&batch, &shutdown).await? {
+                continue;
             }
             let complete = this.apply_batch(&batch, &shutdown).await;
             if complete {

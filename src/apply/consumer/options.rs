@@ -23,6 +23,8 @@ pub struct ConsumerConfig {
     pub instance_id: Option<String>,
     /// librdkafka settings passed through (security, SASL, ...).
     pub kafka_options: Vec<(String, String)>,
+    /// Where the writer schemas of records in Schema Registry framing are fetched.
+    pub schema_registry: Option<crate::config::SchemaRegistryConfig>,
 }
 
 /// Which stream a message came from.

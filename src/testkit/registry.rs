@@ -1,0 +1,85 @@
+//! A Schema Registry speaking the Confluent REST API for tests: rivven-schema (crates.io),
+//! installed by `scripts/install-rivven-schema.sh` into the tools cache. In memory; each test
+//! starts its own on a free port.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct SchemaRegistryServer {
+    child: Option<Child>,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+/// The installed rivven-schema, or `None` (the test then reports a skip).
+pub fn rivven_schema_path() -> Option<PathBuf> {
+    let tools = std::env::var("PGMETA_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let base = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                        .join(".cache")
+                });
+            base.join("pgmeta/tools")
+        });
+    let path = tools.join("bin/rivven-schema");
+    path.exists().then_some(path)
+}
+
+impl SchemaRegistryServer {
+    /// Starts a registry on `port` (BACKWARD compatibility by default, as Confluent's).
+    pub fn start_on(port: u16) -> Option<SchemaRegistryServer> {
+        let mut server = SchemaRegistryServer {
+            child: None,
+            port,
+            log: tempfile::NamedTempFile::new().expect("log file"),
+        };
+        server.spawn()?;
+        Some(server)
+    }
+
+    fn spawn(&mut self) -> Option<()> {
+        let log = self.log.reopen().expect("log fd");
+        let child = Command::new(rivven_schema_path()?)
+            .args(["serve", "--host", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("start rivven-schema");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rivven-schema did not listen on {}: {}",
+                self.port,
+                std::fs::read_to_string(self.log.path()).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(())
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            super::stop_child(&mut child);
+        }
+    }
+}
+
+impl Drop for SchemaRegistryServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
