@@ -180,11 +180,71 @@ fn assert_foreign_reader_agrees(
     }
 }
 
+/// Runs Apache Avro for Java (`tests/foreign/ReadRecords.java`) over every non-tombstone
+/// record and checks each decodes to the value pgmeta sent.
+fn assert_java_reader_agrees(
+    env: &TestEnv,
+    registry: Option<&str>,
+    expected: &BTreeMap<(String, i32, i64), Value>,
+) {
+    let Some(classpath) = crate::common::java_classpath() else {
+        pgmeta::testkit::skip(
+            "the Java reader of the topics",
+            pgmeta::testkit::Missing::Tool,
+            "no Java or no Apache Avro jars (run scripts/install-java-tools.sh)",
+        );
+        return;
+    };
+    let mut lines = String::new();
+    for topic in topics(env) {
+        for r in read_raw(&env.brokers, &topic) {
+            if let Some(p) = r.payload {
+                let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+                lines.push_str(&format!("{topic} {} {} {hex}\n", r.partition, r.offset));
+            }
+        }
+    }
+    let file = tempfile::NamedTempFile::new().expect("records file");
+    std::fs::write(file.path(), lines).expect("write records");
+    let out = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(classpath)
+        .arg(pgmeta::testkit::project_dir().join("tests/foreign/ReadRecords.java"))
+        .arg(file.path())
+        .arg(pgmeta::testkit::project_dir().join("schemas"))
+        .args(registry)
+        .output()
+        .expect("run java");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the Java reader failed:\n{stderr}");
+    let mut decoded = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let record: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("Java printed no JSON ({e}): {line}"));
+        let at = (
+            record["topic"].as_str().expect("topic").to_owned(),
+            record["partition"].as_i64().expect("partition") as i32,
+            record["offset"].as_i64().expect("offset"),
+        );
+        let sent = expected
+            .get(&at)
+            .unwrap_or_else(|| panic!("{at:?} was not sent"));
+        assert!(
+            same(&record["value"], sent),
+            "record {at:?}:\n Java read {}\n sent {sent}",
+            record["value"]
+        );
+        decoded += 1;
+    }
+    let values = expected.values().filter(|v| !v.is_null()).count();
+    assert_eq!(decoded, values, "every record decoded by Java");
+}
+
 #[tokio::test]
-async fn single_object_records_decode_with_fastavro() {
+async fn single_object_records_decode_with_fastavro_and_java() {
     let Some(python) = avro_python() else {
         pgmeta::testkit::skip(
-            "single_object_records_decode_with_fastavro",
+            "single_object_records_decode_with_fastavro_and_java",
             pgmeta::testkit::Missing::Tool,
             "no venv-avro (run scripts/install-python-tools.sh)",
         );
@@ -201,15 +261,16 @@ async fn single_object_records_decode_with_fastavro() {
         &["single-object", &schemas.to_string_lossy()],
         &expected,
     );
+    assert_java_reader_agrees(&env, None, &expected);
 }
 
 #[tokio::test]
-async fn registry_framed_records_decode_with_confluent_kafka_and_reach_the_catalog() {
+async fn registry_framed_records_decode_with_confluent_kafka_and_java_and_reach_the_catalog() {
     let (Some(python), Some(registry)) =
         (avro_python(), SchemaRegistryServer::start_on(free_port()))
     else {
         pgmeta::testkit::skip(
-            "registry_framed_records_decode_with_confluent_kafka_and_reach_the_catalog",
+            "registry_framed_records_decode_with_confluent_kafka_and_java_and_reach_the_catalog",
             pgmeta::testkit::Missing::Tool,
             "no venv-avro or rivven-schema (run scripts/install-python-tools.sh and scripts/install-rivven-schema.sh)",
         );
@@ -225,6 +286,7 @@ async fn registry_framed_records_decode_with_confluent_kafka_and_reach_the_catal
     let ids: std::collections::BTreeSet<u32> = ids.into_iter().flatten().collect();
     assert_eq!(ids.len(), 3, "one schema id per topic's subject: {ids:?}");
     assert_foreign_reader_agrees(&p.env, &python, &[&registry.url()], &expected);
+    assert_java_reader_agrees(&p.env, Some(&registry.url()), &expected);
 
     // pgmeta-apply fetches the writer schemas from the registry and applies the records.
     let mut args = p.apply_args(&format!("{}-apply", p.env.db));

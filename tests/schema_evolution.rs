@@ -248,7 +248,7 @@ fn fastavro_computes_the_same_fingerprints() {
 
 #[test]
 fn java_avro_computes_the_same_fingerprints() {
-    let Some(classpath) = java_classpath() else {
+    let Some(classpath) = crate::common::java_classpath() else {
         pgmeta::testkit::skip(
             "java_avro_computes_the_same_fingerprints",
             pgmeta::testkit::Missing::Tool,
@@ -266,12 +266,4 @@ fn java_avro_computes_the_same_fingerprints() {
         .output()
         .expect("run java");
     assert_same_fingerprints("Java SchemaNormalization", &out);
-}
-
-/// The Apache Avro jars `scripts/install-java-tools.sh` put in the cache, when Java runs.
-fn java_classpath() -> Option<String> {
-    let lib = cache_dir().join("java-avro/lib");
-    let java = Command::new("java").arg("-version").output();
-    (java.is_ok_and(|o| o.status.success()) && lib.join("READY").exists())
-        .then(|| format!("{}/*", lib.display()))
 }
