@@ -22,7 +22,7 @@
 //! and the README's, and that no directory's submodules form a cycle either):
 //!
 //! ```text
-//! apply        ─► codec config event model openmetadata pg registry shutdown sink telemetry
+//! apply        ─► codec config event kafka model openmetadata pg registry shutdown sink telemetry
 //! capture      ─► checkpoint config diff pg shutdown sink source
 //! checkpoint   ─► diff
 //! cli          ─► config memory telemetry
@@ -31,6 +31,7 @@
 //! diff         ─► event model
 //! event        ─► model
 //! filter       ─►
+//! kafka        ─►
 //! lineage      ─► event model
 //! memory       ─►
 //! model        ─►
@@ -39,9 +40,9 @@
 //! registry     ─► config pg
 //! server       ─► config event model openmetadata pg shutdown telemetry
 //! shutdown     ─►
-//! sink         ─► codec config event registry
+//! sink         ─► codec config event kafka registry telemetry
 //! source       ─► checkpoint config diff event lineage pg registry shutdown sink telemetry usage
-//! telemetry    ─► event shutdown
+//! telemetry    ─► event kafka shutdown
 //! testkit      ─► codec config event model pg
 //! usage        ─► event
 //! ```
@@ -65,6 +66,7 @@ pub mod config;
 pub mod diff;
 pub mod event;
 pub mod filter;
+pub mod kafka;
 pub mod lineage;
 pub mod memory;
 pub mod model;

@@ -1,5 +1,6 @@
 //! The broker going away: unreachable at start (retry with backoff, then a clear error), and
-//! down in the middle of a run (nothing lost, nothing doubled once it is back).
+//! down in the middle of a run (nothing lost, nothing doubled once it is back); and a broker
+//! that refuses records for good.
 
 use crate::common::{TestEnv, capture_with, read_topic, summary};
 use pgmeta::testkit::{Broker, free_port};
@@ -172,5 +173,49 @@ async fn broker_outage_mid_run_loses_and_doubles_nothing() {
             ("CREATE".into(), format!("svc.{db}.public.c")),
             ("UPDATE".into(), format!("svc.{db}.public.a"))
         ]
+    );
+}
+
+/// A topic whose max.message.bytes is below the events pgmeta sends: the broker refuses them
+/// (MessageSizeTooLarge) and no retry can help, so the capture stops saying what to change
+/// instead of retrying forever. Apache Kafka enforces the limit; tansu does not.
+#[tokio::test]
+async fn records_over_the_topics_size_limit_stop_the_capture_saying_what_to_change() {
+    if pgmeta::testkit::BrokerKind::from_env() != pgmeta::testkit::BrokerKind::ApacheKafka {
+        pgmeta::testkit::skip(
+            "records_over_the_topics_size_limit_stop_the_capture_saying_what_to_change",
+            pgmeta::testkit::Missing::ServerFeature,
+            "tansu does not enforce max.message.bytes (runs against Apache Kafka)",
+        );
+        return;
+    }
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let env = TestEnv::new("size_limit").await;
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &env.brokers)
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new(&env.topic, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("max.message.bytes", "20000");
+    admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create topic");
+    env.sql(&format!(
+        "CREATE TABLE big (id int); COMMENT ON TABLE big IS '{}'",
+        "x".repeat(100_000)
+    ))
+    .await;
+    let mut config = env.config();
+    config.kafka.delivery_timeout = Duration::from_secs(5);
+    let mut capture = capture_with(&config).await;
+    let cycle = capture.poll_once().await;
+    let (_, error) = cycle.errors.first().expect("the broker refuses the record");
+    assert_eq!(error.class(), pgmeta::pg::ErrorClass::Fatal, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("MessageSizeTooLarge") && message.contains("max.message.bytes"),
+        "{message}"
     );
 }

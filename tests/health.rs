@@ -104,6 +104,11 @@ async fn readyz_follows_postgres_the_broker_and_the_server() {
     cluster.restart();
     wait_status("capture with PostgreSQL back", capture_port, 200, &capture).await;
     let metrics = scrape(capture_port).await;
+    assert!(
+        metrics.contains(r#"pgmeta_capture_kafka_queue_messages{client="producer"}"#)
+            && metrics.contains("pgmeta_capture_kafka_broker_rtt_seconds{"),
+        "the producer's statistics are exported:\n{metrics}"
+    );
     // Refused connections never reach the server (no SQLSTATE); the session that was open
     // when the server stopped ends with one (57P01, admin_shutdown) or as a lost connection.
     let postgres_errors: Vec<&str> = metrics
@@ -127,9 +132,22 @@ async fn readyz_follows_postgres_the_broker_and_the_server() {
     wait_status("apply without the broker", apply_port, 503, &apply).await;
     broker.restart();
     wait_status("capture with the broker back", capture_port, 200, &capture).await;
+    // librdkafka's own lines reach the log through tracing (each carries held_back), each
+    // kind at most every 30 s: not one per reconnect attempt while the broker was away.
+    let log = capture.log();
+    let librdkafka: Vec<&str> = log.lines().filter(|l| l.contains("held_back")).collect();
+    assert!(
+        (1..=10).contains(&librdkafka.len()),
+        "{} librdkafka lines during the outage: {librdkafka:#?}",
+        librdkafka.len()
+    );
     wait_status("apply with the broker back", apply_port, 200, &apply).await;
     // The consumer's errors while the broker was away, counted with librdkafka's code.
     let metrics = scrape(apply_port).await;
+    assert!(
+        metrics.contains(r#"pgmeta_apply_kafka_queue_messages{client="metadata"}"#),
+        "the consumers' statistics are exported:\n{metrics}"
+    );
     assert!(
         metrics.lines().any(|l| {
             l.starts_with("pgmeta_apply_errors_total{")

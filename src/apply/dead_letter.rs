@@ -14,7 +14,7 @@ use std::time::Duration;
 /// Writes the message, unchanged, to the dead-letter topic with the error and its origin
 /// in headers; retries until the broker acknowledges (true) or shutdown comes (false).
 pub(super) async fn write(
-    producer: &FutureProducer,
+    producer: &FutureProducer<crate::kafka::KafkaContext>,
     topic: &str,
     msg: &OwnedMessage,
     (reason, cause): (&str, &str),

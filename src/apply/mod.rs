@@ -52,6 +52,8 @@ pub struct ApplyMetrics {
     pub consumer_lag: IntGaugeVec,
     /// Lineage and usage events set aside while they wait for their tables, by `stream`.
     pub parked: IntGaugeVec,
+    /// From the Kafka clients' statistics.
+    pub kafka: crate::kafka::KafkaMetrics,
     /// Events written to the dead-letter topic, by `stream` and `cause` (`http_409`,
     /// `network`, `request`, `malformed_event`, `not_an_event`, `missing_entity`).
     pub dead_letters: IntCounterVec,
@@ -165,7 +167,9 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
     for error_type in ["kafka", "commit", "dead_letter"] {
         errors.with_label_values(&[error_type, "none"]);
     }
+    let kafka = crate::kafka::KafkaMetrics::register("pgmeta_apply_", &registry);
     ApplyMetrics {
+        kafka,
         registry,
         events,
         retries,

@@ -6,9 +6,10 @@ use super::{Sink, SinkError};
 use crate::codec::AvroCodec;
 use crate::config::KafkaConfig;
 use crate::event::{MetadataEvent, Outbound, Topic};
+use crate::kafka::KafkaContext;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -18,7 +19,8 @@ pub(super) const HEADER_EVENT_TYPE: &str = "pgmeta.event_type";
 pub(super) const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
 
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
+    auth_failure: crate::kafka::AuthFailure,
     max_event_bytes: usize,
     client_config: ClientConfig,
     metadata: TopicWriter,
@@ -57,9 +59,9 @@ impl KafkaSink {
     /// unreachable, and creates the metadata topic (compacted) if it does not exist.
     pub async fn connect(cfg: &KafkaConfig) -> Result<Self, SinkError> {
         let client_config = client_config(cfg);
-        let admin: std::sync::Arc<AdminClient<DefaultClientContext>> = std::sync::Arc::new(
+        let admin: std::sync::Arc<AdminClient<KafkaContext>> = std::sync::Arc::new(
             client_config
-                .create()
+                .create_with_context(KafkaContext::new("admin", None))
                 .map_err(|e| SinkError::Config(e.to_string()))?,
         );
         let started = Instant::now();
@@ -111,12 +113,11 @@ impl KafkaSink {
             )
             .await?;
         }
-        let producer: FutureProducer = client_config
-            .create()
-            .map_err(|e| SinkError::Config(e.to_string()))?;
+        let (producer, auth_failure) = create_producer(&client_config)?;
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
         Ok(KafkaSink {
             producer,
+            auth_failure,
             max_event_bytes: cfg.max_event_bytes,
             client_config,
             metadata: TopicWriter::new(
@@ -147,17 +148,31 @@ fn client_config(cfg: &KafkaConfig) -> ClientConfig {
             "message.timeout.ms",
             cfg.delivery_timeout.as_millis().to_string(),
         )
-        // librdkafka logs connection failures itself at error level; the sink reports them.
-        .set("log_level", "3");
+        // librdkafka's warnings and errors go through tracing, each kind at most every 30 s
+        // (crate::kafka); its statistics feed the pgmeta_capture_kafka_* gauges.
+        .set("log_level", "4")
+        .set("statistics.interval.ms", "5000");
     for (k, v) in &cfg.properties {
         c.set(k, v.expose());
     }
     c
 }
 
+/// The producer, reporting its statistics to the capture's metrics.
+fn create_producer(
+    config: &ClientConfig,
+) -> Result<(FutureProducer<KafkaContext>, crate::kafka::AuthFailure), SinkError> {
+    let context = KafkaContext::new("producer", Some(crate::telemetry::metrics().kafka.clone()));
+    let auth_failure = context.auth_failure();
+    let producer = config
+        .create_with_context(context)
+        .map_err(|e| SinkError::Config(e.to_string()))?;
+    Ok((producer, auth_failure))
+}
+
 /// Creates `topic` unless it exists.
-pub async fn ensure_topic(
-    admin: &AdminClient<DefaultClientContext>,
+pub async fn ensure_topic<C: ClientContext + 'static>(
+    admin: &AdminClient<C>,
     topic: &str,
     cleanup_policy: &str,
     partitions: i32,
@@ -198,8 +213,8 @@ impl Sink for KafkaSink {
             // A failed batch is sent again by the next poll. Start that from a fresh producer:
             // the old one's idempotence session (producer id and sequence numbers) may be
             // unknown to a broker that restarted, and it would fail every record from then on.
-            match self.client_config.create::<FutureProducer>() {
-                Ok(p) => self.producer = p,
+            match create_producer(&self.client_config) {
+                Ok((p, auth_failure)) => (self.producer, self.auth_failure) = (p, auth_failure),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot recreate the Kafka producer; keeping the old one")
                 }
@@ -358,12 +373,23 @@ impl KafkaSink {
         }
         match first_error {
             None => Ok(()),
-            Some((first_error, code)) => Err(SinkError::Delivery {
-                failed,
-                total: batch.len(),
-                first_error,
-                code,
-            }),
+            // Records time out when the broker refuses the credentials: say so instead.
+            Some((first_error, code)) => match self.auth_failure.last() {
+                Some(auth) if code == Some(RDKafkaErrorCode::MessageTimedOut) => {
+                    Err(SinkError::Delivery {
+                        failed,
+                        total: batch.len(),
+                        first_error: auth,
+                        code: Some(RDKafkaErrorCode::Authentication),
+                    })
+                }
+                _ => Err(SinkError::Delivery {
+                    failed,
+                    total: batch.len(),
+                    first_error,
+                    code,
+                }),
+            },
         }
     }
 }

@@ -33,7 +33,8 @@ pub enum SinkError {
     #[error("invalid Kafka client configuration: {0}")]
     Config(String),
     #[error(
-        "Kafka did not acknowledge {failed} of {total} records (first error: {first_error}); they are sent again by the next poll"
+        "Kafka did not acknowledge {failed} of {total} records (first error: {first_error}){}",
+        delivery_outcome(*.code)
     )]
     Delivery {
         failed: usize,
@@ -60,7 +61,24 @@ pub enum SinkError {
     },
 }
 
+/// What happens to records that were not acknowledged, with what to change when retrying
+/// cannot help.
+fn delivery_outcome(code: Option<RDKafkaErrorCode>) -> String {
+    match code {
+        Some(c) if crate::kafka::is_fatal(c) => {
+            format!("; retrying cannot help{}", crate::kafka::hint(code))
+        }
+        _ => "; they are sent again by the next poll".to_owned(),
+    }
+}
+
 impl SinkError {
+    /// Whether a later attempt can succeed: delivery failures can, unless the broker refuses
+    /// the credentials, an ACL or the record size.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SinkError::Delivery { code, .. } if !code.is_some_and(crate::kafka::is_fatal))
+    }
+
     /// librdkafka's error code, where the failure came from the Kafka client (its name, such as
     /// `MessageTimedOut` or `TopicAuthorizationFailed`, is what a metric label and a log field
     /// carry).

@@ -46,7 +46,7 @@ impl CaptureError {
     pub fn class(&self) -> ErrorClass {
         match self {
             CaptureError::Pg(e) => e.class(),
-            CaptureError::Sink(SinkError::Delivery { .. }) => ErrorClass::Transient,
+            CaptureError::Sink(e) if e.is_transient() => ErrorClass::Transient,
             _ => ErrorClass::Fatal,
         }
     }

@@ -39,6 +39,8 @@ pub struct Metrics {
     /// Failed reads and sends, by `source` (`catalog`, `usage`), `system` (`postgres`,
     /// `kafka`, `state`, ...) and `code` (SQLSTATE, librdkafka error name, I/O error kind).
     pub errors: IntCounterVec,
+    /// From the Kafka clients' statistics.
+    pub kafka: crate::kafka::KafkaMetrics,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -159,7 +161,9 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
+        let kafka = crate::kafka::KafkaMetrics::register("pgmeta_capture_", &registry);
         Metrics {
+            kafka,
             registry,
             events,
             polls,

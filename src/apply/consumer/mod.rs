@@ -28,6 +28,7 @@ use super::parked::Parked;
 use super::{kafka_code, metrics};
 use crate::codec::AvroCodec;
 use crate::event::{LineageEvent, UsageEvent};
+use crate::kafka::KafkaContext;
 use crate::model::EntityType;
 use crate::openmetadata::kind;
 use crate::shutdown::Shutdown;
@@ -62,8 +63,8 @@ enum Outcome {
 pub struct ApplyConsumer {
     config: ConsumerConfig,
     stream: Stream,
-    consumer: StreamConsumer,
-    producer: FutureProducer,
+    consumer: StreamConsumer<KafkaContext>,
+    producer: FutureProducer<KafkaContext>,
     applier: std::sync::Arc<Applier>,
     codecs: Codecs,
     /// The registry records in its framing name their writer schema in.
@@ -109,7 +110,9 @@ impl ApplyConsumer {
             // An idle fetch returns after 100 ms, not librdkafka's 500: a DDL reaches the
             // catalog that much sooner, for a few more fetch requests while idle.
             .set("fetch.wait.max.ms", "100")
-            .set("client.id", "pgmeta-apply");
+            .set("client.id", "pgmeta-apply")
+            .set("log_level", "4")
+            .set("statistics.interval.ms", "5000");
         if let Some(id) = &config.instance_id {
             c.set("group.instance.id", format!("{id}.{}", stream.label()));
         }
@@ -117,13 +120,20 @@ impl ApplyConsumer {
         p.set("bootstrap.servers", &config.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("client.id", "pgmeta-apply-dlq");
+            .set("client.id", "pgmeta-apply-dlq")
+            .set("log_level", "4")
+            .set("statistics.interval.ms", "5000");
         for (k, v) in &config.kafka_options {
             c.set(k, v);
             p.set(k, v);
         }
-        let consumer: StreamConsumer = c.create().map_err(|e| format!("kafka consumer: {e}"))?;
-        let producer: FutureProducer = p.create().map_err(|e| format!("kafka producer: {e}"))?;
+        let kafka_metrics = || Some(metrics().kafka.clone());
+        let consumer: StreamConsumer<KafkaContext> = c
+            .create_with_context(KafkaContext::new(stream.label(), kafka_metrics()))
+            .map_err(|e| format!("kafka consumer: {e}"))?;
+        let producer: FutureProducer<KafkaContext> = p
+            .create_with_context(KafkaContext::new("dead_letter", kafka_metrics()))
+            .map_err(|e| format!("kafka producer: {e}"))?;
         let topic = match stream {
             Stream::Metadata => config.metadata_topic.as_str(),
             Stream::Usage => config.usage_topic.as_str(),
@@ -214,6 +224,16 @@ impl ApplyConsumer {
                 Err(e) => {
                     let code = kafka_code(&e);
                     metrics().errors.with_label_values(&["kafka", &code]).inc();
+                    // No retry cures a refused credential or ACL: stop and say what to change.
+                    if let Some(c) = e
+                        .rdkafka_error_code()
+                        .filter(|c| crate::kafka::is_fatal(*c))
+                    {
+                        return Err(format!(
+                            "Kafka refuses pgmeta-apply's consumer: {e}{}",
+                            crate::kafka::hint(Some(c))
+                        ));
+                    }
                     tracing::warn!(error = %e, error.code = %code, "kafka consume error; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
