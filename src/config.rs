@@ -377,6 +377,22 @@ pub struct KafkaConfig {
     /// `kafka.schema_registry`.
     pub serialization: Serialization,
     pub schema_registry: Option<SchemaRegistryConfig>,
+    /// Whether all records of one catalog read are written in one Kafka transaction, so a
+    /// `read_committed` consumer sees all of a change or none of it: `auto` (when the broker
+    /// has transactions; tansu has not), `on` (required) or `off`.
+    pub transactions: Transactions,
+    /// The producer's `transactional.id`; another producer with the same id is fenced off.
+    /// Default: `pgmeta-capture.<service_name>.<database or "all">`.
+    pub transactional_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transactions {
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 /// The framing of record values.
@@ -462,6 +478,8 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             serialization: Serialization::SingleObject,
             schema_registry: None,
+            transactions: Transactions::Auto,
+            transactional_id: None,
         }
     }
 }

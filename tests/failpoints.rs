@@ -174,3 +174,88 @@ async fn crash_after_send_before_checkpoint_repeats_with_the_same_event_ids() {
     assert_eq!(events(&out).len(), all.len());
     scenario.teardown();
 }
+
+/// Against a broker with transactions, each catalog read is one Kafka transaction: a rename's
+/// UPDATE and the tombstone of the old name are seen by a `read_committed` consumer together or
+/// not at all. The failpoint fails the transaction after both records were written, before the
+/// commit: they are in the log (a `read_uncommitted` reader sees them) but aborted; the next
+/// poll writes both again and commits.
+#[tokio::test]
+async fn a_rename_is_seen_whole_or_not_at_all_by_read_committed_consumers() {
+    use pgmeta::testkit::{Broker, BrokerKind, read_raw, read_raw_as};
+    if BrokerKind::from_env() != BrokerKind::ApacheKafka {
+        pgmeta::testkit::skip(
+            "a_rename_is_seen_whole_or_not_at_all_by_read_committed_consumers",
+            pgmeta::testkit::Missing::ServerFeature,
+            "tansu has no Kafka transactions (runs against Apache Kafka)",
+        );
+        return;
+    }
+    let scenario = fail::FailScenario::setup();
+    let cluster = PgCluster::shared();
+    let db = unique_name("txn_rename");
+    let client = cluster.create_database(&db).await;
+    client
+        .batch_execute("CREATE TABLE before (id int)")
+        .await
+        .expect("fixture");
+    let state = tempfile::tempdir().expect("state");
+    let mut config = CaptureConfig {
+        service_name: "svc".into(),
+        source: cluster.source(&db),
+        ..CaptureConfig::default()
+    };
+    config.state.dir = state.path().to_owned();
+    config.kafka.brokers = Broker::shared().bootstrap();
+    config.kafka.metadata_topic = format!("{db}.metadata");
+    config.kafka.usage_topic = format!("{db}.usage");
+    config.kafka.lineage_topic = format!("{db}.lineage");
+    config.kafka.transactions = pgmeta::config::Transactions::On;
+    let topic = config.kafka.metadata_topic.clone();
+    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
+    let sink = pgmeta::sink::KafkaSink::connect(&config.kafka)
+        .await
+        .expect("transactional producer");
+    let mut capture = Capture::new(&config, target, sink, false).expect("capture");
+    assert!(capture.poll_once().await.errors.is_empty());
+    let snapshot = read_raw(&config.kafka.brokers, &topic).len();
+
+    client
+        .batch_execute("ALTER TABLE before RENAME TO after")
+        .await
+        .expect("rename");
+    fail::cfg("kafka-transaction-before-commit", "return").expect("failpoint");
+    let cycle = capture.poll_once().await;
+    assert!(!cycle.errors.is_empty(), "the transaction failed");
+    let committed = read_raw(&config.kafka.brokers, &topic);
+    assert_eq!(
+        committed.len(),
+        snapshot,
+        "nothing of the aborted rename is visible"
+    );
+    let uncommitted = read_raw_as(&config.kafka.brokers, &topic, "read_uncommitted");
+    assert!(
+        uncommitted.len() >= snapshot + 2,
+        "the aborted UPDATE and tombstone are in the log: {} records",
+        uncommitted.len()
+    );
+
+    fail::remove("kafka-transaction-before-commit");
+    assert!(capture.poll_once().await.errors.is_empty());
+    let committed = read_raw(&config.kafka.brokers, &topic);
+    let mut new: Vec<(String, bool)> = committed
+        .iter()
+        .filter(|r| !r.event_type.ends_with(".snapshot"))
+        .map(|r| (r.key.clone(), r.payload.is_some()))
+        .collect();
+    new.sort();
+    assert_eq!(
+        new,
+        vec![
+            (format!("svc.{db}.public.after"), true),
+            (format!("svc.{db}.public.before"), false)
+        ],
+        "the rename's UPDATE and the old name's tombstone, committed together"
+    );
+    scenario.teardown();
+}

@@ -184,7 +184,7 @@ fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {
     Ok(config)
 }
 
-async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Result<(), String> {
+async fn run(command: Command, mut config: CaptureConfig, target: PgTarget) -> Result<(), String> {
     use pgmeta::pg::ddl_trigger;
     match command {
         Command::Check => {
@@ -225,6 +225,15 @@ async fn run(command: Command, config: CaptureConfig, target: PgTarget) -> Resul
         let ready = telemetry::Readiness::default();
         telemetry::serve(listen, shutdown.clone(), ready.clone()).await?;
         spawn_readiness_probe(&ready, &config, &target, shutdown.clone());
+    }
+    if config.kafka.transactional_id.is_none() {
+        let database = if config.source.ingest_all_databases {
+            "all"
+        } else {
+            target.dbname()
+        };
+        config.kafka.transactional_id =
+            Some(format!("pgmeta-capture.{}.{database}", config.service_name));
     }
     let sink = match config.output.kind {
         OutputKind::Kafka => AnySink::Kafka(Box::new(

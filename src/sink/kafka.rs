@@ -12,7 +12,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::time::{Duration, Instant};
 
 pub(super) const HEADER_EVENT_TYPE: &str = "pgmeta.event_type";
@@ -21,6 +21,9 @@ pub(super) const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
 pub struct KafkaSink {
     producer: FutureProducer<KafkaContext>,
     auth_failure: crate::kafka::AuthFailure,
+    /// Whether each batch is one Kafka transaction (`client_config` then has the
+    /// `transactional.id`).
+    transactional: bool,
     max_event_bytes: usize,
     client_config: ClientConfig,
     metadata: TopicWriter,
@@ -113,11 +116,13 @@ impl KafkaSink {
             )
             .await?;
         }
-        let (producer, auth_failure) = create_producer(&client_config)?;
+        let (client_config, producer, auth_failure, transactional) =
+            start_producer(cfg, client_config).await?;
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
         Ok(KafkaSink {
             producer,
             auth_failure,
+            transactional,
             max_event_bytes: cfg.max_event_bytes,
             client_config,
             metadata: TopicWriter::new(
@@ -170,6 +175,122 @@ fn create_producer(
     Ok((producer, auth_failure))
 }
 
+/// The producer `cfg.transactions` asks for: transactional when the broker has transactions
+/// (checked by initializing and committing an empty transaction), else idempotent.
+async fn start_producer(
+    cfg: &KafkaConfig,
+    plain: ClientConfig,
+) -> Result<
+    (
+        ClientConfig,
+        FutureProducer<KafkaContext>,
+        crate::kafka::AuthFailure,
+        bool,
+    ),
+    SinkError,
+> {
+    use crate::config::Transactions;
+    if cfg.transactions == Transactions::Off {
+        let (producer, auth_failure) = create_producer(&plain)?;
+        return Ok((plain, producer, auth_failure, false));
+    }
+    let id = cfg
+        .transactional_id
+        .clone()
+        .unwrap_or_else(|| format!("pgmeta-capture.{}", cfg.metadata_topic));
+    let mut transactional = plain.clone();
+    transactional.set("transactional.id", &id).set(
+        "transaction.timeout.ms",
+        TRANSACTION_TIMEOUT.as_millis().to_string(),
+    );
+    let (producer, auth_failure) = create_producer(&transactional)?;
+    let probed = match init_transactions(&producer).await {
+        Ok(()) => probe_transactions(&producer, &id, &cfg.metadata_topic, &plain).await,
+        Err(e) => Err(e),
+    };
+    match probed {
+        Ok(()) => {
+            tracing::info!(transactional_id = %id, "each catalog read is written in one Kafka transaction");
+            Ok((transactional, producer, auth_failure, true))
+        }
+        Err(e) if cfg.transactions == Transactions::Auto => {
+            tracing::warn!(error = %e, "the broker has no Kafka transactions: writing with the idempotent producer (at least once; a read_committed consumer may see part of a change until the rest arrives)");
+            drop(producer);
+            let (producer, auth_failure) = create_producer(&plain)?;
+            Ok((plain, producer, auth_failure, false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How long one transaction may stay open: a first snapshot of a large catalog is one.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Registers the transactional id with the broker (fencing an earlier producer with the same
+/// id) and commits an empty transaction, which a broker without transactions refuses.
+/// librdkafka's transaction calls block: on a blocking thread.
+async fn init_transactions(producer: &FutureProducer<KafkaContext>) -> Result<(), SinkError> {
+    let producer = producer.clone();
+    blocking_transaction(move || {
+        producer.init_transactions(Duration::from_secs(10))?;
+        producer.begin_transaction()?;
+        producer.commit_transaction(Duration::from_secs(10))
+    })
+    .await
+}
+
+/// Commits a transaction that reaches the broker's EndTxn without writing a record: it commits
+/// offset 0 of `topic`'s partition 0 for the probe group `<transactional id>.probe`, which
+/// nothing reads. A broker that
+/// takes transactional records but cannot end a transaction (tansu 0.6) would otherwise hold
+/// them from `read_committed` consumers forever; this finds out before any record is written.
+async fn probe_transactions(
+    producer: &FutureProducer<KafkaContext>,
+    id: &str,
+    topic: &str,
+    plain: &ClientConfig,
+) -> Result<(), SinkError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = plain
+        .clone()
+        .set("group.id", format!("{id}.probe"))
+        .create()
+        .map_err(|e| SinkError::Config(e.to_string()))?;
+    let group = consumer
+        .group_metadata()
+        .ok_or_else(|| SinkError::Transaction {
+            reason: "no consumer group metadata for the transaction probe".into(),
+            code: None,
+        })?;
+    let (producer, topic) = (producer.clone(), topic.to_owned());
+    blocking_transaction(move || {
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        offsets.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(0))?;
+        producer.begin_transaction()?;
+        producer.send_offsets_to_transaction(&offsets, &group, Duration::from_secs(10))?;
+        producer.commit_transaction(Duration::from_secs(10))
+    })
+    .await
+}
+
+/// Runs a blocking librdkafka transaction call on a blocking thread.
+async fn blocking_transaction<F>(call: F) -> Result<(), SinkError>
+where
+    F: FnOnce() -> rdkafka::error::KafkaResult<()> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(call).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SinkError::Transaction {
+            reason: e.to_string(),
+            code: e.rdkafka_error_code(),
+        }),
+        Err(e) => Err(SinkError::Transaction {
+            reason: e.to_string(),
+            code: None,
+        }),
+    }
+}
+
 /// Creates `topic` unless it exists.
 pub async fn ensure_topic<C: ClientContext + 'static>(
     admin: &AdminClient<C>,
@@ -208,16 +329,20 @@ pub async fn ensure_topic<C: ClientContext + 'static>(
 
 impl Sink for KafkaSink {
     async fn send(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
-        let result = self.send_batch(batch).await;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = if self.transactional {
+            self.send_in_transaction(batch).await
+        } else {
+            self.send_batch(batch).await
+        };
         if result.is_err() {
             // A failed batch is sent again by the next poll. Start that from a fresh producer:
             // the old one's idempotence session (producer id and sequence numbers) may be
             // unknown to a broker that restarted, and it would fail every record from then on.
-            match create_producer(&self.client_config) {
-                Ok((p, auth_failure)) => (self.producer, self.auth_failure) = (p, auth_failure),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot recreate the Kafka producer; keeping the old one")
-                }
+            if let Err(e) = self.recreate_producer().await {
+                tracing::warn!(error = %e, "cannot recreate the Kafka producer; keeping the old one");
             }
         }
         result
@@ -225,6 +350,63 @@ impl Sink for KafkaSink {
 }
 
 impl KafkaSink {
+    async fn recreate_producer(&mut self) -> Result<(), SinkError> {
+        let (producer, auth_failure) = create_producer(&self.client_config)?;
+        if self.transactional {
+            init_transactions(&producer).await?;
+        }
+        (self.producer, self.auth_failure) = (producer, auth_failure);
+        Ok(())
+    }
+
+    /// The whole batch in one transaction: committed once every record is acknowledged,
+    /// aborted on any failure, so `read_committed` consumers see all of it or none.
+    async fn send_in_transaction(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| SinkError::Transaction {
+                reason: e.to_string(),
+                code: e.rdkafka_error_code(),
+            })?;
+        let sent = self.send_batch(batch).await;
+        let sent = sent.and_then(|()| {
+            fail::fail_point!("kafka-transaction-before-commit", |_| {
+                Err(SinkError::Transaction {
+                    reason: "failpoint kafka-transaction-before-commit".into(),
+                    code: None,
+                })
+            });
+            Ok(())
+        });
+        let producer = self.producer.clone();
+        match sent {
+            Ok(()) => {
+                blocking_transaction(move || {
+                    producer
+                        .commit_transaction(TRANSACTION_TIMEOUT)
+                        .or_else(|e| {
+                            // A commit that failed for good is aborted, so nothing of it shows.
+                            if matches!(&e, KafkaError::Transaction(t) if t.txn_requires_abort()) {
+                                producer.abort_transaction(Duration::from_secs(30))?;
+                            }
+                            Err(e)
+                        })
+                })
+                .await
+            }
+            Err(e) => {
+                if let Err(abort) = blocking_transaction(move || {
+                    producer.abort_transaction(Duration::from_secs(30))
+                })
+                .await
+                {
+                    tracing::warn!(error = %abort, "aborting the Kafka transaction failed; the producer is replaced");
+                }
+                Err(e)
+            }
+        }
+    }
+
     fn writer(&self, topic: Topic) -> &TopicWriter {
         match topic {
             Topic::Metadata => &self.metadata,

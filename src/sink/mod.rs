@@ -54,6 +54,11 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error("Kafka transaction failed, nothing of it is visible to read_committed consumers: {reason}{}", crate::kafka::hint(*.code))]
+    Transaction {
+        reason: String,
+        code: Option<RDKafkaErrorCode>,
+    },
     #[error("cannot write events to {path}: {source}")]
     Write {
         path: String,
@@ -76,7 +81,14 @@ impl SinkError {
     /// Whether a later attempt can succeed: delivery failures can, unless the broker refuses
     /// the credentials, an ACL or the record size.
     pub fn is_transient(&self) -> bool {
-        matches!(self, SinkError::Delivery { code, .. } if !code.is_some_and(crate::kafka::is_fatal))
+        match self {
+            SinkError::Delivery { code, .. } => !code.is_some_and(crate::kafka::is_fatal),
+            // Fenced: another producer with the same transactional.id took over.
+            SinkError::Transaction { code, .. } => !code.is_some_and(|c| {
+                crate::kafka::is_fatal(c) || c == RDKafkaErrorCode::ProducerFenced
+            }),
+            _ => false,
+        }
     }
 
     /// librdkafka's error code, where the failure came from the Kafka client (its name, such as
@@ -86,7 +98,8 @@ impl SinkError {
         match self {
             SinkError::Unreachable { code, .. }
             | SinkError::Topic { code, .. }
-            | SinkError::Delivery { code, .. } => *code,
+            | SinkError::Delivery { code, .. }
+            | SinkError::Transaction { code, .. } => *code,
             SinkError::Config(_)
             | SinkError::Encode(_)
             | SinkError::TooLarge { .. }

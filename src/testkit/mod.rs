@@ -18,7 +18,9 @@ pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 pub use process::{CatalogServer, Service, bin_path};
 pub use registry::{SchemaRegistryServer, rivven_schema_path};
 pub use skip::{Missing, skip};
-pub use topic::{END_MARKER, RawRecord, Record, read_lineage, read_raw, read_topic, read_usage};
+pub use topic::{
+    END_MARKER, RawRecord, Record, read_lineage, read_raw, read_raw_as, read_topic, read_usage,
+};
 
 use std::process::{Command, Stdio};
 

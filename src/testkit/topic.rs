@@ -87,12 +87,20 @@ pub struct RawRecord {
     pub headers: Vec<(String, String)>,
 }
 
-/// Every record on the topic, not decoded, partition by partition in offset order.
+/// Every record on the topic, not decoded, partition by partition in offset order, as a
+/// `read_committed` consumer sees them.
 pub fn read_raw(brokers: &str, topic: &str) -> Vec<RawRecord> {
+    read_raw_as(brokers, topic, "read_committed")
+}
+
+/// [`read_raw`] with the consumer's `isolation.level`: `read_uncommitted` also shows the
+/// records of aborted and open transactions.
+pub fn read_raw_as(brokers: &str, topic: &str, isolation: &str) -> Vec<RawRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique_name("reader"))
         .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
         .create()
         .expect("consumer");
     let md = consumer

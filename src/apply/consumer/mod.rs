@@ -106,6 +106,8 @@ impl ApplyConsumer {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            // Records of an aborted capture transaction are never applied.
+            .set("isolation.level", "read_committed")
             .set("session.timeout.ms", "10000")
             // An idle fetch returns after 100 ms, not librdkafka's 500: a DDL reaches the
             // catalog that much sooner, for a few more fetch requests while idle.
