@@ -391,5 +391,12 @@ async fn catalog_summary(
     for line in dead {
         println!("  {line}");
     }
+    println!(
+        "\nThis demo ran on tansu, a light Kafka-compatible broker. Against Apache Kafka (or MSK,
+Confluent Cloud, Redpanda): pgmeta-capture --url postgres://... --brokers kafka:9092 run
+(transactions are used when the broker has them; kafka.serialization = \"confluent\" with
+[kafka.schema_registry] writes the Schema Registry format), then pgmeta-apply --brokers
+kafka:9092 --server-url http://openmetadata:8585/api. See deploy/pgmeta-capture.example.toml."
+    );
     Ok(())
 }
