@@ -145,6 +145,62 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         unchanged_poll.as_secs_f64() * 1e3,
         verdict(unchanged_poll <= Duration::from_millis(150))
     );
+    drop(capture);
+    drop(broker);
+    brokers_compared(&cluster).await?;
+    Ok(())
+}
+
+/// The same first snapshot (in process, fresh state, own topics) into tansu and into Apache
+/// Kafka, with and without transactions: records per second, against tansu without
+/// transactions.
+async fn brokers_compared(cluster: &PgCluster) -> Result<(), Box<dyn std::error::Error>> {
+    use pgmeta::config::Transactions;
+    use pgmeta::testkit::BrokerKind;
+    let mut runs = vec![(BrokerKind::Tansu, Transactions::Off)];
+    if pgmeta::testkit::kafka_installed() {
+        runs.push((BrokerKind::ApacheKafka, Transactions::Off));
+        runs.push((BrokerKind::ApacheKafka, Transactions::On));
+    } else {
+        println!("Apache Kafka not installed (scripts/install-kafka.sh): tansu only");
+    }
+    let mut reference = None;
+    for (kind, transactions) in runs {
+        let broker = Broker::start_kind(kind, free_port(), false);
+        let state = tempfile::tempdir()?;
+        let mut config = CaptureConfig {
+            service_name: "bench".into(),
+            source: cluster.source("bench"),
+            ..CaptureConfig::default()
+        };
+        config.kafka.brokers = broker.bootstrap();
+        config.kafka.metadata_topic = "compare.metadata".into();
+        config.kafka.transactions = transactions;
+        config.state.dir = state.path().to_owned();
+        config.usage.enabled = false;
+        let target = PgTarget::resolve(&config.source, &|_| None)?;
+        let sink = KafkaSink::connect(&config.kafka).await?;
+        let mut capture = Capture::new(&config, target, sink, false)?;
+        let started = Instant::now();
+        let cycle = capture.poll_once().await;
+        let took = started.elapsed().as_secs_f64();
+        assert!(cycle.errors.is_empty(), "snapshot into {kind:?} failed");
+        let records: usize = cycle.reports.iter().map(|r| r.changes).sum();
+        let per_second = records as f64 / took;
+        let reference = *reference.get_or_insert(per_second);
+        println!(
+            "snapshot into {:<12} transactions {:<3}: {:>6.2} s, {records} events, {:>7.0}/s ({:.2}x tansu)",
+            format!("{kind:?}"),
+            if transactions == Transactions::On {
+                "on"
+            } else {
+                "off"
+            },
+            took,
+            per_second,
+            per_second / reference
+        );
+    }
     Ok(())
 }
 

@@ -205,7 +205,7 @@ async fn start_producer(
     );
     let (producer, auth_failure) = create_producer(&transactional)?;
     let probed = match init_transactions(&producer).await {
-        Ok(()) => probe_transactions(&producer, &id, &cfg.metadata_topic, &plain).await,
+        Ok(()) => probe_transactions(&producer, &id, cfg).await,
         Err(e) => Err(e),
     };
     match probed {
@@ -240,21 +240,27 @@ async fn init_transactions(producer: &FutureProducer<KafkaContext>) -> Result<()
 }
 
 /// Commits a transaction that reaches the broker's EndTxn without writing a record: it commits
-/// offset 0 of `topic`'s partition 0 for the probe group `<transactional id>.probe`, which
-/// nothing reads. A broker that
+/// offset 0 of the metadata topic's partition 0 for the probe group
+/// `<transactional id>.probe`, which nothing reads. A broker that
 /// takes transactional records but cannot end a transaction (tansu 0.6) would otherwise hold
 /// them from `read_committed` consumers forever; this finds out before any record is written.
 async fn probe_transactions(
     producer: &FutureProducer<KafkaContext>,
     id: &str,
-    topic: &str,
-    plain: &ClientConfig,
+    cfg: &KafkaConfig,
 ) -> Result<(), SinkError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = plain
-        .clone()
+    // Only what a consumer takes: the brokers and the connection's own properties.
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &cfg.brokers)
         .set("group.id", format!("{id}.probe"))
-        .create()
+        .set("log_level", "3");
+    for (k, v) in &cfg.properties {
+        config.set(k, v.expose());
+    }
+    let consumer: BaseConsumer<KafkaContext> = config
+        .create_with_context(KafkaContext::new("admin", None))
         .map_err(|e| SinkError::Config(e.to_string()))?;
     let group = consumer
         .group_metadata()
@@ -262,7 +268,7 @@ async fn probe_transactions(
             reason: "no consumer group metadata for the transaction probe".into(),
             code: None,
         })?;
-    let (producer, topic) = (producer.clone(), topic.to_owned());
+    let (producer, topic) = (producer.clone(), cfg.metadata_topic.clone());
     blocking_transaction(move || {
         let mut offsets = rdkafka::TopicPartitionList::new();
         offsets.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(0))?;

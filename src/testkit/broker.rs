@@ -46,8 +46,16 @@ impl BrokerKind {
 /// `kafka-storage random-uuid` prints).
 const KAFKA_CLUSTER_ID: &str = "cGdtZXRhLXRlc3RzLWtyYQ";
 
-/// The directory `scripts/install-kafka.sh` filled with Apache Kafka's jars.
-pub fn kafka_lib() -> PathBuf {
+/// Whether Apache Kafka's jars are installed and Java runs here.
+pub fn kafka_installed() -> bool {
+    kafka_lib_dir().join("READY").exists()
+        && Command::new("java")
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+fn kafka_lib_dir() -> PathBuf {
     let cache = std::env::var("PGMETA_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -59,7 +67,12 @@ pub fn kafka_lib() -> PathBuf {
                 });
             base.join("pgmeta")
         });
-    let lib = cache.join("kafka/lib");
+    cache.join("kafka/lib")
+}
+
+/// The directory `scripts/install-kafka.sh` filled with Apache Kafka's jars.
+pub fn kafka_lib() -> PathBuf {
+    let lib = kafka_lib_dir();
     assert!(
         lib.join("READY").exists(),
         "Apache Kafka not found in {}: run scripts/install-kafka.sh (make test does)",

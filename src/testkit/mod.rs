@@ -13,7 +13,7 @@ mod registry;
 mod skip;
 mod topic;
 
-pub use broker::{Broker, BrokerKind, kafka_lib, tansu_path};
+pub use broker::{Broker, BrokerKind, kafka_installed, kafka_lib, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 pub use process::{CatalogServer, Service, bin_path};
 pub use registry::{SchemaRegistryServer, rivven_schema_path};
