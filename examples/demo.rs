@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = &pgmeta::testkit::project_dir();
+    let demo_started = Instant::now();
     println!("starting a throwaway PostgreSQL (wal_level=logical, pg_stat_statements) ...");
     let cluster = PgCluster::start();
     let broker = Broker::start_on(free_port(), false);
@@ -50,13 +51,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         false,
     )?;
 
+    let capture_started = Instant::now();
     poll(&mut capture).await?;
+    let snapshot_took = capture_started.elapsed();
     poll_usage(&mut capture).await?;
     let first = read_topic(&config.kafka.brokers, &config.kafka.metadata_topic);
     println!(
-        "== first snapshot: {} records on topic {} ==",
+        "== first snapshot: {} records on topic {}, acknowledged {} ms after the capture started ({:.1} s after the demo started, PostgreSQL and the broker included) ==",
         first.len(),
-        config.kafka.metadata_topic
+        config.kafka.metadata_topic,
+        snapshot_took.as_millis(),
+        (demo_started.elapsed() - capture_started.elapsed() + snapshot_took).as_secs_f64()
     );
     dump(&first);
 
