@@ -5,7 +5,7 @@
 //! OpenMetadata itself.
 //!
 //! ```text
-//!  PUT /api/v1/tables ─► entity::validate ─► Store::put (row lock) ─► merge_curated ─► changes
+//!  PUT /api/v1/tables ─► request::validate ─► Store::put (row lock) ─► merge_curated ─► changes
 //!                                                 │ changed: version +0.1 (+1.0 breaking), changeDescription
 //!                                                 └ unchanged: same version, nothing written
 //! ```
@@ -17,6 +17,7 @@ mod entity;
 mod limits;
 mod lineage;
 mod patch;
+mod request;
 mod routes;
 mod serve;
 mod store;
@@ -24,8 +25,8 @@ mod usage;
 
 pub use access::Access;
 pub use api::AppState;
-pub use entity::validate;
 pub use limits::DEFAULT_MAX_BODY_BYTES;
+pub use request::validate;
 pub use serve::{ConnectionLimits, serve};
 pub use store::{Include, PoolLimits, Store, StoreError};
 

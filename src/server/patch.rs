@@ -12,8 +12,9 @@
 //!
 //! Pure: no I/O, unit-tested below; the store runs it on a blocking thread.
 
-use super::entity::{Invalid, SYSTEM_FIELDS};
+use super::entity::SYSTEM_FIELDS;
 use super::limits::{depth, has_nul, json_len};
+use super::request::Invalid;
 use crate::openmetadata::kind::Kind;
 use json_patch::PatchOperation;
 use serde_json::{Map, Value};

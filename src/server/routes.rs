@@ -138,7 +138,7 @@ async fn put_entity(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
     let create = json_body(&headers, body, move |v| {
-        entity::validate(kind, v).map_err(|e| bad(e.0))
+        super::request::validate(kind, v).map_err(|e| bad(e.0))
     })
     .await?;
     let by = updated_by(&headers);

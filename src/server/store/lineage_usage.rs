@@ -1,7 +1,7 @@
 //! Lineage edges between entities, and daily usage counts.
 
 use super::{Store, StoreError, body_of};
-use crate::server::entity::Invalid;
+use crate::server::request::Invalid;
 use serde_json::Value;
 
 impl Store {

@@ -14,7 +14,7 @@ mod reads;
 mod writes;
 
 use super::changes::Changes;
-use super::entity::Invalid;
+use super::request::Invalid;
 use crate::openmetadata::kind::Kind;
 use crate::pg::PgTarget;
 use conn::{Connector, Pool};

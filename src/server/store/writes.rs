@@ -8,9 +8,10 @@ use super::{
 };
 use crate::openmetadata::kind::{self, Kind};
 use crate::server::changes::{self, Changes};
-use crate::server::entity::{self, Create, Invalid};
+use crate::server::entity;
 use crate::server::limits::MAX_DEPTH;
 use crate::server::patch;
+use crate::server::request::{self, Create, Invalid};
 use serde_json::{Map, Value, json};
 use tokio_postgres::{GenericClient, Transaction};
 
@@ -368,7 +369,7 @@ impl Store {
                     probe[field] = v.clone();
                 }
             }
-            entity::validate(kind, probe)?;
+            request::validate(kind, probe)?;
         }
         let changes = changes::changes(stored, &new);
         if !changes.is_empty() {
