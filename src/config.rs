@@ -431,6 +431,25 @@ pub struct SchemaRegistryConfig {
     pub timeout: Duration,
 }
 
+impl SchemaRegistryConfig {
+    /// The registry at `url`, with the defaults: no credentials, no TLS settings, subjects by
+    /// topic name, BACKWARD compatibility, 10 s per request.
+    pub fn new(url: impl Into<String>) -> SchemaRegistryConfig {
+        SchemaRegistryConfig {
+            url: url.into(),
+            subject_name_strategy: SubjectNameStrategy::default(),
+            compatibility: default_compatibility(),
+            username: None,
+            password: None,
+            bearer_token: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            timeout: default_registry_timeout(),
+        }
+    }
+}
+
 fn default_compatibility() -> String {
     "BACKWARD".into()
 }

@@ -135,7 +135,7 @@ impl SchemaRegistry {
 
     /// Sets `subject`'s compatibility level.
     pub async fn set_compatibility(&self, subject: &str, level: &str) -> Result<(), RegistryError> {
-        let url = format!("{}/config/{}", self.base, segment(subject));
+        let url = self.url_of(&["config", subject])?;
         let what = format!("the compatibility level of subject {subject}");
         self.call(
             self.http.put(url).json(&json!({ "compatibility": level })),
@@ -148,7 +148,7 @@ impl SchemaRegistry {
     /// Registers `schema` (Avro JSON) under `subject` and returns its id; a schema the
     /// subject already has keeps its id.
     pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-        let url = format!("{}/subjects/{}/versions", self.base, segment(subject));
+        let url = self.url_of(&["subjects", subject, "versions"])?;
         let what = format!("the schema of subject {subject}");
         let body = self
             .call(
@@ -178,7 +178,7 @@ impl SchemaRegistry {
 
     /// The schema (Avro JSON) with `id`.
     pub async fn schema(&self, id: u32) -> Result<String, RegistryError> {
-        let url = format!("{}/schemas/ids/{id}", self.base);
+        let url = self.url_of(&["schemas", "ids", &id.to_string()])?;
         let what = format!("schema id {id}");
         let body = self
             .call(self.http.get(url), &what)
@@ -195,6 +195,18 @@ impl SchemaRegistry {
                 status: 200,
                 reason: format!("no schema in the answer {body}"),
             })
+    }
+
+    /// The registry's base URL with `segments` appended, each percent-encoded as one path
+    /// segment (subjects may hold `/`, spaces and more).
+    fn url_of(&self, segments: &[&str]) -> Result<reqwest::Url, RegistryError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| RegistryError::Config(format!("url {}: {e}", self.base)))?;
+        url.path_segments_mut()
+            .map_err(|()| RegistryError::Config(format!("url {} cannot have a path", self.base)))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
     }
 
     async fn call(
@@ -254,20 +266,6 @@ fn id_of(body: &Value) -> Option<u32> {
     body.get("id")?.as_u64()?.try_into().ok()
 }
 
-/// A subject as one URL path segment (subjects may hold `.`, `-`, `/` and more).
-fn segment(subject: &str) -> String {
-    let mut out = String::with_capacity(subject.len());
-    for b in subject.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// The URL without `user:password@` (and without a trailing `/`), and that user information.
 fn split_user_info(url: &str) -> (String, Option<(String, String)>) {
     let url = url.trim_end_matches('/');
@@ -317,24 +315,21 @@ mod tests {
 
     #[test]
     fn subjects_are_one_path_segment() {
-        assert_eq!(segment("pgmeta.metadata-value"), "pgmeta.metadata-value");
-        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+        let registry =
+            SchemaRegistry::new(&SchemaRegistryConfig::new("http://r:8081/apis/ccompat/v7/"))
+                .expect("client");
+        let url = registry
+            .url_of(&["subjects", "a/b c", "versions"])
+            .expect("url");
+        assert_eq!(
+            url.as_str(),
+            "http://r:8081/apis/ccompat/v7/subjects/a%2Fb%20c/versions"
+        );
     }
 
     #[test]
     fn a_registry_whose_url_carries_a_password_never_shows_it() {
-        let cfg = SchemaRegistryConfig {
-            url: "http://svc:hunter2@127.0.0.1:1".into(),
-            subject_name_strategy: Default::default(),
-            compatibility: "BACKWARD".into(),
-            username: None,
-            password: None,
-            bearer_token: None,
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
-            timeout: std::time::Duration::from_secs(1),
-        };
+        let cfg = SchemaRegistryConfig::new("http://svc:hunter2@127.0.0.1:1");
         let registry = SchemaRegistry::new(&cfg).expect("client");
         assert_eq!(registry.url(), "http://127.0.0.1:1");
         assert!(!format!("{registry:?}").contains("hunter2"));

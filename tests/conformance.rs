@@ -8,13 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn client_python() -> Option<PathBuf> {
-    let cache = std::env::var("PGMETA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/pgmeta")
-        });
-    let python = cache.join("venv-openmetadata/bin/python");
-    python.exists().then_some(python)
+    pgmeta::testkit::venv_program("venv-openmetadata", "python")
 }
 
 fn script() -> PathBuf {

@@ -27,27 +27,13 @@ INSERT INTO sales.customers VALUES (1, 'a'), (2, 'b');
 INSERT INTO sales.orders VALUES (1, 1, 10, '{x}'), (2, 2, 20, NULL);";
 
 fn avro_python() -> Option<PathBuf> {
-    let cache = std::env::var("PGMETA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/pgmeta")
-        });
-    let python = cache.join("venv-avro/bin/python");
-    python.exists().then_some(python)
+    pgmeta::testkit::venv_program("venv-avro", "python")
 }
 
 fn registry_config(url: &str) -> SchemaRegistryConfig {
     SchemaRegistryConfig {
-        url: url.to_owned(),
-        subject_name_strategy: Default::default(),
-        compatibility: "BACKWARD".into(),
-        username: None,
-        password: None,
-        bearer_token: None,
-        ca_file: None,
-        cert_file: None,
-        key_file: None,
         timeout: Duration::from_secs(5),
+        ..SchemaRegistryConfig::new(url)
     }
 }
 

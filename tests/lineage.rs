@@ -331,18 +331,10 @@ async fn pagila_view_lineage_agrees_with_pg_depend() {
 
 /// dbt from the venv `scripts/install-python-tools.sh` makes (or `PGMETA_DBT`).
 fn dbt() -> Option<std::path::PathBuf> {
-    let path = std::env::var("PGMETA_DBT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|_| {
-                    std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                        .join(".cache")
-                });
-            cache.join("pgmeta/venv-dbt/bin/dbt")
-        });
-    path.exists().then_some(path)
+    match std::env::var("PGMETA_DBT") {
+        Ok(p) => Some(std::path::PathBuf::from(p)).filter(|p| p.exists()),
+        Err(_) => pgmeta::testkit::venv_program("venv-dbt", "dbt"),
+    }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

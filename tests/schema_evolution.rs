@@ -181,14 +181,6 @@ fn full_value(schema: &Schema, named: &HashMap<Name, Schema>) -> Value {
     }
 }
 
-fn cache_dir() -> PathBuf {
-    std::env::var("PGMETA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/pgmeta")
-        })
-}
-
 /// Every schema file, current and released.
 fn all_schema_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = SCHEMAS
@@ -229,15 +221,14 @@ fn assert_same_fingerprints(tool: &str, output: &std::process::Output) {
 
 #[test]
 fn fastavro_computes_the_same_fingerprints() {
-    let python = cache_dir().join("venv-avro/bin/python");
-    if !python.exists() {
+    let Some(python) = pgmeta::testkit::venv_program("venv-avro", "python") else {
         pgmeta::testkit::skip(
             "fastavro_computes_the_same_fingerprints",
             pgmeta::testkit::Missing::Tool,
             "no fastavro venv (run scripts/install-python-tools.sh)",
         );
         return;
-    }
+    };
     let out = Command::new(python)
         .arg(pgmeta::testkit::project_dir().join("tests/foreign/fingerprints.py"))
         .args(all_schema_files())

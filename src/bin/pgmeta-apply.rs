@@ -180,8 +180,6 @@ async fn run(cli: Cli, token: Option<Secret>) -> Result<(), String> {
         schema_registry: cli.schema_registry_url.map(|url| {
             let secret = |var: &str| std::env::var(var).ok().map(pgmeta::config::Secret::new);
             pgmeta::config::SchemaRegistryConfig {
-                url,
-                subject_name_strategy: Default::default(),
                 compatibility: String::new(),
                 username: std::env::var("PGMETA_SCHEMA_REGISTRY_USERNAME").ok(),
                 password: secret("PGMETA_SCHEMA_REGISTRY_PASSWORD"),
@@ -190,6 +188,7 @@ async fn run(cli: Cli, token: Option<Secret>) -> Result<(), String> {
                 cert_file: cli.schema_registry_cert_file,
                 key_file: cli.schema_registry_key_file,
                 timeout: Duration::from_secs(cli.request_timeout_secs),
+                ..pgmeta::config::SchemaRegistryConfig::new(url)
             }
         }),
     };

@@ -56,18 +56,7 @@ pub fn kafka_installed() -> bool {
 }
 
 fn kafka_lib_dir() -> PathBuf {
-    let cache = std::env::var("PGMETA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let base = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                        .join(".cache")
-                });
-            base.join("pgmeta")
-        });
-    cache.join("kafka/lib")
+    super::cache_dir().join("kafka/lib")
 }
 
 /// The directory `scripts/install-kafka.sh` filled with Apache Kafka's jars.
@@ -86,18 +75,7 @@ pub fn tansu_path() -> PathBuf {
     if let Ok(p) = std::env::var("PGMETA_TANSU") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var("PGMETA_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let base = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                        .join(".cache")
-                });
-            base.join("pgmeta/tools")
-        });
-    let path = cache.join("bin/tansu");
+    let path = super::tools_dir().join("bin/tansu");
     assert!(
         path.exists(),
         "tansu not found at {}: run scripts/install-tansu.sh (make test does)",

@@ -35,6 +35,37 @@ pub fn project_dir() -> std::path::PathBuf {
         .unwrap_or_default()
 }
 
+/// The cache the project's install scripts fill, computed as they compute it: `PGMETA_CACHE`,
+/// else `$XDG_CACHE_HOME/pgmeta`, else `~/.cache/pgmeta`.
+pub fn cache_dir() -> std::path::PathBuf {
+    std::env::var_os("PGMETA_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| xdg_cache().join("pgmeta"))
+}
+
+/// Where the install scripts put built tools (tansu, rivven-schema): `PGMETA_TOOLS`, else
+/// `$XDG_CACHE_HOME/pgmeta/tools`, else `~/.cache/pgmeta/tools`.
+pub fn tools_dir() -> std::path::PathBuf {
+    std::env::var_os("PGMETA_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| xdg_cache().join("pgmeta/tools"))
+}
+
+/// `program` of the cached venv `venv` (`venv-avro`, `venv-dbt`, ...), when it is installed.
+pub fn venv_program(venv: &str, program: &str) -> Option<std::path::PathBuf> {
+    let path = cache_dir().join(venv).join("bin").join(program);
+    path.exists().then_some(path)
+}
+
+fn xdg_cache() -> std::path::PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache")
+        })
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon). Never the same
 /// port twice in one process: tests run in parallel, and a port handed to a child process that
 /// has not bound it yet looks free to the kernel, so it could be handed out again.

@@ -15,18 +15,7 @@ pub struct SchemaRegistryServer {
 
 /// The installed rivven-schema, or `None` (the test then reports a skip).
 pub fn rivven_schema_path() -> Option<PathBuf> {
-    let tools = std::env::var("PGMETA_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let base = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                        .join(".cache")
-                });
-            base.join("pgmeta/tools")
-        });
-    let path = tools.join("bin/rivven-schema");
+    let path = super::tools_dir().join("bin/rivven-schema");
     path.exists().then_some(path)
 }
 

@@ -165,13 +165,7 @@ impl Rng {
 /// The Apache Avro jars `scripts/install-java-tools.sh` put in the cache, as a classpath, when
 /// Java runs here.
 pub fn java_classpath() -> Option<String> {
-    let cache = std::env::var("PGMETA_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/pgmeta")
-        });
-    let lib = cache.join("java-avro/lib");
+    let lib = pgmeta::testkit::cache_dir().join("java-avro/lib");
     let java = std::process::Command::new("java").arg("-version").output();
     (java.is_ok_and(|o| o.status.success()) && lib.join("READY").exists())
         .then(|| format!("{}/*", lib.display()))
