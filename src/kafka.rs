@@ -52,7 +52,7 @@ pub fn hint(code: Option<RDKafkaErrorCode>) -> &'static str {
     }
 }
 
-/// Admits one line per key per [`LOG_EVERY`], counting what it holds back.
+/// Admits one line per key per `LOG_EVERY` (30 s), counting what it holds back.
 #[derive(Debug, Default)]
 pub struct LogLimiter {
     last: HashMap<String, (Instant, u64)>,

@@ -25,7 +25,7 @@ struct Cli {
     /// Address to serve the API, /metrics, /healthz and /readyz on.
     #[arg(long, env = "PGMETA_CATALOG_LISTEN", default_value = "127.0.0.1:8585")]
     listen: SocketAddr,
-    /// Base URL clients reach the server at, for the entities' `href` (default: http://<listen>).
+    /// Base URL clients reach the server at, for the entities' `href` (default: `http://<listen>`).
     #[arg(long, env = "PGMETA_CATALOG_PUBLIC_URL")]
     public_url: Option<String>,
     /// File holding the bearer token every API call must carry; else the variable

@@ -91,7 +91,7 @@ const DROPPABLE: [&str; 5] = [
 ];
 
 impl MetadataEvent {
-    /// Leaves out large text fields, in [`DROPPABLE`] order, until `size(self) <= limit`, and
+    /// Leaves out large text fields, in `DROPPABLE` order, until `size(self) <= limit`, and
     /// records each in `truncated_fields`. A 1 MB view definition or thousands of long column
     /// comments would otherwise make an event the broker refuses on every retry. Returns
     /// whether the event fits.

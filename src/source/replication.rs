@@ -127,7 +127,7 @@ impl ReplicationSource {
     }
 
     /// Streams until shutdown; call [`ReplicationSource::prepare`] first. A slot held by
-    /// another session is waited for (see [`ReplicationSource::wait_for_slot`]) before
+    /// another session is waited for (see `ReplicationSource::wait_for_slot`) before
     /// anything is read or emitted, so two instances never emit side by side. Transient
     /// failures of the read or the sink are retried in place, without acknowledging the
     /// transaction, while the stream's keepalives go on being answered, until the slot retains

@@ -121,7 +121,7 @@ pub async fn read_catalog(
     })
 }
 
-/// The whole catalog of the connected database as a lineage [`Resolver`] with the session's
+/// The whole catalog of the connected database as a lineage [`Resolver`](crate::lineage::Resolver) with the session's
 /// search path (for `pgmeta-capture lineage --catalog-from`).
 pub async fn read_resolver(
     client: &mut Client,
@@ -147,7 +147,7 @@ pub async fn read_resolver(
 }
 
 /// The relations of the connected database (names and columns, filtered like the catalog)
-/// as a lineage [`Resolver`], with the database's default search path.
+/// as a lineage [`Resolver`](crate::lineage::Resolver), with the database's default search path.
 pub async fn read_relations(
     client: &Client,
     target: &str,
