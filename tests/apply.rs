@@ -659,7 +659,7 @@ async fn faults_lose_nothing_and_duplicate_nothing() {
     assert_eq!(dead[0].key, "svc.junk");
 }
 
-fn produce_raw(brokers: &str, topic: &str, key: &str, payload: &[u8]) {
+pub fn produce_raw(brokers: &str, topic: &str, key: &str, payload: &[u8]) {
     use rdkafka::config::ClientConfig;
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let producer: BaseProducer = ClientConfig::new()

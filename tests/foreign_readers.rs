@@ -1,8 +1,8 @@
 //! The topics as a downstream team reads them, with stock libraries and none of pgmeta's code:
 //! `tests/foreign/read_topics.py` (confluent-kafka's consumer; fastavro for single-object
 //! framing, confluent-kafka's AvroDeserializer with the real registry for Schema Registry
-//! framing) decodes every record of the metadata, lineage and usage topics, and each value
-//! must equal what pgmeta meant to send. With Schema Registry framing the records also reach
+//! framing) decodes every record of the metadata, lineage, usage and dead-letter topics, and
+//! each value must equal what pgmeta meant to send. With Schema Registry framing the records also reach
 //! the catalog through pgmeta-apply, and the registry's refusals and absences are handled.
 
 use crate::apply::{Pipeline, TOKEN};
@@ -37,12 +37,25 @@ fn registry_config(url: &str) -> SchemaRegistryConfig {
     }
 }
 
-fn topics(env: &TestEnv) -> [String; 3] {
-    [
+fn topics(env: &TestEnv) -> Vec<String> {
+    vec![
         env.topic.clone(),
         format!("{}.lineage", env.db),
         format!("{}.usage", env.db),
     ]
+}
+
+/// The event a topic carries: lineage, usage, or metadata (the metadata and dead-letter
+/// topics).
+fn codec_of(topic: &str) -> AvroCodec {
+    if topic.ends_with(".lineage") {
+        AvroCodec::lineage()
+    } else if topic.ends_with(".usage") {
+        AvroCodec::usage()
+    } else {
+        AvroCodec::metadata()
+    }
+    .expect("codec")
 }
 
 /// Captures the workload (metadata, lineage, usage, then a rename and a drop) with `config`.
@@ -70,16 +83,14 @@ async fn capture_workload(env: &TestEnv, config: &CaptureConfig) {
 /// by (topic, partition, offset), with the value as JSON (null for a tombstone); and the
 /// registry schema id of each topic's records (`None` in single-object framing).
 #[allow(clippy::type_complexity)]
-fn sent(env: &TestEnv) -> (BTreeMap<(String, i32, i64), Value>, Vec<Option<u32>>) {
+fn sent(
+    env: &TestEnv,
+    topics: &[String],
+) -> (BTreeMap<(String, i32, i64), Value>, Vec<Option<u32>>) {
     let mut out = BTreeMap::new();
     let mut ids = Vec::new();
-    for (i, topic) in topics(env).iter().enumerate() {
-        let codec = match i {
-            0 => AvroCodec::metadata(),
-            1 => AvroCodec::lineage(),
-            _ => AvroCodec::usage(),
-        }
-        .expect("codec");
+    for topic in topics {
+        let codec = codec_of(topic);
         let records = read_raw(&env.brokers, topic);
         let topic_ids: std::collections::BTreeSet<Option<u32>> = records
             .iter()
@@ -99,14 +110,14 @@ fn sent(env: &TestEnv) -> (BTreeMap<(String, i32, i64), Value>, Vec<Option<u32>>
         for record in records {
             let value = match &record.payload {
                 None => Value::Null,
-                Some(bytes) => match i {
-                    0 => codec.decode(bytes).map(serde_json::to_value),
-                    1 => codec
+                Some(bytes) => match codec.record_name().as_str() {
+                    "io.pgmeta.LineageEvent" => codec
                         .decode_value::<pgmeta::event::LineageEvent>(bytes)
                         .map(serde_json::to_value),
-                    _ => codec
+                    "io.pgmeta.UsageEvent" => codec
                         .decode_value::<pgmeta::event::UsageEvent>(bytes)
                         .map(serde_json::to_value),
+                    _ => codec.decode(bytes).map(serde_json::to_value),
                 }
                 .expect("pgmeta decodes")
                 .expect("json"),
@@ -120,6 +131,7 @@ fn sent(env: &TestEnv) -> (BTreeMap<(String, i32, i64), Value>, Vec<Option<u32>>
 /// Runs the foreign reader and checks it decoded every record to the value pgmeta sent.
 fn assert_foreign_reader_agrees(
     env: &TestEnv,
+    topics: &[String],
     python: &PathBuf,
     mode: &[&str],
     expected: &BTreeMap<(String, i32, i64), Value>,
@@ -128,7 +140,7 @@ fn assert_foreign_reader_agrees(
         .arg(pgmeta::testkit::project_dir().join("tests/foreign/read_topics.py"))
         .arg(&env.brokers)
         .args(mode)
-        .args(topics(env))
+        .args(topics)
         .output()
         .expect("run the foreign reader");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -160,8 +172,8 @@ fn assert_foreign_reader_agrees(
             "record {at:?}:\n read {got}\n sent {value}"
         );
     }
-    for topic in topics(env) {
-        let values = expected.keys().filter(|(t, _, _)| *t == topic).count();
+    for topic in topics {
+        let values = expected.keys().filter(|(t, _, _)| t == topic).count();
         assert!(values > 0, "{topic} has records");
     }
 }
@@ -170,6 +182,7 @@ fn assert_foreign_reader_agrees(
 /// record and checks each decodes to the value pgmeta sent.
 fn assert_java_reader_agrees(
     env: &TestEnv,
+    topics: &[String],
     registry: Option<&str>,
     expected: &BTreeMap<(String, i32, i64), Value>,
 ) {
@@ -182,8 +195,8 @@ fn assert_java_reader_agrees(
         return;
     };
     let mut lines = String::new();
-    for topic in topics(env) {
-        for r in read_raw(&env.brokers, &topic) {
+    for topic in topics {
+        for r in read_raw(&env.brokers, topic) {
             if let Some(p) = r.payload {
                 let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
                 lines.push_str(&format!("{topic} {} {} {hex}\n", r.partition, r.offset));
@@ -238,16 +251,18 @@ async fn single_object_records_decode_with_fastavro_and_java() {
     };
     let env = TestEnv::new("foreign_single").await;
     capture_workload(&env, &env.config()).await;
-    let (expected, ids) = sent(&env);
+    let topics = topics(&env);
+    let (expected, ids) = sent(&env, &topics);
     assert_eq!(ids, [None, None, None], "single-object framing");
     let schemas = pgmeta::testkit::project_dir().join("schemas");
     assert_foreign_reader_agrees(
         &env,
+        &topics,
         &python,
         &["single-object", &schemas.to_string_lossy()],
         &expected,
     );
-    assert_java_reader_agrees(&env, None, &expected);
+    assert_java_reader_agrees(&env, &topics, None, &expected);
 }
 
 #[tokio::test]
@@ -268,11 +283,38 @@ async fn registry_framed_records_decode_with_confluent_kafka_and_java_and_reach_
     config.kafka.schema_registry = Some(registry_config(&registry.url()));
     capture_workload(&p.env, &config).await;
 
-    let (expected, ids) = sent(&p.env);
-    let ids: std::collections::BTreeSet<u32> = ids.into_iter().flatten().collect();
-    assert_eq!(ids.len(), 3, "one schema id per topic's subject: {ids:?}");
-    assert_foreign_reader_agrees(&p.env, &python, &[&registry.url()], &expected);
-    assert_java_reader_agrees(&p.env, Some(&registry.url()), &expected);
+    let topics = topics(&p.env);
+    let (_, ids) = sent(&p.env, &topics);
+    let ids: Vec<u32> = ids.into_iter().flatten().collect();
+    assert_eq!(ids.len(), 3, "registry framing on every topic: {ids:?}");
+    assert_eq!(
+        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        3,
+        "one schema id per topic's subject: {ids:?}"
+    );
+
+    // An event the catalog refuses (a 300-character table name) goes to the dead-letter topic
+    // as it was written; foreign readers read that topic too.
+    let codec = AvroCodec::metadata()
+        .expect("codec")
+        .with_registry_id(ids[0]);
+    let mut refused = read_raw(&p.env.brokers, &p.env.topic)
+        .into_iter()
+        .filter_map(|r| r.payload)
+        .map(|b| codec.decode(&b).expect("decodes"))
+        .find(|e| e.table.as_ref().is_some_and(|t| t.name == "orders"))
+        .expect("the orders table's event");
+    let long = "x".repeat(300);
+    if let Some(t) = refused.table.as_mut() {
+        t.name = long.clone();
+    }
+    refused.fqn = p.fqn("sales", &long);
+    crate::apply::produce_raw(
+        &p.env.brokers,
+        &p.env.topic,
+        &refused.fqn,
+        &codec.encode(&refused).expect("encodes"),
+    );
 
     // pgmeta-apply fetches the writer schemas from the registry and applies the records.
     let mut args = p.apply_args(&format!("{}-apply", p.env.db));
@@ -311,6 +353,19 @@ async fn registry_framed_records_decode_with_confluent_kafka_and_java_and_reach_
         },
     )
     .await;
+    let dlq = p.dlq.clone();
+    p.wait_for(
+        "the refused event on the dead-letter topic",
+        Duration::from_secs(60),
+        || async { !read_raw(&p.env.brokers, &dlq).is_empty() },
+    )
+    .await;
+
+    let mut all = topics.clone();
+    all.push(dlq);
+    let (expected, _) = sent(&p.env, &all);
+    assert_foreign_reader_agrees(&p.env, &all, &python, &[&registry.url()], &expected);
+    assert_java_reader_agrees(&p.env, &all, Some(&registry.url()), &expected);
 }
 
 /// JSON equality, with floating-point numbers equal to the last bit or two: serde_json's
