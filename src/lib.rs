@@ -22,13 +22,14 @@
 //! and the README's, and that no directory's submodules form a cycle either):
 //!
 //! ```text
-//! apply        ─► codec config event kafka model openmetadata pg registry shutdown sink telemetry
+//! apply        ─► codec config error_chain event kafka model openmetadata pg registry shutdown sink telemetry
 //! capture      ─► checkpoint config diff pg shutdown sink source
 //! checkpoint   ─► diff
 //! cli          ─► config memory telemetry
 //! codec        ─► event
 //! config       ─► filter
 //! diff         ─► event model
+//! error_chain  ─►
 //! event        ─► model
 //! filter       ─►
 //! kafka        ─►
@@ -36,8 +37,8 @@
 //! memory       ─►
 //! model        ─►
 //! openmetadata ─►
-//! pg           ─► config event lineage model usage
-//! registry     ─► config pg
+//! pg           ─► config error_chain event lineage model usage
+//! registry     ─► config error_chain pg
 //! server       ─► config event model openmetadata pg shutdown telemetry
 //! shutdown     ─►
 //! sink         ─► codec config event kafka registry telemetry
@@ -64,6 +65,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod diff;
+mod error_chain;
 pub mod event;
 pub mod filter;
 pub mod kafka;

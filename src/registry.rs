@@ -225,7 +225,7 @@ impl SchemaRegistry {
             .await
             .map_err(|e| RegistryError::Unreachable {
                 url: self.base.clone(),
-                reason: error_chain(&e),
+                reason: crate::error_chain::with_sources(e.to_string(), &e),
             })?;
         let status = response.status().as_u16();
         let text = response
@@ -233,7 +233,7 @@ impl SchemaRegistry {
             .await
             .map_err(|e| RegistryError::Unreachable {
                 url: self.base.clone(),
-                reason: error_chain(&e),
+                reason: crate::error_chain::with_sources(e.to_string(), &e),
             })?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if (200..300).contains(&status) {
@@ -283,18 +283,6 @@ fn split_user_info(url: &str) -> (String, Option<(String, String)>) {
         }
         None => (url.to_owned(), None),
     }
-}
-
-/// An error with its sources, which is where reqwest puts "connection refused".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

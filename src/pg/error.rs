@@ -140,13 +140,7 @@ fn describe(err: &tokio_postgres::Error) -> (String, ErrorClass, Hint) {
     }
     // Not a server error: I/O, timeout or a closed connection. Walk the source chain, which is
     // where tokio-postgres puts "Connection refused" and the like.
-    let mut reason = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        source = s.source();
-    }
+    let reason = crate::error_chain::with_sources(err.to_string(), err);
     if reason.contains("server does not support TLS") {
         return (
             reason,

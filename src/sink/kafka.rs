@@ -119,6 +119,8 @@ impl KafkaSink {
         let (client_config, producer, auth_failure, transactional) =
             start_producer(cfg, client_config).await?;
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
+        use super::registration::frame;
+        let registry = super::registration::registry(cfg)?;
         Ok(KafkaSink {
             producer,
             auth_failure,
@@ -127,16 +129,33 @@ impl KafkaSink {
             client_config,
             metadata: TopicWriter::new(
                 &cfg.metadata_topic,
-                super::registration::frame(cfg, &cfg.metadata_topic, AvroCodec::metadata()?)
-                    .await?,
+                frame(
+                    cfg,
+                    registry.as_ref(),
+                    &cfg.metadata_topic,
+                    AvroCodec::metadata()?,
+                )
+                .await?,
             ),
             usage: TopicWriter::new(
                 &cfg.usage_topic,
-                super::registration::frame(cfg, &cfg.usage_topic, AvroCodec::usage()?).await?,
+                frame(
+                    cfg,
+                    registry.as_ref(),
+                    &cfg.usage_topic,
+                    AvroCodec::usage()?,
+                )
+                .await?,
             ),
             lineage: TopicWriter::new(
                 &cfg.lineage_topic,
-                super::registration::frame(cfg, &cfg.lineage_topic, AvroCodec::lineage()?).await?,
+                frame(
+                    cfg,
+                    registry.as_ref(),
+                    &cfg.lineage_topic,
+                    AvroCodec::lineage()?,
+                )
+                .await?,
             ),
             delivery_timeout: cfg.delivery_timeout,
         })

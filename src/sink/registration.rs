@@ -10,23 +10,33 @@ use crate::config::{KafkaConfig, SchemaRegistryConfig};
 use crate::registry::{RegistryError, SchemaRegistry};
 use std::time::{Duration, Instant};
 
-/// `codec` for `topic`, switched to the registry's framing when the configuration asks for it.
+/// The registry client, when the configuration asks for the registry's framing.
+pub(super) fn registry(
+    cfg: &KafkaConfig,
+) -> Result<Option<(SchemaRegistry, &SchemaRegistryConfig)>, SinkError> {
+    match (cfg.serialization, &cfg.schema_registry) {
+        (crate::config::Serialization::Confluent, Some(registry_cfg)) => {
+            Ok(Some((SchemaRegistry::new(registry_cfg)?, registry_cfg)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `codec` for `topic`, switched to the registry's framing when there is a registry.
 pub(super) async fn frame(
     cfg: &KafkaConfig,
+    registry: Option<&(SchemaRegistry, &SchemaRegistryConfig)>,
     topic: &str,
     codec: AvroCodec,
 ) -> Result<AvroCodec, SinkError> {
-    let (crate::config::Serialization::Confluent, Some(registry_cfg)) =
-        (cfg.serialization, &cfg.schema_registry)
-    else {
+    let Some((registry, registry_cfg)) = registry else {
         return Ok(codec);
     };
-    let registry = SchemaRegistry::new(registry_cfg)?;
     let subject = registry_cfg
         .subject_name_strategy
         .subject(topic, &codec.record_name());
-    let id = with_retry(cfg.startup_timeout, &registry, || {
-        register(&registry, registry_cfg, &subject, codec.schema_text())
+    let id = with_retry(cfg.startup_timeout, registry, || {
+        register(registry, registry_cfg, &subject, codec.schema_text())
     })
     .await?;
     tracing::info!(topic, subject = %subject, schema_id = id, registry = %registry.url(), "value schema registered");

@@ -48,11 +48,7 @@ const KAFKA_CLUSTER_ID: &str = "cGdtZXRhLXRlc3RzLWtyYQ";
 
 /// Whether Apache Kafka's jars are installed and Java runs here.
 pub fn kafka_installed() -> bool {
-    kafka_lib_dir().join("READY").exists()
-        && Command::new("java")
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
+    kafka_lib_dir().join("READY").exists() && super::java_runs()
 }
 
 fn kafka_lib_dir() -> PathBuf {

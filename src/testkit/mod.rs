@@ -57,6 +57,14 @@ pub fn venv_program(venv: &str, program: &str) -> Option<std::path::PathBuf> {
     path.exists().then_some(path)
 }
 
+/// Whether a Java runtime answers here.
+pub fn java_runs() -> bool {
+    Command::new("java")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 fn xdg_cache() -> std::path::PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(std::path::PathBuf::from)

@@ -166,7 +166,6 @@ impl Rng {
 /// Java runs here.
 pub fn java_classpath() -> Option<String> {
     let lib = pgmeta::testkit::cache_dir().join("java-avro/lib");
-    let java = std::process::Command::new("java").arg("-version").output();
-    (java.is_ok_and(|o| o.status.success()) && lib.join("READY").exists())
+    (pgmeta::testkit::java_runs() && lib.join("READY").exists())
         .then(|| format!("{}/*", lib.display()))
 }
