@@ -138,14 +138,19 @@ async fn broker_outage_mid_run_loses_and_doubles_nothing() {
         "{error}"
     );
     assert_eq!(error.class(), pgmeta::pg::ErrorClass::Transient);
-    // librdkafka's code is kept, not only its text.
+    // librdkafka's code is kept, not only its text. A broker that goes away mid-request can
+    // also leave the idempotent producer's sequence unknown (a fatal producer error, which
+    // purges the queue): then that error is named, never the purge.
     let cause = error.cause();
     assert_eq!(cause.system, "kafka", "{error}");
     assert!(
         [
             "MessageTimedOut",
             "AllBrokersDown",
-            "BrokerTransportFailure"
+            "BrokerTransportFailure",
+            "OutOfOrderSequenceNumber",
+            "UnknownProducerId",
+            "InvalidProducerEpoch"
         ]
         .contains(&cause.code.as_str()),
         "{cause:?} of {error}"

@@ -471,6 +471,24 @@ impl KafkaSink {
     }
 }
 
+/// A delivery failure as the operator should read it: records purged from the queue
+/// (`PurgeQueue`) because the producer hit a fatal error are reported as that error.
+fn explain_purge(
+    failure: (String, Option<RDKafkaErrorCode>),
+    fatal_error: impl FnOnce() -> Option<(RDKafkaErrorCode, String)>,
+) -> (String, Option<RDKafkaErrorCode>) {
+    if failure.1 != Some(RDKafkaErrorCode::PurgeQueue) {
+        return failure;
+    }
+    match fatal_error() {
+        Some((code, reason)) => (
+            format!("the producer failed and dropped its queue: {reason}"),
+            Some(code),
+        ),
+        None => failure,
+    }
+}
+
 /// Records in flight at once: bounds the memory of a large snapshot (each chunk is encoded,
 /// enqueued and acknowledged before the next), while keeping the producer's batches full.
 const CHUNK: usize = 1000;
@@ -578,6 +596,10 @@ impl KafkaSink {
             failed += 1;
             first_error.get_or_insert(err);
         }
+        // A fatal producer error (an idempotence sequence the broker lost, say) purges every
+        // queued record: name that error, not the purge it caused.
+        let first_error =
+            first_error.map(|e| explain_purge(e, || self.producer.client().fatal_error()));
         match first_error {
             None => Ok(()),
             // Records time out when the broker refuses the credentials: say so instead.
@@ -598,5 +620,35 @@ impl KafkaSink {
                 }),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_purged_by_a_fatal_producer_error_are_reported_as_that_error() {
+        let purged = (
+            "Local: Purged in queue".to_owned(),
+            Some(RDKafkaErrorCode::PurgeQueue),
+        );
+        let fatal = || {
+            Some((
+                RDKafkaErrorCode::OutOfOrderSequenceNumber,
+                "ProduceRequest failed due to sequence desynchronization".to_owned(),
+            ))
+        };
+        let (reason, code) = explain_purge(purged.clone(), fatal);
+        assert_eq!(code, Some(RDKafkaErrorCode::OutOfOrderSequenceNumber));
+        assert!(reason.contains("sequence desynchronization"), "{reason}");
+        // A purge without a fatal error (the producer was dropped) stays a purge.
+        assert_eq!(explain_purge(purged.clone(), || None), purged);
+        // Other failures are not touched, even when the producer also failed.
+        let timed_out = (
+            "Local: Message timed out".to_owned(),
+            Some(RDKafkaErrorCode::MessageTimedOut),
+        );
+        assert_eq!(explain_purge(timed_out.clone(), fatal), timed_out);
     }
 }
