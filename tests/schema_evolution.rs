@@ -258,3 +258,74 @@ fn java_avro_computes_the_same_fingerprints() {
         .expect("run java");
     assert_same_fingerprints("Java SchemaNormalization", &out);
 }
+
+/// The check a Confluent-API registry runs at the BACKWARD level (Apache Avro's
+/// `SchemaCompatibility`, which Confluent's registry calls for Avro subjects), here over every
+/// released version rather than only the last (BACKWARD_TRANSITIVE). rivven-schema, the
+/// registry the other tests run, refuses identical `timestamp-millis` fields as incompatible
+/// (0.0.22), so its own verdict cannot be used; a control schema proves the check can refuse.
+#[test]
+fn java_avro_accepts_every_released_version_as_backward_compatible() {
+    let Some(classpath) = crate::common::java_classpath() else {
+        pgmeta::testkit::skip(
+            "java_avro_accepts_every_released_version_as_backward_compatible",
+            pgmeta::testkit::Missing::Tool,
+            "no Java or no Apache Avro jars (run scripts/install-java-tools.sh)",
+        );
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("temp dir");
+    for (name, current) in SCHEMAS {
+        // Control: a writer whose first string field is an int cannot be read.
+        let mut control: serde_json::Value = serde_json::from_str(current).expect("json");
+        let fields = control["fields"].as_array_mut().expect("fields");
+        let position = fields
+            .iter()
+            .position(|f| f["type"] == "string")
+            .expect("a string field");
+        fields[position]["type"] = "int".into();
+        let changed = format!("/fields/{position}/type");
+        let control_path = scratch.path().join(format!("{name}.control.avsc"));
+        std::fs::write(&control_path, control.to_string()).expect("write control");
+        let writers: Vec<PathBuf> = history::versions(name)
+            .map(|r| {
+                schemas_dir()
+                    .join("history")
+                    .join(r.name)
+                    .join(format!("v{}.avsc", r.version))
+            })
+            .collect();
+        let out = Command::new("java")
+            .arg("-cp")
+            .arg(&classpath)
+            .arg(pgmeta::testkit::project_dir().join("tests/foreign/Compatibility.java"))
+            .arg(schemas_dir().join(format!("{name}.avsc")))
+            .args(&writers)
+            .arg(&control_path)
+            .output()
+            .expect("run java");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let verdicts: HashMap<&str, &str> =
+            text.lines().filter_map(|l| l.split_once(' ')).collect();
+        for writer in &writers {
+            assert_eq!(
+                verdicts.get(writer.to_str().expect("utf-8 path")),
+                Some(&"COMPATIBLE"),
+                "{name} cannot read {}: {text}",
+                writer.display()
+            );
+        }
+        let control_verdict = verdicts
+            .get(control_path.to_str().expect("utf-8 path"))
+            .unwrap_or_else(|| panic!("{name}: no verdict for the control: {text}"));
+        assert!(
+            control_verdict.starts_with("INCOMPATIBLE") && control_verdict.contains(&changed),
+            "{name}: the control must be refused naming its field: {control_verdict}"
+        );
+    }
+}
