@@ -16,6 +16,11 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 pub enum RegistryError {
     #[error("schema registry {url} unreachable: {reason}")]
     Unreachable { url: String, reason: String },
+    /// The TLS handshake failed: retrying cannot help until the certificates change.
+    #[error(
+        "TLS with schema registry {url} failed: {reason} (hint: check kafka.schema_registry.ca_file, cert_file and key_file)"
+    )]
+    Tls { url: String, reason: String },
     #[error(
         "the schema registry refuses the schema of subject {subject} as incompatible with its earlier versions: {reason}"
     )]
@@ -49,6 +54,26 @@ impl RegistryError {
             _ => false,
         }
     }
+}
+
+/// Whether `e` comes from rustls: a certificate refused on either side, or a handshake alert.
+/// An `io::Error` hides the error it wraps from `source()` (reqwest's connector nests two), so
+/// those are unwrapped as well.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(mut err) = next {
+        while let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            err = inner;
+        }
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 #[derive(Debug, Clone)]
@@ -220,13 +245,17 @@ impl SchemaRegistry {
             Auth::Bearer(token) => request.bearer_auth(token.expose()),
         }
         .header(reqwest::header::ACCEPT, CONTENT_TYPE);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RegistryError::Unreachable {
-                url: self.base.clone(),
-                reason: crate::error_chain::with_sources(e.to_string(), &e),
-            })?;
+        let response = request.send().await.map_err(|e| {
+            let (url, reason) = (
+                self.base.clone(),
+                crate::error_chain::with_sources(e.to_string(), &e),
+            );
+            if is_tls_failure(&e) {
+                RegistryError::Tls { url, reason }
+            } else {
+                RegistryError::Unreachable { url, reason }
+            }
+        })?;
         let status = response.status().as_u16();
         let text = response
             .text()
@@ -288,6 +317,22 @@ fn split_user_info(url: &str) -> (String, Option<(String, String)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rustls_error_nested_in_io_errors_is_a_tls_failure_and_a_refused_connection_is_not() {
+        // The shape reqwest's connector gives: io::Error(Other, io::Error(InvalidData, rustls)).
+        let rustls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let nested =
+            std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, rustls));
+        assert!(is_tls_failure(&nested));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!is_tls_failure(&refused));
+        let tls = RegistryError::Tls {
+            url: "https://registry".into(),
+            reason: "UnknownIssuer".into(),
+        };
+        assert!(!tls.is_transient());
+    }
 
     #[test]
     fn credentials_in_the_url_are_taken_out_of_it() {

@@ -19,6 +19,7 @@ mod identifiers;
 mod limits;
 mod lineage;
 mod pagila;
+mod registry_tls;
 mod replication;
 mod schema_evolution;
 mod server_hardening;

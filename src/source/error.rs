@@ -86,6 +86,7 @@ impl CaptureError {
                     "registry",
                     match r {
                         crate::registry::RegistryError::Unreachable { .. } => "unreachable".into(),
+                        crate::registry::RegistryError::Tls { .. } => "tls".into(),
                         crate::registry::RegistryError::Incompatible { .. } => {
                             "incompatible".into()
                         }

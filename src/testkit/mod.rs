@@ -16,7 +16,7 @@ mod topic;
 pub use broker::{Broker, BrokerKind, kafka_installed, kafka_lib, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 pub use process::{CatalogServer, Service, bin_path};
-pub use registry::{SchemaRegistryServer, rivven_schema_path};
+pub use registry::{SchemaRegistryServer, TlsFront, rivven_schema_path};
 pub use skip::{Missing, skip};
 pub use topic::{
     END_MARKER, RawRecord, Record, read_lineage, read_raw, read_raw_as, read_topic, read_usage,

@@ -60,6 +60,10 @@ impl SchemaRegistryServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             super::stop_child(&mut child);
@@ -70,5 +74,59 @@ impl SchemaRegistryServer {
 impl Drop for SchemaRegistryServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// TLS in front of a plain server, terminated by socat (rivven-schema speaks plain HTTP only):
+/// the server's certificate and key, and with `client_ca` the CA every client certificate must
+/// chain to (mutual TLS). `None` when socat is not installed.
+#[derive(Debug)]
+pub struct TlsFront {
+    child: Child,
+    port: u16,
+}
+
+impl TlsFront {
+    pub fn start(
+        backend_port: u16,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        client_ca: Option<&std::path::Path>,
+    ) -> Option<TlsFront> {
+        let port = super::free_port();
+        let mut listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={}",
+            cert.display(),
+            key.display()
+        );
+        match client_ca {
+            Some(ca) => listen.push_str(&format!(",cafile={},verify=1", ca.display())),
+            None => listen.push_str(",verify=0"),
+        }
+        let child = Command::new("socat")
+            .arg(listen)
+            .arg(format!("TCP:127.0.0.1:{backend_port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "socat did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(TlsFront { child, port })
+    }
+
+    /// The `https` URL, by the name the test certificates carry (`localhost`).
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        super::stop_child(&mut self.child);
     }
 }
