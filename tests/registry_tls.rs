@@ -126,8 +126,7 @@ async fn the_registry_over_tls_is_trusted_by_ca_file_and_takes_the_client_certif
     // A key file that is not a key is named when the client is built.
     let bad = config(&mutual.url(), Some(&ca), Some((client.0, &ca)));
     let error = pgmeta::registry::SchemaRegistry::new(&bad)
-        .err()
-        .expect("no identity from a certificate as key")
+        .expect_err("no identity from a certificate as key")
         .to_string();
     assert!(error.contains("cert_file and key_file"), "{error}");
 }
