@@ -288,6 +288,7 @@ mod tests {
                 version: 3,
                 fields: vec![1, 2],
                 children: vec![],
+                shape: None,
             },
         );
         store.save("svc", "app db/ü", &state).expect("save");

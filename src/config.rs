@@ -354,6 +354,9 @@ pub struct KafkaConfig {
     pub usage_topic: String,
     /// Lineage edges (compacted, keyed by edge).
     pub lineage_topic: String,
+    /// Classified schema changes with what they reach (not compacted: every change is a fact
+    /// an alerting consumer reads).
+    pub schema_changes_topic: String,
     /// Used when pgmeta creates the topic; an existing topic is left as it is.
     pub partitions: i32,
     /// 1 suits a single development broker; production clusters want 3.
@@ -489,6 +492,7 @@ impl Default for KafkaConfig {
             metadata_topic: "pgmeta.metadata".into(),
             usage_topic: "pgmeta.usage".into(),
             lineage_topic: "pgmeta.lineage".into(),
+            schema_changes_topic: "pgmeta.schema-changes".into(),
             partitions: 6,
             replication_factor: 1,
             startup_timeout: Duration::from_secs(60),
@@ -603,6 +607,9 @@ impl CaptureConfig {
         }
         if self.kafka.lineage_topic.is_empty() {
             return invalid("kafka.lineage_topic", "must not be empty".into());
+        }
+        if self.kafka.schema_changes_topic.is_empty() {
+            return invalid("kafka.schema_changes_topic", "must not be empty".into());
         }
         match (&self.kafka.serialization, &self.kafka.schema_registry) {
             (Serialization::Confluent, None) => {

@@ -28,7 +28,7 @@
 //! cli          ─► config memory telemetry
 //! codec        ─► event
 //! config       ─► filter
-//! diff         ─► event model
+//! diff         ─► event model schema_change
 //! error_chain  ─►
 //! event        ─► model
 //! filter       ─►
@@ -39,10 +39,11 @@
 //! openmetadata ─►
 //! pg           ─► config error_chain event lineage model usage
 //! registry     ─► config error_chain pg
+//! schema_change ─► event lineage model
 //! server       ─► config event model openmetadata pg shutdown telemetry
 //! shutdown     ─►
 //! sink         ─► codec config event kafka registry telemetry
-//! source       ─► checkpoint config diff event lineage pg registry shutdown sink telemetry usage
+//! source       ─► checkpoint config diff event lineage pg registry schema_change shutdown sink telemetry usage
 //! telemetry    ─► event kafka shutdown
 //! testkit      ─► codec config event model pg
 //! usage        ─► event
@@ -75,6 +76,7 @@ pub mod model;
 pub mod openmetadata;
 pub mod pg;
 pub mod registry;
+pub mod schema_change;
 pub mod server;
 pub mod shutdown;
 pub mod sink;

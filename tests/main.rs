@@ -21,6 +21,7 @@ mod lineage;
 mod pagila;
 mod registry_tls;
 mod replication;
+mod schema_changes;
 mod schema_evolution;
 mod server_hardening;
 mod server_properties;

@@ -13,10 +13,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-const SCHEMAS: [(&str, &str); 3] = [
+const SCHEMAS: [(&str, &str); 4] = [
     ("MetadataEvent", codec::METADATA_EVENT_SCHEMA),
     ("UsageEvent", codec::USAGE_EVENT_SCHEMA),
     ("LineageEvent", codec::LINEAGE_EVENT_SCHEMA),
+    ("SchemaChangeEvent", codec::SCHEMA_CHANGE_EVENT_SCHEMA),
 ];
 
 fn schemas_dir() -> PathBuf {
@@ -79,6 +80,7 @@ fn the_current_schemas_read_data_of_every_released_version() {
         let reader = match name {
             "MetadataEvent" => AvroCodec::metadata(),
             "UsageEvent" => AvroCodec::usage(),
+            "SchemaChangeEvent" => AvroCodec::schema_change(),
             _ => AvroCodec::lineage(),
         }
         .expect("codec");
@@ -101,6 +103,9 @@ fn the_current_schemas_read_data_of_every_released_version() {
                     "MetadataEvent" => reader.decode(&message).map(|_| ()),
                     "UsageEvent" => reader
                         .decode_value::<pgmeta::event::UsageEvent>(&message)
+                        .map(|_| ()),
+                    "SchemaChangeEvent" => reader
+                        .decode_value::<pgmeta::event::SchemaChangeEvent>(&message)
                         .map(|_| ()),
                     _ => reader
                         .decode_value::<pgmeta::event::LineageEvent>(&message)

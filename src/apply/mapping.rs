@@ -403,6 +403,7 @@ pub(crate) mod tests {
             routine: None,
             truncated_fields: vec![],
             capture_epoch: 0,
+            field_changes: vec![],
         }
     }
 

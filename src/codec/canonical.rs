@@ -205,14 +205,16 @@ mod tests {
 
     /// Values from Java's `SchemaNormalization.parsingFingerprint64` (Apache Avro 1.12.1) and
     /// fastavro 1.13 (`fingerprint(to_parsing_canonical_form(...), "CRC-64-AVRO")`), which
-    /// agree; `scripts/foreign-fingerprints.sh` prints both. A schema change changes these:
-    /// compute them again with that script, never from this code.
+    /// agree. A schema change changes these: compute them again with
+    /// `tests/foreign/fingerprints.py` (fastavro venv) and `java -cp '<avro jars>/*'
+    /// tests/foreign/Fingerprints.java`, never from this code.
     #[test]
     fn the_topics_schemas_have_the_fingerprints_java_and_fastavro_give() {
         for (text, want) in [
-            (crate::codec::METADATA_EVENT_SCHEMA, "38c64701c21f7e8d"),
+            (crate::codec::METADATA_EVENT_SCHEMA, "58fbf00ad3cc798e"),
             (crate::codec::USAGE_EVENT_SCHEMA, "190a5c522c473a39"),
             (crate::codec::LINEAGE_EVENT_SCHEMA, "bd0fd7a7373b7164"),
+            (crate::codec::SCHEMA_CHANGE_EVENT_SCHEMA, "cbc7dbba66c197e0"),
         ] {
             assert_eq!(hex(fingerprint(text).expect("fingerprint")), want);
         }

@@ -34,10 +34,12 @@ pub const RELEASED: &[Released] = &[
     released!("MetadataEvent", 2),
     released!("MetadataEvent", 3),
     released!("MetadataEvent", 4),
+    released!("MetadataEvent", 5),
     released!("UsageEvent", 1),
     released!("UsageEvent", 2),
     released!("UsageEvent", 3),
     released!("LineageEvent", 1),
+    released!("SchemaChangeEvent", 1),
 ];
 
 /// The released versions of the schema `name`, oldest first.

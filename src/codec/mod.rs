@@ -23,6 +23,7 @@ use std::collections::HashMap;
 pub const METADATA_EVENT_SCHEMA: &str = include_str!("../../schemas/MetadataEvent.avsc");
 pub const USAGE_EVENT_SCHEMA: &str = include_str!("../../schemas/UsageEvent.avsc");
 pub const LINEAGE_EVENT_SCHEMA: &str = include_str!("../../schemas/LineageEvent.avsc");
+pub const SCHEMA_CHANGE_EVENT_SCHEMA: &str = include_str!("../../schemas/SchemaChangeEvent.avsc");
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
@@ -133,6 +134,10 @@ impl AvroCodec {
 
     pub fn lineage() -> Result<Self, CodecError> {
         Self::new("LineageEvent", LINEAGE_EVENT_SCHEMA)
+    }
+
+    pub fn schema_change() -> Result<Self, CodecError> {
+        Self::new("SchemaChangeEvent", SCHEMA_CHANGE_EVENT_SCHEMA)
     }
 
     fn new(name: &'static str, text: &'static str) -> Result<Self, CodecError> {
@@ -462,6 +467,11 @@ pub(crate) mod tests {
             routine: None,
             truncated_fields: vec![],
             capture_epoch: 0,
+            field_changes: vec![crate::event::FieldChange {
+                path: "columns.tags.data_type".into(),
+                before: Some("text".into()),
+                after: Some("text[]".into()),
+            }],
         }
     }
 

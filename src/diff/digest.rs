@@ -41,13 +41,28 @@ fn child(group: ChildGroup, attnum: i32, name: &str, hashes: &[u32], all: u64) -
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityDigest {
     pub fqn: String,
     pub version: i64,
     /// One hash per name in [`field_names`] of the entity type, in that order.
     pub fields: Vec<u64>,
     pub children: Vec<ChildDigest>,
+    /// The values a change's before side and its classification need (absent in state
+    /// written before pgmeta kept them, and in a digest made only to compare).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<crate::schema_change::Shape>,
+}
+
+impl EntityDigest {
+    /// Whether the two digests describe the same values (the shape is not compared: it is
+    /// what the hashes summarize).
+    pub fn same_values(&self, other: &EntityDigest) -> bool {
+        self.fqn == other.fqn
+            && self.version == other.version
+            && self.fields == other.fields
+            && self.children == other.children
+    }
 }
 
 /// A column (keyed by attnum), constraint or index (keyed by name) of a table. Compact on

@@ -9,11 +9,12 @@ mod digest;
 mod outbound;
 
 pub use digest::{ChildGroup, DIGEST_FORMAT, EntityDigest, changed_fields, field_names};
-pub use outbound::outbound;
+pub use outbound::{event_id, outbound};
 
-use crate::event::{EntityType, Op};
+use crate::event::{EntityType, FieldChange, Op};
 pub use crate::model::EntityKey;
 use crate::model::{CatalogSnapshot, Database, DatabaseSchema, Fqn, Routine, Table};
+use crate::schema_change::{SchemaChange, Shape, rules};
 use std::collections::HashMap;
 
 /// One catalog entity with its payload.
@@ -57,6 +58,16 @@ impl Entity {
             version,
             fields,
             children,
+            shape: None,
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        match self {
+            Entity::Database(d) => Shape::of_database(d),
+            Entity::DatabaseSchema(s) => Shape::of_schema(s),
+            Entity::Table(t) => Shape::of_table(t),
+            Entity::Routine(r) => Shape::of_routine(r),
         }
     }
 }
@@ -86,6 +97,10 @@ pub struct Change {
     pub epoch: i64,
     /// The state after the change; `None` on DELETE.
     pub entity: Option<Entity>,
+    /// The previous and new value of each changed field the state remembers.
+    pub field_changes: Vec<FieldChange>,
+    /// What the change means downstream, classified (see `schema_change`).
+    pub schema_changes: Vec<SchemaChange>,
     digest: Option<EntityDigest>,
 }
 
@@ -138,38 +153,29 @@ pub fn diff(
             }
             Some(old) => {
                 let new = entity.digest(&fqn, old.version);
-                let changed = if new == *old {
+                let changed = if new.same_values(old) {
                     vec![]
                 } else {
                     changed_fields(key.entity_type, old, &new)
                 };
                 let renamed = (old.fqn != fqn.as_str()).then(|| Fqn::from_raw(old.fqn.clone()));
-                if opts.full {
-                    let version = if changed.is_empty() {
-                        old.version
-                    } else {
-                        old.version + 1
-                    };
-                    out.changes.push(change(
-                        key,
-                        Op::Snapshot,
-                        fqn,
-                        renamed,
-                        changed,
-                        version,
-                        entity,
-                    ));
+                let op = if opts.full {
+                    Op::Snapshot
                 } else if !changed.is_empty() {
-                    out.changes.push(change(
-                        key,
-                        Op::Update,
-                        fqn,
-                        renamed,
-                        changed,
-                        old.version + 1,
-                        entity,
-                    ));
+                    Op::Update
+                } else {
+                    continue;
+                };
+                let version = if changed.is_empty() {
+                    old.version
+                } else {
+                    old.version + 1
+                };
+                let mut c = change(key, op, fqn, renamed, changed, version, entity);
+                if !c.changed_fields.is_empty() {
+                    classify(&mut c, old.shape.as_ref());
                 }
+                out.changes.push(c);
             }
         }
     }
@@ -186,22 +192,105 @@ pub fn diff(
             out.forgotten.push(*key);
             continue;
         }
+        let fqn = Fqn::from_raw(old.fqn.clone());
+        let schema_changes = match key.entity_type {
+            EntityType::Table => vec![rules::relation_dropped(&fqn, old.shape.as_ref())],
+            EntityType::Routine => vec![rules::routine_dropped(&fqn)],
+            _ => vec![],
+        };
         out.changes.push(Change {
             key: *key,
             op: Op::Delete,
-            fqn: Fqn::from_raw(old.fqn.clone()),
+            fqn,
             previous_fqn: None,
             changed_fields: vec![],
             version: old.version + 1,
             epoch: 0,
             entity: None,
+            field_changes: vec![],
+            schema_changes,
             digest: None,
         });
     }
+    pair_replaced_routines(&mut out.changes, state);
     for c in &mut out.changes {
         c.epoch = state.epoch;
     }
     out
+}
+
+/// The field changes and the classification of an entity that changed, against what the
+/// state remembers of it (`old`; nothing without it: state from before shapes were kept).
+fn classify(c: &mut Change, old: Option<&Shape>) {
+    let (Some(old), Some(new)) = (old, c.digest.as_ref().and_then(|d| d.shape.as_ref())) else {
+        return;
+    };
+    c.field_changes = c
+        .changed_fields
+        .iter()
+        .filter(|path| old.holds(path))
+        .map(|path| FieldChange {
+            path: path.clone(),
+            before: old.value(path),
+            after: new.value(path),
+        })
+        .filter(|f| f.before != f.after)
+        .collect();
+    c.schema_changes = match &c.entity {
+        Some(Entity::Table(t)) => {
+            rules::relation_changed(&c.fqn, c.previous_fqn.as_ref(), old, t, &c.changed_fields)
+        }
+        Some(Entity::Routine(_)) => c
+            .previous_fqn
+            .as_ref()
+            .map(|previous| vec![rules::routine_renamed(&c.fqn, previous)])
+            .unwrap_or_default(),
+        _ => vec![],
+    };
+}
+
+/// PostgreSQL cannot change a routine's argument types or result type in place: the change
+/// is a DROP and a CREATE. One dropped and one created routine of the same schema and name in
+/// one diff are classified as that change (signature or return type) on the CREATE, instead
+/// of a drop.
+fn pair_replaced_routines(changes: &mut [Change], state: &DatabaseState) {
+    let name_of = |fqn: &Fqn| {
+        fqn.as_str()
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let dropped: Vec<usize> = (0..changes.len())
+        .filter(|&i| {
+            changes[i].op == Op::Delete && changes[i].key.entity_type == EntityType::Routine
+        })
+        .collect();
+    for d in dropped {
+        let name = name_of(&changes[d].fqn);
+        let created: Vec<usize> = (0..changes.len())
+            .filter(|&i| {
+                changes[i].op == Op::Create
+                    && changes[i].key.entity_type == EntityType::Routine
+                    && name_of(&changes[i].fqn) == name
+            })
+            .collect();
+        let ([c], Some(old)) = (
+            created.as_slice(),
+            state
+                .entities
+                .get(&changes[d].key)
+                .and_then(|o| o.shape.as_ref()),
+        ) else {
+            continue;
+        };
+        let Some(Entity::Routine(new)) = &changes[*c].entity else {
+            continue;
+        };
+        let replaced = rules::routine_replaced(&changes[d].fqn, old, &changes[*c].fqn, new);
+        changes[*c].schema_changes.push(replaced);
+        changes[d].schema_changes.clear();
+    }
 }
 
 fn change(
@@ -213,7 +302,8 @@ fn change(
     version: i64,
     entity: Entity,
 ) -> Change {
-    let digest = Some(entity.digest(&fqn, version));
+    let mut digest = entity.digest(&fqn, version);
+    digest.shape = Some(entity.shape());
     Change {
         key,
         op,
@@ -223,7 +313,9 @@ fn change(
         version,
         epoch: 0,
         entity: Some(entity),
-        digest,
+        field_changes: vec![],
+        schema_changes: vec![],
+        digest: Some(digest),
     }
 }
 

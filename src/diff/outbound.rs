@@ -32,8 +32,8 @@ pub fn outbound(changes: &mut [Change], source: &SourceInfo, emitted_at: i64) ->
     out
 }
 
-/// The event of `c`; takes the entity out of it.
-fn metadata_event(c: &mut Change, source: &SourceInfo, emitted_at: i64) -> MetadataEvent {
+/// The deterministic `event_id` of the metadata event of `c`.
+pub fn event_id(c: &Change, source: &SourceInfo) -> String {
     let id_name = format!(
         "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
         source.service,
@@ -50,8 +50,13 @@ fn metadata_event(c: &mut Change, source: &SourceInfo, emitted_at: i64) -> Metad
     } else {
         format!("{id_name}\u{0}{}", c.epoch)
     };
+    uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, id_name.as_bytes()).to_string()
+}
+
+/// The event of `c`; takes the entity out of it.
+fn metadata_event(c: &mut Change, source: &SourceInfo, emitted_at: i64) -> MetadataEvent {
     let mut event = MetadataEvent {
-        event_id: uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, id_name.as_bytes()).to_string(),
+        event_id: event_id(c, source),
         emitted_at,
         source: source.clone(),
         entity_type: c.key.entity_type,
@@ -67,6 +72,7 @@ fn metadata_event(c: &mut Change, source: &SourceInfo, emitted_at: i64) -> Metad
         routine: None,
         truncated_fields: Vec::new(),
         capture_epoch: c.epoch,
+        field_changes: std::mem::take(&mut c.field_changes),
     };
     match c.entity.take() {
         Some(Entity::Database(d)) => event.database = Some(d),

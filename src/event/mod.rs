@@ -1,9 +1,11 @@
 //! The events pgmeta writes: metadata (one change of one catalog entity), usage and lineage.
 
 mod lineage;
+mod schema_change;
 mod usage;
 
 pub use lineage::{ColumnEdge, LineageEvent, LineageOp, LineageOrigin, edge_key};
+pub use schema_change::{ChangeClass, ChangedObjectType, Impact, ImpactOrigin, SchemaChangeEvent};
 pub use usage::{QueryCalls, QueryUsage, TableUsage, UsageEvent, UsageKind, utc_day};
 
 pub use crate::model::EntityType;
@@ -79,6 +81,17 @@ pub struct MetadataEvent {
     /// later epoch.
     #[serde(default)]
     pub capture_epoch: i64,
+    /// UPDATE only: the previous and new value of each changed field the capture remembers.
+    #[serde(default)]
+    pub field_changes: Vec<FieldChange>,
+}
+
+/// One changed field of an UPDATE: its `changed_fields` path and its values as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// What [`MetadataEvent::fit`] may leave out, largest and least essential first.
@@ -149,6 +162,7 @@ pub enum Topic {
     Metadata,
     Usage,
     Lineage,
+    SchemaChanges,
 }
 
 /// What a sink writes: an event, or the tombstone that lets compaction drop a key.
@@ -159,6 +173,7 @@ pub enum Outbound {
     Usage(Box<UsageEvent>),
     Lineage(Box<LineageEvent>),
     LineageTombstone { key: String },
+    SchemaChange(Box<SchemaChangeEvent>),
 }
 
 impl Outbound {
@@ -168,6 +183,7 @@ impl Outbound {
             Outbound::Tombstone { key } | Outbound::LineageTombstone { key } => key.as_str().into(),
             Outbound::Usage(u) => u.key().into(),
             Outbound::Lineage(l) => l.key().into(),
+            Outbound::SchemaChange(c) => c.object_fqn.as_str().into(),
         }
     }
 
@@ -176,6 +192,7 @@ impl Outbound {
             Outbound::Event(_) | Outbound::Tombstone { .. } => Topic::Metadata,
             Outbound::Usage(_) => Topic::Usage,
             Outbound::Lineage(_) | Outbound::LineageTombstone { .. } => Topic::Lineage,
+            Outbound::SchemaChange(_) => Topic::SchemaChanges,
         }
     }
 
@@ -193,6 +210,9 @@ impl Outbound {
                 LineageOp::Update => "lineage.update".into(),
                 LineageOp::Delete => "lineage.delete".into(),
             },
+            Outbound::SchemaChange(c) => {
+                format!("schema_change.{}", c.change_class.as_str().to_lowercase())
+            }
         }
     }
 }

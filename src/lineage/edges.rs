@@ -286,7 +286,8 @@ pub struct SentEdge {
     pub from: String,
     pub to: String,
     pub routine: Option<String>,
-    /// Kept for accumulating (query) edges: what the next observation is merged with.
+    /// (from column, to column) pairs: what a schema change's impact follows, and for
+    /// accumulating (query) edges what the next observation is merged with.
     #[serde(default)]
     pub columns: Vec<(String, String)>,
     #[serde(default)]
@@ -358,7 +359,8 @@ impl LineageState {
         changes
     }
 
-    /// Remembers `changes` (after the sink acknowledged them).
+    /// Remembers `changes` (after the sink acknowledged them); `keep_content`: the query ids
+    /// and SQL too (accumulating edges merge them), not only the column pairs.
     pub fn apply(&mut self, changes: &[EdgeChange], keep_content: bool) {
         for c in changes {
             let key = c.edge.key();
@@ -375,11 +377,8 @@ impl LineageState {
                     from: c.edge.from.to_string(),
                     to: c.edge.to.to_string(),
                     routine: c.edge.routine.clone(),
-                    columns: if keep_content {
-                        c.edge.columns.iter().cloned().collect()
-                    } else {
-                        Vec::new()
-                    },
+                    // Always: a schema change's impact follows column lineage.
+                    columns: c.edge.columns.iter().cloned().collect(),
                     queryids: if keep_content {
                         c.edge.queryids.iter().cloned().collect()
                     } else {

@@ -219,6 +219,13 @@ impl Fqn {
         Fqn(out)
     }
 
+    /// The FQN of a part inside this object (a column of a table): `self.part`, the part
+    /// spelled as [`Fqn::new`] spells it.
+    pub fn child(&self, part: &str) -> Fqn {
+        let tail = Fqn::new([part]);
+        Fqn(format!("{}.{}", self.0, tail.0))
+    }
+
     /// Splits an FQN back into its parts (the inverse of [`Fqn::new`]).
     pub fn parts(&self) -> Vec<String> {
         let mut parts = Vec::new();

@@ -71,6 +71,7 @@ fn write_lines(out: &mut impl Write, batch: &[Outbound]) -> std::io::Result<()> 
             Outbound::Event(event) => serde_json::to_writer(&mut *out, event),
             Outbound::Usage(u) => serde_json::to_writer(&mut *out, u),
             Outbound::Lineage(l) => serde_json::to_writer(&mut *out, l),
+            Outbound::SchemaChange(c) => serde_json::to_writer(&mut *out, c),
             Outbound::Tombstone { key } => {
                 serde_json::to_writer(&mut *out, &serde_json::json!({ "tombstone": key }))
             }

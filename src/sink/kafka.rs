@@ -29,6 +29,7 @@ pub struct KafkaSink {
     metadata: TopicWriter,
     usage: TopicWriter,
     lineage: TopicWriter,
+    schema_changes: TopicWriter,
     delivery_timeout: Duration,
 }
 
@@ -106,6 +107,7 @@ impl KafkaSink {
             (&cfg.metadata_topic, "compact"),
             (&cfg.usage_topic, "delete"),
             (&cfg.lineage_topic, "compact"),
+            (&cfg.schema_changes_topic, "delete"),
         ] {
             ensure_topic(
                 &admin,
@@ -154,6 +156,16 @@ impl KafkaSink {
                     registry.as_ref(),
                     &cfg.lineage_topic,
                     AvroCodec::lineage()?,
+                )
+                .await?,
+            ),
+            schema_changes: TopicWriter::new(
+                &cfg.schema_changes_topic,
+                frame(
+                    cfg,
+                    registry.as_ref(),
+                    &cfg.schema_changes_topic,
+                    AvroCodec::schema_change()?,
                 )
                 .await?,
             ),
@@ -437,6 +449,7 @@ impl KafkaSink {
             Topic::Metadata => &self.metadata,
             Topic::Usage => &self.usage,
             Topic::Lineage => &self.lineage,
+            Topic::SchemaChanges => &self.schema_changes,
         }
     }
 
@@ -446,6 +459,11 @@ impl KafkaSink {
             Outbound::Event(event) => Some(self.encode_bounded(event)?),
             Outbound::Usage(u) => Some(self.usage.codec.encode_value(u.as_ref(), &u.key())?),
             Outbound::Lineage(l) => Some(self.lineage.codec.encode_value(l.as_ref(), &l.key())?),
+            Outbound::SchemaChange(c) => Some(
+                self.schema_changes
+                    .codec
+                    .encode_value(c.as_ref(), &c.object_fqn)?,
+            ),
             Outbound::Tombstone { .. } | Outbound::LineageTombstone { .. } => None,
         })
     }

@@ -214,6 +214,25 @@ impl CatalogPollSource {
         let metadata_records = records.len();
         // After the metadata, so a consumer knows both ends of an edge when it arrives.
         records.extend(edges::outbound(&lineage_changes, &source, emitted_at));
+        // Then what the changes mean downstream, through the lineage sent before them.
+        if diff.changes.iter().any(|c| !c.schema_changes.is_empty()) {
+            let (service, name) = (self.scope.service.clone(), database.clone());
+            let query: LineageState = store
+                .blocking(move |s| s.load_part(&service, &name, super::QUERY_LINEAGE_PART))
+                .await?;
+            let sent: Vec<&edges::SentEdge> = self
+                .lineage
+                .iter()
+                .chain(std::iter::once(&query))
+                .flat_map(|l| l.edges.values())
+                .collect();
+            records.extend(super::schema_changes::records(
+                &diff.changes,
+                &sent,
+                &source,
+                emitted_at,
+            ));
+        }
         if !records.is_empty() {
             sink.send(&records).await?;
             crate::telemetry::metrics().count_sent(&records);

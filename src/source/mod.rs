@@ -4,6 +4,7 @@
 mod catalog_poll;
 mod error;
 mod replication;
+mod schema_changes;
 mod usage;
 
 pub use catalog_poll::{CATALOG_LINEAGE_PART, CatalogPollSource, PollReport};

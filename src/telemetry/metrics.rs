@@ -39,6 +39,9 @@ pub struct Metrics {
     /// Failed reads and sends, by `source` (`catalog`, `usage`), `system` (`postgres`,
     /// `kafka`, `state`, ...) and `code` (SQLSTATE, librdkafka error name, I/O error kind).
     pub errors: IntCounterVec,
+    /// Classified schema changes written, by `class` (BREAKING, ...) and `rule`
+    /// (`column.dropped`, ...; the fixed rule table of `schema_change::rules`).
+    pub schema_changes: IntCounterVec,
     /// From the Kafka clients' statistics.
     pub kafka: crate::kafka::KafkaMetrics,
 }
@@ -143,8 +146,17 @@ impl Metrics {
             &["source", "system", "code"],
         )
         .expect("valid metric");
+        let schema_changes = IntCounterVec::new(
+            Opts::new(
+                "pgmeta_capture_schema_changes_total",
+                "Classified schema changes written to the schema-changes topic, by class and rule",
+            ),
+            &["class", "rule"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(usage_unattributed_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(schema_changes.clone()),
             Box::new(errors.clone()),
             Box::new(events.clone()),
             Box::new(usage_polls.clone()),
@@ -179,6 +191,7 @@ impl Metrics {
             statements_parsed,
             usage_unattributed_calls,
             errors,
+            schema_changes,
         }
     }
 
@@ -203,6 +216,12 @@ impl Metrics {
                     },
                 ),
                 Outbound::LineageTombstone { .. } => ("lineage", "tombstone"),
+                Outbound::SchemaChange(c) => {
+                    self.schema_changes
+                        .with_label_values(&[c.change_class.as_str(), c.rule.as_str()])
+                        .inc();
+                    ("schema_change", "emit")
+                }
             };
             self.events.with_label_values(&[entity, op]).inc();
         }

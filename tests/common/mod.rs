@@ -49,6 +49,7 @@ impl TestEnv {
         c.kafka.metadata_topic = self.topic.clone();
         c.kafka.usage_topic = format!("{}.usage", self.db);
         c.kafka.lineage_topic = format!("{}.lineage", self.db);
+        c.kafka.schema_changes_topic = format!("{}.schema-changes", self.db);
         c.kafka.partitions = 3;
         c.kafka.startup_timeout = Duration::from_secs(20);
         c.state.dir = self.state.path().to_owned();
@@ -76,6 +77,16 @@ impl TestEnv {
     /// Every lineage record (key, event or `None` for a tombstone).
     pub fn lineage(&self) -> Vec<(String, Option<pgmeta::event::LineageEvent>)> {
         read_lineage(&self.brokers, &format!("{}.lineage", self.db))
+    }
+
+    /// Every classified schema change of this test's database.
+    pub fn schema_changes(&self) -> Vec<pgmeta::event::SchemaChangeEvent> {
+        let codec = pgmeta::codec::AvroCodec::schema_change().expect("codec");
+        pgmeta::testkit::read_raw(&self.brokers, &format!("{}.schema-changes", self.db))
+            .iter()
+            .filter_map(|r| r.payload.as_deref())
+            .map(|p| codec.decode_value(p).expect("a SchemaChangeEvent"))
+            .collect()
     }
 
     /// Every record on the topic, partition by partition in offset order.
