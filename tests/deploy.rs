@@ -62,11 +62,12 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
     std::fs::write(
         &config,
         format!(
-            "service_name = \"svc\"\n[kafka]\nbrokers = \"{}\"\nmetadata_topic = \"{}\"\nusage_topic = \"{}\"\nlineage_topic = \"{}\"\n[poll]\ninterval = \"1s\"\n[usage]\ninterval = \"1s\"\n",
+            "service_name = \"svc\"\n[kafka]\nbrokers = \"{}\"\nmetadata_topic = \"{}\"\nusage_topic = \"{}\"\nlineage_topic = \"{}\"\nschema_changes_topic = \"{}\"\n[poll]\ninterval = \"1s\"\n[usage]\ninterval = \"1s\"\n",
             env.brokers,
             topic("metadata"),
             topic("usage"),
-            topic("lineage")
+            topic("lineage"),
+            topic("schema-changes")
         ),
     )
     .expect("config");
@@ -148,11 +149,14 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
             apply.log()
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
-        emitted = sum(
-            &scrape(capture_port).await,
-            "pgmeta_capture_events_total",
-            "",
-        );
+        // The schema-changes topic is for downstream teams: apply does not read it.
+        let capture_text = scrape(capture_port).await;
+        emitted = sum(&capture_text, "pgmeta_capture_events_total", "")
+            - sum(
+                &capture_text,
+                "pgmeta_capture_events_total",
+                "entity_type=\"schema_change\"",
+            );
         consumed = sum(&scrape(apply_port).await, "pgmeta_apply_events_total", "");
     }
     // And the lag gauge, refreshed every 5 s, returns to zero.
@@ -185,6 +189,26 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
         ) > 0.0
     );
 
+    // A BREAKING change: its counter, scraped from the running capture, fires the alert rule
+    // (promtool's rule unit test replays the scraped samples); the NON_BREAKING one did not.
+    env.sql("ALTER TABLE a DROP COLUMN w").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut capture_text = scrape(capture_port).await;
+    while sum(
+        &capture_text,
+        "pgmeta_capture_schema_changes_total",
+        "class=\"BREAKING\"",
+    ) == 0.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no BREAKING schema change counted:\n{capture_text}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        capture_text = scrape(capture_port).await;
+    }
+    assert_breaking_alert_fires(&capture_text);
+
     let mut exported = BTreeSet::new();
     let catalog_text = scrape(catalog.port).await;
     for text in [scrape(capture_port).await, apply_text, catalog_text] {
@@ -212,6 +236,74 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
             .map(|s| s.success()),
         Some(true),
         "capture exits 0 on SIGTERM"
+    );
+}
+
+/// Replays the capture's `pgmeta_capture_schema_changes_total` samples (from 0 a minute
+/// earlier) through `promtool test rules`: the BREAKING alert fires for each BREAKING rule
+/// counted, and for nothing else.
+fn assert_breaking_alert_fires(metrics: &str) {
+    let series: Vec<(&str, &str)> = metrics
+        .lines()
+        .filter(|l| l.starts_with("pgmeta_capture_schema_changes_total{"))
+        .filter_map(|l| l.rsplit_once(' '))
+        .collect();
+    let breaking: Vec<String> = series
+        .iter()
+        .filter(|(s, _)| s.contains("class=\"BREAKING\""))
+        .filter_map(|(s, _)| {
+            let rule = s.split("rule=\"").nth(1)?.split('"').next()?;
+            Some(rule.to_owned())
+        })
+        .collect();
+    assert!(!breaking.is_empty(), "{metrics}");
+    assert!(
+        series
+            .iter()
+            .any(|(s, _)| !s.contains("class=\"BREAKING\"")),
+        "a NON_BREAKING change was counted too: {metrics}"
+    );
+    let rules = pgmeta::testkit::project_dir().join("deploy/prometheus/pgmeta-alerts.yml");
+    let mut test = format!(
+        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+        rules.display()
+    );
+    for (name, value) in &series {
+        test.push_str(&format!(
+            "      - series: '{name}'\n        values: '0 {value} {value} {value} {value}'\n"
+        ));
+    }
+    test.push_str(
+        "    alert_rule_test:\n      - eval_time: 4m\n        alertname: PgmetaBreakingSchemaChange\n        exp_alerts:\n",
+    );
+    for rule in &breaking {
+        test.push_str(&format!(
+            "          - exp_labels: {{severity: warning, rule: \"{rule}\"}}\n            exp_annotations:\n              summary: \"A BREAKING schema change ({rule}) reached the schema-changes topic\"\n              description: \"Each record on the pgmeta.schema-changes topic names the changed object, its before and after, and the views, routines and ETL statements it reaches. Route this alert to the owners' chat or pager in Alertmanager.\"\n"
+        ));
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("breaking.test.yml");
+    std::fs::write(&file, &test).expect("write the rule test");
+    let out = match std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => out,
+        Err(_) => {
+            pgmeta::testkit::skip(
+                "alert_rules_and_dashboard_use_only_exported_metrics (promtool test rules)",
+                pgmeta::testkit::Missing::Tool,
+                "promtool not installed (Debian package prometheus)",
+            );
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}{}\n{test}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -257,5 +349,5 @@ fn promtool_accepts_the_alert_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
 }
