@@ -11,8 +11,8 @@ use pgmeta::event::Op;
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::KafkaSink;
 use pgmeta::testkit::{
-    Broker, CatalogServer, PgCluster, Record, Service, free_port, read_lineage, read_topic,
-    read_usage,
+    Broker, CatalogServer, PgCluster, Record, Service, free_port, read_lineage,
+    read_schema_changes, read_topic, read_usage,
 };
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -74,6 +74,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         changes.len()
     );
     dump(changes);
+    let classified = read_schema_changes(&config.kafka.brokers, &config.kafka.schema_changes_topic);
+    println!(
+        "\n== the same changes classified, on topic {} ==",
+        config.kafka.schema_changes_topic
+    );
+    dump_schema_changes(&classified);
 
     poll(&mut capture).await?;
     let again = read_topic(&config.kafka.brokers, &config.kafka.metadata_topic);
@@ -169,7 +175,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             serde_json::to_string_pretty(&shown)?
         );
     }
+
+    // A breaking change with something downstream: the view and the statements that read the
+    // column, known from view lineage and the workload's query log.
+    cluster.psql_file("bookshop", &root.join("demo/breaking.sql"));
+    poll(&mut capture).await?;
+    let after = read_schema_changes(&config.kafka.brokers, &config.kafka.schema_changes_topic);
+    println!("\n== demo/breaking.sql, classified with what it reaches ==");
+    dump_schema_changes(&after[classified.len()..]);
     Ok(())
+}
+
+fn dump_schema_changes(changes: &[pgmeta::event::SchemaChangeEvent]) {
+    for c in changes {
+        println!(
+            "  {:<20} {:<26} {}\n{:<49}{}",
+            c.change_class.as_str(),
+            c.rule,
+            c.object_fqn,
+            "",
+            c.reason
+        );
+        for i in &c.impact {
+            let columns = if i.columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", i.columns.join(", "))
+            };
+            println!(
+                "{:<49}reaches {} {}{columns}, depth {}",
+                "",
+                format!("{:?}", i.origin).to_uppercase(),
+                short(&i.fqn),
+                i.depth
+            );
+        }
+    }
 }
 
 async fn poll(capture: &mut Capture<KafkaSink>) -> Result<(), Box<dyn std::error::Error>> {

@@ -576,20 +576,38 @@ fn constraints(found: &mut Found, old: &[Constraint], new: &[Constraint]) {
     for o in old {
         match new.iter().find(|n| n.name == o.name) {
             None => push(found, o, "dropped", Some(o.definition.clone()), None),
-            Some(n) if n.definition != o.definition || n.constraint_type != o.constraint_type => {
-                push(
-                    found,
-                    n,
-                    "changed",
-                    Some(o.definition.clone()),
-                    Some(n.definition.clone()),
-                )
-            }
+            Some(n) if constraint_changed(o, n) => push(
+                found,
+                n,
+                "changed",
+                Some(o.definition.clone()),
+                Some(n.definition.clone()),
+            ),
             Some(_) => {}
         }
     }
     for n in new.iter().filter(|n| !old.iter().any(|o| o.name == n.name)) {
         push(found, n, "added", None, Some(n.definition.clone()));
+    }
+}
+
+/// Whether a constraint of the same name means something else now. A foreign key's text
+/// names the referenced table, which a rename of that table changes without changing the
+/// constraint: its columns, referenced columns and actions are compared instead.
+fn constraint_changed(o: &Constraint, n: &Constraint) -> bool {
+    if o.constraint_type != n.constraint_type {
+        return true;
+    }
+    match (&o.references, &n.references) {
+        (Some(a), Some(b)) if o.constraint_type == ConstraintType::ForeignKey => {
+            o.columns != n.columns
+                || a.columns != b.columns
+                || a.on_update != b.on_update
+                || a.on_delete != b.on_delete
+                || a.match_type != b.match_type
+                || o.deferrable != n.deferrable
+        }
+        _ => o.definition != n.definition,
     }
 }
 

@@ -19,7 +19,8 @@ pub use process::{CatalogServer, Service, bin_path};
 pub use registry::{SchemaRegistryServer, TlsFront, rivven_schema_path};
 pub use skip::{Missing, skip};
 pub use topic::{
-    END_MARKER, RawRecord, Record, read_lineage, read_raw, read_raw_as, read_topic, read_usage,
+    END_MARKER, RawRecord, Record, read_lineage, read_raw, read_raw_as, read_schema_changes,
+    read_topic, read_usage,
 };
 
 use std::process::{Command, Stdio};

@@ -74,6 +74,16 @@ pub fn read_lineage(
         .collect()
 }
 
+/// Every record of a schema-changes topic, decoded, partition by partition in offset order.
+pub fn read_schema_changes(brokers: &str, topic: &str) -> Vec<crate::event::SchemaChangeEvent> {
+    let codec = AvroCodec::schema_change().expect("codec");
+    read_raw(brokers, topic)
+        .into_iter()
+        .filter_map(|r| r.payload)
+        .map(|p| codec.decode_value(&p).expect("decodes"))
+        .collect()
+}
+
 /// A record as read, not decoded.
 #[derive(Debug, Clone)]
 pub struct RawRecord {

@@ -81,12 +81,7 @@ impl TestEnv {
 
     /// Every classified schema change of this test's database.
     pub fn schema_changes(&self) -> Vec<pgmeta::event::SchemaChangeEvent> {
-        let codec = pgmeta::codec::AvroCodec::schema_change().expect("codec");
-        pgmeta::testkit::read_raw(&self.brokers, &format!("{}.schema-changes", self.db))
-            .iter()
-            .filter_map(|r| r.payload.as_deref())
-            .map(|p| codec.decode_value(p).expect("a SchemaChangeEvent"))
-            .collect()
+        pgmeta::testkit::read_schema_changes(&self.brokers, &format!("{}.schema-changes", self.db))
     }
 
     /// Every record on the topic, partition by partition in offset order.

@@ -338,3 +338,48 @@ fn every_rule_is_listed_once_and_every_rule_produced_is_listed() {
     assert!(ids.iter().all(|id| rule(id).0 == *id));
     assert_eq!(rule("no.such.rule").0, "unknown");
 }
+
+#[test]
+fn the_readme_shows_every_rule_as_the_code_has_it() {
+    let readme = include_str!("../../../README.md");
+    for (id, class, meaning) in RULES {
+        let row = format!("| `{id}` | {} | {meaning} |", class.as_str());
+        assert!(readme.contains(&row), "README.md lacks the row: {row}");
+    }
+}
+
+#[test]
+fn a_foreign_key_following_its_tables_rename_is_no_change_but_new_actions_are() {
+    let fk = |table: &str, on_delete: &str| Constraint {
+        references: Some(crate::model::ForeignKeyReference {
+            schema: "public".into(),
+            table: table.into(),
+            columns: vec!["id".into()],
+            on_update: "NO ACTION".into(),
+            on_delete: on_delete.into(),
+            match_type: "SIMPLE".into(),
+        }),
+        ..constraint(
+            "orders_customer_fkey",
+            ConstraintType::ForeignKey,
+            &format!("FOREIGN KEY (id) REFERENCES {table}(id)"),
+        )
+    };
+    let with = |c: Constraint| {
+        let mut t = orders();
+        t.constraints.push(c);
+        t
+    };
+    let old = with(fk("customers", "NO ACTION"));
+    let changes = |new: Table| -> Vec<&'static str> {
+        relation_changed(&fqn(), None, &Shape::of_table(&old), &new, &[])
+            .into_iter()
+            .map(|c| c.rule)
+            .collect()
+    };
+    assert!(changes(with(fk("shoppers", "NO ACTION"))).is_empty());
+    assert_eq!(
+        changes(with(fk("customers", "CASCADE"))),
+        vec!["constraint.foreign_key.changed"]
+    );
+}
