@@ -38,6 +38,50 @@ pub struct Cycle {
     pub errors: Vec<(String, CaptureError)>,
 }
 
+/// What the configuration says to read of a catalog.
+fn catalog_scope(config: &CaptureConfig) -> Result<CatalogScope, CaptureError> {
+    let f = &config.filters;
+    Ok(CatalogScope {
+        service: config.service_name.clone(),
+        filters: f.name_filters().map_err(ConfigError::from)?,
+        use_fqn_for_filtering: f.use_fqn_for_filtering,
+        include_tables: f.include_tables,
+        include_views: f.include_views,
+        include_stored_procedures: f.include_stored_procedures,
+        include_ddl: f.include_ddl,
+        statement_timeout: config.source.statement_timeout,
+    })
+}
+
+/// `pgmeta-capture impact`: the schema changes `migration` would make on `target`, with what
+/// each reaches through view and routine lineage and the query-log lineage the capture
+/// configured by `config` has sent (its state directory; none when it has not run).
+pub async fn migration_impact(
+    config: &CaptureConfig,
+    target: &PgTarget,
+    migration: &str,
+) -> Result<Vec<crate::event::SchemaChangeEvent>, CaptureError> {
+    config.validate()?;
+    let scope = catalog_scope(config)?;
+    let query: crate::lineage::edges::LineageState = if config.state.dir.exists() {
+        CheckpointStore::open(&config.state.dir)?.load_part(
+            &config.service_name,
+            target.dbname(),
+            QUERY_LINEAGE_PART,
+        )?
+    } else {
+        Default::default()
+    };
+    Ok(crate::source::migration::impact(
+        target,
+        &scope,
+        config.filters.mark_deleted_tables,
+        &query,
+        migration,
+    )
+    .await?)
+}
+
 impl<S: Sink> Capture<S> {
     /// `full` re-emits every entity as SNAPSHOT on the first poll, whatever the state says.
     pub fn new(
@@ -48,16 +92,7 @@ impl<S: Sink> Capture<S> {
     ) -> Result<Self, CaptureError> {
         config.validate()?;
         let f = &config.filters;
-        let scope = Arc::new(CatalogScope {
-            service: config.service_name.clone(),
-            filters: f.name_filters().map_err(ConfigError::from)?,
-            use_fqn_for_filtering: f.use_fqn_for_filtering,
-            include_tables: f.include_tables,
-            include_views: f.include_views,
-            include_stored_procedures: f.include_stored_procedures,
-            include_ddl: f.include_ddl,
-            statement_timeout: config.source.statement_timeout,
-        });
+        let scope = Arc::new(catalog_scope(config)?);
         Ok(Capture {
             sink,
             store: CheckpointStore::open(&config.state.dir)?,

@@ -23,7 +23,7 @@
 //!
 //! ```text
 //! apply        ─► codec config error_chain event kafka model openmetadata pg registry shutdown sink telemetry
-//! capture      ─► checkpoint config diff pg shutdown sink source
+//! capture      ─► checkpoint config diff event lineage pg shutdown sink source
 //! checkpoint   ─► diff
 //! cli          ─► config memory telemetry
 //! codec        ─► event

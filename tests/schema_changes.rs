@@ -18,6 +18,51 @@ CREATE TABLE mart.ltv (order_id int, ltv numeric);
 /// The ETL statement the query log sees: it reads `sales.orders.amount` into `mart.ltv.ltv`.
 const ETL: &str = "INSERT INTO mart.ltv (order_id, ltv) SELECT o.id, o.amount FROM sales.orders o";
 
+/// What `pgmeta-capture impact` predicts for `sql` on the test's database (with the capture's
+/// state directory, for query-log lineage): its exit code and records.
+fn predict(env: &TestEnv, sql: &str) -> (Option<i32>, Vec<SchemaChangeEvent>) {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("capture.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "service_name = \"svc\"\n[source]\nurl = \"{}\"\n[state]\ndir = \"{}\"\n",
+            env.cluster.url(&env.db),
+            env.state.path().display()
+        ),
+    )
+    .expect("config");
+    let migration = dir.path().join("migration.sql");
+    std::fs::write(&migration, sql).expect("migration");
+    let out = std::process::Command::new(pgmeta::testkit::bin_path("pgmeta-capture"))
+        .arg("--config")
+        .arg(&config)
+        .arg("impact")
+        .arg(&migration)
+        .output()
+        .expect("run pgmeta-capture impact");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{sql}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (out.status.code(), records)
+}
+
+/// A record without what differs between a prediction and the run: ids and times.
+fn essence(e: &SchemaChangeEvent) -> String {
+    let mut e = e.clone();
+    e.event_id.clear();
+    e.metadata_event_id = None;
+    e.emitted_at = 0;
+    format!("{e:?}")
+}
+
 fn impact(e: &SchemaChangeEvent) -> Vec<(String, ImpactOrigin, Vec<String>)> {
     let mut out: Vec<_> = e
         .impact
@@ -106,11 +151,35 @@ async fn a_dropped_column_is_breaking_and_reaches_the_view_and_the_etl_statement
         (Some("character varying(50)"), Some("character varying(80)"))
     );
 
-    // Dropping the column the view and the ETL statement read: BREAKING, reaching both.
-    env.sql("ALTER TABLE sales.orders DROP COLUMN amount CASCADE")
-        .await;
+    // Dropping the column the view and the ETL statement read: BREAKING, reaching both;
+    // `pgmeta-capture impact` says so before it runs (exit 1), and nothing of it is committed.
+    let drop = "ALTER TABLE sales.orders DROP COLUMN amount CASCADE";
+    let (code, predicted) = predict(&env, drop);
+    assert_eq!(code, Some(1), "{predicted:#?}");
+    assert_eq!(
+        env.client
+            .query_one(
+                "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'amount'",
+                &[]
+            )
+            .await
+            .expect("query")
+            .get::<_, i64>(0),
+        1,
+        "the check rolled the migration back"
+    );
+    env.sql(drop).await;
     poll_ok(&mut capture).await;
     let all = env.schema_changes();
+    let mut got: Vec<String> = all
+        .iter()
+        .filter(|e| e.rule != "column.type_widened")
+        .map(essence)
+        .collect();
+    let mut want: Vec<String> = predicted.iter().map(essence).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "the prediction is what the capture wrote");
     let dropped: Vec<&SchemaChangeEvent> =
         all.iter().filter(|e| e.rule == "column.dropped").collect();
     assert_eq!(dropped.len(), 1, "{all:#?}");
@@ -310,8 +379,9 @@ const RULE_CASES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Every rule of the README's table, from real DDL on a real server: each case yields its
-/// rule and nothing else (a routine replaced by drop and create is not also a drop), except
+/// Every rule of the README's table, from real DDL on a real server, predicted first by
+/// `pgmeta-capture impact` (exactly the records then written): each case yields its rule and
+/// nothing else (a routine replaced by drop and create is not also a drop), except
 /// the NOT NULL a primary key brings.
 #[tokio::test]
 async fn every_rule_comes_from_real_ddl() {
@@ -323,15 +393,25 @@ async fn every_rule_comes_from_real_ddl() {
     let mut seen = std::collections::BTreeSet::new();
     let mut covered = std::collections::BTreeSet::new();
     for (sql, rule) in RULE_CASES {
+        let (_, predicted) = predict(&env, sql);
         env.sql(sql).await;
         poll_ok(&mut capture).await;
         let all = env.schema_changes();
-        let new: Vec<(&str, &str)> = all
+        let written: Vec<&SchemaChangeEvent> =
+            all.iter().filter(|e| !seen.contains(&e.event_id)).collect();
+        seen.extend(all.iter().map(|e| e.event_id.clone()));
+        let mut got: Vec<String> = written.iter().map(|e| essence(e)).collect();
+        let mut want: Vec<String> = predicted.iter().map(essence).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(
+            got, want,
+            "{sql}: pgmeta-capture impact predicts what is written"
+        );
+        let new: Vec<(&str, &str)> = written
             .iter()
-            .filter(|e| !seen.contains(&e.event_id))
             .map(|e| (e.rule.as_str(), e.object_fqn.as_str()))
             .collect();
-        seen.extend(all.iter().map(|e| e.event_id.clone()));
         // A primary key also sets (and on some versions its drop clears) NOT NULL on its
         // columns: that is a change of its own.
         let side_effect = |r: &str| {

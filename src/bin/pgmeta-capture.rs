@@ -7,6 +7,7 @@ use pgmeta::config::{CaptureConfig, OutputKind, Secret, parse_duration};
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::{AnySink, JsonlSink, KafkaSink};
 use pgmeta::telemetry;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -87,6 +88,19 @@ enum Command {
         /// SQL file; `-` or nothing reads standard input.
         file: Option<PathBuf>,
     },
+    /// Classify what a migration (DDL statements) would change, with what each change
+    /// reaches, before it runs: the migration runs in a transaction that is rolled back.
+    /// Prints one JSON line per change (the schema-changes topic's records) and a summary on
+    /// standard error; exits 1 when a BREAKING change reaches a downstream object, 2 when the
+    /// check cannot run.
+    Impact {
+        /// Run the migration against this database (connection URL) instead of the
+        /// configured source, e.g. a staging copy.
+        #[arg(long, hide_env_values = true)]
+        catalog_from: Option<String>,
+        /// SQL file; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+    },
     /// Emit the catalog's state (the first time in full, then what changed).
     Snapshot {
         /// Exit after one pass instead of polling on.
@@ -116,13 +130,23 @@ fn main() -> ExitCode {
     {
         return lineage(catalog_from.as_deref(), schema.as_deref(), file.as_deref());
     }
-    let config = match load_config(&cli) {
+    let mut config = match load_config(&cli) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
+    if let Command::Impact {
+        catalog_from: Some(url),
+        ..
+    } = &cli.command
+    {
+        config.source = pgmeta::config::SourceConfig {
+            url: Some(pgmeta::config::Secret::new(url.clone())),
+            ..Default::default()
+        };
+    }
     let target = match PgTarget::resolve(&config.source, &|k| std::env::var(k).ok()) {
         Ok(t) => t,
         Err(e) => {
@@ -130,7 +154,85 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::Impact { file, .. } = &cli.command {
+        return impact(&config, &target, file.as_deref());
+    }
     pgmeta::cli::run("pgmeta-capture", run(cli.command, config, target))
+}
+
+/// `pgmeta-capture impact`: JSON lines on standard output, a summary on standard error.
+fn impact(config: &CaptureConfig, target: &PgTarget, file: Option<&std::path::Path>) -> ExitCode {
+    let sql = match file {
+        Some(p) if p != std::path::Path::new("-") => {
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        }
+        _ => std::io::read_to_string(std::io::stdin())
+            .map_err(|e| format!("cannot read standard input: {e}")),
+    };
+    let result = sql.and_then(|sql| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?
+            .block_on(pgmeta::capture::migration_impact(config, target, &sql))
+            .map_err(|e| e.to_string())
+    });
+    let changes = match result {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for c in &changes {
+        match serde_json::to_string(c) {
+            Ok(line) => {
+                if writeln!(out, "{line}").is_err() {
+                    return ExitCode::from(2);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", c.object_fqn);
+                return ExitCode::from(2);
+            }
+        }
+    }
+    use pgmeta::event::ChangeClass;
+    let count = |class: ChangeClass| changes.iter().filter(|c| c.change_class == class).count();
+    let reaching: Vec<_> = changes
+        .iter()
+        .filter(|c| c.change_class == ChangeClass::Breaking && !c.impact.is_empty())
+        .collect();
+    eprintln!(
+        "{} changes: {} BREAKING ({} reaching downstream objects), {} POTENTIALLY_BREAKING, {} NON_BREAKING",
+        changes.len(),
+        count(ChangeClass::Breaking),
+        reaching.len(),
+        count(ChangeClass::PotentiallyBreaking),
+        count(ChangeClass::NonBreaking)
+    );
+    for c in &changes {
+        eprintln!(
+            "  {:<20} {:<28} {}",
+            c.change_class.as_str(),
+            c.rule,
+            c.object_fqn
+        );
+        for i in &c.impact {
+            let columns = if i.columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", i.columns.join(", "))
+            };
+            eprintln!("      reaches {:?} {}{columns}", i.origin, i.fqn);
+        }
+    }
+    if reaching.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn load_config(cli: &Cli) -> Result<CaptureConfig, String> {

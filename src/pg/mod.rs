@@ -7,6 +7,7 @@ mod conninfo;
 pub mod ddl_trigger;
 mod error;
 mod iam_login;
+pub mod migration;
 pub mod rds_iam;
 pub mod stat_statements;
 pub mod tls;

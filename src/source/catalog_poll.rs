@@ -226,12 +226,12 @@ impl CatalogPollSource {
                 .chain(std::iter::once(&query))
                 .flat_map(|l| l.edges.values())
                 .collect();
-            records.extend(super::schema_changes::records(
-                &diff.changes,
-                &sent,
-                &source,
-                emitted_at,
-            ));
+            let events = super::schema_changes::events(&diff.changes, &sent, &source, emitted_at);
+            records.extend(
+                events
+                    .into_iter()
+                    .map(|e| crate::event::Outbound::SchemaChange(Box::new(e))),
+            );
         }
         if !records.is_empty() {
             sink.send(&records).await?;

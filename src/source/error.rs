@@ -20,6 +20,8 @@ pub enum CaptureError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Replication(#[from] super::ReplicationError),
+    #[error(transparent)]
+    Migration(#[from] crate::pg::migration::MigrationError),
 }
 
 /// Where an error arose and its code there: the system (`postgres`, `kafka`, `state`, ...) and
@@ -63,8 +65,9 @@ impl CaptureError {
     /// The error's origin and code, kept from where it arose.
     pub fn cause(&self) -> Cause {
         use super::ReplicationError as R;
+        use crate::pg::migration::MigrationError as M;
         match self {
-            CaptureError::Pg(e) => Cause::new(
+            CaptureError::Pg(e) | CaptureError::Migration(M::Pg(e)) => Cause::new(
                 "postgres",
                 // A SQLSTATE when the server answered; otherwise what failed on the way.
                 e.sqlstate().unwrap_or(match e {
@@ -74,6 +77,11 @@ impl CaptureError {
                     PgError::Decode { .. } => "unexpected_row",
                 }),
             ),
+            CaptureError::Migration(M::Statement { .. }) => Cause::new("migration", "statement"),
+            CaptureError::Migration(M::TransactionControl { .. }) => {
+                Cause::new("migration", "transaction_control")
+            }
+            CaptureError::Migration(M::Empty) => Cause::new("migration", "empty"),
             CaptureError::Sink(e) => match (e, e.kafka_code()) {
                 (_, Some(code)) => Cause::new("kafka", format!("{code:?}")),
                 (SinkError::Write { source, .. }, None) => {

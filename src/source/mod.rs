@@ -3,6 +3,7 @@
 
 mod catalog_poll;
 mod error;
+pub mod migration;
 mod replication;
 mod schema_changes;
 mod usage;

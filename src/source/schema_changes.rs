@@ -4,22 +4,22 @@
 //! query log.
 
 use crate::diff::{Change, event_id};
-use crate::event::{Outbound, SchemaChangeEvent, SourceInfo};
+use crate::event::{SchemaChangeEvent, SourceInfo};
 use crate::lineage::edges::SentEdge;
 use crate::schema_change::impact;
 
-/// One record per classified change of `changes`, nearest impact first.
-pub(super) fn records(
+/// One event per classified change of `changes`, its impact nearest first.
+pub(super) fn events(
     changes: &[Change],
     edges: &[&SentEdge],
     source: &SourceInfo,
     emitted_at: i64,
-) -> Vec<Outbound> {
+) -> Vec<SchemaChangeEvent> {
     let mut out = Vec::new();
     for c in changes {
         let metadata_event_id = event_id(c, source);
         for change in &c.schema_changes {
-            out.push(Outbound::SchemaChange(Box::new(SchemaChangeEvent {
+            out.push(SchemaChangeEvent {
                 event_id: SchemaChangeEvent::id_for(
                     &metadata_event_id,
                     change.rule,
@@ -39,7 +39,7 @@ pub(super) fn records(
                 after: change.after.clone(),
                 metadata_event_id: Some(metadata_event_id.clone()),
                 impact: impact::reached(change, edges),
-            })));
+            });
         }
     }
     out

@@ -121,6 +121,16 @@ pub async fn read_catalog(
     })
 }
 
+/// The catalog as seen inside `tx`, a transaction the caller opened (and may have changed
+/// the catalog in: see `pg::migration`).
+pub async fn read_snapshot_in(
+    tx: &Transaction<'_>,
+    target: &str,
+    scope: &CatalogScope,
+) -> Result<CatalogSnapshot, PgError> {
+    Reader { tx, target }.snapshot(scope).await
+}
+
 /// The whole catalog of the connected database as a lineage [`Resolver`](crate::lineage::Resolver) with the session's
 /// search path (for `pgmeta-capture lineage --catalog-from`).
 pub async fn read_resolver(
