@@ -197,6 +197,33 @@ async fn ddl_arrives_through_the_slot_and_the_slot_follows() {
             .map(|e| (e.changed_fields.clone(), e.source.capture_mode)),
         Some((vec!["body".to_string()], CaptureMode::Replication))
     );
+    // The same DDL classified on the schema-changes topic, through the slot as well.
+    let classified: Vec<(String, String, CaptureMode)> = env
+        .schema_changes()
+        .into_iter()
+        .filter(|c| c.rule != "column.added")
+        .map(|c| {
+            let object = c
+                .object_fqn
+                .rsplit(".public.")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            (c.rule, object, c.source.capture_mode)
+        })
+        .collect();
+    for want in [
+        ("column.renamed", "a.y"),
+        ("table.renamed", "renamed"),
+        ("view.dropped", "b"),
+    ] {
+        assert!(
+            classified
+                .iter()
+                .any(|(r, o, m)| (r.as_str(), o.as_str()) == want && *m == CaptureMode::Replication),
+            "{want:?} in {classified:?}"
+        );
+    }
     env.sql("DROP SCHEMA sales CASCADE").await;
     let deleted = |r: &[Record], suffix: &str| {
         events_for(r, suffix)
