@@ -80,12 +80,25 @@ async fn libpq_environment_and_jsonl_just_work() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    assert_eq!(lines.len(), 1);
+    // The metadata event, then its classification (the schema-changes topic's record).
+    assert_eq!(lines.len(), 2, "{lines:#?}");
     assert_eq!(lines[0]["op"], "UPDATE");
     assert_eq!(
         lines[0]["changed_fields"],
         serde_json::json!(["ddl", "columns.extra"])
     );
+    assert_eq!(
+        lines[0]["field_changes"],
+        serde_json::json!([{"path": "columns.extra", "before": null, "after": "extra integer"}])
+    );
+    assert_eq!(
+        (&lines[1]["rule"], &lines[1]["change_class"]),
+        (
+            &serde_json::json!("column.added"),
+            &serde_json::json!("NON_BREAKING")
+        )
+    );
+    assert_eq!(lines[1]["metadata_event_id"], lines[0]["event_id"]);
 }
 
 #[test]
