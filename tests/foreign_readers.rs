@@ -42,6 +42,7 @@ fn topics(env: &TestEnv) -> Vec<String> {
         env.topic.clone(),
         format!("{}.lineage", env.db),
         format!("{}.usage", env.db),
+        format!("{}.schema-changes", env.db),
     ]
 }
 
@@ -52,6 +53,8 @@ fn codec_of(topic: &str) -> AvroCodec {
         AvroCodec::lineage()
     } else if topic.ends_with(".usage") {
         AvroCodec::usage()
+    } else if topic.ends_with(".schema-changes") {
+        AvroCodec::schema_change()
     } else {
         AvroCodec::metadata()
     }
@@ -79,7 +82,7 @@ async fn capture_workload(env: &TestEnv, config: &CaptureConfig) {
     poll_ok(&mut capture).await;
 }
 
-/// What pgmeta meant to send: every record of the three topics decoded by pgmeta's codec,
+/// What pgmeta meant to send: every record of the four topics decoded by pgmeta's codec,
 /// by (topic, partition, offset), with the value as JSON (null for a tombstone); and the
 /// registry schema id of each topic's records (`None` in single-object framing).
 #[allow(clippy::type_complexity)]
@@ -116,6 +119,9 @@ fn sent(
                         .map(serde_json::to_value),
                     "io.pgmeta.UsageEvent" => codec
                         .decode_value::<pgmeta::event::UsageEvent>(bytes)
+                        .map(serde_json::to_value),
+                    "io.pgmeta.SchemaChangeEvent" => codec
+                        .decode_value::<pgmeta::event::SchemaChangeEvent>(bytes)
                         .map(serde_json::to_value),
                     _ => codec.decode(bytes).map(serde_json::to_value),
                 }
@@ -253,7 +259,7 @@ async fn single_object_records_decode_with_fastavro_and_java() {
     capture_workload(&env, &env.config()).await;
     let topics = topics(&env);
     let (expected, ids) = sent(&env, &topics);
-    assert_eq!(ids, [None, None, None], "single-object framing");
+    assert_eq!(ids, [None, None, None, None], "single-object framing");
     let schemas = pgmeta::testkit::project_dir().join("schemas");
     assert_foreign_reader_agrees(
         &env,
@@ -286,10 +292,10 @@ async fn registry_framed_records_decode_with_confluent_kafka_and_java_and_reach_
     let topics = topics(&p.env);
     let (_, ids) = sent(&p.env, &topics);
     let ids: Vec<u32> = ids.into_iter().flatten().collect();
-    assert_eq!(ids.len(), 3, "registry framing on every topic: {ids:?}");
+    assert_eq!(ids.len(), 4, "registry framing on every topic: {ids:?}");
     assert_eq!(
         ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
-        3,
+        4,
         "one schema id per topic's subject: {ids:?}"
     );
 

@@ -82,10 +82,11 @@ public class ReadRecords {
         System.exit(failed == 0 ? 0 : 1);
     }
 
-    /// pgmeta's topics end in .metadata, .lineage and .usage.
+    /// pgmeta's topics end in .metadata, .lineage, .usage and .schema-changes.
     static String readerName(String topic) {
         if (topic.endsWith(".lineage")) return "io.pgmeta.LineageEvent";
         if (topic.endsWith(".usage")) return "io.pgmeta.UsageEvent";
+        if (topic.endsWith(".schema-changes")) return "io.pgmeta.SchemaChangeEvent";
         return "io.pgmeta.MetadataEvent";
     }
 }
