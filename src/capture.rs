@@ -2,6 +2,7 @@
 //! and the loop that runs them until shutdown.
 
 use crate::checkpoint::CheckpointStore;
+use crate::config::ProtectedObject;
 use crate::config::{CaptureConfig, ConfigError};
 use crate::diff::DiffOptions;
 use crate::pg::catalog::{CatalogScope, list_databases};
@@ -28,6 +29,8 @@ pub struct Capture<S> {
     sources: Vec<CatalogPollSource>,
     usage: Option<Duration>,
     lineage: bool,
+    /// `schema_changes.protected`, parsed.
+    protected: Arc<Vec<ProtectedObject>>,
     usage_sources: Vec<UsageSource>,
 }
 
@@ -53,6 +56,24 @@ fn catalog_scope(config: &CaptureConfig) -> Result<CatalogScope, CaptureError> {
     })
 }
 
+/// `schema_changes.protected`, parsed (the configuration validated them).
+fn protected(config: &CaptureConfig) -> Result<Vec<ProtectedObject>, CaptureError> {
+    config
+        .schema_changes
+        .protected
+        .iter()
+        .map(|p| {
+            ProtectedObject::parse(p).map_err(|reason| {
+                ConfigError::Invalid {
+                    key: "schema_changes.protected".into(),
+                    reason,
+                }
+                .into()
+            })
+        })
+        .collect()
+}
+
 /// `pgmeta-capture impact`: the schema changes `migration` would make on `target`, with what
 /// each reaches through view and routine lineage and the query-log lineage the capture
 /// configured by `config` has sent (its state directory; none when it has not run).
@@ -76,6 +97,7 @@ pub async fn migration_impact(
         target,
         &scope,
         config.filters.mark_deleted_tables,
+        &protected(config)?,
         &query,
         migration,
     )
@@ -108,6 +130,7 @@ impl<S: Sink> Capture<S> {
             usage: config.usage.enabled.then_some(config.usage.interval),
             lineage: config.lineage.enabled,
             usage_sources: Vec::new(),
+            protected: Arc::new(protected(config)?),
         })
     }
 
@@ -153,6 +176,7 @@ impl<S: Sink> Capture<S> {
                 self.scope.clone(),
                 self.diff_options,
                 lineage,
+                self.protected.clone(),
             ));
             if self.usage.is_some() {
                 let query_lineage = if self.lineage {

@@ -34,6 +34,46 @@ pub struct CaptureConfig {
     pub usage: UsageConfig,
     #[serde(default)]
     pub lineage: LineageConfig,
+    #[serde(default)]
+    pub schema_changes: SchemaChangesConfig,
+}
+
+/// One protected table or column (`schema.table[.column]`; `None`: any name there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedObject {
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    /// `None` with `whole`: the whole table; `None` without: any column.
+    pub column: Option<String>,
+    pub whole: bool,
+}
+
+impl ProtectedObject {
+    pub fn parse(pattern: &str) -> Result<ProtectedObject, String> {
+        let parts: Vec<&str> = pattern.split('.').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return Err(format!(
+                "{pattern:?} is not schema.table or schema.table.column"
+            ));
+        }
+        let name = |p: &str| (p != "*").then(|| p.to_owned());
+        Ok(ProtectedObject {
+            schema: name(parts[0]),
+            table: name(parts[1]),
+            column: parts.get(2).and_then(|c| name(c)),
+            whole: parts.len() == 2,
+        })
+    }
+}
+
+/// The schema-changes topic's contracts: tables and columns other teams depend on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaChangesConfig {
+    /// `schema.table` or `schema.table.column`, names as PostgreSQL spells them, `*` for any
+    /// name in its place: a BREAKING change to one is a contract violation.
+    #[serde(default)]
+    pub protected: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +147,7 @@ impl Default for CaptureConfig {
             service_name: default_service(),
             source: SourceConfig::default(),
             filters: FilterConfig::default(),
+            schema_changes: SchemaChangesConfig::default(),
             poll: PollConfig::default(),
             output: OutputConfig::default(),
             kafka: KafkaConfig::default(),
@@ -611,6 +652,11 @@ impl CaptureConfig {
         if self.kafka.schema_changes_topic.is_empty() {
             return invalid("kafka.schema_changes_topic", "must not be empty".into());
         }
+        for pattern in &self.schema_changes.protected {
+            if let Err(reason) = ProtectedObject::parse(pattern) {
+                return invalid("schema_changes.protected", reason);
+            }
+        }
         match (&self.kafka.serialization, &self.kafka.schema_registry) {
             (Serialization::Confluent, None) => {
                 return invalid(
@@ -801,6 +847,12 @@ mod tests {
         assert_eq!(
             c.validate().expect_err("zero").to_string(),
             "kafka.partitions: 0 is not a partition count"
+        );
+        let c = CaptureConfig::parse("[schema_changes]\nprotected = [\"orders\"]\n", "c.toml")
+            .expect("parses");
+        assert_eq!(
+            c.validate().expect_err("one name").to_string(),
+            "schema_changes.protected: \"orders\" is not schema.table or schema.table.column"
         );
         let mut c = CaptureConfig::default();
         c.kafka

@@ -20,15 +20,16 @@ const ETL: &str = "INSERT INTO mart.ltv (order_id, ltv) SELECT o.id, o.amount FR
 
 /// What `pgmeta-capture impact` predicts for `sql` on the test's database (with the capture's
 /// state directory, for query-log lineage): its exit code and records.
-fn predict(env: &TestEnv, sql: &str) -> (Option<i32>, Vec<SchemaChangeEvent>) {
+fn predict(env: &TestEnv, sql: &str, protected: &[&str]) -> (Option<i32>, Vec<SchemaChangeEvent>) {
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("capture.toml");
     std::fs::write(
         &config,
         format!(
-            "service_name = \"svc\"\n[source]\nurl = \"{}\"\n[state]\ndir = \"{}\"\n",
+            "service_name = \"svc\"\n[source]\nurl = \"{}\"\n[state]\ndir = \"{}\"\n[schema_changes]\nprotected = {:?}\n",
             env.cluster.url(&env.db),
-            env.state.path().display()
+            env.state.path().display(),
+            protected
         ),
     )
     .expect("config");
@@ -83,7 +84,11 @@ fn impact(e: &SchemaChangeEvent) -> Vec<(String, ImpactOrigin, Vec<String>)> {
 async fn a_dropped_column_is_breaking_and_reaches_the_view_and_the_etl_statement() {
     let env = TestEnv::new("schema_changes").await;
     env.sql(SCHEMA).await;
-    let mut capture = env.capture().await;
+    // The amount is under contract: a BREAKING change to it is a violation.
+    let protected = ["sales.orders.amount"];
+    let mut config = env.config();
+    config.schema_changes.protected = protected.iter().map(|p| (*p).to_owned()).collect();
+    let mut capture = crate::common::capture_with(&config).await;
     poll_ok(&mut capture).await;
     // The first usage poll takes the query log's baseline; the next one sees the statement.
     for round in 0..2 {
@@ -129,6 +134,7 @@ async fn a_dropped_column_is_breaking_and_reaches_the_view_and_the_etl_statement
         (Some("character varying(50)"), Some("character varying(80)"))
     );
     assert!(w.impact.is_empty(), "{w:#?}");
+    assert!(!w.contract_violation, "not BREAKING, not protected");
     // The metadata event carries the same before and after.
     let update = env
         .records()
@@ -154,7 +160,7 @@ async fn a_dropped_column_is_breaking_and_reaches_the_view_and_the_etl_statement
     // Dropping the column the view and the ETL statement read: BREAKING, reaching both;
     // `pgmeta-capture impact` says so before it runs (exit 1), and nothing of it is committed.
     let drop = "ALTER TABLE sales.orders DROP COLUMN amount CASCADE";
-    let (code, predicted) = predict(&env, drop);
+    let (code, predicted) = predict(&env, drop, &protected);
     assert_eq!(code, Some(1), "{predicted:#?}");
     assert_eq!(
         env.client
@@ -185,6 +191,7 @@ async fn a_dropped_column_is_breaking_and_reaches_the_view_and_the_etl_statement
     assert_eq!(dropped.len(), 1, "{all:#?}");
     let d = dropped[0];
     assert_eq!(d.change_class.as_str(), "BREAKING");
+    assert!(d.contract_violation, "sales.orders.amount is protected");
     assert_eq!(d.object_fqn, format!("svc.{}.sales.orders.amount", env.db));
     assert_eq!(d.before.as_deref(), Some("amount numeric(10,2) NOT NULL"));
     assert_eq!(
@@ -393,7 +400,7 @@ async fn every_rule_comes_from_real_ddl() {
     let mut seen = std::collections::BTreeSet::new();
     let mut covered = std::collections::BTreeSet::new();
     for (sql, rule) in RULE_CASES {
-        let (_, predicted) = predict(&env, sql);
+        let (_, predicted) = predict(&env, sql, &[]);
         env.sql(sql).await;
         poll_ok(&mut capture).await;
         let all = env.schema_changes();

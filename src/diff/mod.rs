@@ -195,7 +195,7 @@ pub fn diff(
         let fqn = Fqn::from_raw(old.fqn.clone());
         let schema_changes = match key.entity_type {
             EntityType::Table => vec![rules::relation_dropped(&fqn, old.shape.as_ref())],
-            EntityType::Routine => vec![rules::routine_dropped(&fqn)],
+            EntityType::Routine => vec![rules::routine_dropped(&fqn, old.shape.as_ref())],
             _ => vec![],
         };
         out.changes.push(Change {
@@ -240,10 +240,10 @@ fn classify(c: &mut Change, old: Option<&Shape>) {
         Some(Entity::Table(t)) => {
             rules::relation_changed(&c.fqn, c.previous_fqn.as_ref(), old, t, &c.changed_fields)
         }
-        Some(Entity::Routine(_)) => c
+        Some(Entity::Routine(r)) => c
             .previous_fqn
             .as_ref()
-            .map(|previous| vec![rules::routine_renamed(&c.fqn, previous)])
+            .map(|previous| vec![rules::routine_renamed(&c.fqn, previous, r)])
             .unwrap_or_default(),
         _ => vec![],
     };

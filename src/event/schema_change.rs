@@ -85,6 +85,8 @@ pub struct SchemaChangeEvent {
     pub path: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// BREAKING and touching a protected table or column (`schema_changes.protected`).
+    pub contract_violation: bool,
     pub metadata_event_id: Option<String>,
     pub impact: Vec<Impact>,
 }

@@ -112,6 +112,8 @@ mod tests {
             object_type: ChangedObjectType::Column,
             object_fqn: "s.d.sales.orders.amount".into(),
             entity_fqn: "s.d.sales.orders".into(),
+            schema: "sales".into(),
+            name: "orders".into(),
             path: "columns.amount".into(),
             before: None,
             after: None,

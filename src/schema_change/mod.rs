@@ -10,6 +10,7 @@
 //!  new Table/Routine ┘
 //! ```
 
+pub mod contract;
 pub mod impact;
 pub mod rules;
 mod shape;
@@ -33,6 +34,9 @@ pub struct SchemaChange {
     pub object_fqn: String,
     /// The table (or routine) the object belongs to.
     pub entity_fqn: String,
+    /// That table's (or routine's) schema and name, for matching contracts.
+    pub schema: String,
+    pub name: String,
     /// The changed field's path, as in `changed_fields` (`columns.amount.data_type`).
     pub path: String,
     pub before: Option<String>,

@@ -221,10 +221,22 @@ fn table_type_name(t: TableType) -> &'static str {
 /// Builds the change of rule `id`.
 struct Found<'a> {
     entity: &'a Fqn,
+    /// The entity's schema and name.
+    schema: String,
+    name: String,
     out: Vec<SchemaChange>,
 }
 
-impl Found<'_> {
+impl<'a> Found<'a> {
+    fn new(entity: &'a Fqn, schema: &str, name: &str) -> Self {
+        Found {
+            entity,
+            schema: schema.to_owned(),
+            name: name.to_owned(),
+            out: vec![],
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
@@ -245,6 +257,8 @@ impl Found<'_> {
             object_type,
             object_fqn: object.as_str().to_owned(),
             entity_fqn: self.entity.as_str().to_owned(),
+            schema: self.schema.clone(),
+            name: self.name.clone(),
             path,
             before,
             after,
@@ -256,10 +270,8 @@ impl Found<'_> {
 /// A table, view or materialized view that is gone (`old` is what was remembered of it).
 pub fn relation_dropped(fqn: &Fqn, old: Option<&Shape>) -> SchemaChange {
     let (kind, object_type) = relation_kind(old.and_then(|o| o.value("table_type")).as_deref());
-    let mut found = Found {
-        entity: fqn,
-        out: vec![],
-    };
+    let field = |f: &str| old.and_then(|o| o.value(f)).unwrap_or_default();
+    let mut found = Found::new(fqn, &field("schema"), &field("name"));
     found.push(
         &format!("{kind}.dropped"),
         object_type,
@@ -281,10 +293,7 @@ pub fn relation_changed(
     new: &Table,
     changed_fields: &[String],
 ) -> Vec<SchemaChange> {
-    let mut found = Found {
-        entity: fqn,
-        out: vec![],
-    };
+    let mut found = Found::new(fqn, &new.schema, &new.name);
     let (kind, object_type) = relation_kind(Some(table_type_name(new.table_type)));
     if let Some(previous) = previous_fqn {
         found.push(
@@ -612,11 +621,9 @@ fn constraint_changed(o: &Constraint, n: &Constraint) -> bool {
 }
 
 /// A routine that is gone.
-pub fn routine_dropped(fqn: &Fqn) -> SchemaChange {
-    let mut found = Found {
-        entity: fqn,
-        out: vec![],
-    };
+pub fn routine_dropped(fqn: &Fqn, old: Option<&Shape>) -> SchemaChange {
+    let field = |f: &str| old.and_then(|o| o.value(f)).unwrap_or_default();
+    let mut found = Found::new(fqn, &field("schema"), &field("name"));
     found.push(
         "routine.dropped",
         ChangedObjectType::Routine,
@@ -631,11 +638,8 @@ pub fn routine_dropped(fqn: &Fqn) -> SchemaChange {
 }
 
 /// A routine renamed in place (`ALTER FUNCTION ... RENAME`).
-pub fn routine_renamed(fqn: &Fqn, previous: &Fqn) -> SchemaChange {
-    let mut found = Found {
-        entity: fqn,
-        out: vec![],
-    };
+pub fn routine_renamed(fqn: &Fqn, previous: &Fqn, new: &Routine) -> SchemaChange {
+    let mut found = Found::new(fqn, &new.schema, &new.name);
     found.push(
         "routine.renamed",
         ChangedObjectType::Routine,
@@ -652,10 +656,7 @@ pub fn routine_renamed(fqn: &Fqn, previous: &Fqn) -> SchemaChange {
 /// A routine dropped and created again in one change (PostgreSQL cannot change a routine's
 /// argument types or result type in place): `old` is the dropped one's shape and FQN.
 pub fn routine_replaced(old_fqn: &Fqn, old: &Shape, fqn: &Fqn, new: &Routine) -> SchemaChange {
-    let mut found = Found {
-        entity: fqn,
-        out: vec![],
-    };
+    let mut found = Found::new(fqn, &new.schema, &new.name);
     if old_fqn != fqn {
         found.push(
             "routine.signature_changed",

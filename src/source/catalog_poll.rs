@@ -14,6 +14,7 @@
 //! save: an idle capture of a 10,000-table database holds none of its 140,000 digests.
 
 use crate::checkpoint::CheckpointStore;
+use crate::config::ProtectedObject;
 use crate::diff::{DiffOptions, diff, outbound};
 use crate::event::{CaptureMode, SourceInfo};
 use crate::lineage::edges::{self, LineageState, catalog_edges};
@@ -36,6 +37,8 @@ pub struct CatalogPollSource {
     diff_options: DiffOptions,
     /// View and routine lineage sent; `None` when lineage is disabled.
     lineage: Option<LineageState>,
+    /// Tables and columns whose BREAKING changes violate a contract.
+    protected: Arc<Vec<ProtectedObject>>,
 }
 
 /// The state part holding the view and routine lineage edges sent.
@@ -59,6 +62,7 @@ impl CatalogPollSource {
         scope: Arc<CatalogScope>,
         diff_options: DiffOptions,
         lineage: Option<LineageState>,
+        protected: Arc<Vec<ProtectedObject>>,
     ) -> Self {
         CatalogPollSource {
             target,
@@ -67,6 +71,7 @@ impl CatalogPollSource {
             fingerprint: None,
             diff_options,
             lineage,
+            protected,
         }
     }
 
@@ -226,7 +231,13 @@ impl CatalogPollSource {
                 .chain(std::iter::once(&query))
                 .flat_map(|l| l.edges.values())
                 .collect();
-            let events = super::schema_changes::events(&diff.changes, &sent, &source, emitted_at);
+            let events = super::schema_changes::events(
+                &diff.changes,
+                &sent,
+                &self.protected,
+                &source,
+                emitted_at,
+            );
             records.extend(
                 events
                     .into_iter()

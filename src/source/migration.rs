@@ -4,6 +4,7 @@
 //! same code a poll uses, so the records predicted are the records the capture writes once
 //! the migration really runs (but for their ids and times).
 
+use crate::config::ProtectedObject;
 use crate::diff::{DatabaseState, DiffOptions, diff};
 use crate::event::{CaptureMode, SchemaChangeEvent, SourceInfo};
 use crate::lineage::edges::{LineageState, SentEdge, catalog_edges};
@@ -18,6 +19,7 @@ pub async fn impact(
     target: &PgTarget,
     scope: &CatalogScope,
     mark_deleted_tables: bool,
+    protected: &[ProtectedObject],
     query_lineage: &LineageState,
     migration: &str,
 ) -> Result<Vec<SchemaChangeEvent>, MigrationError> {
@@ -50,6 +52,6 @@ pub async fn impact(
         .collect();
     let emitted_at = crate::event::now_millis();
     Ok(super::schema_changes::events(
-        &changes, &edges, &source, emitted_at,
+        &changes, &edges, protected, &source, emitted_at,
     ))
 }

@@ -3,15 +3,17 @@
 //! (`schema_change::impact`): view and routine edges of the catalog, statement edges of the
 //! query log.
 
+use crate::config::ProtectedObject;
 use crate::diff::{Change, event_id};
 use crate::event::{SchemaChangeEvent, SourceInfo};
 use crate::lineage::edges::SentEdge;
-use crate::schema_change::impact;
+use crate::schema_change::{contract, impact};
 
 /// One event per classified change of `changes`, its impact nearest first.
 pub(super) fn events(
     changes: &[Change],
     edges: &[&SentEdge],
+    protected: &[ProtectedObject],
     source: &SourceInfo,
     emitted_at: i64,
 ) -> Vec<SchemaChangeEvent> {
@@ -37,6 +39,7 @@ pub(super) fn events(
                 path: change.path.clone(),
                 before: change.before.clone(),
                 after: change.after.clone(),
+                contract_violation: contract::violates(protected, change),
                 metadata_event_id: Some(metadata_event_id.clone()),
                 impact: impact::reached(change, edges),
             });

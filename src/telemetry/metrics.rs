@@ -39,8 +39,9 @@ pub struct Metrics {
     /// Failed reads and sends, by `source` (`catalog`, `usage`), `system` (`postgres`,
     /// `kafka`, `state`, ...) and `code` (SQLSTATE, librdkafka error name, I/O error kind).
     pub errors: IntCounterVec,
-    /// Classified schema changes written, by `class` (BREAKING, ...) and `rule`
-    /// (`column.dropped`, ...; the fixed rule table of `schema_change::rules`).
+    /// Classified schema changes written, by `class` (BREAKING, ...), `rule`
+    /// (`column.dropped`, ...; the fixed rule table of `schema_change::rules`) and `contract`
+    /// (`violated` when it breaks a protected table or column, else `none`).
     pub schema_changes: IntCounterVec,
     /// From the Kafka clients' statistics.
     pub kafka: crate::kafka::KafkaMetrics,
@@ -149,9 +150,9 @@ impl Metrics {
         let schema_changes = IntCounterVec::new(
             Opts::new(
                 "pgmeta_capture_schema_changes_total",
-                "Classified schema changes written to the schema-changes topic, by class and rule",
+                "Classified schema changes written to the schema-changes topic, by class, rule and contract",
             ),
-            &["class", "rule"],
+            &["class", "rule", "contract"],
         )
         .expect("valid metric");
         for c in [
@@ -218,7 +219,15 @@ impl Metrics {
                 Outbound::LineageTombstone { .. } => ("lineage", "tombstone"),
                 Outbound::SchemaChange(c) => {
                     self.schema_changes
-                        .with_label_values(&[c.change_class.as_str(), c.rule.as_str()])
+                        .with_label_values(&[
+                            c.change_class.as_str(),
+                            c.rule.as_str(),
+                            if c.contract_violation {
+                                "violated"
+                            } else {
+                                "none"
+                            },
+                        ])
                         .inc();
                     ("schema_change", "emit")
                 }

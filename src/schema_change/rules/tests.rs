@@ -290,9 +290,8 @@ fn relations_dropped_and_renamed_by_kind() {
 #[test]
 fn routines_dropped_renamed_and_replaced() {
     let f = Fqn::new(["svc", "db", "public", "f(integer)"]);
-    assert_eq!(routine_dropped(&f).rule, "routine.dropped");
+    assert_eq!(routine_dropped(&f, None).rule, "routine.dropped");
     let g = Fqn::new(["svc", "db", "public", "g(integer)"]);
-    assert_eq!(routine_renamed(&g, &f).rule, "routine.renamed");
     let mut r = crate::model::Routine {
         oid: 1,
         schema: "public".into(),
@@ -308,6 +307,13 @@ fn routines_dropped_renamed_and_replaced() {
         security_definer: false,
         privileges: vec![],
     };
+    assert_eq!(routine_renamed(&g, &f, &r).rule, "routine.renamed");
+    assert_eq!(
+        (routine_dropped(&f, Some(&Shape::of_routine(&r)))
+            .schema
+            .as_str()),
+        "public"
+    );
     let old = Shape::of_routine(&r);
     r.return_type = Some("bigint".into());
     let replaced = routine_replaced(&f, &old, &f, &r);
