@@ -15,7 +15,7 @@ CREATE TABLE catalog.authors (
     author_id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name text NOT NULL,
     born date,
-    country char(2)
+    country varchar(2)
 );
 COMMENT ON TABLE catalog.authors IS 'People who write the books';
 

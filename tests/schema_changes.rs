@@ -437,3 +437,94 @@ async fn every_rule_comes_from_real_ddl() {
         .collect();
     assert_eq!(covered, all, "a case per rule");
 }
+
+/// The acceptance on the demo database (`demo/`): after its workload (the query log holds
+/// `CREATE TABLE reporting.top_books AS SELECT ... FROM reporting.book_sales`), its changes
+/// widen a varchar (NON_BREAKING) and `demo/breaking.sql` drops `catalog.books.title`, which
+/// the view `reporting.book_sales` reads and, through it, the ETL statement: one BREAKING
+/// column record reaching both, predicted by `pgmeta-capture impact` first.
+#[tokio::test]
+async fn on_the_demo_database_a_dropped_column_reaches_the_view_and_the_etl_statement() {
+    let env = TestEnv::new("schema_demo").await;
+    let demo = pgmeta::testkit::project_dir().join("demo");
+    env.sql(&crate::apply::bookshop_sql(env.cluster.major_version()))
+        .await;
+    let mut capture = env.capture().await;
+    poll_ok(&mut capture).await;
+    for (db, result) in capture.poll_usage_once().await {
+        result.unwrap_or_else(|e| panic!("usage baseline of {db}: {e}"));
+    }
+    env.cluster.psql_file(&env.db, &demo.join("changes.sql"));
+    env.cluster.psql_file(&env.db, &demo.join("workload.sql"));
+    poll_ok(&mut capture).await;
+    for (db, result) in capture.poll_usage_once().await {
+        result.unwrap_or_else(|e| panic!("usage poll of {db}: {e}"));
+    }
+    let after_changes = env.schema_changes();
+    let widened: Vec<&SchemaChangeEvent> = after_changes
+        .iter()
+        .filter(|e| e.object_fqn.ends_with("catalog.authors.country"))
+        .collect();
+    assert_eq!(widened.len(), 1, "{after_changes:#?}");
+    assert_eq!(
+        (widened[0].rule.as_str(), widened[0].change_class.as_str()),
+        ("column.type_widened", "NON_BREAKING")
+    );
+
+    let breaking = std::fs::read_to_string(demo.join("breaking.sql")).expect("breaking.sql");
+    let (code, predicted) = predict(&env, &breaking, &[]);
+    assert_eq!(
+        code,
+        Some(1),
+        "a BREAKING change reaches downstream objects"
+    );
+    env.sql(&breaking).await;
+    poll_ok(&mut capture).await;
+    let seen: std::collections::BTreeSet<String> =
+        after_changes.iter().map(|e| e.event_id.clone()).collect();
+    let written: Vec<SchemaChangeEvent> = env
+        .schema_changes()
+        .into_iter()
+        .filter(|e| !seen.contains(&e.event_id))
+        .collect();
+    let mut got: Vec<String> = written.iter().map(essence).collect();
+    let mut want: Vec<String> = predicted.iter().map(essence).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "predicted before it ran");
+    let title: Vec<&SchemaChangeEvent> = written
+        .iter()
+        .filter(|e| e.rule == "column.dropped")
+        .collect();
+    assert_eq!(title.len(), 1, "{written:#?}");
+    assert_eq!(title[0].change_class.as_str(), "BREAKING");
+    assert!(title[0].object_fqn.ends_with("catalog.books.title"));
+    let reached: Vec<(String, ImpactOrigin, Vec<String>, i32)> = title[0]
+        .impact
+        .iter()
+        .map(|i| {
+            let short = i
+                .fqn
+                .rsplit_once(".reporting.")
+                .map_or(i.fqn.clone(), |(_, n)| n.to_owned());
+            (short, i.origin, i.columns.clone(), i.depth)
+        })
+        .collect();
+    assert_eq!(
+        reached,
+        vec![
+            (
+                "book_sales".into(),
+                ImpactOrigin::View,
+                vec!["title".into()],
+                1
+            ),
+            (
+                "top_books".into(),
+                ImpactOrigin::Query,
+                vec!["title".into()],
+                2
+            ),
+        ]
+    );
+}
