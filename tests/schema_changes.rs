@@ -201,6 +201,17 @@ async fn a_dropped_column_is_breaking_and_reaches_the_view_and_the_etl_statement
             ("revenue".into(), ImpactOrigin::View, vec!["total".into()]),
         ]
     );
+    // The statement's impact says when it last ran; a view has no such time.
+    for i in &d.impact {
+        match i.origin {
+            ImpactOrigin::Query => assert!(
+                i.last_seen
+                    .is_some_and(|t| t > 0 && t <= pgmeta::event::now_millis()),
+                "{i:?}"
+            ),
+            _ => assert_eq!(i.last_seen, None, "{i:?}"),
+        }
+    }
     // CASCADE dropped the view too: that is its own BREAKING change.
     assert!(
         all.iter()

@@ -214,7 +214,7 @@ mod tests {
             (crate::codec::METADATA_EVENT_SCHEMA, "58fbf00ad3cc798e"),
             (crate::codec::USAGE_EVENT_SCHEMA, "190a5c522c473a39"),
             (crate::codec::LINEAGE_EVENT_SCHEMA, "bd0fd7a7373b7164"),
-            (crate::codec::SCHEMA_CHANGE_EVENT_SCHEMA, "c515a58fce117f8d"),
+            (crate::codec::SCHEMA_CHANGE_EVENT_SCHEMA, "1ee833be119e90b7"),
         ] {
             assert_eq!(hex(fingerprint(text).expect("fingerprint")), want);
         }

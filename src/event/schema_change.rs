@@ -69,6 +69,8 @@ pub struct Impact {
     pub columns: Vec<String>,
     pub routine_fqn: Option<String>,
     pub depth: i32,
+    /// QUERY: when a statement of this lineage last ran (ms since the Unix epoch).
+    pub last_seen: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

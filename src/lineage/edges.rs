@@ -294,6 +294,10 @@ pub struct SentEdge {
     pub queryids: Vec<String>,
     #[serde(default)]
     pub sql: Option<String>,
+    /// Query edges: when a statement of the edge last ran (the end of the last usage bucket in
+    /// which one had calls; ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<i64>,
 }
 
 /// The edges sent for one database by one owner (catalog poll or usage poll).
@@ -368,9 +372,11 @@ impl LineageState {
                 self.edges.remove(&key);
                 continue;
             }
+            let last_seen = self.edges.get(&key).and_then(|e| e.last_seen);
             self.edges.insert(
                 key,
                 SentEdge {
+                    last_seen,
                     version: c.version,
                     digest: c.edge.digest(),
                     origin: c.edge.origin,
@@ -392,6 +398,23 @@ impl LineageState {
                 },
             );
         }
+    }
+}
+
+impl LineageState {
+    /// Marks the edges of statements that ran (`queryids`, those with calls in the bucket that
+    /// ended `at`) as seen then; whether any edge's mark moved.
+    pub fn mark_seen(&mut self, queryids: &std::collections::HashSet<String>, at: i64) -> bool {
+        let mut moved = false;
+        for edge in self.edges.values_mut() {
+            if edge.last_seen.is_none_or(|s| s < at)
+                && edge.queryids.iter().any(|q| queryids.contains(q))
+            {
+                edge.last_seen = Some(at);
+                moved = true;
+            }
+        }
+        moved
     }
 }
 
@@ -475,4 +498,48 @@ pub fn outbound(changes: &[EdgeChange], source: &SourceInfo, emitted_at: i64) ->
         out.push(Outbound::Lineage(Box::new(event(c))));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query_edge(queryid: &str) -> Edge {
+        Edge {
+            origin: LineageOrigin::Query,
+            from: Fqn::from_raw("s.d.sales.orders".into()),
+            to: Fqn::from_raw("s.d.mart.ltv".into()),
+            columns: BTreeSet::from([("amount".to_owned(), "ltv".to_owned())]),
+            sql: Some("INSERT INTO mart.ltv SELECT amount FROM sales.orders".into()),
+            routine: None,
+            queryids: BTreeSet::from([queryid.to_owned()]),
+            catalog_confirmed: None,
+        }
+    }
+
+    #[test]
+    fn a_query_edge_is_seen_when_its_statement_runs_and_keeps_that_across_updates() {
+        let mut state = LineageState::default();
+        let created = state.diff_replace(vec![query_edge("7")]);
+        state.apply(&created, true);
+        let ran = std::collections::HashSet::from(["7".to_owned()]);
+        let other = std::collections::HashSet::from(["8".to_owned()]);
+        assert!(!state.mark_seen(&other, 100), "another statement ran");
+        assert!(state.mark_seen(&ran, 100));
+        assert!(!state.mark_seen(&ran, 100), "no later than the mark");
+        assert!(
+            !state.mark_seen(&ran, 50),
+            "an older bucket does not move it back"
+        );
+        let edge = |s: &LineageState| s.edges.values().next().cloned().expect("the edge");
+        assert_eq!(edge(&state).last_seen, Some(100));
+        assert_eq!(edge(&state).columns, vec![("amount".into(), "ltv".into())]);
+        // A new observation (another query id) updates the edge; the mark stays.
+        let mut seen_again = query_edge("7");
+        seen_again.queryids.insert("9".into());
+        let updated = state.diff_replace(vec![seen_again]);
+        state.apply(&updated, true);
+        assert_eq!(edge(&state).last_seen, Some(100));
+        assert_eq!(edge(&state).queryids, vec!["7".to_owned(), "9".to_owned()]);
+    }
 }

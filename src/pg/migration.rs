@@ -7,7 +7,7 @@
 //! locks for as long as it runs: `lock_timeout` keeps it from queueing behind, and in front
 //! of, a production workload.
 
-use super::catalog::{CatalogScope, read_snapshot_in};
+use super::catalog::{CatalogScope, read_snapshot_in, set_timeouts};
 use super::error::PgError;
 use crate::model::CatalogSnapshot;
 use tokio_postgres::Client;
@@ -112,12 +112,7 @@ pub async fn catalog_around(
         .transaction()
         .await
         .map_err(|e| PgError::query("begin", target, &e))?;
-    let timeout_ms = scope.statement_timeout.as_millis().max(1);
-    tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}"
-    ))
-    .await
-    .map_err(|e| PgError::query("statement_timeout", target, &e))?;
+    set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
     let before = read_snapshot_in(&tx, target, scope).await?;
     for (i, statement) in migration.iter().enumerate() {
         if let Err(e) = tx.batch_execute(statement).await {

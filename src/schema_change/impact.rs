@@ -75,6 +75,7 @@ pub fn reached(change: &SchemaChange, edges: &[&SentEdge]) -> Vec<Impact> {
                 columns: reached.iter().cloned().collect(),
                 routine_fqn: edge.routine.clone(),
                 depth: depth + 1,
+                last_seen: edge.last_seen,
             });
             queue.push_back((edge.to.clone(), reached, depth + 1));
         }
@@ -101,6 +102,7 @@ mod tests {
                 .collect(),
             queryids: vec![],
             sql: None,
+            last_seen: None,
         }
     }
 

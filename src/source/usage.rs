@@ -215,6 +215,15 @@ impl UsageSource {
             sink.send(&records).await?;
             m.count_sent(&records);
         }
+        let ran: Option<(i64, HashSet<String>)> = report.bucket.map(|(_, end)| {
+            let ids = report
+                .deltas
+                .iter()
+                .filter(|d| d.calls > 0)
+                .map(|d| d.entry.queryid.to_string())
+                .collect();
+            (end, ids)
+        });
         self.state = report.next;
         self.state.day = day_of_totals;
         self.state.day_totals = day_totals;
@@ -227,8 +236,13 @@ impl UsageSource {
             .blocking(move |s| s.save_part(&service, &name, USAGE_PART, &usage))
             .await?;
         if let Some(state) = &mut self.lineage {
-            if !lineage_changes.is_empty() {
-                state.apply(&lineage_changes, true);
+            state.apply(&lineage_changes, true);
+            // When each statement's edges last ran: a schema change's impact says so.
+            let moved = match ran {
+                Some((at, ran)) => state.mark_seen(&ran, at),
+                None => false,
+            };
+            if !lineage_changes.is_empty() || moved {
                 let (service, name, state) =
                     (self.scope.service.clone(), database.clone(), state.clone());
                 store

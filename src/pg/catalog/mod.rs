@@ -89,15 +89,10 @@ pub async fn read_catalog(
         .start()
         .await
         .map_err(|e| PgError::query("begin", target, &e))?;
-    let timeout_ms = scope.statement_timeout.as_millis().max(1);
     // lock_timeout: pg_get_viewdef takes AccessShareLock on each view; behind a DDL that holds
     // an exclusive lock the read gives up quickly and retries next poll instead of queueing
     // (and making every later reader of that view queue behind it).
-    tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}"
-    ))
-    .await
-    .map_err(|e| PgError::query("statement_timeout", target, &e))?;
+    set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
 
     let reader = Reader { tx: &tx, target };
     let fingerprint: String = rows::get(
@@ -119,6 +114,21 @@ pub async fn read_catalog(
         snapshot: Box::new(snapshot),
         fingerprint,
     })
+}
+
+/// Bounds each statement of `tx` and its wait for a lock (`SET LOCAL`: for this transaction).
+pub(crate) async fn set_timeouts(
+    tx: &Transaction<'_>,
+    target: &str,
+    statement_timeout: Duration,
+    lock_timeout_ms: u64,
+) -> Result<(), PgError> {
+    let timeout_ms = statement_timeout.as_millis().max(1);
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {lock_timeout_ms}"
+    ))
+    .await
+    .map_err(|e| PgError::query("statement_timeout", target, &e))
 }
 
 /// The catalog as seen inside `tx`, a transaction the caller opened (and may have changed
