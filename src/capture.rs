@@ -75,15 +75,32 @@ fn protected(config: &CaptureConfig) -> Result<Vec<ProtectedObject>, CaptureErro
 }
 
 /// `pgmeta-capture impact`: the schema changes `migration` would make on `target`, with what
-/// each reaches through view and routine lineage and the query-log lineage the capture
-/// configured by `config` has sent (its state directory; none when it has not run).
+/// each reaches: through view and routine lineage and the query-log lineage the capture
+/// configured by `config` has sent (its state directory; none when it has not run), or
+/// through the lineage of the metadata server `lineage_from`.
 pub async fn migration_impact(
     config: &CaptureConfig,
     target: &PgTarget,
     migration: &str,
+    lineage_from: Option<&crate::apply::HttpMetadataClient>,
 ) -> Result<Vec<crate::event::SchemaChangeEvent>, CaptureError> {
+    use crate::source::migration::{Lineage, plan};
     config.validate()?;
     let scope = catalog_scope(config)?;
+    let protected = protected(config)?;
+    let planned = plan(
+        target,
+        &scope,
+        config.filters.mark_deleted_tables,
+        migration,
+    )
+    .await?;
+    if let Some(server) = lineage_from {
+        let edges = crate::apply::downstream_edges(server, &planned.entities())
+            .await
+            .map_err(|e| CaptureError::LineageServer(e.to_string()))?;
+        return Ok(planned.events(Lineage::Server(&edges), &protected));
+    }
     let query: crate::lineage::edges::LineageState = if config.state.dir.exists() {
         CheckpointStore::open(&config.state.dir)?.load_part(
             &config.service_name,
@@ -93,15 +110,7 @@ pub async fn migration_impact(
     } else {
         Default::default()
     };
-    Ok(crate::source::migration::impact(
-        target,
-        &scope,
-        config.filters.mark_deleted_tables,
-        &protected(config)?,
-        &query,
-        migration,
-    )
-    .await?)
+    Ok(planned.events(Lineage::Database { query: &query }, &protected))
 }
 
 impl<S: Sink> Capture<S> {

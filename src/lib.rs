@@ -16,14 +16,16 @@
 //! encoded by [`codec`]), `pgmeta-apply` ([`apply`]: Kafka to an OpenMetadata server) and
 //! `pgmeta-catalog` ([`server`]: an OpenMetadata-compatible server). [`openmetadata`] is the
 //! REST contract apply and the server share; [`registry`] is the Schema Registry client the
-//! sink and apply share for the Confluent framing; [`model`] (PostgreSQL's catalog as pgmeta
-//! describes it) is at the bottom. Each module uses only those after its arrow, so the graph
-//! has no cycle (`tests/structure.rs` derives it from the code, checks it equals this table
-//! and the README's, and that no directory's submodules form a cycle either):
+//! sink and apply share for the Confluent framing; [`schema_change`] classifies the diff's
+//! changes for downstream teams (rules, impact through lineage, contracts); [`model`]
+//! (PostgreSQL's catalog as pgmeta describes it) is at the bottom. Each module uses only
+//! those after its arrow, so the graph has no cycle (`tests/structure.rs` derives it from the
+//! code, checks it equals this table and the README's, and that no directory's submodules
+//! form a cycle either):
 //!
 //! ```text
-//! apply        ─► codec config error_chain event kafka model openmetadata pg registry shutdown sink telemetry
-//! capture      ─► checkpoint config diff event lineage pg shutdown sink source
+//! apply        ─► codec config error_chain event kafka lineage model openmetadata pg registry shutdown sink telemetry
+//! capture      ─► apply checkpoint config diff event lineage pg shutdown sink source
 //! checkpoint   ─► diff
 //! cli          ─► config memory telemetry
 //! codec        ─► event
@@ -39,7 +41,7 @@
 //! openmetadata ─►
 //! pg           ─► config error_chain event lineage model usage
 //! registry     ─► config error_chain pg
-//! schema_change ─► event lineage model
+//! schema_change ─► config event lineage model
 //! server       ─► config event model openmetadata pg shutdown telemetry
 //! shutdown     ─►
 //! sink         ─► codec config event kafka registry telemetry

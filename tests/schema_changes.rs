@@ -4,6 +4,7 @@
 
 use crate::common::{TestEnv, poll_ok};
 use pgmeta::event::{ImpactOrigin, SchemaChangeEvent};
+use std::time::Duration;
 
 const SCHEMA: &str = "
 CREATE EXTENSION pg_stat_statements;
@@ -21,6 +22,18 @@ const ETL: &str = "INSERT INTO mart.ltv (order_id, ltv) SELECT o.id, o.amount FR
 /// What `pgmeta-capture impact` predicts for `sql` on the test's database (with the capture's
 /// state directory, for query-log lineage): its exit code and records.
 fn predict(env: &TestEnv, sql: &str, protected: &[&str]) -> (Option<i32>, Vec<SchemaChangeEvent>) {
+    predict_in(env, sql, protected, env.state.path(), &[], &[])
+}
+
+/// [`predict`] with another state directory and more arguments and environment.
+fn predict_in(
+    env: &TestEnv,
+    sql: &str,
+    protected: &[&str],
+    state: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Option<i32>, Vec<SchemaChangeEvent>) {
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("capture.toml");
     std::fs::write(
@@ -28,7 +41,7 @@ fn predict(env: &TestEnv, sql: &str, protected: &[&str]) -> (Option<i32>, Vec<Sc
         format!(
             "service_name = \"svc\"\n[source]\nurl = \"{}\"\n[state]\ndir = \"{}\"\n[schema_changes]\nprotected = {:?}\n",
             env.cluster.url(&env.db),
-            env.state.path().display(),
+            state.display(),
             protected
         ),
     )
@@ -39,7 +52,9 @@ fn predict(env: &TestEnv, sql: &str, protected: &[&str]) -> (Option<i32>, Vec<Sc
         .arg("--config")
         .arg(&config)
         .arg("impact")
+        .args(args)
         .arg(&migration)
+        .envs(envs.iter().copied())
         .output()
         .expect("run pgmeta-capture impact");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -538,4 +553,78 @@ async fn on_the_demo_database_a_dropped_column_reaches_the_view_and_the_etl_stat
             ),
         ]
     );
+}
+
+/// `--lineage-from`: the lineage a metadata server holds (here pgmeta-catalog, filled by
+/// pgmeta-apply) instead of the database's; a capture state with no query-log lineage.
+#[tokio::test]
+async fn impact_takes_its_lineage_from_the_metadata_server() {
+    let mut p = crate::apply::Pipeline::new("schema_server").await;
+    p.env.sql(SCHEMA).await;
+    let mut capture = p.env.capture().await;
+    poll_ok(&mut capture).await;
+    p.start_apply();
+    let orders = p.fqn("sales", "orders");
+    let path = format!(
+        "lineage/table/name/{}?upstreamDepth=0&downstreamDepth=1",
+        pgmeta::apply::encode_path(&orders)
+    );
+    p.wait_for(
+        "the view's lineage in the catalog",
+        Duration::from_secs(60),
+        || async {
+            let (_, graph) = p.get(&path).await;
+            graph["downstreamEdges"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
+        },
+    )
+    .await;
+    let empty_state = tempfile::tempdir().expect("dir");
+    let api = p.catalog.api();
+    let (code, predicted) = predict_in(
+        &p.env,
+        "ALTER TABLE sales.orders DROP COLUMN amount CASCADE",
+        &[],
+        empty_state.path(),
+        &["--lineage-from", &api],
+        &[("PGMETA_LINEAGE_TOKEN", crate::apply::TOKEN)],
+    );
+    assert_eq!(code, Some(1), "{predicted:#?}");
+    let dropped = predicted
+        .iter()
+        .find(|e| e.rule == "column.dropped")
+        .expect("the column drop");
+    assert_eq!(
+        impact(dropped),
+        vec![("revenue".into(), ImpactOrigin::View, vec!["total".into()])]
+    );
+    // A wrong token is refused by the server, and said so.
+    let (code, _) = predict_in_failing(&p.env, &api);
+    assert_eq!(code, Some(2));
+}
+
+/// `impact --lineage-from` with a token the server refuses: exit 2.
+fn predict_in_failing(env: &TestEnv, api: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let migration = dir.path().join("migration.sql");
+    std::fs::write(&migration, "ALTER TABLE sales.orders DROP COLUMN note").expect("write");
+    let out = std::process::Command::new(pgmeta::testkit::bin_path("pgmeta-capture"))
+        .args([
+            "impact",
+            "--catalog-from",
+            &env.cluster.url(&env.db),
+            "--lineage-from",
+            api,
+        ])
+        .arg(&migration)
+        .env("PGMETA_LINEAGE_TOKEN", "not-the-token")
+        .output()
+        .expect("run pgmeta-capture impact");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("cannot read the lineage of the metadata server"),
+        "{stderr}"
+    );
+    (out.status.code(), stderr)
 }

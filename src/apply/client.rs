@@ -395,6 +395,26 @@ impl HttpMetadataClient {
         }
     }
 
+    /// The lineage graph below the table `fqn`, `depth` levels deep (`None`: no such table).
+    pub async fn downstream_lineage(
+        &self,
+        fqn: &str,
+        depth: u32,
+    ) -> Result<Option<Value>, ApplyError> {
+        let path = format!(
+            "lineage/table/name/{}?upstreamDepth=0&downstreamDepth={depth}",
+            encode_path(fqn)
+        );
+        match self
+            .send(self.http.get(self.url(&path)), "GET /lineage/table/name")
+            .await?
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(r) if r.status == 404 => Ok(None),
+            Err(r) => Err(r.definite("GET /lineage/table/name")),
+        }
+    }
+
     pub async fn delete_lineage(
         &self,
         from: &str,

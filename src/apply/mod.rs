@@ -18,6 +18,7 @@ mod backoff;
 mod client;
 mod consumer;
 mod dead_letter;
+mod downstream;
 mod mapping;
 mod name;
 mod parked;
@@ -27,6 +28,7 @@ pub use applier::{Applied, Applier, ApplierConfig};
 pub use backoff::backoff;
 pub use client::{ApplyError, Cause, HttpMetadataClient, encode_path};
 pub use consumer::{ApplyConsumer, ConsumerConfig, Stream, check_kafka_options};
+pub use downstream::downstream_edges;
 pub use mapping::{create_request, data_type, lineage_details};
 pub use name::{BadName, EntityName};
 

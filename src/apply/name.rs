@@ -128,6 +128,16 @@ fn short(s: &str) -> String {
     }
 }
 
+/// The column name of `column_fqn` when it is a column of the table `table_fqn` (a column FQN
+/// is its table's FQN and one more part, as OpenMetadata's column lineage spells it).
+pub(super) fn column_of(column_fqn: &str, table_fqn: &str) -> Option<String> {
+    let tail = column_fqn.strip_prefix(table_fqn)?.strip_prefix('.')?;
+    match Fqn::from_raw(tail.to_owned()).parts().as_slice() {
+        [column] if !column.is_empty() => Some(column.clone()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,6 +98,11 @@ enum Command {
         /// configured source, e.g. a staging copy.
         #[arg(long, hide_env_values = true)]
         catalog_from: Option<String>,
+        /// Take the lineage from this metadata server's API (pgmeta-catalog or OpenMetadata,
+        /// e.g. http://catalog:8585/api) instead of the database; its token from
+        /// PGMETA_LINEAGE_TOKEN.
+        #[arg(long)]
+        lineage_from: Option<String>,
         /// SQL file; `-` or nothing reads standard input.
         file: Option<PathBuf>,
     },
@@ -154,14 +159,38 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Impact { file, .. } = &cli.command {
-        return impact(&config, &target, file.as_deref());
+    if let Command::Impact {
+        file, lineage_from, ..
+    } = &cli.command
+    {
+        return impact(&config, &target, file.as_deref(), lineage_from.as_deref());
     }
     pgmeta::cli::run("pgmeta-capture", run(cli.command, config, target))
 }
 
 /// `pgmeta-capture impact`: JSON lines on standard output, a summary on standard error.
-fn impact(config: &CaptureConfig, target: &PgTarget, file: Option<&std::path::Path>) -> ExitCode {
+fn impact(
+    config: &CaptureConfig,
+    target: &PgTarget,
+    file: Option<&std::path::Path>,
+    lineage_from: Option<&str>,
+) -> ExitCode {
+    let server = match lineage_from {
+        None => None,
+        Some(url) => {
+            let token = std::env::var("PGMETA_LINEAGE_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| pgmeta::config::Secret::new(t.trim().to_owned()));
+            match pgmeta::apply::HttpMetadataClient::new(url, token, Duration::from_secs(30)) {
+                Ok(c) => Some(c),
+                Err(message) => {
+                    eprintln!("error: --lineage-from: {message}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let sql = match file {
         Some(p) if p != std::path::Path::new("-") => {
             std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
@@ -174,7 +203,12 @@ fn impact(config: &CaptureConfig, target: &PgTarget, file: Option<&std::path::Pa
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?
-            .block_on(pgmeta::capture::migration_impact(config, target, &sql))
+            .block_on(pgmeta::capture::migration_impact(
+                config,
+                target,
+                &sql,
+                server.as_ref(),
+            ))
             .map_err(|e| e.to_string())
     });
     let changes = match result {

@@ -22,6 +22,9 @@ pub enum CaptureError {
     Replication(#[from] super::ReplicationError),
     #[error(transparent)]
     Migration(#[from] crate::pg::migration::MigrationError),
+    /// `pgmeta-capture impact --lineage-from`: the metadata server's lineage cannot be read.
+    #[error("cannot read the lineage of the metadata server: {0}")]
+    LineageServer(String),
 }
 
 /// Where an error arose and its code there: the system (`postgres`, `kafka`, `state`, ...) and
@@ -82,6 +85,7 @@ impl CaptureError {
                 Cause::new("migration", "transaction_control")
             }
             CaptureError::Migration(M::Empty) => Cause::new("migration", "empty"),
+            CaptureError::LineageServer(_) => Cause::new("metadata_server", "lineage"),
             CaptureError::Sink(e) => match (e, e.kafka_code()) {
                 (_, Some(code)) => Cause::new("kafka", format!("{code:?}")),
                 (SinkError::Write { source, .. }, None) => {

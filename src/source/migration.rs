@@ -5,24 +5,39 @@
 //! the migration really runs (but for their ids and times).
 
 use crate::config::ProtectedObject;
-use crate::diff::{DatabaseState, DiffOptions, diff};
+use crate::diff::{Change, DatabaseState, DiffOptions, diff};
 use crate::event::{CaptureMode, SchemaChangeEvent, SourceInfo};
 use crate::lineage::edges::{LineageState, SentEdge, catalog_edges};
 use crate::pg::PgTarget;
 use crate::pg::catalog::CatalogScope;
 use crate::pg::migration::{MigrationError, catalog_around, statements};
 
-/// The schema changes `migration` (SQL text) would make on `target`, each with what it
-/// reaches through the catalog's view and routine lineage and `query_lineage` (the query-log
-/// edges the capture sent).
-pub async fn impact(
+/// A migration's changes, read and diffed; their impact comes next ([`Planned::events`]).
+#[derive(Debug)]
+pub struct Planned {
+    changes: Vec<Change>,
+    source: SourceInfo,
+    /// The view and routine edges of the catalog before the migration.
+    catalog: LineageState,
+}
+
+/// Where the impact's lineage comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Lineage<'a> {
+    /// The database's own: its views and routines, and these query-log edges.
+    Database { query: &'a LineageState },
+    /// A metadata server's (`--lineage-from`), read below the changed tables.
+    Server(&'a [SentEdge]),
+}
+
+/// Runs `migration` (SQL text) on `target` in a transaction it rolls back, and diffs the
+/// catalog before it against the catalog after it.
+pub async fn plan(
     target: &PgTarget,
     scope: &CatalogScope,
     mark_deleted_tables: bool,
-    protected: &[ProtectedObject],
-    query_lineage: &LineageState,
     migration: &str,
-) -> Result<Vec<SchemaChangeEvent>, MigrationError> {
+) -> Result<Planned, MigrationError> {
     let migration = statements(migration)?;
     let mut client = target.connect().await?;
     let (before, after) =
@@ -35,9 +50,9 @@ pub async fn impact(
         pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let (edges, _) = catalog_edges(&before, &scope.service);
-    let mut views = LineageState::default();
-    let sent = views.diff_replace(edges);
-    views.apply(&sent, false);
+    let mut catalog = LineageState::default();
+    let sent = catalog.diff_replace(edges);
+    catalog.apply(&sent, false);
     let options = DiffOptions {
         mark_deleted_tables,
         full: false,
@@ -45,13 +60,42 @@ pub async fn impact(
     let mut state = DatabaseState::default();
     state.apply(&mut diff(&state, before, &scope.service, options));
     let changes = diff(&state, after, &scope.service, options).changes;
-    let edges: Vec<&SentEdge> = views
-        .edges
-        .values()
-        .chain(query_lineage.edges.values())
-        .collect();
-    let emitted_at = crate::event::now_millis();
-    Ok(super::schema_changes::events(
-        &changes, &edges, protected, &source, emitted_at,
-    ))
+    Ok(Planned {
+        changes,
+        source,
+        catalog,
+    })
+}
+
+impl Planned {
+    /// The tables and routines that change, by FQN: where a metadata server's lineage is read.
+    pub fn entities(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .changes
+            .iter()
+            .flat_map(|c| c.schema_changes.iter().map(|s| s.entity_fqn.clone()))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The schema-changes records, each with what it reaches through `lineage`.
+    pub fn events(
+        &self,
+        lineage: Lineage<'_>,
+        protected: &[ProtectedObject],
+    ) -> Vec<SchemaChangeEvent> {
+        let edges: Vec<&SentEdge> = match lineage {
+            Lineage::Database { query } => self
+                .catalog
+                .edges
+                .values()
+                .chain(query.edges.values())
+                .collect(),
+            Lineage::Server(edges) => edges.iter().collect(),
+        };
+        let emitted_at = crate::event::now_millis();
+        super::schema_changes::events(&self.changes, &edges, protected, &self.source, emitted_at)
+    }
 }
