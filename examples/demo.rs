@@ -1,9 +1,10 @@
 //! `make demo`: the main job on its embedded default. Starts a throwaway PostgreSQL loaded
 //! with pgmeta's own bookshop sample and a local tansu broker, runs the capture (first snapshot,
 //! then a round of schema changes, then a workload), and prints what landed on the Kafka
-//! topics, decoded: metadata, lineage and usage. Then the whole path: pgmeta-apply consumes
-//! the topics into pgmeta-catalog (OpenMetadata's REST API, persisting in the same
-//! PostgreSQL), and a summary is read back from the catalog's API.
+//! topics, decoded: metadata, schema changes classified, lineage and usage. Then the whole
+//! path: pgmeta-apply consumes the topics into pgmeta-catalog (OpenMetadata's REST API,
+//! persisting in the same PostgreSQL), and a summary is read back from the catalog's API.
+//! Last, a breaking change (`demo/breaking.sql`) and what it reaches.
 
 use pgmeta::capture::Capture;
 use pgmeta::config::CaptureConfig;
