@@ -11,7 +11,7 @@ mod outbound;
 pub use digest::{ChildGroup, DIGEST_FORMAT, EntityDigest, changed_fields, field_names};
 pub use outbound::{event_id, outbound};
 
-use crate::event::{EntityType, FieldChange, Op};
+use crate::event::{EntityType, FieldChange, Op, Outbound};
 pub use crate::model::EntityKey;
 use crate::model::{CatalogSnapshot, Database, DatabaseSchema, Fqn, Routine, Table};
 use crate::schema_change::{SchemaChange, Shape, rules};
@@ -222,9 +222,10 @@ pub fn diff(
 /// The field changes and the classification of an entity that changed, against what the
 /// state remembers of it (`old`; nothing without it: state from before shapes were kept).
 fn classify(c: &mut Change, old: Option<&Shape>) {
-    let (Some(old), Some(new)) = (old, c.digest.as_ref().and_then(|d| d.shape.as_ref())) else {
+    let (Some(old), Some(new)) = (old, c.entity.as_ref().map(Entity::shape)) else {
         return;
     };
+    let new = &new;
     c.field_changes = c
         .changed_fields
         .iter()
@@ -302,8 +303,7 @@ fn change(
     version: i64,
     entity: Entity,
 ) -> Change {
-    let mut digest = entity.digest(&fqn, version);
-    digest.shape = Some(entity.shape());
+    let digest = entity.digest(&fqn, version);
     Change {
         key,
         op,
@@ -316,6 +316,53 @@ fn change(
         field_changes: vec![],
         schema_changes: vec![],
         digest: Some(digest),
+    }
+}
+
+impl Diff {
+    /// Gives each change's digest the shape of its entity, taken from the metadata events
+    /// `records` made of it (`outbound`), which are dropped one by one as their shapes are
+    /// made: a large snapshot's shapes never sit in memory beside all its events.
+    pub fn keep_shapes_from(&mut self, records: Vec<Outbound>) {
+        let at: HashMap<EntityKey, usize> = self
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.key, i))
+            .collect();
+        for record in records {
+            let Outbound::Event(e) = record else {
+                continue;
+            };
+            let key = EntityKey {
+                entity_type: e.entity_type,
+                oid: e.object_id,
+            };
+            let shape = if let Some(t) = &e.table {
+                Shape::of_table(t)
+            } else if let Some(r) = &e.routine {
+                Shape::of_routine(r)
+            } else if let Some(s) = &e.database_schema {
+                Shape::of_schema(s)
+            } else if let Some(d) = &e.database {
+                Shape::of_database(d)
+            } else {
+                continue;
+            };
+            if let Some(d) = at.get(&key).and_then(|&i| self.changes[i].digest.as_mut()) {
+                d.shape = Some(shape);
+            }
+        }
+    }
+
+    /// [`Diff::keep_shapes_from`] for a diff whose entities are still in its changes (no
+    /// events were made of it).
+    pub fn keep_shapes(&mut self) {
+        for c in &mut self.changes {
+            if let (Some(entity), Some(d)) = (&c.entity, c.digest.as_mut()) {
+                d.shape = Some(entity.shape());
+            }
+        }
     }
 }
 

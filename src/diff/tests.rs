@@ -366,3 +366,42 @@ fn schema_rename_updates_its_tables_fqns() {
         ]
     );
 }
+
+/// The shapes the state keeps come from the events sent (or the entities): a later change has
+/// its before values and its classification; a state without shapes gives neither.
+#[test]
+fn shapes_kept_from_the_sent_events_give_the_next_change_its_before_values() {
+    let source = crate::event::SourceInfo {
+        service: "svc".into(),
+        database: "app".into(),
+        server_version: "15.19".into(),
+        capture_mode: crate::event::CaptureMode::Poll,
+        pgmeta_version: "0".into(),
+    };
+    let mut state = DatabaseState::default();
+    let mut first = diff(&state, snapshot(vec![table(10, "users")]), "svc", OPTS);
+    let records = outbound(&mut first.changes, &source, 1);
+    first.keep_shapes_from(records);
+    state.apply(&mut first);
+    assert!(state.entities.values().all(|d| d.shape.is_some()));
+
+    let mut changed = table(10, "users");
+    changed.columns[1].data_type = "character varying(20)".into();
+    let second = diff(&state, snapshot(vec![changed.clone()]), "svc", OPTS);
+    let c = &second.changes[0];
+    assert_eq!(
+        c.field_changes,
+        vec![FieldChange {
+            path: "columns.email.data_type".into(),
+            before: Some("text".into()),
+            after: Some("character varying(20)".into()),
+        }]
+    );
+    assert_eq!(c.schema_changes[0].rule, "column.type_narrowed");
+
+    // The same change against a state written before shapes were kept: no before values.
+    let bare = emitted(vec![table(10, "users")]);
+    let second = diff(&bare, snapshot(vec![changed]), "svc", OPTS);
+    assert!(second.changes[0].field_changes.is_empty());
+    assert!(second.changes[0].schema_changes.is_empty());
+}

@@ -250,6 +250,7 @@ impl CatalogPollSource {
         }
         fail::fail_point!("capture-after-send-before-checkpoint");
         let dirty = !diff.changes.is_empty() || !diff.forgotten.is_empty() || !state.initialized;
+        diff.keep_shapes_from(records);
         state.apply(&mut diff);
         if dirty {
             let (service, name) = (self.scope.service.clone(), database.clone());

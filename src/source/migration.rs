@@ -58,7 +58,9 @@ pub async fn plan(
         full: false,
     };
     let mut state = DatabaseState::default();
-    state.apply(&mut diff(&state, before, &scope.service, options));
+    let mut first = diff(&state, before, &scope.service, options);
+    first.keep_shapes();
+    state.apply(&mut first);
     let changes = diff(&state, after, &scope.service, options).changes;
     Ok(Planned {
         changes,
