@@ -121,54 +121,22 @@ impl KafkaSink {
         let (client_config, producer, auth_failure, transactional) =
             start_producer(cfg, client_config).await?;
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
-        use super::registration::frame;
         let registry = super::registration::registry(cfg)?;
+        // Each topic's codec, framed for it (registered with the registry when there is one).
+        let writer = async |topic: &str, codec: AvroCodec| -> Result<TopicWriter, SinkError> {
+            let codec = super::registration::frame(cfg, registry.as_ref(), topic, codec).await?;
+            Ok(TopicWriter::new(topic, codec))
+        };
         Ok(KafkaSink {
             producer,
             auth_failure,
             transactional,
             max_event_bytes: cfg.max_event_bytes,
             client_config,
-            metadata: TopicWriter::new(
-                &cfg.metadata_topic,
-                frame(
-                    cfg,
-                    registry.as_ref(),
-                    &cfg.metadata_topic,
-                    AvroCodec::metadata()?,
-                )
-                .await?,
-            ),
-            usage: TopicWriter::new(
-                &cfg.usage_topic,
-                frame(
-                    cfg,
-                    registry.as_ref(),
-                    &cfg.usage_topic,
-                    AvroCodec::usage()?,
-                )
-                .await?,
-            ),
-            lineage: TopicWriter::new(
-                &cfg.lineage_topic,
-                frame(
-                    cfg,
-                    registry.as_ref(),
-                    &cfg.lineage_topic,
-                    AvroCodec::lineage()?,
-                )
-                .await?,
-            ),
-            schema_changes: TopicWriter::new(
-                &cfg.schema_changes_topic,
-                frame(
-                    cfg,
-                    registry.as_ref(),
-                    &cfg.schema_changes_topic,
-                    AvroCodec::schema_change()?,
-                )
-                .await?,
-            ),
+            metadata: writer(&cfg.metadata_topic, AvroCodec::metadata()?).await?,
+            usage: writer(&cfg.usage_topic, AvroCodec::usage()?).await?,
+            lineage: writer(&cfg.lineage_topic, AvroCodec::lineage()?).await?,
+            schema_changes: writer(&cfg.schema_changes_topic, AvroCodec::schema_change()?).await?,
             delivery_timeout: cfg.delivery_timeout,
         })
     }
