@@ -155,27 +155,50 @@ pub struct KafkaContext {
     role: &'static str,
     metrics: Option<KafkaMetrics>,
     limiter: Mutex<LogLimiter>,
-    auth_failure: AuthFailure,
+    client_errors: ClientErrors,
 }
 
-/// The last authentication or authorization failure a client's librdkafka reported, which
-/// otherwise only shows as records timing out. Shared: the client owns its context.
+/// The errors a client's librdkafka reported through its context, which otherwise only show
+/// as records timing out or purged: the last fatal one (authentication, authorization, size)
+/// and the last of any kind. Shared: the client owns its context.
 #[derive(Debug, Clone, Default)]
-pub struct AuthFailure(std::sync::Arc<Mutex<Option<String>>>);
+pub struct ClientErrors {
+    /// The last error no retry cures (see [`is_fatal`]), with its reason.
+    fatal: std::sync::Arc<Mutex<Option<String>>>,
+    /// The last error of any kind the client reported, with its code.
+    last: std::sync::Arc<Mutex<Option<(RDKafkaErrorCode, String)>>>,
+}
 
-impl AuthFailure {
-    pub fn last(&self) -> Option<String> {
-        self.0
+impl ClientErrors {
+    /// The last authorization, authentication or size error.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    fn set(&self, failure: String) {
-        *self
-            .0
+    /// The last error the client reported (a broker down, a transaction aborted, ...).
+    pub fn last(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.last
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, code: Option<RDKafkaErrorCode>, failure: String) {
+        if code.is_some_and(is_fatal) {
+            *self
+                .fatal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure.clone());
+        }
+        if let Some(code) = code {
+            *self
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((code, failure));
+        }
     }
 }
 
@@ -185,13 +208,13 @@ impl KafkaContext {
             role,
             metrics,
             limiter: Mutex::default(),
-            auth_failure: AuthFailure::default(),
+            client_errors: ClientErrors::default(),
         }
     }
 
     /// Where this client's authentication failures can be read after it took the context.
-    pub fn auth_failure(&self) -> AuthFailure {
-        self.auth_failure.clone()
+    pub fn client_errors(&self) -> ClientErrors {
+        self.client_errors.clone()
     }
 
     fn admit(&self, key: &str) -> Option<u64> {
@@ -229,9 +252,7 @@ impl ClientContext for KafkaContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code();
-        if code.is_some_and(is_fatal) {
-            self.auth_failure.set(format!("{error}: {reason}"));
-        }
+        self.client_errors.set(code, format!("{error}: {reason}"));
         let key = format!("error {code:?}");
         if let Some(held_back) = self.admit(&key) {
             tracing::warn!(target: "librdkafka", client = self.role, error = %error, error.code = ?code, held_back, "{reason}");

@@ -20,7 +20,7 @@ pub(super) const HEADER_SCHEMA_FINGERPRINT: &str = "pgmeta.schema_fingerprint";
 
 pub struct KafkaSink {
     producer: FutureProducer<KafkaContext>,
-    auth_failure: crate::kafka::AuthFailure,
+    client_errors: crate::kafka::ClientErrors,
     /// Whether each batch is one Kafka transaction (`client_config` then has the
     /// `transactional.id`).
     transactional: bool,
@@ -118,7 +118,7 @@ impl KafkaSink {
             )
             .await?;
         }
-        let (client_config, producer, auth_failure, transactional) =
+        let (client_config, producer, client_errors, transactional) =
             start_producer(cfg, client_config).await?;
         tracing::info!(brokers = %cfg.brokers, topic = %cfg.metadata_topic, "connected to kafka");
         let registry = super::registration::registry(cfg)?;
@@ -129,7 +129,7 @@ impl KafkaSink {
         };
         Ok(KafkaSink {
             producer,
-            auth_failure,
+            client_errors,
             transactional,
             max_event_bytes: cfg.max_event_bytes,
             client_config,
@@ -165,13 +165,13 @@ fn client_config(cfg: &KafkaConfig) -> ClientConfig {
 /// The producer, reporting its statistics to the capture's metrics.
 fn create_producer(
     config: &ClientConfig,
-) -> Result<(FutureProducer<KafkaContext>, crate::kafka::AuthFailure), SinkError> {
+) -> Result<(FutureProducer<KafkaContext>, crate::kafka::ClientErrors), SinkError> {
     let context = KafkaContext::new("producer", Some(crate::telemetry::metrics().kafka.clone()));
-    let auth_failure = context.auth_failure();
+    let client_errors = context.client_errors();
     let producer = config
         .create_with_context(context)
         .map_err(|e| SinkError::Config(e.to_string()))?;
-    Ok((producer, auth_failure))
+    Ok((producer, client_errors))
 }
 
 /// The producer `cfg.transactions` asks for: transactional when the broker has transactions
@@ -183,15 +183,15 @@ async fn start_producer(
     (
         ClientConfig,
         FutureProducer<KafkaContext>,
-        crate::kafka::AuthFailure,
+        crate::kafka::ClientErrors,
         bool,
     ),
     SinkError,
 > {
     use crate::config::Transactions;
     if cfg.transactions == Transactions::Off {
-        let (producer, auth_failure) = create_producer(&plain)?;
-        return Ok((plain, producer, auth_failure, false));
+        let (producer, client_errors) = create_producer(&plain)?;
+        return Ok((plain, producer, client_errors, false));
     }
     let id = cfg
         .transactional_id
@@ -202,7 +202,7 @@ async fn start_producer(
         "transaction.timeout.ms",
         TRANSACTION_TIMEOUT.as_millis().to_string(),
     );
-    let (producer, auth_failure) = create_producer(&transactional)?;
+    let (producer, client_errors) = create_producer(&transactional)?;
     let probed = match init_transactions(&producer).await {
         Ok(()) => probe_transactions(&producer, &id, cfg).await,
         Err(e) => Err(e),
@@ -210,13 +210,13 @@ async fn start_producer(
     match probed {
         Ok(()) => {
             tracing::info!(transactional_id = %id, "each catalog read is written in one Kafka transaction");
-            Ok((transactional, producer, auth_failure, true))
+            Ok((transactional, producer, client_errors, true))
         }
         Err(e) if cfg.transactions == Transactions::Auto => {
             tracing::warn!(error = %e, "the broker has no Kafka transactions: writing with the idempotent producer (at least once; a read_committed consumer may see part of a change until the rest arrives)");
             drop(producer);
-            let (producer, auth_failure) = create_producer(&plain)?;
-            Ok((plain, producer, auth_failure, false))
+            let (producer, client_errors) = create_producer(&plain)?;
+            Ok((plain, producer, client_errors, false))
         }
         Err(e) => Err(e),
     }
@@ -356,11 +356,11 @@ impl Sink for KafkaSink {
 
 impl KafkaSink {
     async fn recreate_producer(&mut self) -> Result<(), SinkError> {
-        let (producer, auth_failure) = create_producer(&self.client_config)?;
+        let (producer, client_errors) = create_producer(&self.client_config)?;
         if self.transactional {
             init_transactions(&producer).await?;
         }
-        (self.producer, self.auth_failure) = (producer, auth_failure);
+        (self.producer, self.client_errors) = (producer, client_errors);
         Ok(())
     }
 
@@ -457,21 +457,23 @@ impl KafkaSink {
     }
 }
 
-/// A delivery failure as the operator should read it: records purged from the queue
-/// (`PurgeQueue`) because the producer hit a fatal error are reported as that error.
+/// A delivery failure as the operator should read it. librdkafka purges a producer's queue
+/// (`PurgeQueue`) on a fatal error and when a transaction turns abortable (a broker gone, a
+/// timeout); a purge is reported as the error that caused it (`cause`: the fatal error, else
+/// the last error the client reported), not as the purge.
 fn explain_purge(
     failure: (String, Option<RDKafkaErrorCode>),
-    fatal_error: impl FnOnce() -> Option<(RDKafkaErrorCode, String)>,
+    cause: impl FnOnce() -> Option<(RDKafkaErrorCode, String)>,
 ) -> (String, Option<RDKafkaErrorCode>) {
     if failure.1 != Some(RDKafkaErrorCode::PurgeQueue) {
         return failure;
     }
-    match fatal_error() {
-        Some((code, reason)) => (
-            format!("the producer failed and dropped its queue: {reason}"),
+    match cause() {
+        Some((code, reason)) if code != RDKafkaErrorCode::PurgeQueue => (
+            format!("purged from the producer's queue after: {reason}"),
             Some(code),
         ),
-        None => failure,
+        _ => failure,
     }
 }
 
@@ -580,16 +582,30 @@ impl KafkaSink {
                 Err(_) => ("producer dropped the delivery report".to_owned(), None),
             };
             failed += 1;
-            first_error.get_or_insert(err);
+            // The first error that is not a purge: a purge only follows from another.
+            let purge =
+                |e: &(String, Option<RDKafkaErrorCode>)| e.1 == Some(RDKafkaErrorCode::PurgeQueue);
+            if first_error
+                .as_ref()
+                .is_none_or(|f| purge(f) && !purge(&err))
+            {
+                first_error = Some(err);
+            }
         }
         // A fatal producer error (an idempotence sequence the broker lost, say) purges every
         // queued record: name that error, not the purge it caused.
-        let first_error =
-            first_error.map(|e| explain_purge(e, || self.producer.client().fatal_error()));
+        let first_error = first_error.map(|e| {
+            explain_purge(e, || {
+                self.producer
+                    .client()
+                    .fatal_error()
+                    .or_else(|| self.client_errors.last())
+            })
+        });
         match first_error {
             None => Ok(()),
             // Records time out when the broker refuses the credentials: say so instead.
-            Some((first_error, code)) => match self.auth_failure.last() {
+            Some((first_error, code)) => match self.client_errors.fatal() {
                 Some(auth) if code == Some(RDKafkaErrorCode::MessageTimedOut) => {
                     Err(SinkError::Delivery {
                         failed,
