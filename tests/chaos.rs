@@ -212,6 +212,13 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
     if let Err(gap) = assert_view_lineage_equals_source(&p, Duration::from_secs(90)).await {
         eprintln!("KNOWN ISSUE (chaos, seed {seed}): {gap}");
         let log = p.apply.as_ref().map(Service::log).unwrap_or_default();
+        // The whole logs, kept for reading after the test's directories are gone.
+        let kept = std::env::temp_dir().join(format!("pgmeta-chaos-{seed}-{}", std::process::id()));
+        if std::fs::create_dir_all(&kept).is_ok() {
+            let _ = std::fs::write(kept.join("apply.log"), &log);
+            let _ = std::fs::write(kept.join("capture.log"), capture.log());
+            eprintln!("  logs kept in {}", kept.display());
+        }
         for line in log.lines().filter(|l| {
             l.contains("not in the metadata server yet")
                 || l.contains("parked event")
@@ -229,8 +236,28 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
                 eprintln!("  lineage record: {r:?}");
             }
             if let Some(e) = r.1.filter(|e| e.to_fqn == view) {
+                let store = p.env.cluster.client(&format!("{}_catalog", p.env.db)).await;
                 for fqn in [&e.from_fqn, &e.to_fqn] {
                     eprintln!("  catalog {fqn}: {}", p.table_state(fqn).await);
+                    // Every version the catalog recorded of the entities under that name.
+                    let versions = store
+                        .query(
+                            "SELECT v.id, v.version, v.body->>'deleted', v.body->>'sourceHash', v.body->>'updatedAt' \
+                             FROM pgmeta_catalog.entity_version v WHERE v.body->>'fullyQualifiedName' = $1 ORDER BY 5, 2",
+                            &[fqn],
+                        )
+                        .await
+                        .unwrap_or_default();
+                    for v in versions {
+                        eprintln!(
+                            "    version {} {} deleted {:?} sourceHash {:?} at {:?}",
+                            v.get::<_, String>(0),
+                            v.get::<_, f64>(1),
+                            v.get::<_, Option<String>>(2),
+                            v.get::<_, Option<String>>(3),
+                            v.get::<_, Option<String>>(4)
+                        );
+                    }
                 }
                 let (_, g) = p
                     .get(&format!(

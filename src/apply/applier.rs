@@ -194,6 +194,7 @@ impl Applier {
                 body["sourceHash"] = json!(this.marker());
                 self.retire(kind, &previous, &body).await?;
             }
+            tracing::debug!(fqn = %e.fqn, op = e.op.as_str(), "metadata event older than the server's; skipped");
             return Ok(Applied::Skipped);
         }
         if e.op == Op::Delete {
@@ -249,6 +250,7 @@ impl Applier {
         self.listings
             .wrote(kind.collection, &name, Some(Held::of(&entity)));
         if let Some(id) = entity.get("id").and_then(Value::as_str) {
+            tracing::debug!(fqn = %e.fqn, op = e.op.as_str(), id = %id, "metadata event applied");
             self.remember(kind, &e.fqn, Some(id));
         }
         if self.config.override_metadata {
@@ -296,7 +298,10 @@ impl Applier {
             .delete_by_name(kind, &fqn, self.config.hard_delete)
             .await?
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                tracing::debug!(fqn = %fqn, "renamed away: old name retired");
+                Ok(())
+            }
             Err(r) => Err(r.definite(&format!("DELETE {fqn}"))),
         }
     }
@@ -475,7 +480,10 @@ impl Applier {
                 _ => return Ok(Applied::Done),
             }
             return match self.client.delete_lineage(&from, &to).await? {
-                Ok(()) => Ok(Applied::Done),
+                Ok(()) => {
+                    tracing::debug!(from = %e.from_fqn, to = %e.to_fqn, from.id = %from, to.id = %to, "lineage edge deleted");
+                    Ok(Applied::Done)
+                }
                 Err(r) => Err(r.definite("DELETE /lineage")),
             };
         }
@@ -483,6 +491,7 @@ impl Applier {
             self.required_table(&e.from_fqn).await?,
             self.required_table(&e.to_fqn).await?,
         ) else {
+            tracing::debug!(from = %e.from_fqn, to = %e.to_fqn, "lineage edge skipped: an end is deleted");
             return Ok(Applied::Skipped);
         };
         let pipeline = match &e.routine_fqn {
@@ -498,7 +507,10 @@ impl Applier {
             "lineageDetails": mapping::lineage_details(e, pipeline),
         }});
         match self.client.put_lineage(&body).await? {
-            Ok(_) => Ok(Applied::Done),
+            Ok(_) => {
+                tracing::debug!(from = %e.from_fqn, to = %e.to_fqn, from.id = %from, to.id = %to, "lineage edge put");
+                Ok(Applied::Done)
+            }
             Err(r) if r.status == 404 => {
                 // An id from the cache that is gone (hard delete, re-create): ask again.
                 self.remember(&kind::TABLE, &e.from_fqn, None);
