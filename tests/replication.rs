@@ -703,6 +703,51 @@ async fn metrics_show_events_and_slot_position() {
         !body.contains(&env.db),
         "no database or table names in labels"
     );
+
+    // A materialized view refreshed every 50 ms: no catalog read for any REFRESH (the
+    // read counters do not move), each counted as skipped; a CREATE after them is read.
+    env.sql("CREATE MATERIALIZED VIEW totals AS SELECT count(*) AS n FROM base")
+        .await;
+    let totals = format!("svc.{}.public.totals", env.db);
+    wait_until("CREATE totals", || jsonl_fqns(&out).contains(&totals)).await;
+    let reads = |b: &str| {
+        ["changed", "unchanged", "error"]
+            .iter()
+            .map(|o| {
+                metric(b, &format!("pgmeta_capture_polls_total{{outcome=\"{o}\"}}")).unwrap_or(0.0)
+            })
+            .sum::<f64>()
+    };
+    wait_until("the poll counter after CREATE totals", || {
+        http_get(&addr, "/metrics").is_some_and(|b| reads(&b) >= 3.0)
+    })
+    .await;
+    let before = reads(&http_get(&addr, "/metrics").expect("metrics"));
+    for _ in 0..20 {
+        env.sql("REFRESH MATERIALIZED VIEW totals").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.sql("CREATE TABLE after_refreshes (id int)").await;
+    let after_refreshes = format!("svc.{}.public.after_refreshes", env.db);
+    wait_until("CREATE after_refreshes", || {
+        jsonl_fqns(&out).contains(&after_refreshes)
+    })
+    .await;
+    wait_until("the poll counter after CREATE after_refreshes", || {
+        http_get(&addr, "/metrics").is_some_and(|b| reads(&b) > before)
+    })
+    .await;
+    let body = http_get(&addr, "/metrics").expect("metrics");
+    assert_eq!(
+        reads(&body),
+        before + 1.0,
+        "one catalog read for the CREATE, none for 20 REFRESHes: {body}"
+    );
+    assert_eq!(
+        metric(&body, "pgmeta_capture_ddl_commands_skipped_total"),
+        Some(20.0),
+        "{body}"
+    );
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

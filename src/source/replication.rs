@@ -35,12 +35,27 @@ const SLOT_LAG_INTERVAL: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
+    use super::DdlMessage;
+
     #[test]
-    fn reads_the_transaction_id_of_a_ddl_message() {
+    fn reads_the_transaction_id_and_whether_the_command_changes_metadata() {
         let msg = br#"{"event" : "ddl_command_end", "tag" : "CREATE TABLE", "xid" : 74123}"#;
-        assert_eq!(super::ddl_xid(msg), Some(74123));
-        assert_eq!(super::ddl_xid(b"not json"), None);
-        assert_eq!(super::ddl_xid(br#"{"tag": "GRANT"}"#), None);
+        assert_eq!(
+            DdlMessage::parse(msg),
+            DdlMessage {
+                xid: Some(74123),
+                changes_metadata: true
+            }
+        );
+        let refresh =
+            br#"{"event" : "ddl_command_end", "tag" : "REFRESH MATERIALIZED VIEW", "xid" : 9}"#;
+        assert!(!DdlMessage::parse(refresh).changes_metadata);
+        assert!(!DdlMessage::parse(br#"{"tag": "REINDEX"}"#).changes_metadata);
+        // GRANT changes privileges, which are captured.
+        let grant = DdlMessage::parse(br#"{"tag": "GRANT"}"#);
+        assert_eq!((grant.xid, grant.changes_metadata), (None, true));
+        // Not the trigger's JSON: read for, never skipped.
+        assert!(DdlMessage::parse(b"not json").changes_metadata);
     }
 }
 
@@ -300,9 +315,12 @@ impl ReplicationSource {
                 Some(ReplicationEvent::Message {
                     prefix, content, ..
                 }) if prefix == MESSAGE_PREFIX => {
-                    saw_ddl = true;
-                    if let Some(xid) = ddl_xid(&content) {
-                        pending_xids.push(xid);
+                    let message = DdlMessage::parse(&content);
+                    if message.changes_metadata {
+                        saw_ddl = true;
+                        pending_xids.extend(message.xid);
+                    } else {
+                        crate::telemetry::metrics().ddl_skipped.inc();
                     }
                 }
                 Some(ReplicationEvent::Commit { end_lsn, .. }) => {
@@ -506,12 +524,33 @@ impl ReplicationSource {
     }
 }
 
-/// The 64-bit transaction id (`txid_current()`) in a DDL message of the trigger.
-fn ddl_xid(content: &[u8]) -> Option<i64> {
-    serde_json::from_slice::<serde_json::Value>(content)
-        .ok()?
-        .get("xid")?
-        .as_i64()
+/// Command tags whose commands change nothing pgmeta emits: a REFRESH rewrites a
+/// materialized view's rows (its row estimate and size are volatile, never a change on their
+/// own), a REINDEX rebuilds an index as it was. A transaction of only these needs no catalog
+/// read at all, which keeps a database that refreshes a view every few hundred milliseconds
+/// from costing a read each time.
+const NO_METADATA_TAGS: [&str; 2] = ["REFRESH MATERIALIZED VIEW", "REINDEX"];
+
+/// One message of the DDL trigger.
+#[derive(Debug, PartialEq, Eq)]
+struct DdlMessage {
+    /// The 64-bit transaction id (`txid_current()`).
+    xid: Option<i64>,
+    /// Whether its command may change what pgmeta emits. A message that is not the trigger's
+    /// JSON may: it is read for, never skipped.
+    changes_metadata: bool,
+}
+
+impl DdlMessage {
+    fn parse(content: &[u8]) -> DdlMessage {
+        let json = serde_json::from_slice::<serde_json::Value>(content).ok();
+        let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
+        let tag = field("tag").and_then(serde_json::Value::as_str);
+        DdlMessage {
+            xid: field("xid").and_then(serde_json::Value::as_i64),
+            changes_metadata: !tag.is_some_and(|t| NO_METADATA_TAGS.contains(&t)),
+        }
+    }
 }
 
 fn replication_error(e: ReplicationError) -> CaptureError {

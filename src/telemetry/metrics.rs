@@ -43,6 +43,9 @@ pub struct Metrics {
     /// (`column.dropped`, ...; the fixed rule table of `schema_change::rules`) and `contract`
     /// (`violated` when it breaks a protected table or column, else `none`).
     pub schema_changes: IntCounterVec,
+    /// DDL commands from the slot that change nothing pgmeta emits (REFRESH MATERIALIZED
+    /// VIEW, REINDEX): no catalog read was made for them.
+    pub ddl_skipped: IntCounter,
     /// From the Kafka clients' statistics.
     pub kafka: crate::kafka::KafkaMetrics,
 }
@@ -155,8 +158,14 @@ impl Metrics {
             &["class", "rule", "contract"],
         )
         .expect("valid metric");
+        let ddl_skipped = IntCounter::new(
+            "pgmeta_capture_ddl_commands_skipped_total",
+            "DDL commands from the replication slot that change no captured metadata (REFRESH MATERIALIZED VIEW, REINDEX), so no catalog read was made",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(usage_unattributed_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ddl_skipped.clone()),
             Box::new(schema_changes.clone()),
             Box::new(errors.clone()),
             Box::new(events.clone()),
@@ -193,6 +202,7 @@ impl Metrics {
             usage_unattributed_calls,
             errors,
             schema_changes,
+            ddl_skipped,
         }
     }
 
