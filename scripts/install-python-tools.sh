@@ -4,7 +4,7 @@
 #   venv-dbt        dbt-core ~1.10 + dbt-postgres ~1.9 (the jaffle_shop lineage test; an unpinned
 #                   dbt-postgres resolves to a dbt-core whose build downloads from GitHub)
 #   venv-sqllineage sqllineage (the reference in `make bench`'s lineage figures)
-#   venv-openmetadata openmetadata-ingestion, OpenMetadata's official Python client (the
+#   venv-openmetadata openmetadata-ingestion[postgres], OpenMetadata's official Python client and Postgres connector (the
 #                   pgmeta-catalog conformance test), pinned to 1.13 (unpinned, pip backtracks for
 #                   most of an hour) with dbt-core < 1.11 because newer
 #                   dbt-core pulls a package that downloads from GitHub at build time
@@ -32,11 +32,16 @@ if ! "$CACHE/venv-avro/bin/python" -c 'import fastavro, confluent_kafka.schema_r
   python3 -m venv "$CACHE/venv-avro"
   "$CACHE/venv-avro/bin/pip" install -q "fastavro~=1.13" "confluent-kafka[avro,schemaregistry]~=2.16" >&2
 fi
+# With its postgres extra: the ingestion test runs OpenMetadata's own Postgres connector
+# (`metadata ingest`/`metadata usage`) against pgmeta-catalog. A venv from before the extra
+# gets it added in place.
 if ! "$CACHE/venv-openmetadata/bin/python" -c 'import metadata.ingestion.ometa.ometa_api' >/dev/null 2>&1; then
   echo "installing openmetadata-ingestion into $CACHE/venv-openmetadata (~3 min, once)" >&2
   rm -rf "$CACHE/venv-openmetadata"
   python3 -m venv "$CACHE/venv-openmetadata"
-  "$CACHE/venv-openmetadata/bin/pip" install -q "openmetadata-ingestion~=1.13.0" \
+fi
+if ! "$CACHE/venv-openmetadata/bin/python" -c 'import metadata.ingestion.ometa.ometa_api, psycopg2' >/dev/null 2>&1; then
+  "$CACHE/venv-openmetadata/bin/pip" install -q "openmetadata-ingestion[postgres]~=1.13.0" \
     -c <(echo 'dbt-core<1.11') >&2
 fi
 echo "$CACHE"

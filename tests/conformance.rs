@@ -187,3 +187,190 @@ async fn bad_requests_are_rejected_naming_the_field() {
         "{text}"
     );
 }
+
+/// One workflow config of OpenMetadata's ingestion framework for the test database, writing
+/// to `catalog` as service `om`.
+fn workflow_config(
+    env: &TestEnv,
+    catalog: &CatalogServer,
+    token: &str,
+    source_type: &str,
+    source_config: &str,
+    rest: &str,
+) -> String {
+    format!(
+        "source:\n  type: {source_type}\n  serviceName: om\n  serviceConnection:\n    config:\n      type: Postgres\n\
+         \x20     username: postgres\n      authType:\n        password: \"{password}\"\n      hostPort: 127.0.0.1:{port}\n\
+         \x20     database: {db}\n  sourceConfig:\n    config:\n{source_config}\n{rest}\
+         workflowConfig:\n  loggerLevel: INFO\n  openMetadataServerConfig:\n    hostPort: {api}\n\
+         \x20   authProvider: openmetadata\n    securityConfig:\n      jwtToken: {token}\n",
+        password = pgmeta::testkit::SUPERUSER_PASSWORD,
+        port = env.cluster.port(),
+        db = env.db,
+        api = catalog.api(),
+    )
+}
+
+/// OpenMetadata's own Postgres connector runs against pgmeta-catalog: `metadata ingest` with
+/// the metadata and the lineage workflow, and `metadata usage`, each with exit status 0, and
+/// what they wrote is there (tables, view lineage, usage, queries). Every route they called is
+/// one the server has (none unmatched).
+#[tokio::test]
+async fn openmetadata_ingestion_workflows_run_against_pgmeta_catalog() {
+    let test = "openmetadata_ingestion_workflows_run_against_pgmeta_catalog";
+    let Some(metadata) = pgmeta::testkit::venv_program("venv-openmetadata", "metadata") else {
+        pgmeta::testkit::skip(
+            test,
+            pgmeta::testkit::Missing::Tool,
+            "no openmetadata-ingestion venv (run scripts/install-python-tools.sh)",
+        );
+        return;
+    };
+    let env = TestEnv::new("om_ingest").await;
+    env.sql(&crate::apply::bookshop_sql(env.cluster.major_version()))
+        .await;
+    // The demo's changes, then its workload (reads, a join, an ETL statement, a call).
+    let demo = pgmeta::testkit::project_dir().join("demo");
+    env.cluster.psql_file(&env.db, &demo.join("changes.sql"));
+    env.cluster.psql_file(&env.db, &demo.join("workload.sql"));
+    let catalog_db = format!("{}_catalog", env.db);
+    env.cluster.create_database(&catalog_db).await;
+    let token = "om-ingest-token";
+    let catalog = CatalogServer::start(&env.cluster.url(&catalog_db), Some(token));
+    let dir = tempfile::tempdir().expect("dir");
+    let stage = dir.path().join("usage-stage");
+    let sink = "sink:\n  type: metadata-rest\n  config: {}\n";
+    let usage_steps = format!(
+        "processor:\n  type: query-parser\n  config: {{}}\nstage:\n  type: table-usage\n  config:\n    filename: {s}\n\
+         bulkSink:\n  type: metadata-usage\n  config:\n    filename: {s}\n",
+        s = stage.display()
+    );
+    let runs = [
+        (
+            "ingest",
+            "postgres",
+            "      type: DatabaseMetadata",
+            sink.to_owned(),
+        ),
+        (
+            "ingest",
+            "postgres-lineage",
+            "      type: DatabaseLineage",
+            sink.to_owned(),
+        ),
+        (
+            "usage",
+            "postgres-usage",
+            // The test cluster's pg_stat_statements holds every test database's statements:
+            // read them all, not the connector's first 1,000.
+            "      type: DatabaseUsage\n      queryLogDuration: 1\n      resultLimit: 1000000",
+            usage_steps,
+        ),
+    ];
+    for (command, source_type, source_config, rest) in runs {
+        let config = dir.path().join(format!("{source_type}.yaml"));
+        std::fs::write(
+            &config,
+            workflow_config(&env, &catalog, token, source_type, source_config, &rest),
+        )
+        .expect("workflow config");
+        let out = Command::new(&metadata)
+            .arg(command)
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .expect("run metadata");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "metadata {command} ({source_type}) failed:\n{}",
+            text.lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let request = http
+            .get(format!("{}/v1/{path}", catalog.api()))
+            .bearer_auth(token);
+        async move {
+            let response = request.send().await.expect("GET");
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.expect("json");
+            assert!(status.is_success(), "GET {path}: {status} {body}");
+            body
+        }
+    };
+    let tables = get(format!("tables?limit=1000&database=om.{}", env.db)).await;
+    let names: Vec<&str> = tables["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["fullyQualifiedName"].as_str())
+        .collect();
+    for t in [
+        "catalog.books",
+        "catalog.authors",
+        "sales.orders",
+        "reporting.book_sales",
+    ] {
+        let fqn = format!("om.{}.{t}", env.db);
+        assert!(names.contains(&fqn.as_str()), "{fqn} not in {names:?}");
+    }
+    let lineage = get(format!(
+        "lineage/table/name/{}?upstreamDepth=1&downstreamDepth=0",
+        pgmeta::apply::encode_path(&format!("om.{}.reporting.book_sales", env.db))
+    ))
+    .await;
+    assert!(
+        lineage["upstreamEdges"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "the lineage workflow wrote the view's edges: {lineage}"
+    );
+    let books = get(format!(
+        "tables/name/{}?fields=usageSummary,joins",
+        pgmeta::apply::encode_path(&format!("om.{}.catalog.books", env.db))
+    ))
+    .await;
+    assert!(
+        books["usageSummary"]["dailyStats"]["count"]
+            .as_i64()
+            .is_some_and(|c| c > 0),
+        "the usage workflow counted books: {}",
+        books["usageSummary"]
+    );
+    let queries = get("queries?limit=1000&fields=queryUsedIn".to_owned()).await;
+    assert!(
+        queries["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|q| q["queryUsedIn"].as_array().is_some_and(|u| !u.is_empty())),
+        "queries with the tables they were used in: {queries}"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", catalog.port))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let unmatched: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("pgmeta_catalog_requests_total") && l.contains("route=\"unmatched\"")
+        })
+        .collect();
+    assert!(
+        unmatched.is_empty(),
+        "calls to routes pgmeta-catalog lacks: {unmatched:?}"
+    );
+}

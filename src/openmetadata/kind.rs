@@ -18,6 +18,9 @@ pub struct Kind {
     /// Create-request fields accepted and not kept (their entity form is a reference this
     /// server does not model, or they do not persist).
     pub ignored: &'static [&'static str],
+    /// Entity fields no create request carries, set by PATCH (the lineage workflow marks a
+    /// view or query it has read with `processedLineage`).
+    pub patched: &'static [&'static str],
 }
 
 pub static SERVICE: Kind = Kind {
@@ -38,6 +41,7 @@ pub static SERVICE: Kind = Kind {
     ],
     optional: &["owners", "tags", "followers", "domains", "dataProducts"],
     ignored: &[],
+    patched: &[],
 };
 
 pub static DATABASE: Kind = Kind {
@@ -67,6 +71,7 @@ pub static DATABASE: Kind = Kind {
         "usageSummary",
     ],
     ignored: &[],
+    patched: &[],
 };
 
 pub static SCHEMA: Kind = Kind {
@@ -95,6 +100,7 @@ pub static SCHEMA: Kind = Kind {
         "usageSummary",
     ],
     ignored: &[],
+    patched: &[],
 };
 
 pub static TABLE: Kind = Kind {
@@ -129,11 +135,13 @@ pub static TABLE: Kind = Kind {
         "followers",
         "tableConstraints",
         "usageSummary",
+        "joins",
         "extension",
         "domains",
         "dataProducts",
     ],
     ignored: &[],
+    patched: &["processedLineage"],
 };
 
 pub static STORED_PROCEDURE: Kind = Kind {
@@ -163,6 +171,7 @@ pub static STORED_PROCEDURE: Kind = Kind {
         "dataProducts",
     ],
     ignored: &[],
+    patched: &[],
 };
 
 pub static USER: Kind = Kind {
@@ -194,6 +203,7 @@ pub static USER: Kind = Kind {
         "scimUserName",
         "domains",
     ],
+    patched: &[],
 };
 
 /// Queries have no parent in their FQN (the name is a checksum of the text); their service is a
@@ -220,6 +230,7 @@ pub static QUERY: Kind = Kind {
     ],
     optional: &["owners", "tags", "followers", "users", "votes"],
     ignored: &["users", "dialect"],
+    patched: &[],
 };
 
 pub static ALL: [&Kind; 7] = [

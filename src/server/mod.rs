@@ -14,11 +14,15 @@ mod access;
 mod api;
 mod changes;
 mod entity;
+mod ingestion;
+mod joins;
 mod limits;
 mod lineage;
 mod patch;
+mod queries;
 mod request;
 mod routes;
+mod search;
 mod serve;
 mod store;
 mod usage;
@@ -131,8 +135,11 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // The request log (`RUST_LOG=pgmeta::server=debug`): what a client calls, to serve it.
+    let uri = req.uri().clone();
     let started = std::time::Instant::now();
     let response = next.run(req).await;
+    tracing::debug!(method, uri = %uri, route = %route, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     let status = format!("{}xx", response.status().as_u16() / 100);
     let m = metrics();
     m.requests

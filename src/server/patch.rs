@@ -129,6 +129,7 @@ fn check_fields(
         let known = stored.contains_key(field)
             || field == "owners"
             || kind.copied.contains(&field.as_str())
+            || kind.patched.contains(&field.as_str())
             || kind.optional.contains(&field.as_str());
         if !known {
             return Err(Invalid(format!("unknown field {field}")));

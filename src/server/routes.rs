@@ -52,13 +52,18 @@ pub(super) fn router() -> axum::Router<Shared> {
                 put(move |s, h, p, b| put_entity(k, s, h, p, b)).get(move |s, p| list(k, s, p)),
             )
             .route(
+                &format!("{base}/bulk"),
+                put(move |s, h, b| put_bulk(k, s, h, b)),
+            )
+            .route(
                 &format!("{base}/restore"),
                 put(move |s, h, b| restore(k, s, h, b)),
             )
             .route(
                 &format!("{base}/name/{{*fqn}}"),
                 get(move |s, p, q| get_entity(k, true, s, p, q))
-                    .delete(move |s, h, p, q| delete(k, true, s, h, p, q)),
+                    .delete(move |s, h, p, q| delete(k, true, s, h, p, q))
+                    .patch(move |s, h, p, b| patch_by_name(k, s, h, p, b)),
             )
             .route(
                 &format!("{base}/{{id}}"),
@@ -77,6 +82,10 @@ pub(super) fn router() -> axum::Router<Shared> {
     }
     r.merge(super::lineage::router())
         .merge(super::usage::router())
+        .merge(super::ingestion::router())
+        .merge(super::search::router())
+        .merge(super::joins::router())
+        .merge(super::queries::router())
 }
 
 fn updated_by(headers: &HeaderMap) -> &'static str {
@@ -141,12 +150,22 @@ async fn put_entity(
         super::request::validate(kind, v).map_err(|e| bad(e.0))
     })
     .await?;
-    let by = updated_by(&headers);
+    let (status, e) = put_one(kind, &app, &create, updated_by(&headers)).await?;
+    answer(status, app.present(kind, e, Some("*"))).await
+}
+
+/// One create-or-update, counted; `201` when it created the entity.
+async fn put_one(
+    kind: &'static Kind,
+    app: &AppState,
+    create: &super::request::Create,
+    by: &str,
+) -> Result<(StatusCode, Map<String, Value>), ApiError> {
     // A write that raced another of the same entity (the insert of a concurrent create, or a
     // row changed between the read and the lock) starts again from a fresh read.
     let mut attempts = 0;
     let (outcome, e) = loop {
-        match app.store.put(kind, &create, by).await {
+        match app.store.put(kind, create, by).await {
             Err(StoreError::Conflict(_)) if attempts < PUT_ATTEMPTS => attempts += 1,
             other => break other?,
         }
@@ -159,7 +178,66 @@ async fn put_entity(
         .entity_writes
         .with_label_values(&[kind.entity_type, outcome_label(outcome)])
         .inc();
-    answer(status, app.present(kind, e, Some("*"))).await
+    Ok((status, e))
+}
+
+/// `PUT /{collection}/bulk`: an array of create requests, each applied as its own PUT (one
+/// failing does not stop the others), answered with OpenMetadata's `BulkOperationResult`.
+/// Each result's `request` names the entity (its FQN once written, else the request's name).
+async fn put_bulk(
+    kind: &'static Kind,
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult {
+    let requests = json_body(&headers, body, move |v| match v {
+        Value::Array(items) => Ok(items
+            .into_iter()
+            .map(|item| {
+                let name = item.get("name").cloned().unwrap_or(Value::Null);
+                (name, super::request::validate(kind, item).map_err(|e| e.0))
+            })
+            .collect::<Vec<_>>()),
+        _ => Err(bad("a bulk request is a JSON array of create requests")),
+    })
+    .await?;
+    let by = updated_by(&headers);
+    let (mut passed, mut failed) = (Vec::new(), Vec::new());
+    for (name, create) in requests {
+        let outcome = match create {
+            Ok(create) => put_one(kind, &app, &create, by).await,
+            Err(reason) => Err(bad(reason)),
+        };
+        match outcome {
+            Ok((status, e)) => passed.push(json!({
+                "request": e.get("fullyQualifiedName").cloned().unwrap_or(name),
+                "status": status.as_u16(),
+            })),
+            Err(ApiError(status, message)) => failed.push(json!({
+                "request": name,
+                "message": message,
+                "status": status.as_u16(),
+            })),
+        }
+    }
+    let status = match (passed.is_empty(), failed.is_empty()) {
+        (_, true) => "success",
+        (true, false) => "failure",
+        (false, false) => "partialSuccess",
+    };
+    answer(
+        StatusCode::OK,
+        json!({
+            "dryRun": false,
+            "status": status,
+            "numberOfRowsProcessed": passed.len() + failed.len(),
+            "numberOfRowsPassed": passed.len(),
+            "numberOfRowsFailed": failed.len(),
+            "successRequest": passed,
+            "failedRequest": failed,
+        }),
+    )
+    .await
 }
 
 fn outcome_label(o: PutOutcome) -> &'static str {
@@ -179,12 +257,26 @@ async fn get_entity(
 ) -> ApiResult {
     let include = Include::parse(q.get("include").map(String::as_str));
     let mut e = app.store.get(kind, by_name, &key, include).await?;
-    if q.get("fields")
-        .is_some_and(|f| f.contains("usageSummary") || f.contains('*'))
+    // Only entities that have the field (a service has none: OpenMetadata's strict clients
+    // refuse an unknown key, even a null one).
+    if kind.optional.contains(&"usageSummary")
+        && q.get("fields")
+            .is_some_and(|f| f.contains("usageSummary") || f.contains('*'))
     {
         if let Some(id) = e.get("id").and_then(Value::as_str).map(str::to_owned) {
             let summary = super::usage::summary(&app.store, &id).await?;
             e.insert("usageSummary".into(), summary);
+        }
+    }
+    if kind.optional.contains(&"joins")
+        && q.get("fields")
+            .is_some_and(|f| f.contains("joins") || f.contains('*'))
+    {
+        if let Some(id) = e.get("id").and_then(Value::as_str).map(str::to_owned) {
+            e.insert(
+                "joins".into(),
+                super::joins::joins_of(&app.store, &id).await?,
+            );
         }
     }
     answer(
@@ -351,6 +443,29 @@ async fn patch(
         .patch(kind, &id, ops, updated_by(&headers), app.max_body_bytes)
         .await?;
     answer(StatusCode::OK, app.present(kind, e, Some("*"))).await
+}
+
+/// `PATCH /{collection}/name/{fqn}`: the same patch, the entity found by its FQN (the
+/// lineage workflow marks views it has read this way).
+async fn patch_by_name(
+    kind: &'static Kind,
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(fqn): Path<String>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult {
+    let e = app.store.get(kind, true, &fqn, Include::NonDeleted).await?;
+    let id = e
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{fqn} has no id"),
+            )
+        })?
+        .to_owned();
+    patch(kind, State(app), headers, Path(id), body).await
 }
 
 async fn versions(

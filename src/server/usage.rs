@@ -14,12 +14,32 @@ use std::collections::HashMap;
 type ApiResult = Result<Response, ApiError>;
 
 pub(super) fn router() -> axum::Router<Shared> {
-    axum::Router::new().route(
-        "/api/v1/usage/{entity_type}/{id}",
-        post(|s, p, b| report(false, s, p, b))
-            .put(|s, p, b| report(true, s, p, b))
-            .get(read),
+    axum::Router::new()
+        .route(
+            "/api/v1/usage/{entity_type}/{id}",
+            post(|s, p, b| report(false, s, p, b))
+                .put(|s, p, b| report(true, s, p, b))
+                .get(read),
+        )
+        .route(
+            "/api/v1/usage/compute.percentile/{entity_type}/{date}",
+            post(compute_percentile),
+        )
+}
+
+/// `POST /usage/compute.percentile/{entityType}/{date}`: ranks the day's counts of every
+/// entity of the type (the usage workflow calls it after reporting a day).
+async fn compute_percentile(
+    State(app): State<Shared>,
+    Path((entity_type, date)): Path<(String, String)>,
+) -> ApiResult {
+    let k = kind_of_type(&entity_type)?;
+    let ranked = app.store.compute_percentile(k.collection, &date).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({"entityType": k.entity_type, "date": date, "ranked": ranked})),
     )
+        .into_response())
 }
 
 async fn report(
@@ -76,7 +96,7 @@ async fn usage_of(
     let rows = app.store.usage(id, date, days).await?;
     let usage: Vec<Value> = rows
         .iter()
-        .map(|(day, count)| json!({"date": day, "dailyStats": {"count": count, "percentileRank": 0.0}}))
+        .map(|(day, count, rank)| json!({"date": day, "dailyStats": {"count": count, "percentileRank": rank}}))
         .collect();
     Ok(Json(json!({"entity": reference(k, &e), "usage": usage})).into_response())
 }
@@ -84,15 +104,15 @@ async fn usage_of(
 /// The `usageSummary` field: the latest day, with 7- and 30-day sums ending there.
 pub(super) async fn summary(store: &Store, id: &str) -> Result<Value, StoreError> {
     let rows = store.usage(id, None, 3650).await?;
-    let Some((latest, count)) = rows.first() else {
+    let Some((latest, count, rank)) = rows.first() else {
         return Ok(Value::Null);
     };
-    let sum = |rows: Vec<(String, i64)>| rows.iter().map(|(_, c)| c).sum::<i64>();
+    let sum = |rows: Vec<(String, i64, f64)>| rows.iter().map(|(_, c, _)| c).sum::<i64>();
     let week = sum(store.usage(id, Some(latest), 7).await?);
     let month = sum(store.usage(id, Some(latest), 30).await?);
     Ok(json!({
         "date": latest,
-        "dailyStats": {"count": count, "percentileRank": 0.0},
+        "dailyStats": {"count": count, "percentileRank": rank},
         "weeklyStats": {"count": week, "percentileRank": 0.0},
         "monthlyStats": {"count": month, "percentileRank": 0.0},
     }))

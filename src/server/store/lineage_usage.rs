@@ -81,33 +81,89 @@ impl Store {
         } else {
             "INSERT INTO pgmeta_catalog.usage_daily (entity_id, day, count) VALUES ($1, $2::text::date, $3) ON CONFLICT (entity_id, day) DO UPDATE SET count = usage_daily.count + EXCLUDED.count"
         };
-        c.execute(sql, &[&id, &day, &count]).await.map_err(|e| {
-            if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_DATETIME_FORMAT)
-                || e.code() == Some(&tokio_postgres::error::SqlState::DATETIME_FIELD_OVERFLOW)
-            {
-                StoreError::Invalid(Invalid(format!("date {day:?} is not a YYYY-MM-DD date")))
-            } else {
-                StoreError::Pg(e)
-            }
-        })?;
+        c.execute(sql, &[&id, &day, &count])
+            .await
+            .map_err(|e| date_error(e, day))?;
         Ok(())
     }
 
-    /// `(date, count)` of an entity's usage, newest first, up to `days` days back from `until`.
+    /// Sets a table's joins of one day (`TableJoins` of the usage workflow; a repeated day
+    /// replaces the earlier one, as a re-run of the workflow reads the same log).
+    pub async fn put_joins(&self, id: &str, day: &str, joins: &Value) -> Result<(), StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let text = joins.to_string();
+        c.execute(
+            "INSERT INTO pgmeta_catalog.join_daily (entity_id, day, body) VALUES ($1, $2::text::date, $3::text::jsonb) ON CONFLICT (entity_id, day) DO UPDATE SET body = EXCLUDED.body",
+            &[&id, &day, &text],
+        )
+        .await
+        .map_err(|e| date_error(e, day))?;
+        Ok(())
+    }
+
+    /// A table's joins of the `days` days up to its latest day, newest first: `(day, joins)`.
+    pub async fn joins(&self, id: &str, days: i32) -> Result<Vec<(String, Value)>, StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        let rows = c
+            .query(
+                "SELECT day::text, body::text FROM pgmeta_catalog.join_daily WHERE entity_id = $1 AND day > (SELECT max(day) FROM pgmeta_catalog.join_daily WHERE entity_id = $1) - $2::int ORDER BY day DESC",
+                &[&id, &days],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.get(0), Value::Object(body_of(r.get::<_, &str>(1))?))))
+            .collect()
+    }
+
+    /// `(date, count, percentile rank)` of an entity's usage, newest first, up to `days` days
+    /// back from `until`.
     pub async fn usage(
         &self,
         id: &str,
         until: Option<&str>,
         days: i32,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    ) -> Result<Vec<(String, i64, f64)>, StoreError> {
         let conn = self.client().await?;
         let c = conn.db();
         let rows = c
             .query(
-                "SELECT day::text, count FROM pgmeta_catalog.usage_daily WHERE entity_id = $1 AND day <= coalesce($2::text::date, 'infinity'::date) AND day > coalesce($2::text::date, current_date) - $3::int ORDER BY day DESC",
+                "SELECT day::text, count, percentile FROM pgmeta_catalog.usage_daily WHERE entity_id = $1 AND day <= coalesce($2::text::date, 'infinity'::date) AND day > coalesce($2::text::date, current_date) - $3::int ORDER BY day DESC",
                 &[&id, &until, &days],
             )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Sets the percentile rank (0-100) of each entity of `collection` among those with usage
+    /// on `day`, by count (OpenMetadata's `compute.percentile`). Returns how many were ranked.
+    pub async fn compute_percentile(&self, collection: &str, day: &str) -> Result<u64, StoreError> {
+        let conn = self.client().await?;
+        let c = conn.db();
+        c.execute(
+            "UPDATE pgmeta_catalog.usage_daily u SET percentile = r.rank FROM (\
+               SELECT d.entity_id, 100 * percent_rank() OVER (ORDER BY d.count) AS rank \
+               FROM pgmeta_catalog.usage_daily d JOIN pgmeta_catalog.entity e ON e.id = d.entity_id \
+               WHERE e.collection = $1 AND d.day = $2::text::date) r \
+             WHERE u.entity_id = r.entity_id AND u.day = $2::text::date",
+            &[&collection, &day],
+        )
+        .await
+        .map_err(|e| date_error(e, day))
+    }
+}
+
+/// A date PostgreSQL refused is the client's error; anything else is the store's.
+fn date_error(e: tokio_postgres::Error, day: &str) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_DATETIME_FORMAT)
+        || e.code() == Some(&tokio_postgres::error::SqlState::DATETIME_FIELD_OVERFLOW)
+    {
+        StoreError::Invalid(Invalid(format!("date {day:?} is not a YYYY-MM-DD date")))
+    } else {
+        StoreError::Pg(e)
     }
 }

@@ -77,6 +77,14 @@ CREATE TABLE IF NOT EXISTS pgmeta_catalog.usage_daily (
     count bigint NOT NULL,
     PRIMARY KEY (entity_id, day)
 );
+-- The day's percentile rank among the entities of its type (compute.percentile sets it).
+ALTER TABLE pgmeta_catalog.usage_daily ADD COLUMN IF NOT EXISTS percentile double precision NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS pgmeta_catalog.join_daily (
+    entity_id text NOT NULL,
+    day date NOT NULL,
+    body jsonb NOT NULL,
+    PRIMARY KEY (entity_id, day)
+);
 ";
 
 /// What went wrong in the store; the API maps each to a status (`routes::ApiError`).

@@ -436,6 +436,7 @@ impl Store {
             for sql in [
                 "DELETE FROM pgmeta_catalog.lineage_edge WHERE from_id = ANY($1) OR to_id = ANY($1)",
                 "DELETE FROM pgmeta_catalog.usage_daily WHERE entity_id = ANY($1)",
+                "DELETE FROM pgmeta_catalog.join_daily WHERE entity_id = ANY($1)",
                 "DELETE FROM pgmeta_catalog.entity_version WHERE id = ANY($1)",
                 "DELETE FROM pgmeta_catalog.entity WHERE id = ANY($1)",
             ] {
