@@ -47,6 +47,17 @@ fn start_capture(p: &Pipeline, dir: &std::path::Path) -> Service {
     Service::start("pgmeta-capture", &args, &[])
 }
 
+/// Writes both processes' whole logs where they outlive the test, and says where.
+fn keep_logs(seed: u64, capture: &Service, p: &Pipeline) {
+    let kept = std::env::temp_dir().join(format!("pgmeta-chaos-{seed}-{}", std::process::id()));
+    if std::fs::create_dir_all(&kept).is_ok() {
+        let apply = p.apply.as_ref().map(Service::log).unwrap_or_default();
+        let _ = std::fs::write(kept.join("apply.log"), apply);
+        let _ = std::fs::write(kept.join("capture.log"), capture.log());
+        eprintln!("logs kept in {}", kept.display());
+    }
+}
+
 /// The chaos tables of the source, by name.
 async fn chaos_tables(p: &Pipeline) -> Vec<String> {
     p.env
@@ -184,6 +195,7 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
                 eprintln!("{fqn}: {ops:?}");
                 eprintln!("  catalog: {}", p.table_state(fqn).await);
             }
+            keep_logs(seed, &capture, &p);
         }
         assert!(
             Instant::now() < deadline,
@@ -212,13 +224,7 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
     if let Err(gap) = assert_view_lineage_equals_source(&p, Duration::from_secs(90)).await {
         eprintln!("KNOWN ISSUE (chaos, seed {seed}): {gap}");
         let log = p.apply.as_ref().map(Service::log).unwrap_or_default();
-        // The whole logs, kept for reading after the test's directories are gone.
-        let kept = std::env::temp_dir().join(format!("pgmeta-chaos-{seed}-{}", std::process::id()));
-        if std::fs::create_dir_all(&kept).is_ok() {
-            let _ = std::fs::write(kept.join("apply.log"), &log);
-            let _ = std::fs::write(kept.join("capture.log"), capture.log());
-            eprintln!("  logs kept in {}", kept.display());
-        }
+        keep_logs(seed, &capture, &p);
         for line in log.lines().filter(|l| {
             l.contains("not in the metadata server yet")
                 || l.contains("parked event")
