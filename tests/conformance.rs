@@ -189,17 +189,16 @@ async fn bad_requests_are_rejected_naming_the_field() {
 }
 
 /// One workflow config of OpenMetadata's ingestion framework for the test database, writing
-/// to `catalog` as service `om`.
+/// to the server at `api` as service `service`.
 fn workflow_config(
     env: &TestEnv,
-    catalog: &CatalogServer,
-    token: &str,
+    (api, token, service): (&str, &str, &str),
     source_type: &str,
     source_config: &str,
     rest: &str,
 ) -> String {
     format!(
-        "source:\n  type: {source_type}\n  serviceName: om\n  serviceConnection:\n    config:\n      type: Postgres\n\
+        "source:\n  type: {source_type}\n  serviceName: {service}\n  serviceConnection:\n    config:\n      type: Postgres\n\
          \x20     username: postgres\n      authType:\n        password: \"{password}\"\n      hostPort: 127.0.0.1:{port}\n\
          \x20     database: {db}\n  sourceConfig:\n    config:\n{source_config}\n{rest}\
          workflowConfig:\n  loggerLevel: INFO\n  openMetadataServerConfig:\n    hostPort: {api}\n\
@@ -207,8 +206,87 @@ fn workflow_config(
         password = pgmeta::testkit::SUPERUSER_PASSWORD,
         port = env.cluster.port(),
         db = env.db,
-        api = catalog.api(),
     )
+}
+
+/// `metadata`, OpenMetadata's ingestion CLI, from the cached venv.
+pub fn openmetadata_cli() -> Option<PathBuf> {
+    pgmeta::testkit::venv_program("venv-openmetadata", "metadata")
+}
+
+/// Runs OpenMetadata's own Postgres connector on the test database into the server at `api`
+/// as service `service`: `metadata ingest` with the metadata and then the lineage workflow,
+/// then `metadata usage`. Panics with the end of its output when one does not exit 0.
+pub fn run_openmetadata_workflows(
+    cli: &PathBuf,
+    env: &TestEnv,
+    api: &str,
+    token: &str,
+    service: &str,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let stage = dir.path().join("usage-stage");
+    let sink = "sink:\n  type: metadata-rest\n  config: {}\n";
+    let usage_steps = format!(
+        "processor:\n  type: query-parser\n  config: {{}}\nstage:\n  type: table-usage\n  config:\n    filename: {s}\n\
+         bulkSink:\n  type: metadata-usage\n  config:\n    filename: {s}\n",
+        s = stage.display()
+    );
+    let runs = [
+        (
+            "ingest",
+            "postgres",
+            "      type: DatabaseMetadata".to_owned(),
+            sink.to_owned(),
+        ),
+        (
+            "ingest",
+            "postgres-lineage",
+            "      type: DatabaseLineage".to_owned(),
+            sink.to_owned(),
+        ),
+        (
+            "usage",
+            "postgres-usage",
+            // The test cluster's pg_stat_statements holds every test database's statements,
+            // the same texts among them (the demo's workload): this database's only (the
+            // connector's filterCondition on pg_stat_statements), all of them.
+            format!(
+                "      type: DatabaseUsage\n      queryLogDuration: 1\n      resultLimit: 1000000\n\
+                 \x20     filterCondition: \"dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = '{}')\"",
+                env.db
+            ),
+            usage_steps,
+        ),
+    ];
+    for (command, source_type, source_config, rest) in runs {
+        let config = dir.path().join(format!("{source_type}.yaml"));
+        std::fs::write(
+            &config,
+            workflow_config(
+                env,
+                (api, token, service),
+                source_type,
+                &source_config,
+                &rest,
+            ),
+        )
+        .expect("workflow config");
+        let out = Command::new(cli)
+            .arg(command)
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .expect("run metadata");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = text.lines().rev().take(60).collect();
+        assert!(
+            out.status.success(),
+            "metadata {command} ({source_type}) failed:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
 }
 
 /// OpenMetadata's own Postgres connector runs against pgmeta-catalog: `metadata ingest` with
@@ -218,7 +296,7 @@ fn workflow_config(
 #[tokio::test]
 async fn openmetadata_ingestion_workflows_run_against_pgmeta_catalog() {
     let test = "openmetadata_ingestion_workflows_run_against_pgmeta_catalog";
-    let Some(metadata) = pgmeta::testkit::venv_program("venv-openmetadata", "metadata") else {
+    let Some(metadata) = openmetadata_cli() else {
         pgmeta::testkit::skip(
             test,
             pgmeta::testkit::Missing::Tool,
@@ -237,64 +315,7 @@ async fn openmetadata_ingestion_workflows_run_against_pgmeta_catalog() {
     env.cluster.create_database(&catalog_db).await;
     let token = "om-ingest-token";
     let catalog = CatalogServer::start(&env.cluster.url(&catalog_db), Some(token));
-    let dir = tempfile::tempdir().expect("dir");
-    let stage = dir.path().join("usage-stage");
-    let sink = "sink:\n  type: metadata-rest\n  config: {}\n";
-    let usage_steps = format!(
-        "processor:\n  type: query-parser\n  config: {{}}\nstage:\n  type: table-usage\n  config:\n    filename: {s}\n\
-         bulkSink:\n  type: metadata-usage\n  config:\n    filename: {s}\n",
-        s = stage.display()
-    );
-    let runs = [
-        (
-            "ingest",
-            "postgres",
-            "      type: DatabaseMetadata",
-            sink.to_owned(),
-        ),
-        (
-            "ingest",
-            "postgres-lineage",
-            "      type: DatabaseLineage",
-            sink.to_owned(),
-        ),
-        (
-            "usage",
-            "postgres-usage",
-            // The test cluster's pg_stat_statements holds every test database's statements:
-            // read them all, not the connector's first 1,000.
-            "      type: DatabaseUsage\n      queryLogDuration: 1\n      resultLimit: 1000000",
-            usage_steps,
-        ),
-    ];
-    for (command, source_type, source_config, rest) in runs {
-        let config = dir.path().join(format!("{source_type}.yaml"));
-        std::fs::write(
-            &config,
-            workflow_config(&env, &catalog, token, source_type, source_config, &rest),
-        )
-        .expect("workflow config");
-        let out = Command::new(&metadata)
-            .arg(command)
-            .arg("-c")
-            .arg(&config)
-            .output()
-            .expect("run metadata");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "metadata {command} ({source_type}) failed:\n{}",
-            text.lines()
-                .rev()
-                .take(60)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
+    run_openmetadata_workflows(&metadata, &env, &catalog.api(), token, "om");
 
     let http = reqwest::Client::new();
     let get = |path: String| {

@@ -12,6 +12,7 @@ mod chaos;
 mod cli;
 mod conformance;
 mod deploy;
+mod equivalence;
 mod filters;
 mod foreign_readers;
 mod health;

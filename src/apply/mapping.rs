@@ -5,7 +5,7 @@ use super::name::EntityName;
 use crate::event::{ColumnEdge, LineageEvent, LineageOrigin, MetadataEvent};
 use crate::model::{
     Column, ConstraintType, Database, DatabaseSchema, EntityType, Fqn, Routine, RoutineKind, Table,
-    TableType, TypeFamily,
+    TableType, TypeFamily, quote_ident,
 };
 use crate::openmetadata::kind::{self, Kind};
 use serde_json::{Map, Value, json};
@@ -74,14 +74,59 @@ fn table_type(t: TableType) -> &'static str {
     }
 }
 
+/// What OpenMetadata puts in a column's `constraint`: a one-column primary key or unique
+/// constraint is the column's (and not a table constraint); a column of a primary key of
+/// several columns has none; else its nullability. As OpenMetadata's own connector does.
+fn column_constraint(t: &Table, c: &Column) -> Option<&'static str> {
+    let keys = |kind: ConstraintType| {
+        t.constraints
+            .iter()
+            .filter(move |k| k.constraint_type == kind)
+            .map(|k| &k.columns)
+    };
+    if let Some(pk) = keys(ConstraintType::PrimaryKey).find(|cols| cols.contains(&c.name)) {
+        return (pk.len() == 1).then_some("PRIMARY_KEY");
+    }
+    if keys(ConstraintType::Unique).any(|cols| cols.len() == 1 && cols[0] == c.name) {
+        return Some("UNIQUE");
+    }
+    Some(if c.nullable { "NULL" } else { "NOT_NULL" })
+}
+
+/// A foreign key's `relationshipType`: PostgreSQL makes its referred columns unique (a
+/// primary key or unique constraint), so it is ONE_TO_ONE when its own columns are unique in
+/// this table too, else MANY_TO_ONE.
+fn relationship(t: &Table, columns: &[String]) -> &'static str {
+    let unique_here = t.constraints.iter().any(|k| {
+        matches!(
+            k.constraint_type,
+            ConstraintType::PrimaryKey | ConstraintType::Unique
+        ) && k.columns.len() == columns.len()
+            && k.columns.iter().all(|c| columns.contains(c))
+    });
+    if unique_here {
+        "ONE_TO_ONE"
+    } else {
+        "MANY_TO_ONE"
+    }
+}
+
 fn table(t: &Table, name: &EntityName, schema_fqn: &str) -> Value {
-    let columns: Vec<Value> = t.columns.iter().map(column).collect();
+    let columns: Vec<Value> = t
+        .columns
+        .iter()
+        .map(|c| column(c, column_constraint(t, c)))
+        .collect();
     let table_fqn = |schema: &str, table: &str| name.sibling_object(schema, table);
     let constraints: Vec<Value> = t
         .constraints
         .iter()
         .filter_map(|c| {
             let kind = match c.constraint_type {
+                // One column: the column's constraint instead (see `column_constraint`).
+                ConstraintType::PrimaryKey | ConstraintType::Unique if c.columns.len() == 1 => {
+                    return None;
+                }
                 ConstraintType::PrimaryKey => "PRIMARY_KEY",
                 ConstraintType::Unique => "UNIQUE",
                 ConstraintType::ForeignKey => "FOREIGN_KEY",
@@ -97,14 +142,25 @@ fn table(t: &Table, name: &EntityName, schema_fqn: &str) -> Value {
                     .map(|col| format!("{target}.{}", Fqn::new([col.as_str()])))
                     .collect();
                 out["referredColumns"] = json!(referred);
+                out["relationshipType"] = json!(relationship(t, &c.columns));
             }
             Some(out)
         })
         .collect();
-    let definition = if t.table_type.is_view() {
-        t.view_definition.clone()
-    } else {
-        t.ddl.clone()
+    // A view's definition as the statement that makes it, as OpenMetadata's connector gives it.
+    let definition = match (t.table_type, &t.view_definition) {
+        (TableType::View, Some(d)) => Some(format!(
+            "create view {}.{} as {d}",
+            quote_ident(&t.schema),
+            quote_ident(&t.name)
+        )),
+        (TableType::MaterializedView, Some(d)) => Some(format!(
+            "create materialized view {}.{} as {d}",
+            quote_ident(&t.schema),
+            quote_ident(&t.name)
+        )),
+        _ if t.table_type.is_view() => t.view_definition.clone(),
+        _ => t.ddl.clone(),
     };
     let mut body = json!({
         "name": t.name,
@@ -151,16 +207,21 @@ fn partition(p: &crate::model::Partitioning, t: &Table) -> Value {
     json!({"columns": columns})
 }
 
-fn column(c: &Column) -> Value {
+fn column(c: &Column, constraint: Option<&str>) -> Value {
     let (data_type, length, precision, scale) = data_type(c);
     let mut out = json!({
         "name": c.name,
         "dataType": data_type,
         "dataTypeDisplay": c.data_type.as_ref(),
-        "description": c.description,
-        "constraint": if c.nullable { "NULL" } else { "NOT_NULL" },
         "ordinalPosition": c.attnum,
     });
+    // Absent rather than null, as OpenMetadata's connector leaves them.
+    if let Some(d) = &c.description {
+        out["description"] = json!(d);
+    }
+    if let Some(k) = constraint {
+        out["constraint"] = json!(k);
+    }
     if c.is_array {
         let element = c.element_type.as_deref().unwrap_or("unknown");
         out["arrayDataType"] = json!(scalar_type(element, TypeFamily::Other).0);
@@ -497,10 +558,85 @@ pub(crate) mod tests {
         let mut arr = col("text[]", TypeFamily::Text);
         arr.is_array = true;
         arr.element_type = Some("text".into());
-        let c = column(&arr);
+        let c = column(&arr, Some("NULL"));
         assert_eq!(c["dataType"], "ARRAY");
         assert_eq!(c["arrayDataType"], "TEXT");
         assert_eq!(c["dataTypeDisplay"], "text[]");
+    }
+
+    #[test]
+    fn constraints_take_the_place_openmetadata_gives_them() {
+        use crate::model::fixtures;
+        use crate::model::{Constraint, ForeignKeyReference};
+        let key = |kind: ConstraintType, cols: &[&str], references: Option<ForeignKeyReference>| {
+            Constraint {
+                name: "k".into(),
+                constraint_type: kind,
+                columns: cols.iter().map(|c| (*c).to_owned()).collect(),
+                definition: String::new(),
+                references,
+                deferrable: false,
+                description: None,
+                local: true,
+            }
+        };
+        let mut t = fixtures::table(1, "lines", TableType::Table);
+        t.schema = "sales".into();
+        t.columns = ["order_id", "line_no", "code", "note", "book_id"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| fixtures::column(i as i32 + 1, c, "integer"))
+            .collect();
+        t.columns[3].nullable = true;
+        t.columns[4].nullable = false;
+        let books = ForeignKeyReference {
+            schema: "catalog".into(),
+            table: "books".into(),
+            columns: vec!["book_id".into()],
+            on_update: "a".into(),
+            on_delete: "a".into(),
+            match_type: "s".into(),
+        };
+        t.constraints = vec![
+            key(ConstraintType::PrimaryKey, &["order_id", "line_no"], None),
+            key(ConstraintType::Unique, &["code"], None),
+            key(ConstraintType::ForeignKey, &["book_id"], Some(books)),
+        ];
+        let name = EntityName::parse(EntityType::Table, "s.d.sales.lines").expect("name");
+        let body = table(&t, &name, "s.d.sales");
+        let constraint = |i: usize| body["columns"][i].get("constraint").cloned();
+        // Members of a two-column key have none; a one-column unique key is the column's.
+        assert_eq!(constraint(0), None);
+        assert_eq!(constraint(1), None);
+        assert_eq!(constraint(2), Some(json!("UNIQUE")));
+        assert_eq!(constraint(3), Some(json!("NULL")));
+        assert_eq!(constraint(4), Some(json!("NOT_NULL")));
+        assert_eq!(body["columns"][3].get("description"), None);
+        let kinds: Vec<&str> = body["tableConstraints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["constraintType"].as_str())
+            .collect();
+        assert_eq!(kinds, ["PRIMARY_KEY", "FOREIGN_KEY"]);
+        assert_eq!(
+            body["tableConstraints"][1]["relationshipType"],
+            "MANY_TO_ONE"
+        );
+        assert_eq!(
+            body["tableConstraints"][1]["referredColumns"][0],
+            "s.d.catalog.books.book_id"
+        );
+
+        let mut v = fixtures::table(2, "Sales by day", TableType::View);
+        v.schema = "reporting".into();
+        v.view_definition = Some(" SELECT 1;".into());
+        let name =
+            EntityName::parse(EntityType::Table, "s.d.reporting.\"Sales by day\"").expect("name");
+        assert_eq!(
+            table(&v, &name, "s.d.reporting")["schemaDefinition"],
+            "create view reporting.\"Sales by day\" as  SELECT 1;"
+        );
     }
 
     #[test]

@@ -124,6 +124,9 @@ impl PgCluster {
             "listen_addresses=127.0.0.1",
             "wal_level=logical",
             "shared_preload_libraries=pg_stat_statements",
+            // Every test database's statements share it: room enough that one test's are
+            // not evicted by the others' before it reads them.
+            "pg_stat_statements.max=50000",
             "max_replication_slots=32",
             "max_wal_senders=32",
             "max_connections=300",
