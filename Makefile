@@ -35,7 +35,7 @@ chaos: tools
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools
 	scripts/install-python-tools.sh >/dev/null
-	$(CARGO) bench --features testkit --bench lineage --bench catalog --bench ddl_latency --bench apply --bench catalog_server
+	$(CARGO) bench --features testkit --bench lineage --bench catalog --bench ddl_latency --bench apply --bench catalog_server --bench openmetadata
 
 lint:
 	$(CARGO) fmt --check

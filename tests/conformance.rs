@@ -43,7 +43,23 @@ async fn the_official_openmetadata_client_works_against_pgmeta_catalog() {
     let env = TestEnv::new("conformance").await;
     let catalog = CatalogServer::start(&env.cluster.url(&env.db), Some("conformance-token"));
     let out = run(&python, &["drive", &catalog.api(), "conformance-token"]);
-    assert!(out.contains("conformance: 33 checks passed"), "{out}");
+    assert!(out.contains("conformance: 35 checks passed"), "{out}");
+    // The edge added twice went through the PATCH route, not the client's PUT fallback.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", catalog.port))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("pgmeta_catalog_requests_total")
+                && l.contains("method=\"PATCH\"")
+                && l.contains("route=\"/api/v1/lineage/{from_type}/{from_id}/{to_type}/{to_id}\"")
+                && l.contains("status=\"2xx\"")),
+        "no successful PATCH of a lineage edge:\n{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ pub(super) fn router() -> axum::Router<Shared> {
         .route("/api/v1/lineage/{entity_type}/{id}", get(graph_by_id))
         .route(
             "/api/v1/lineage/{from_type}/{from_id}/{to_type}/{to_id}",
-            delete(delete_edge),
+            delete(delete_edge).patch(patch_edge),
         )
 }
 
@@ -177,6 +177,39 @@ async fn delete_edge(
     } else {
         Err(StoreError::NotFound(format!("no lineage edge from {from} to {to}")).into())
     }
+}
+
+/// `PATCH /lineage/{fromType}/{fromId}/{toType}/{toId}`: a JSON Patch of the edge's details
+/// (the lineage workflow sends one when an edge it adds exists already). The patched details
+/// are validated as a PUT's are.
+async fn patch_edge(
+    State(app): State<Shared>,
+    Path((_, from, _, to)): Path<(String, String, String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let ops: Vec<json_patch::PatchOperation> = serde_json::from_slice(&body)
+        .map_err(|e| bad(format!("not an RFC 6902 JSON Patch: {e}")))?;
+    let details = app
+        .store
+        .get_edge(&from, &to)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no lineage edge from {from} to {to}")))?;
+    let mut patched = details.clone();
+    json_patch::patch(&mut patched, &ops)
+        .map_err(|e| bad(format!("the patch does not apply to the edge: {e}")))?;
+    validate_details(&patched)?;
+    if let Value::Object(d) = &mut patched {
+        d.retain(|_, v| !v.is_null());
+    }
+    let changed = patched != details && app.store.put_edge(&from, &to, &patched).await?;
+    super::metrics()
+        .entity_writes
+        .with_label_values(&[
+            "lineage_edge",
+            if changed { "updated" } else { "unchanged" },
+        ])
+        .inc();
+    Ok(StatusCode::OK.into_response())
 }
 
 fn depth(q: &HashMap<String, String>, name: &str) -> Result<usize, ApiError> {

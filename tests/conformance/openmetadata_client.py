@@ -216,6 +216,32 @@ def drive(host_port, token):
     check("nodes", {n["name"] for n in up["nodes"]} == {"orders"}, up["nodes"])
     edge = om.get_lineage_edge(str(orders.id.root), str(view.id.root))
     check("get_lineage_edge", edge is not None and edge["edge"]["source"] == "ViewLineage", edge)
+    # The same edge again with another query: the client PATCHes the existing edge.
+    om.add_lineage(
+        AddLineageRequest(
+            edge=EntitiesEdge(
+                fromEntity=EntityReference(id=orders.id, type="table"),
+                toEntity=EntityReference(id=view.id, type="table"),
+                lineageDetails=LineageDetails(
+                    sqlQuery="SELECT count(*) AS n FROM orders",
+                    source=LineageSource.ViewLineage,
+                ),
+            )
+        ),
+        check_patch=True,
+    )
+    # Read past the client's own edge cache.
+    edge = om.client.get(f"/lineage/getLineageEdge/{orders.id.root}/{view.id.root}")
+    check(
+        "add_lineage of an existing edge patches it",
+        edge is not None and edge["edge"].get("sqlQuery") == "SELECT count(*) AS n FROM orders",
+        edge,
+    )
+    check(
+        "the patch keeps the column lineage",
+        edge is not None and len(edge["edge"].get("columnsLineage") or []) == 1,
+        edge,
+    )
 
     om.publish_table_usage(orders, UsageRequest(date="2026-11-27", count=5))
     om.publish_table_usage(orders, UsageRequest(date="2026-11-27", count=2))
