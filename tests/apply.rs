@@ -77,6 +77,31 @@ impl Pipeline {
         args
     }
 
+    /// Waits until the catalog holds every relation of the source as a live table; past
+    /// `timeout`, fails naming the missing ones, with pgmeta-apply's log.
+    pub async fn wait_for_every_relation(&self, timeout: Duration) {
+        let rels = relations(&self.env).await;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut missing = Vec::new();
+            for (s, n, _) in &rels {
+                let fqn = self.fqn(s, n);
+                if self.table(&fqn, "non-deleted").await.is_none() {
+                    missing.push(fqn);
+                }
+            }
+            if missing.is_empty() {
+                return;
+            }
+            let log = self.apply.as_ref().map(|a| a.log()).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "not in the catalog: {missing:?}\napply log:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// What the catalog holds of a table, deleted or not (for a failing test's report).
     pub async fn table_state(&self, fqn: &str) -> String {
         let (_, t) = self
@@ -426,26 +451,7 @@ async fn end_to_end(p: &mut Pipeline) -> f64 {
     let mut capture = p.env.capture().await;
     poll_ok(&mut capture).await;
     p.start_apply();
-    let rels = relations(&p.env).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut missing = Vec::new();
-        for (s, n, _) in &rels {
-            let fqn = p.fqn(s, n);
-            if p.table(&fqn, "non-deleted").await.is_none() {
-                missing.push(fqn);
-            }
-        }
-        if missing.is_empty() {
-            break;
-        }
-        let log = p.apply.as_ref().map(|a| a.log()).unwrap_or_default();
-        assert!(
-            Instant::now() < deadline,
-            "not in the catalog: {missing:?}\napply log:\n{log}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    p.wait_for_every_relation(Duration::from_secs(120)).await;
     assert_catalog_equals_source(p).await;
 
     // Changes on the source reach the catalog as new versions and a soft delete.

@@ -225,9 +225,18 @@ fn workflow_config(
     )
 }
 
-/// `metadata`, OpenMetadata's ingestion CLI, from the cached venv.
-pub fn openmetadata_cli() -> Option<PathBuf> {
-    pgmeta::testkit::venv_program("venv-openmetadata", "metadata")
+/// `metadata`, OpenMetadata's ingestion CLI, from the cached venv; else `test` is recorded
+/// as skipped for the missing tool.
+pub fn openmetadata_cli_or_skip(test: &str) -> Option<PathBuf> {
+    let cli = pgmeta::testkit::venv_program("venv-openmetadata", "metadata");
+    if cli.is_none() {
+        pgmeta::testkit::skip(
+            test,
+            pgmeta::testkit::Missing::Tool,
+            "no openmetadata-ingestion venv (run scripts/install-python-tools.sh)",
+        );
+    }
+    cli
 }
 
 /// Runs OpenMetadata's own Postgres connector on the test database into the server at `api`
@@ -312,12 +321,7 @@ pub fn run_openmetadata_workflows(
 #[tokio::test]
 async fn openmetadata_ingestion_workflows_run_against_pgmeta_catalog() {
     let test = "openmetadata_ingestion_workflows_run_against_pgmeta_catalog";
-    let Some(metadata) = openmetadata_cli() else {
-        pgmeta::testkit::skip(
-            test,
-            pgmeta::testkit::Missing::Tool,
-            "no openmetadata-ingestion venv (run scripts/install-python-tools.sh)",
-        );
+    let Some(metadata) = openmetadata_cli_or_skip(test) else {
         return;
     };
     let env = TestEnv::new("om_ingest").await;

@@ -3,11 +3,11 @@
 //! broker -> apply) as service `svc`. Every table is compared field by field; the test fails on
 //! any difference that is not in `DELIBERATE`, each with its reason.
 
-use crate::apply::{Pipeline, TOKEN, bookshop_sql, relations};
+use crate::apply::{Pipeline, TOKEN, bookshop_sql};
 use crate::common::poll_ok;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every table of a service, by `schema.table`, with all fields.
 async fn tables_of(p: &Pipeline, service: &str) -> BTreeMap<String, Value> {
@@ -343,22 +343,7 @@ async fn both_ways(
         result.unwrap_or_else(|e| panic!("usage poll of {db}: {e}"));
     }
     p.start_apply();
-    let rels = relations(&p.env).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut missing = Vec::new();
-        for (s, n, _) in &rels {
-            let fqn = p.fqn(s, n);
-            if p.table(&fqn, "non-deleted").await.is_none() {
-                missing.push(fqn);
-            }
-        }
-        if missing.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not in the catalog: {missing:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    p.wait_for_every_relation(Duration::from_secs(120)).await;
 
     // OpenMetadata's connector, as service om.
     crate::conformance::run_openmetadata_workflows(
@@ -386,12 +371,12 @@ async fn both_ways(
     (om, pgmeta, found)
 }
 
-/// For another database than the demo: fails on a difference neither the demo's list nor
-/// `own` covers, and on an entry of `own` that covers none.
-fn assert_deliberate_with(found: &[String], own: &[Deliberate]) {
+/// Fails on a difference that no entry of `shared` or `own` covers, and on an entry of `own`
+/// that covers none (a stale entry would hide nothing).
+fn assert_deliberate(found: &[String], shared: &[Deliberate], own: &[Deliberate]) {
     let unexplained: Vec<String> = found
         .iter()
-        .filter(|d| !DELIBERATE.iter().chain(own).any(|k| (k.covers)(d)))
+        .filter(|d| !shared.iter().chain(own).any(|k| (k.covers)(d)))
         .map(|d| short(d))
         .collect();
     assert!(
@@ -409,42 +394,10 @@ fn assert_deliberate_with(found: &[String], own: &[Deliberate]) {
     }
 }
 
-/// Fails on a difference no entry of `deliberate` covers, and on an entry that covers none.
-fn assert_only_deliberate(found: &[String], deliberate: &[Deliberate]) {
-    let unexplained: Vec<&str> = found
-        .iter()
-        .map(String::as_str)
-        .filter(|d| !deliberate.iter().any(|k| (k.covers)(d)))
-        .collect();
-    assert!(
-        unexplained.is_empty(),
-        "{} differences that are not deliberate:\n{}",
-        unexplained.len(),
-        unexplained
-            .iter()
-            .map(|d| short(d))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    // Every deliberate difference is still one (a stale entry would hide nothing).
-    for k in deliberate {
-        assert!(
-            found.iter().any(|d| (k.covers)(d)),
-            "no longer a difference: {}",
-            k.reason
-        );
-    }
-}
-
 #[tokio::test]
 async fn pgmeta_writes_what_openmetadatas_own_connector_writes() {
     let test = "pgmeta_writes_what_openmetadatas_own_connector_writes";
-    let Some(cli) = crate::conformance::openmetadata_cli() else {
-        pgmeta::testkit::skip(
-            test,
-            pgmeta::testkit::Missing::Tool,
-            "no openmetadata-ingestion venv (run scripts/install-python-tools.sh)",
-        );
+    let Some(cli) = crate::conformance::openmetadata_cli_or_skip(test) else {
         return;
     };
     let mut p = Pipeline::new("equiv").await;
@@ -458,7 +411,7 @@ async fn pgmeta_writes_what_openmetadatas_own_connector_writes() {
         &[demo.join("changes.sql"), demo.join("workload.sql")],
     )
     .await;
-    assert_only_deliberate(&found, DELIBERATE);
+    assert_deliberate(&found, &[], DELIBERATE);
     // pgmeta's day counts are the workload's calls: two reads of books by format and two
     // joins of books and authors; one read of the view and the CTAS that reads it.
     for (table, calls) in [
@@ -483,12 +436,7 @@ const PAGILA_DELIBERATE: &[Deliberate] = &[Deliberate {
 #[tokio::test]
 async fn on_pagila_pgmeta_writes_what_openmetadatas_own_connector_writes() {
     let test = "on_pagila_pgmeta_writes_what_openmetadatas_own_connector_writes";
-    let Some(cli) = crate::conformance::openmetadata_cli() else {
-        pgmeta::testkit::skip(
-            test,
-            pgmeta::testkit::Missing::Tool,
-            "no openmetadata-ingestion venv (run scripts/install-python-tools.sh)",
-        );
+    let Some(cli) = crate::conformance::openmetadata_cli_or_skip(test) else {
         return;
     };
     let Some(corpus) = crate::pagila::corpus_dir() else {
@@ -504,7 +452,7 @@ async fn on_pagila_pgmeta_writes_what_openmetadatas_own_connector_writes() {
         .cluster
         .psql_file(&p.env.db, &corpus.join("pagila/pagila-schema.sql"));
     let (_, _, found) = both_ways(&mut p, &cli, &[]).await;
-    assert_deliberate_with(&found, PAGILA_DELIBERATE);
+    assert_deliberate(&found, DELIBERATE, PAGILA_DELIBERATE);
 }
 
 /// The type mapping's differences beyond the demo database's.
@@ -544,16 +492,11 @@ CREATE TABLE every_type (
 #[tokio::test]
 async fn on_every_type_family_pgmeta_writes_what_openmetadatas_own_connector_writes() {
     let test = "on_every_type_family_pgmeta_writes_what_openmetadatas_own_connector_writes";
-    let Some(cli) = crate::conformance::openmetadata_cli() else {
-        pgmeta::testkit::skip(
-            test,
-            pgmeta::testkit::Missing::Tool,
-            "no openmetadata-ingestion venv (run scripts/install-python-tools.sh)",
-        );
+    let Some(cli) = crate::conformance::openmetadata_cli_or_skip(test) else {
         return;
     };
     let mut p = Pipeline::new("equiv_types").await;
     p.env.sql(TYPE_FAMILIES).await;
     let (_, _, found) = both_ways(&mut p, &cli, &[]).await;
-    assert_deliberate_with(&found, TYPE_DELIBERATE);
+    assert_deliberate(&found, DELIBERATE, TYPE_DELIBERATE);
 }

@@ -133,13 +133,7 @@ async fn add_edge(
         .store
         .put_edge(&id(&from), &id(&to), &Value::Object(stored))
         .await?;
-    super::metrics()
-        .entity_writes
-        .with_label_values(&[
-            "lineage_edge",
-            if changed { "updated" } else { "unchanged" },
-        ])
-        .inc();
+    count_edge_write(changed);
     Ok(StatusCode::OK.into_response())
 }
 
@@ -202,6 +196,11 @@ async fn patch_edge(
         d.retain(|_, v| !v.is_null());
     }
     let changed = patched != details && app.store.put_edge(&from, &to, &patched).await?;
+    count_edge_write(changed);
+    Ok(StatusCode::OK.into_response())
+}
+
+fn count_edge_write(changed: bool) {
     super::metrics()
         .entity_writes
         .with_label_values(&[
@@ -209,7 +208,6 @@ async fn patch_edge(
             if changed { "updated" } else { "unchanged" },
         ])
         .inc();
-    Ok(StatusCode::OK.into_response())
 }
 
 fn depth(q: &HashMap<String, String>, name: &str) -> Result<usize, ApiError> {
