@@ -15,6 +15,20 @@ fn script() -> PathBuf {
     pgmeta::testkit::project_dir().join("tests/conformance/openmetadata_client.py")
 }
 
+/// The catalog's request counters (`pgmeta_catalog_requests_total` lines of its /metrics).
+async fn request_counts(catalog: &CatalogServer) -> Vec<String> {
+    reqwest::get(format!("http://127.0.0.1:{}/metrics", catalog.port))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+        .lines()
+        .filter(|l| l.starts_with("pgmeta_catalog_requests_total"))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn run(python: &PathBuf, args: &[&str]) -> String {
     let out = Command::new(python)
         .arg(script())
@@ -45,20 +59,12 @@ async fn the_official_openmetadata_client_works_against_pgmeta_catalog() {
     let out = run(&python, &["drive", &catalog.api(), "conformance-token"]);
     assert!(out.contains("conformance: 35 checks passed"), "{out}");
     // The edge added twice went through the PATCH route, not the client's PUT fallback.
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", catalog.port))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let requests = request_counts(&catalog).await;
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("pgmeta_catalog_requests_total")
-                && l.contains("method=\"PATCH\"")
-                && l.contains("route=\"/api/v1/lineage/{from_type}/{from_id}/{to_type}/{to_id}\"")
-                && l.contains("status=\"2xx\"")),
-        "no successful PATCH of a lineage edge:\n{metrics}"
+        requests.iter().any(|l| l.contains("method=\"PATCH\"")
+            && l.contains("route=\"/api/v1/lineage/{from_type}/{from_id}/{to_type}/{to_id}\"")
+            && l.contains("status=\"2xx\"")),
+        "no successful PATCH of a lineage edge: {requests:?}"
     );
 }
 
@@ -398,17 +404,10 @@ async fn openmetadata_ingestion_workflows_run_against_pgmeta_catalog() {
             .any(|q| q["queryUsedIn"].as_array().is_some_and(|u| !u.is_empty())),
         "queries with the tables they were used in: {queries}"
     );
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", catalog.port))
+    let unmatched: Vec<String> = request_counts(&catalog)
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let unmatched: Vec<&str> = metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("pgmeta_catalog_requests_total") && l.contains("route=\"unmatched\"")
-        })
+        .into_iter()
+        .filter(|l| l.contains("route=\"unmatched\""))
         .collect();
     assert!(
         unmatched.is_empty(),

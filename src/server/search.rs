@@ -120,13 +120,15 @@ async fn field_query(
     let Some(kind) = kind_of_index(index)? else {
         return Ok(answer(0, Vec::new()));
     };
-    let found: Vec<Map<String, Value>> = scan(&app, kind, include(&params))
+    // The same field paths as a query's (`service.name.keyword`).
+    let found: Vec<Value> = scan(&app, kind, include(&params))
         .await?
         .into_iter()
+        .map(Value::Object)
         .filter(|e| {
-            e.get(field.strip_suffix(".keyword").unwrap_or(field))
-                .and_then(Value::as_str)
-                .is_some_and(|s| glob(value, s))
+            values_at(e, field)
+                .iter()
+                .any(|v| v.as_str().is_some_and(|s| glob(value, s)))
         })
         .collect();
     let total = found.len();
@@ -134,7 +136,10 @@ async fn field_query(
         .into_iter()
         .skip(from)
         .take(size)
-        .map(|e| hit(index, e, None))
+        .filter_map(|e| match e {
+            Value::Object(m) => Some(hit(index, m, None)),
+            _ => None,
+        })
         .collect();
     Ok(answer(total, hits))
 }
@@ -196,17 +201,17 @@ async fn query(State(app): State<Shared>, Query(params): Params) -> Result<Json<
         })
         .skip(if after.is_some() { 0 } else { from })
         .take(size)
-        .filter_map(|e| match e {
-            Value::Object(mut m) => {
-                let sort = Some(sort_key(&Value::Object(m.clone()), sort_field));
-                if !fields.is_empty() {
-                    m.retain(|k, _| {
-                        fields.contains(&k.as_str()) || k == "id" || k == "fullyQualifiedName"
-                    });
-                }
-                Some(hit(index, m, sort))
+        .filter_map(|e| {
+            let sort = Some(sort_key(&e, sort_field));
+            let Value::Object(mut m) = e else {
+                return None;
+            };
+            if !fields.is_empty() {
+                m.retain(|k, _| {
+                    fields.contains(&k.as_str()) || k == "id" || k == "fullyQualifiedName"
+                });
             }
-            _ => None,
+            Some(hit(index, m, sort))
         })
         .collect();
     Ok(answer(total, hits))
