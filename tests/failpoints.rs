@@ -175,6 +175,102 @@ async fn crash_after_send_before_checkpoint_repeats_with_the_same_event_ids() {
     scenario.teardown();
 }
 
+/// Killed after the send, before the state save, and then the source drops what was sent
+/// while the capture is down: the restarted capture has no state of it and the source no
+/// longer has it, so only the write-ahead note of what was sent makes it retract the table and
+/// the view's edge, instead of leaving them downstream for good.
+#[tokio::test]
+async fn sent_before_a_crash_and_dropped_while_down_is_retracted() {
+    let scenario = fail::FailScenario::setup();
+    let cluster = PgCluster::shared();
+    let db = unique_name("orphan");
+    let client = cluster.create_database(&db).await;
+    client
+        .batch_execute("CREATE TABLE keep (id int)")
+        .await
+        .expect("fixture");
+    let state = tempfile::tempdir().expect("dir");
+    let out = state.path().join("events.jsonl");
+    let config = config(cluster, &db, &state.path().join("state"), &out);
+    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
+    let capture = |out: &std::path::Path| {
+        Capture::new(
+            &config,
+            target.clone(),
+            JsonlSink::new(Some(out.to_owned())),
+            false,
+        )
+        .expect("capture")
+    };
+    assert!(capture(&out).poll_once().await.errors.is_empty());
+
+    client
+        .batch_execute("CREATE TABLE doomed (id int); CREATE VIEW doomed_v AS SELECT id FROM keep")
+        .await
+        .expect("create");
+    fail::cfg("capture-after-send-before-checkpoint", "panic").expect("failpoint");
+    let mut dying = capture(&out);
+    let first = tokio::spawn(async move { dying.poll_once().await }).await;
+    assert!(first.is_err(), "the failpoint ended the poll");
+    fail::remove("capture-after-send-before-checkpoint");
+    let doomed = format!("svc.{db}.public.doomed");
+    let view = format!("svc.{db}.public.doomed_v");
+    let created = events(&out);
+    let create = created
+        .iter()
+        .find(|e| e["fqn"] == doomed.as_str())
+        .expect("the CREATE was sent")
+        .clone();
+    assert!(
+        created
+            .iter()
+            .any(|e| e["to_fqn"] == view.as_str() && e["op"] == "CREATE"),
+        "the view's edge was sent"
+    );
+
+    client
+        .batch_execute("DROP TABLE doomed; DROP VIEW doomed_v")
+        .await
+        .expect("drop while down");
+    assert!(capture(&out).poll_once().await.errors.is_empty());
+    let after = events(&out);
+    let new = &after[created.len()..];
+    let delete = new
+        .iter()
+        .find(|e| e["fqn"] == doomed.as_str() && e["op"] == "DELETE")
+        .unwrap_or_else(|| panic!("no DELETE of the orphaned table: {new:?}"));
+    assert_eq!(delete["object_id"], create["object_id"]);
+    assert_eq!(delete["entity_version"], create["entity_version"]);
+    assert!(
+        new.iter()
+            .any(|e| e["fqn"] == view.as_str() && e["op"] == "DELETE"),
+        "the view is retracted: {new:?}"
+    );
+    assert!(
+        new.iter()
+            .any(|e| e["to_fqn"] == view.as_str() && e["op"] == "DELETE"),
+        "the view's edge is retracted: {new:?}"
+    );
+    assert!(
+        new.iter().any(|e| e["tombstone"] == doomed.as_str()),
+        "the retracted name is tombstoned on the compacted topic"
+    );
+
+    // Retracted once: the note is cleared with the state, and the next run says nothing.
+    client
+        .batch_execute("CREATE TABLE later (id int)")
+        .await
+        .expect("a later change");
+    assert!(capture(&out).poll_once().await.errors.is_empty());
+    let last = events(&out);
+    let fqns: Vec<&str> = last[after.len()..]
+        .iter()
+        .filter_map(|e| e["fqn"].as_str())
+        .collect();
+    assert_eq!(fqns, vec![format!("svc.{db}.public.later").as_str()]);
+    scenario.teardown();
+}
+
 /// Against a broker with transactions, each catalog read is one Kafka transaction: a rename's
 /// UPDATE and the tombstone of the old name are seen by a `read_committed` consumer together or
 /// not at all. The failpoint fails the transaction after both records were written, before the

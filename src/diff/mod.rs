@@ -7,9 +7,11 @@
 
 mod digest;
 mod outbound;
+mod sent_ahead;
 
 pub use digest::{ChildGroup, DIGEST_FORMAT, EntityDigest, changed_fields, field_names};
 pub use outbound::{event_id, outbound};
+pub use sent_ahead::{SentAhead, retraction_records, retractions, sent_ahead};
 
 use crate::event::{EntityType, FieldChange, Op, Outbound};
 pub use crate::model::EntityKey;

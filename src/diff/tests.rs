@@ -65,6 +65,16 @@ fn emitted(tables: Vec<Table>) -> DatabaseState {
     state
 }
 
+fn source() -> crate::event::SourceInfo {
+    crate::event::SourceInfo {
+        service: "svc".into(),
+        database: "app".into(),
+        server_version: "15.19".into(),
+        capture_mode: crate::event::CaptureMode::Poll,
+        pgmeta_version: "0".into(),
+    }
+}
+
 fn ops(d: &Diff) -> Vec<(Op, String)> {
     d.changes
         .iter()
@@ -371,13 +381,7 @@ fn schema_rename_updates_its_tables_fqns() {
 /// its before values and its classification; a state without shapes gives neither.
 #[test]
 fn shapes_kept_from_the_sent_events_give_the_next_change_its_before_values() {
-    let source = crate::event::SourceInfo {
-        service: "svc".into(),
-        database: "app".into(),
-        server_version: "15.19".into(),
-        capture_mode: crate::event::CaptureMode::Poll,
-        pgmeta_version: "0".into(),
-    };
+    let source = source();
     let mut state = DatabaseState::default();
     let mut first = diff(&state, snapshot(vec![table(10, "users")]), "svc", OPTS);
     let records = outbound(&mut first.changes, &source, 1);
@@ -404,4 +408,133 @@ fn shapes_kept_from_the_sent_events_give_the_next_change_its_before_values() {
     let second = diff(&bare, snapshot(vec![changed]), "svc", OPTS);
     assert!(second.changes[0].field_changes.is_empty());
     assert!(second.changes[0].schema_changes.is_empty());
+}
+
+/// A snapshot without table 11 anywhere (dropped, not filtered out).
+fn without_11(tables: Vec<Table>) -> CatalogSnapshot {
+    let mut s = snapshot(tables);
+    s.all_keys.remove(&EntityKey {
+        entity_type: EntityType::Table,
+        oid: 11,
+    });
+    s
+}
+
+/// What a capture killed after sending `tables`' diff against `state`, before saving, noted.
+fn noted(state: &DatabaseState, tables: Vec<Table>) -> Vec<SentAhead> {
+    let d = diff(state, snapshot(tables), "svc", OPTS);
+    sent_ahead(state, &d.changes)
+}
+
+fn retracted(state: &DatabaseState, d: &Diff, sent: &[SentAhead]) -> Vec<(Op, String, i64)> {
+    retractions(state, d, sent, OPTS)
+        .iter()
+        .map(|c| (c.op, c.fqn.to_string(), c.version))
+        .collect()
+}
+
+#[test]
+fn a_create_sent_before_a_crash_and_dropped_since_is_retracted() {
+    let state = emitted(vec![table(10, "keep")]);
+    let sent = noted(&state, vec![table(10, "keep"), table(11, "t")]);
+    assert_eq!(sent.len(), 1, "only the name the state does not hold");
+    let d = diff(&state, without_11(vec![table(10, "keep")]), "svc", OPTS);
+    assert!(d.changes.is_empty(), "the diff alone knows nothing of it");
+    assert_eq!(
+        retracted(&state, &d, &sent),
+        vec![(Op::Delete, "svc.app.public.t".into(), 1)]
+    );
+}
+
+#[test]
+fn a_create_sent_before_a_crash_and_still_there_is_sent_again_not_retracted() {
+    let state = emitted(vec![]);
+    let sent = noted(&state, vec![table(11, "t")]);
+    let d = diff(&state, snapshot(vec![table(11, "t")]), "svc", OPTS);
+    assert_eq!(ops(&d), vec![(Op::Create, "svc.app.public.t".into())]);
+    assert!(retracted(&state, &d, &sent).is_empty());
+}
+
+#[test]
+fn a_rename_sent_before_a_crash_and_renamed_again_since_retracts_the_middle_name() {
+    let state = emitted(vec![table(11, "a")]);
+    let sent = noted(&state, vec![table(11, "b")]);
+    let d = diff(&state, snapshot(vec![table(11, "c")]), "svc", OPTS);
+    assert_eq!(ops(&d), vec![(Op::Update, "svc.app.public.c".into())]);
+    assert_eq!(
+        retracted(&state, &d, &sent),
+        vec![(Op::Delete, "svc.app.public.b".into(), 2)]
+    );
+    // Renamed back to the name sent: nothing to retract.
+    let d = diff(&state, snapshot(vec![table(11, "b")]), "svc", OPTS);
+    assert!(retracted(&state, &d, &sent).is_empty());
+}
+
+#[test]
+fn a_rename_sent_before_a_crash_and_dropped_since_deletes_both_names_with_distinct_ids() {
+    let state = emitted(vec![table(11, "a")]);
+    let sent = noted(&state, vec![table(11, "b")]);
+    let d = diff(&state, without_11(vec![]), "svc", OPTS);
+    assert_eq!(ops(&d), vec![(Op::Delete, "svc.app.public.a".into())]);
+    let mut r = retractions(&state, &d, &sent, OPTS);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].fqn.as_str(), r[0].version),
+        ("svc.app.public.b", d.changes[0].version)
+    );
+    let records = retraction_records(&mut r, &source(), 1);
+    let ids: Vec<String> = records
+        .iter()
+        .filter_map(|o| match o {
+            Outbound::Event(e) => Some(e.event_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_ne!(ids[0], event_id(&d.changes[0], &source()));
+    assert!(
+        records
+            .iter()
+            .any(|o| matches!(o, Outbound::Tombstone { key } if key == "svc.app.public.b")),
+        "the retracted name is tombstoned too"
+    );
+}
+
+#[test]
+fn a_dropped_table_gets_no_retraction_when_deleted_tables_are_not_marked() {
+    let state = emitted(vec![]);
+    let sent = noted(&state, vec![table(11, "t")]);
+    let opts = DiffOptions {
+        mark_deleted_tables: false,
+        ..OPTS
+    };
+    let d = diff(&state, without_11(vec![]), "svc", opts);
+    assert!(retractions(&state, &d, &sent, opts).is_empty());
+    // A rename away still is: the entity lives on elsewhere.
+    let state = emitted(vec![table(11, "a")]);
+    let sent = noted(&state, vec![table(11, "b")]);
+    let d = diff(&state, snapshot(vec![table(11, "c")]), "svc", opts);
+    assert_eq!(retractions(&state, &d, &sent, opts).len(), 1);
+}
+
+#[test]
+fn a_name_sent_before_a_crash_and_taken_by_another_object_is_retracted_first() {
+    let state = emitted(vec![]);
+    let sent = noted(&state, vec![table(11, "t")]);
+    let d = diff(&state, without_11(vec![table(12, "t")]), "svc", OPTS);
+    let mut r = retractions(&state, &d, &sent, OPTS);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].key.oid, 11);
+    let mut d = d;
+    let mut records = retraction_records(&mut r, &source(), 1);
+    records.extend(outbound(&mut d.changes, &source(), 1));
+    let last = records
+        .iter()
+        .rev()
+        .find(|o| o.key() == "svc.app.public.t")
+        .expect("records for the name");
+    assert!(
+        matches!(last, Outbound::Event(e) if e.op == Op::Create && e.object_id == 12),
+        "the live object's record comes last for its key: {last:?}"
+    );
 }

@@ -373,31 +373,63 @@ impl LineageState {
                 continue;
             }
             let last_seen = self.edges.get(&key).and_then(|e| e.last_seen);
-            self.edges.insert(
-                key,
-                SentEdge {
-                    last_seen,
-                    version: c.version,
-                    digest: c.edge.digest(),
-                    origin: c.edge.origin,
-                    from: c.edge.from.to_string(),
-                    to: c.edge.to.to_string(),
-                    routine: c.edge.routine.clone(),
-                    // Always: a schema change's impact follows column lineage.
-                    columns: c.edge.columns.iter().cloned().collect(),
-                    queryids: if keep_content {
-                        c.edge.queryids.iter().cloned().collect()
-                    } else {
-                        Vec::new()
-                    },
-                    sql: if keep_content {
-                        c.edge.sql.clone()
-                    } else {
-                        None
-                    },
-                },
-            );
+            self.edges
+                .insert(key, sent_edge(c, keep_content, last_seen));
         }
+    }
+
+    /// The edges among `changes` (about to be sent) that this state does not hold: what a
+    /// crash before the state is saved would leave unknown (see `diff::sent_ahead`).
+    pub fn sent_ahead(&self, changes: &[EdgeChange]) -> BTreeMap<String, SentEdge> {
+        changes
+            .iter()
+            .filter(|c| c.op != LineageOp::Delete)
+            .map(|c| (c.edge.key(), c))
+            .filter(|(key, _)| !self.edges.contains_key(key))
+            .map(|(key, c)| (key, sent_edge(c, false, None)))
+            .collect()
+    }
+
+    /// A DELETE for each edge of `sent` (sent before a crash kept the state from recording it)
+    /// that neither this state holds nor `changes` sends again: its view or table went away,
+    /// or its definition changed, while the capture was down.
+    pub fn retractions(
+        &self,
+        sent: &BTreeMap<String, SentEdge>,
+        changes: &[EdgeChange],
+    ) -> Vec<EdgeChange> {
+        let again: std::collections::HashSet<String> =
+            changes.iter().map(|c| c.edge.key()).collect();
+        sent.iter()
+            .filter(|(key, _)| !self.edges.contains_key(*key) && !again.contains(*key))
+            .map(|(_, s)| delete_change(s))
+            .collect()
+    }
+}
+
+/// What the state keeps of a change sent; `keep_content`: the query ids and SQL too
+/// (accumulating edges merge them), not only the column pairs.
+fn sent_edge(c: &EdgeChange, keep_content: bool, last_seen: Option<i64>) -> SentEdge {
+    SentEdge {
+        last_seen,
+        version: c.version,
+        digest: c.edge.digest(),
+        origin: c.edge.origin,
+        from: c.edge.from.to_string(),
+        to: c.edge.to.to_string(),
+        routine: c.edge.routine.clone(),
+        // Always: a schema change's impact follows column lineage.
+        columns: c.edge.columns.iter().cloned().collect(),
+        queryids: if keep_content {
+            c.edge.queryids.iter().cloned().collect()
+        } else {
+            Vec::new()
+        },
+        sql: if keep_content {
+            c.edge.sql.clone()
+        } else {
+            None
+        },
     }
 }
 
@@ -541,5 +573,46 @@ mod tests {
         state.apply(&updated, true);
         assert_eq!(edge(&state).last_seen, Some(100));
         assert_eq!(edge(&state).queryids, vec!["7".to_owned(), "9".to_owned()]);
+    }
+
+    fn view_edge(from: &str) -> Edge {
+        Edge {
+            origin: LineageOrigin::View,
+            from: Fqn::from_raw(format!("s.d.public.{from}")),
+            to: Fqn::from_raw("s.d.public.v".into()),
+            columns: BTreeSet::new(),
+            sql: None,
+            routine: None,
+            queryids: BTreeSet::new(),
+            catalog_confirmed: None,
+        }
+    }
+
+    /// An edge sent before a crash kept the state from recording it: retracted when the view
+    /// changed meanwhile, sent again (not retracted) when it did not.
+    #[test]
+    fn an_edge_sent_before_a_crash_is_retracted_only_when_gone_since() {
+        let state = LineageState::default();
+        let sent = state.sent_ahead(&state.diff_replace(vec![view_edge("a")]));
+        assert_eq!(sent.len(), 1);
+        // Redefined while the capture was down: reads b, no longer a.
+        let changes = state.diff_replace(vec![view_edge("b")]);
+        let retracted = state.retractions(&sent, &changes);
+        assert_eq!(retracted.len(), 1);
+        assert_eq!(retracted[0].op, LineageOp::Delete);
+        assert_eq!(retracted[0].edge.from.as_str(), "s.d.public.a");
+        assert_eq!(retracted[0].version, 2, "later than the CREATE sent");
+        // Unchanged: the diff sends it again, nothing to retract.
+        let changes = state.diff_replace(vec![view_edge("a")]);
+        assert!(state.retractions(&sent, &changes).is_empty());
+        // Recorded since: the state's own diff deletes it when it goes.
+        let mut recorded = LineageState::default();
+        recorded.apply(&state.diff_replace(vec![view_edge("a")]), false);
+        assert!(
+            recorded
+                .sent_ahead(&recorded.diff_replace(vec![view_edge("a")]))
+                .is_empty()
+        );
+        assert!(recorded.retractions(&sent, &[]).is_empty());
     }
 }

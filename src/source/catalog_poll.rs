@@ -8,14 +8,17 @@
 //!  read snapshot ─► diff(state) ─► events ─► sink.send (acks=all) ─► state.apply ─► state file
 //! ```
 //! Invariant: the state file never runs ahead of the sink. A crash between send and save makes
-//! the next run send the same changes again, with the same event ids (at least once).
+//! the next run send the same changes again, with the same event ids (at least once). What the
+//! source dropped or renamed again meanwhile is retracted: before the send, the names and edges
+//! the state does not hold yet are written down (`in_flight`), and cleared after the save.
 //!
 //! The emitted state is read from its file only when the catalog changed and dropped after the
 //! save: an idle capture of a 10,000-table database holds none of its 140,000 digests.
 
+use super::in_flight::{IN_FLIGHT_PART, InFlight};
 use crate::checkpoint::CheckpointStore;
 use crate::config::ProtectedObject;
-use crate::diff::{DiffOptions, diff, outbound};
+use crate::diff::{DiffOptions, diff, outbound, retraction_records, retractions, sent_ahead};
 use crate::event::{CaptureMode, SourceInfo};
 use crate::lineage::edges::{self, LineageState, catalog_edges};
 use crate::pg::catalog::{CatalogRead, CatalogScope, read_catalog};
@@ -190,7 +193,7 @@ impl CatalogPollSource {
             capture_mode: mode,
             pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let lineage_changes = match &self.lineage {
+        let mut lineage_changes = match &self.lineage {
             Some(state) => {
                 let (current, unparsed) = catalog_edges(&snapshot, &self.scope.service);
                 if unparsed > 0 {
@@ -201,7 +204,13 @@ impl CatalogPollSource {
             None => Vec::new(),
         };
         let (service, name) = (self.scope.service.clone(), database.clone());
-        let mut state = store.blocking(move |s| s.load(&service, &name)).await?;
+        let (mut state, mut in_flight) = store
+            .blocking(move |s| {
+                let state = s.load(&service, &name)?;
+                let in_flight: InFlight = s.load_part(&service, &name, IN_FLIGHT_PART)?;
+                Ok((state, in_flight))
+            })
+            .await?;
         let emitted_at = crate::event::now_millis();
         // No state (first start, or lost): a new epoch, later than any before it.
         if state.epoch == 0 {
@@ -215,7 +224,34 @@ impl CatalogPollSource {
             tracing::info!(database = %database, epoch = state.epoch, "capture state begins a new epoch");
         }
         let mut diff = diff(&state, *snapshot, &self.scope.service, self.diff_options);
-        let mut records = outbound(&mut diff.changes, &source, emitted_at);
+        let mut retracted = retractions(&state, &diff, &in_flight.entities, self.diff_options);
+        if let Some(lineage) = &self.lineage {
+            let edges = lineage.retractions(&in_flight.edges, &lineage_changes);
+            lineage_changes.extend(edges);
+        }
+        if !retracted.is_empty() {
+            tracing::info!(database = %database, retracted = retracted.len(), "names sent before a crash and gone since are retracted");
+        }
+        // Written down before the send: what the state does not hold yet.
+        let noted = in_flight.note(
+            sent_ahead(&state, &diff.changes),
+            self.lineage
+                .as_ref()
+                .map(|l| l.sent_ahead(&lineage_changes))
+                .unwrap_or_default(),
+        );
+        if noted {
+            let (service, name, note) = (
+                self.scope.service.clone(),
+                database.clone(),
+                in_flight.clone(),
+            );
+            store
+                .blocking(move |s| s.save_part(&service, &name, IN_FLIGHT_PART, &note))
+                .await?;
+        }
+        let mut records = retraction_records(&mut retracted, &source, emitted_at);
+        records.extend(outbound(&mut diff.changes, &source, emitted_at));
         let metadata_records = records.len();
         // After the metadata, so a consumer knows both ends of an edge when it arrives.
         records.extend(edges::outbound(&lineage_changes, &source, emitted_at));
@@ -267,6 +303,14 @@ impl CatalogPollSource {
                     .blocking(move |s| s.save_part(&service, &name, CATALOG_LINEAGE_PART, &state))
                     .await?;
             }
+        }
+        if !in_flight.is_empty() {
+            let (service, name) = (self.scope.service.clone(), database.clone());
+            store
+                .blocking(move |s| {
+                    s.save_part(&service, &name, IN_FLIGHT_PART, &InFlight::default())
+                })
+                .await?;
         }
         self.fingerprint = Some(fingerprint);
         self.diff_options.full = false;
