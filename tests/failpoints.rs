@@ -271,6 +271,72 @@ async fn sent_before_a_crash_and_dropped_while_down_is_retracted() {
     scenario.teardown();
 }
 
+/// The usage poll's query edges likewise: an edge sent before a crash, whose target is dropped
+/// while the capture is down, is retracted by the next usage poll.
+#[tokio::test]
+async fn a_query_edge_sent_before_a_crash_and_dropped_while_down_is_retracted() {
+    let scenario = fail::FailScenario::setup();
+    let cluster = PgCluster::shared();
+    let db = unique_name("orphan_query");
+    let client = cluster.create_database(&db).await;
+    client
+        .batch_execute(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+             CREATE TABLE src (id int); CREATE TABLE dst (id int);",
+        )
+        .await
+        .expect("fixture");
+    let state = tempfile::tempdir().expect("dir");
+    let out = state.path().join("events.jsonl");
+    let config = config(cluster, &db, &state.path().join("state"), &out);
+    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
+    let capture = || {
+        Capture::new(
+            &config,
+            target.clone(),
+            JsonlSink::new(Some(out.clone())),
+            false,
+        )
+        .expect("capture")
+    };
+    let mut first = capture();
+    assert!(first.poll_once().await.errors.is_empty());
+    let baseline = first.poll_usage_once().await;
+    assert!(baseline.iter().all(|(_, r)| r.is_ok()), "{baseline:?}");
+    client
+        .batch_execute("INSERT INTO dst SELECT id FROM src")
+        .await
+        .expect("workload");
+
+    fail::cfg("usage-after-send-before-checkpoint", "panic").expect("failpoint");
+    let died = tokio::spawn(async move { first.poll_usage_once().await }).await;
+    assert!(died.is_err(), "the failpoint ended the usage poll");
+    fail::remove("usage-after-send-before-checkpoint");
+    let dst = format!("svc.{db}.public.dst");
+    let is_edge = |e: &serde_json::Value, op: &str| {
+        e["origin"] == "QUERY" && e["to_fqn"] == dst.as_str() && e["op"] == op
+    };
+    let sent = events(&out);
+    assert!(
+        sent.iter().any(|e| is_edge(e, "CREATE")),
+        "the query edge was sent: {sent:?}"
+    );
+
+    client
+        .batch_execute("DROP TABLE dst")
+        .await
+        .expect("drop while down");
+    let results = capture().poll_usage_once().await;
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    let after = events(&out);
+    assert!(
+        after[sent.len()..].iter().any(|e| is_edge(e, "DELETE")),
+        "the orphaned query edge is retracted: {:?}",
+        &after[sent.len()..]
+    );
+    scenario.teardown();
+}
+
 /// Against a broker with transactions, each catalog read is one Kafka transaction: a rename's
 /// UPDATE and the tombstone of the old name are seen by a `read_committed` consumer together or
 /// not at all. The failpoint fails the transaction after both records were written, before the

@@ -379,14 +379,19 @@ impl LineageState {
     }
 
     /// The edges among `changes` (about to be sent) that this state does not hold: what a
-    /// crash before the state is saved would leave unknown (see `diff::sent_ahead`).
-    pub fn sent_ahead(&self, changes: &[EdgeChange]) -> BTreeMap<String, SentEdge> {
+    /// crash before the state is saved would leave unknown (see `diff::sent_ahead`);
+    /// `keep_content` as for [`LineageState::apply`].
+    pub fn sent_ahead(
+        &self,
+        changes: &[EdgeChange],
+        keep_content: bool,
+    ) -> BTreeMap<String, SentEdge> {
         changes
             .iter()
             .filter(|c| c.op != LineageOp::Delete)
             .map(|c| (c.edge.key(), c))
             .filter(|(key, _)| !self.edges.contains_key(key))
-            .map(|(key, c)| (key, sent_edge(c, false, None)))
+            .map(|(key, c)| (key, sent_edge(c, keep_content, None)))
             .collect()
     }
 
@@ -464,6 +469,13 @@ fn upsert(sent: Option<&SentEdge>, edge: Edge) -> Option<EdgeChange> {
             version: 1,
             edge,
         }),
+    }
+}
+
+impl SentEdge {
+    /// The edge as it was sent (column pairs, and what was kept of its content).
+    pub fn edge(&self) -> Edge {
+        edge_of(self)
     }
 }
 
@@ -593,7 +605,7 @@ mod tests {
     #[test]
     fn an_edge_sent_before_a_crash_is_retracted_only_when_gone_since() {
         let state = LineageState::default();
-        let sent = state.sent_ahead(&state.diff_replace(vec![view_edge("a")]));
+        let sent = state.sent_ahead(&state.diff_replace(vec![view_edge("a")]), false);
         assert_eq!(sent.len(), 1);
         // Redefined while the capture was down: reads b, no longer a.
         let changes = state.diff_replace(vec![view_edge("b")]);
@@ -610,7 +622,7 @@ mod tests {
         recorded.apply(&state.diff_replace(vec![view_edge("a")]), false);
         assert!(
             recorded
-                .sent_ahead(&recorded.diff_replace(vec![view_edge("a")]))
+                .sent_ahead(&recorded.diff_replace(vec![view_edge("a")]), false)
                 .is_empty()
         );
         assert!(recorded.retractions(&sent, &[]).is_empty());

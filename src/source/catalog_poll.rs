@@ -237,7 +237,7 @@ impl CatalogPollSource {
             sent_ahead(&state, &diff.changes),
             self.lineage
                 .as_ref()
-                .map(|l| l.sent_ahead(&lineage_changes))
+                .map(|l| l.sent_ahead(&lineage_changes, false))
                 .unwrap_or_default(),
         );
         if noted {

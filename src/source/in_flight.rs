@@ -1,7 +1,7 @@
-//! The catalog poll's write-ahead note: the names and edges it is sending that its state does
-//! not hold yet, written before the send and cleared once the state is saved. What a crash
-//! leaves in it is retracted by the next read where the source no longer has it (see
-//! `diff::sent_ahead`).
+//! A poll's write-ahead note: the names and edges it is sending that its state does not hold
+//! yet, written before the send and cleared once the state is saved. What a crash leaves in it
+//! is retracted by the next read where the source no longer has it (see `diff::sent_ahead`).
+//! The catalog poll notes entities and view/routine edges, the usage poll its query edges.
 
 use crate::diff::SentAhead;
 use crate::lineage::edges::SentEdge;

@@ -10,6 +10,7 @@
 //! A crash before the save repeats the bucket with the same `bucket_start` and a later end;
 //! the topic's contract is that the latest record of a (key, bucket_start) supersedes.
 
+use super::in_flight::InFlight;
 use crate::checkpoint::CheckpointStore;
 use crate::event::{
     CaptureMode, LineageOrigin, Outbound, QueryUsage, SourceInfo, UsageEvent, UsageKind,
@@ -28,6 +29,8 @@ use tokio_postgres::Client;
 
 pub const USAGE_PART: &str = "usage";
 pub const QUERY_LINEAGE_PART: &str = "lineage-query";
+/// The write-ahead note of the query edges being sent (see `in_flight`).
+const QUERY_IN_FLIGHT_PART: &str = "in-flight-query";
 
 #[derive(Debug)]
 pub struct UsageSource {
@@ -196,15 +199,45 @@ impl UsageSource {
             );
         }
 
+        let mut in_flight = InFlight::default();
         let lineage_changes = match &self.lineage {
             Some(state) => {
-                let observed = self.query_edges(&reading.entries, resolver, &database);
+                let (owner, name) = (self.scope.service.clone(), database.clone());
+                in_flight = store
+                    .blocking(move |s| s.load_part(&owner, &name, QUERY_IN_FLIGHT_PART))
+                    .await?;
+                let mut observed = self.query_edges(&reading.entries, resolver, &database);
                 let fqns: HashSet<String> = resolver
                     .relations()
                     .filter_map(|t| table_fqn(service, &database, &t))
                     .map(|f| f.to_string())
                     .collect();
-                state.diff_accumulate(observed, &|f| fqns.contains(f))
+                let exists = |f: &str| fqns.contains(f);
+                // Sent before a crash kept the state from recording them: sent again while
+                // both ends exist, retracted otherwise.
+                observed.extend(
+                    in_flight
+                        .edges
+                        .values()
+                        .filter(|e| exists(&e.from) && exists(&e.to))
+                        .map(edges::SentEdge::edge),
+                );
+                let mut changes = state.diff_accumulate(observed, &exists);
+                let retracted = state.retractions(&in_flight.edges, &changes);
+                changes.extend(retracted);
+                if in_flight.note(Vec::new(), state.sent_ahead(&changes, true)) {
+                    let (service, name, note) = (
+                        self.scope.service.clone(),
+                        database.clone(),
+                        in_flight.clone(),
+                    );
+                    store
+                        .blocking(move |s| {
+                            s.save_part(&service, &name, QUERY_IN_FLIGHT_PART, &note)
+                        })
+                        .await?;
+                }
+                changes
             }
             None => Vec::new(),
         };
@@ -215,6 +248,7 @@ impl UsageSource {
             sink.send(&records).await?;
             m.count_sent(&records);
         }
+        fail::fail_point!("usage-after-send-before-checkpoint");
         let ran: Option<(i64, HashSet<String>)> = report.bucket.map(|(_, end)| {
             let ids = report
                 .deltas
@@ -249,6 +283,14 @@ impl UsageSource {
                     .blocking(move |s| s.save_part(&service, &name, QUERY_LINEAGE_PART, &state))
                     .await?;
             }
+        }
+        if !in_flight.is_empty() {
+            let (service, name) = (self.scope.service.clone(), database.clone());
+            store
+                .blocking(move |s| {
+                    s.save_part(&service, &name, QUERY_IN_FLIGHT_PART, &InFlight::default())
+                })
+                .await?;
         }
         if !records.is_empty() {
             tracing::info!(database = %database, table_events = out.table_events, query_events = out.query_events, lineage_changes = out.lineage_changes, reset_detected = out.reset_detected, "usage poll emitted");
