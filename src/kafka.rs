@@ -266,7 +266,34 @@ impl ClientContext for KafkaContext {
     }
 }
 
-impl ConsumerContext for KafkaContext {}
+/// A consumer's partitions, said when the group hands them out or takes them back: which
+/// instance holds what is the first question when a stream stops moving.
+impl ConsumerContext for KafkaContext {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        use rdkafka::consumer::Rebalance;
+        let partitions = |list: &rdkafka::TopicPartitionList| -> Vec<String> {
+            list.elements()
+                .iter()
+                .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                .collect()
+        };
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(client = self.role, partitions = ?partitions(list), "partitions assigned")
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(client = self.role, partitions = ?partitions(list), "partitions revoked")
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(client = self.role, error = %e, "consumer group rebalance failed")
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -325,3 +325,55 @@ async fn unparseable_statements_count_approximately_or_as_unattributed() {
     assert_eq!(unattributed.len(), 1, "{unattributed:?}");
     assert!(unattributed[0].contains("ROWS FROM"), "{unattributed:?}");
 }
+
+/// pg_stat_statements keeps utility statements as typed, literals and all: a password, a
+/// comment's text, a CTAS filter. None of it leaves the capture (usage events, query lineage):
+/// every literal is `?`.
+#[tokio::test]
+async fn literals_of_utility_statements_never_leave_the_capture() {
+    let env = TestEnv::new("usage_masked").await;
+    env.sql(SCHEMA).await;
+    let role = format!("{}_role", env.db);
+    let mut capture = env.capture().await;
+    poll_usage(&mut capture).await;
+    run(
+        &env,
+        &format!("CREATE ROLE {role} PASSWORD 'hunter2-secret'"),
+        1,
+    )
+    .await;
+    run(&env, "COMMENT ON TABLE customers IS 'private note'", 1).await;
+    run(
+        &env,
+        "CREATE TABLE vip AS SELECT * FROM customers WHERE name = 'alice-private'",
+        1,
+    )
+    .await;
+    poll_usage(&mut capture).await;
+    env.sql(&format!("DROP ROLE {role}")).await;
+    let texts: Vec<String> = env
+        .usage()
+        .iter()
+        .filter_map(|e| e.query.as_ref())
+        .map(|q| format!("{} {:?}", q.query, q.parse_error))
+        .chain(
+            env.lineage()
+                .into_iter()
+                .filter_map(|(_, e)| e.and_then(|e| e.sql)),
+        )
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("PASSWORD ?")),
+        "the role's statement is there, masked: {texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("WHERE name = ?")),
+        "the CTAS is there, masked: {texts:?}"
+    );
+    for secret in ["hunter2", "private note", "alice-private"] {
+        assert!(
+            !texts.iter().any(|t| t.contains(secret)),
+            "{secret} left the capture: {texts:?}"
+        );
+    }
+}

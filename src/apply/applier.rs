@@ -551,11 +551,21 @@ impl Applier {
                 let Some(q) = &e.query else {
                     return Err(ApplyError::malformed("query usage event without its query"));
                 };
+                // A statement of no captured table (transaction control, catalog reads) is
+                // no Query entity, as with OpenMetadata's usage workflow: it would be used in
+                // nothing.
+                if q.tables.is_empty() {
+                    return Ok(Applied::Skipped);
+                }
+                // Each table must be there (its metadata may still be on its way), or gone.
                 let mut used_in = Vec::new();
                 for fqn in &q.tables {
-                    if let Some(id) = self.id_of(&kind::TABLE, fqn).await? {
+                    if let Some(id) = self.required_table(fqn).await? {
                         used_in.push(json!({"id": id, "type": "table"}));
                     }
+                }
+                if used_in.is_empty() {
+                    return Ok(Applied::Skipped);
                 }
                 let body =
                     json!({"query": q.query, "service": e.source.service, "queryUsedIn": used_in});

@@ -14,6 +14,7 @@
 
 pub mod edges;
 pub mod fallback;
+mod mask;
 mod names;
 mod query;
 pub mod report;
@@ -22,6 +23,7 @@ pub mod schema_file;
 pub mod split;
 mod statement;
 
+pub use mask::{mask_literals, mask_quoted};
 pub use names::{ColumnName, TableName};
 pub use query::OutputColumn;
 pub use resolver::{Resolution, Resolver, is_system_schema, parse_search_path};

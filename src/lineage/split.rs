@@ -63,13 +63,13 @@ impl<'a> LineIndex<'a> {
 }
 
 /// A token with its byte range in the text; whitespace and comments are dropped.
-struct Tok {
-    token: Token,
-    start: usize,
-    end: usize,
+pub(super) struct Tok {
+    pub(super) token: Token,
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
-fn tokens(text: &str) -> Option<Vec<Tok>> {
+pub(super) fn tokens(text: &str) -> Option<Vec<Tok>> {
     let dialect = PostgreSqlDialect {};
     let raw: Vec<TokenWithSpan> = Tokenizer::new(&dialect, text)
         .tokenize_with_location()

@@ -16,7 +16,7 @@ use crate::event::{
     CaptureMode, LineageOrigin, Outbound, QueryUsage, SourceInfo, UsageEvent, UsageKind,
 };
 use crate::lineage::edges::{self, LineageState, table_fqn};
-use crate::lineage::{Resolver, Session, StatementLineage, TableName};
+use crate::lineage::{Resolver, Session, StatementLineage, TableName, mask_literals, mask_quoted};
 use crate::pg::PgTarget;
 use crate::pg::catalog::{CatalogScope, fingerprint_sql, read_relations};
 use crate::pg::stat_statements::{self, StatStatementsError};
@@ -415,9 +415,13 @@ impl UsageSource {
             }
             let mut lineage = lineage.clone();
             edges::follow_renames(&mut lineage, &renames, &exists);
-            for mut edge in
-                edges::statement_edges(&lineage, LineageOrigin::Query, &e.query, None, &fqn)
-            {
+            for mut edge in edges::statement_edges(
+                &lineage,
+                LineageOrigin::Query,
+                &mask_literals(&e.query),
+                None,
+                &fqn,
+            ) {
                 edge.queryids.insert(e.queryid.to_string());
                 out.push(edge);
             }
@@ -447,7 +451,8 @@ fn parse_new(parsed: &mut Parsed, reading: &Reading, resolver: &Resolver) {
                 }
             }
             result.map_err(|err| Unparsed {
-                error: err.to_string(),
+                // sqlparser quotes the token it stopped at, which may be a literal.
+                error: mask_quoted(&err.to_string()),
                 named: crate::lineage::fallback::tables_named(&e.query, &for_user),
             })
         });
@@ -496,7 +501,8 @@ fn bucket_events(
             queryid: d.entry.queryid.to_string(),
             role: d.entry.role.clone(),
             toplevel: d.entry.toplevel,
-            query: edges::truncate(&d.entry.query),
+            // Utility statements keep their literals in pg_stat_statements (see `mask`).
+            query: edges::truncate(&mask_literals(&d.entry.query)),
             calls: d.calls,
             total_exec_time_ms: d.total_time_ms,
             mean_exec_time_ms: d.total_time_ms / d.calls as f64,

@@ -34,17 +34,20 @@ impl Store {
     ) -> Result<(PutOutcome, Map<String, Value>), StoreError> {
         let mut conn = self.client().await?;
         let (parent_id, new) = Self::build(&conn.db(), kind, create).await?;
-        // Queries are found by checksum; their FQN is the name alone.
+        // A query has no parent in the entity tree, but its FQN is its service's, then its
+        // checksum, as OpenMetadata names it: the same text run on two services is two queries.
         let query = kind.entity_type == "query";
-        let fqn = if query {
-            create.name.clone()
+        let parent = if query {
+            create.content.get("service").and_then(Value::as_str)
         } else {
-            entity::child_fqn(create.parent_fqn.as_deref(), &create.name)
+            create.parent_fqn.as_deref()
         };
+        let fqn = entity::child_fqn(parent, &create.name);
+        let checksum = create.name.clone();
         let (fqn, new) = crate::server::blocking(move || {
             let mut new = new;
             if query {
-                new.insert("checksum".into(), Value::String(fqn.clone()));
+                new.insert("checksum".into(), Value::String(checksum));
             }
             new.insert("fullyQualifiedName".into(), Value::String(fqn.clone()));
             if let Some(columns) = new.get_mut("columns") {
@@ -255,6 +258,28 @@ impl Store {
                     )));
                 }
             }
+        }
+        // The tables a query was used in, as full references (a request names id and type).
+        if let Some(Value::Array(refs)) = create.content.get("queryUsedIn") {
+            let mut used_in = Vec::with_capacity(refs.len());
+            for (i, r) in refs.iter().enumerate() {
+                let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
+                let t = r.get("type").and_then(Value::as_str).unwrap_or_default();
+                let used_kind = kind::by_entity_type(t).ok_or_else(|| {
+                    Invalid(format!(
+                        "queryUsedIn[{i}]: type {t:?} is not an entity type"
+                    ))
+                })?;
+                match Self::find(db, used_kind, "id", id, false).await? {
+                    Some(e) => used_in.push(reference(used_kind, &e.body)),
+                    None => {
+                        return Err(StoreError::NotFound(format!(
+                            "{t} instance for {id} not found (in queryUsedIn)"
+                        )));
+                    }
+                }
+            }
+            body.insert("queryUsedIn".into(), Value::Array(used_in));
         }
         if !create.owners.is_empty() {
             let mut owners = Vec::new();
