@@ -255,6 +255,26 @@ pub fn run_openmetadata_workflows(
     token: &str,
     service: &str,
 ) {
+    run_workflows(cli, env, (api, token, service), false);
+}
+
+/// Only the metadata workflow (`metadata ingest` with the `postgres` source).
+pub fn run_openmetadata_metadata_workflow(
+    cli: &PathBuf,
+    env: &TestEnv,
+    api: &str,
+    token: &str,
+    service: &str,
+) {
+    run_workflows(cli, env, (api, token, service), true);
+}
+
+fn run_workflows(
+    cli: &PathBuf,
+    env: &TestEnv,
+    (api, token, service): (&str, &str, &str),
+    metadata_only: bool,
+) {
     let dir = tempfile::tempdir().expect("dir");
     let stage = dir.path().join("usage-stage");
     let sink = "sink:\n  type: metadata-rest\n  config: {}\n";
@@ -290,6 +310,7 @@ pub fn run_openmetadata_workflows(
             usage_steps,
         ),
     ];
+    let runs = if metadata_only { &runs[..1] } else { &runs[..] };
     for (command, source_type, source_config, rest) in runs {
         let config = dir.path().join(format!("{source_type}.yaml"));
         std::fs::write(
@@ -298,8 +319,8 @@ pub fn run_openmetadata_workflows(
                 env,
                 (api, token, service),
                 source_type,
-                &source_config,
-                &rest,
+                source_config,
+                rest,
             ),
         )
         .expect("workflow config");

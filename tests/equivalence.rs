@@ -601,6 +601,43 @@ async fn pgmeta_writes_what_openmetadatas_own_connector_writes() {
             "{table}'s usage in pgmeta"
         );
     }
+
+    // Dropped at the source: the connector's next run deletes what it no longer lists (its
+    // mark-deleted step, through the listing and DELETE routes), pgmeta's capture sends DELETE.
+    p.env
+        .sql("DROP TABLE reporting.top_books; DROP PROCEDURE reporting.load_author_revenue()")
+        .await;
+    crate::conformance::run_openmetadata_metadata_workflow(
+        &cli,
+        &p.env,
+        &p.catalog.api(),
+        TOKEN,
+        "om",
+    );
+    poll_ok(&mut p.env.capture().await).await;
+    let gone = |tables: &BTreeMap<String, Value>, procedures: &BTreeMap<String, Value>| {
+        !tables.contains_key("reporting.top_books")
+            && !procedures.contains_key("reporting.load_author_revenue")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for service in ["om", "svc"] {
+        loop {
+            let (t, r) = (
+                tables_of(&p, service).await,
+                entities_of(&p, "storedProcedures", service).await,
+            );
+            if gone(&t, &r) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{service} still lists the dropped table or procedure: {:?} {:?}",
+                t.keys().collect::<Vec<_>>(),
+                r.keys().collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 /// The differences pagila shows beyond the demo database's kinds (its own types and objects).
