@@ -315,13 +315,7 @@ fn run_workflows(
         let config = dir.path().join(format!("{source_type}.yaml"));
         std::fs::write(
             &config,
-            workflow_config(
-                env,
-                (api, token, service),
-                source_type,
-                source_config,
-                rest,
-            ),
+            workflow_config(env, (api, token, service), source_type, source_config, rest),
         )
         .expect("workflow config");
         let out = Command::new(cli)

@@ -213,12 +213,13 @@ const UTILITY_CONSTANTS_DELIBERATE: &[Deliberate] = &[Deliberate {
 }];
 
 /// The fields compared, per table and per column.
-const TABLE_FIELDS: [&str; 5] = [
+const TABLE_FIELDS: [&str; 6] = [
     "tableType",
     "description",
     "tableConstraints",
     "tablePartition",
     "schemaDefinition",
+    "owners",
 ];
 const COLUMN_FIELDS: [&str; 9] = [
     "dataType",

@@ -27,6 +27,49 @@ fn config(
     c
 }
 
+/// A database of its own with `sql` run in it, and a capture configuration that writes the
+/// events to a file (`events(&fixture.out)`).
+struct Fixture {
+    db: String,
+    client: tokio_postgres::Client,
+    config: CaptureConfig,
+    target: PgTarget,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new(name: &str, sql: &str) -> Fixture {
+        let cluster = PgCluster::shared();
+        let db = unique_name(name);
+        let client = cluster.create_database(&db).await;
+        client.batch_execute(sql).await.expect("fixture");
+        let dir = tempfile::tempdir().expect("dir");
+        let out = dir.path().join("events.jsonl");
+        let config = config(cluster, &db, &dir.path().join("state"), &out);
+        let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
+        Fixture {
+            db,
+            client,
+            config,
+            target,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// A capture (as after a start) on the fixture's state and output.
+    fn capture(&self) -> Capture<JsonlSink> {
+        Capture::new(
+            &self.config,
+            self.target.clone(),
+            JsonlSink::new(Some(self.out.clone())),
+            false,
+        )
+        .expect("capture")
+    }
+}
+
 fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -39,17 +82,15 @@ fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
 async fn object_dropped_mid_snapshot_is_neither_an_error_nor_half_emitted() {
     let scenario = fail::FailScenario::setup();
     let cluster = PgCluster::shared();
-    let db = unique_name("mid_drop");
-    let client = cluster.create_database(&db).await;
-    client
-        .batch_execute(
-            "CREATE TABLE keep (id int PRIMARY KEY);
-             CREATE TABLE doomed (id int PRIMARY KEY, note text DEFAULT 'x' CHECK (note <> ''));
-             CREATE INDEX doomed_note ON doomed (note);
-             CREATE VIEW keep_v AS SELECT * FROM keep;",
-        )
-        .await
-        .expect("fixture");
+    let fixture = Fixture::new(
+        "mid_drop",
+        "CREATE TABLE keep (id int PRIMARY KEY);
+         CREATE TABLE doomed (id int PRIMARY KEY, note text DEFAULT 'x' CHECK (note <> ''));
+         CREATE INDEX doomed_note ON doomed (note);
+         CREATE VIEW keep_v AS SELECT * FROM keep;",
+    )
+    .await;
+    let (db, out) = (&fixture.db, &fixture.out);
 
     // Between the relation list and the column/constraint reads, another session drops a table:
     // the read still sees its rows (MVCC) but its definitions are gone. (A view could not be
@@ -81,12 +122,7 @@ async fn object_dropped_mid_snapshot_is_neither_an_error_nor_half_emitted() {
     })
     .expect("failpoint");
 
-    let state = tempfile::tempdir().expect("dir");
-    let out = state.path().join("events.jsonl");
-    let config = config(cluster, &db, &state.path().join("state"), &out);
-    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
-    let mut capture =
-        Capture::new(&config, target, JsonlSink::new(Some(out.clone())), false).expect("capture");
+    let mut capture = fixture.capture();
     let cycle = capture.poll_once().await;
     fail::remove("catalog-read-between-queries");
     assert!(
@@ -99,7 +135,7 @@ async fn object_dropped_mid_snapshot_is_neither_an_error_nor_half_emitted() {
         "the read was retried after the concurrent drop"
     );
 
-    let fqns: Vec<String> = events(&out)
+    let fqns: Vec<String> = events(out)
         .iter()
         .filter_map(|e| e["fqn"].as_str().map(str::to_owned))
         .collect();
@@ -110,51 +146,31 @@ async fn object_dropped_mid_snapshot_is_neither_an_error_nor_half_emitted() {
     );
 
     // And nothing about them later either: they were never emitted, so there is nothing to delete.
-    let lines = events(&out).len();
+    let lines = events(out).len();
     let cycle = capture.poll_once().await;
     assert!(cycle.errors.is_empty());
-    assert_eq!(events(&out).len(), lines);
+    assert_eq!(events(out).len(), lines);
     scenario.teardown();
 }
 
 #[tokio::test]
 async fn crash_after_send_before_checkpoint_repeats_with_the_same_event_ids() {
     let scenario = fail::FailScenario::setup();
-    let cluster = PgCluster::shared();
-    let db = unique_name("crash");
-    let client = cluster.create_database(&db).await;
-    client
-        .batch_execute("CREATE TABLE t (id int)")
-        .await
-        .expect("fixture");
-    let state = tempfile::tempdir().expect("dir");
-    let out = state.path().join("events.jsonl");
-    let config = config(cluster, &db, &state.path().join("state"), &out);
-    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
+    let f = Fixture::new("crash", "CREATE TABLE t (id int)").await;
+    let out = &f.out;
 
     // The process "dies" right after the sink acknowledged, before the state file is written.
     fail::cfg("capture-after-send-before-checkpoint", "panic").expect("failpoint");
-    let first = {
-        let config = config.clone();
-        let target = target.clone();
-        let out = out.clone();
-        tokio::spawn(async move {
-            let mut capture =
-                Capture::new(&config, target, JsonlSink::new(Some(out)), false).expect("capture");
-            capture.poll_once().await
-        })
-        .await
-    };
+    let mut dying = f.capture();
+    let first = tokio::spawn(async move { dying.poll_once().await }).await;
     assert!(first.is_err(), "the failpoint ended the poll");
     fail::remove("capture-after-send-before-checkpoint");
-    let sent = events(&out);
+    let sent = events(out);
     assert!(!sent.is_empty());
 
     // On restart the same changes go out again (at least once), with the same ids.
-    let mut capture =
-        Capture::new(&config, target, JsonlSink::new(Some(out.clone())), false).expect("capture");
-    assert!(capture.poll_once().await.errors.is_empty());
-    let all = events(&out);
+    assert!(f.capture().poll_once().await.errors.is_empty());
+    let all = events(out);
     assert_eq!(all.len(), 2 * sent.len());
     let ids = |v: &[serde_json::Value]| {
         v.iter()
@@ -163,15 +179,8 @@ async fn crash_after_send_before_checkpoint_repeats_with_the_same_event_ids() {
     };
     assert_eq!(ids(&all[..sent.len()]), ids(&all[sent.len()..]));
     // And after that checkpoint, a restart repeats nothing.
-    let mut capture = Capture::new(
-        &config,
-        PgTarget::resolve(&config.source, &|_| None).expect("target"),
-        JsonlSink::new(Some(out.clone())),
-        false,
-    )
-    .expect("capture");
-    assert!(capture.poll_once().await.errors.is_empty());
-    assert_eq!(events(&out).len(), all.len());
+    assert!(f.capture().poll_once().await.errors.is_empty());
+    assert_eq!(events(out).len(), all.len());
     scenario.teardown();
 }
 
@@ -182,40 +191,22 @@ async fn crash_after_send_before_checkpoint_repeats_with_the_same_event_ids() {
 #[tokio::test]
 async fn sent_before_a_crash_and_dropped_while_down_is_retracted() {
     let scenario = fail::FailScenario::setup();
-    let cluster = PgCluster::shared();
-    let db = unique_name("orphan");
-    let client = cluster.create_database(&db).await;
-    client
-        .batch_execute("CREATE TABLE keep (id int)")
-        .await
-        .expect("fixture");
-    let state = tempfile::tempdir().expect("dir");
-    let out = state.path().join("events.jsonl");
-    let config = config(cluster, &db, &state.path().join("state"), &out);
-    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
-    let capture = |out: &std::path::Path| {
-        Capture::new(
-            &config,
-            target.clone(),
-            JsonlSink::new(Some(out.to_owned())),
-            false,
-        )
-        .expect("capture")
-    };
-    assert!(capture(&out).poll_once().await.errors.is_empty());
+    let f = Fixture::new("orphan", "CREATE TABLE keep (id int)").await;
+    let (db, client, out) = (&f.db, &f.client, &f.out);
+    assert!(f.capture().poll_once().await.errors.is_empty());
 
     client
         .batch_execute("CREATE TABLE doomed (id int); CREATE VIEW doomed_v AS SELECT id FROM keep")
         .await
         .expect("create");
     fail::cfg("capture-after-send-before-checkpoint", "panic").expect("failpoint");
-    let mut dying = capture(&out);
+    let mut dying = f.capture();
     let first = tokio::spawn(async move { dying.poll_once().await }).await;
     assert!(first.is_err(), "the failpoint ended the poll");
     fail::remove("capture-after-send-before-checkpoint");
     let doomed = format!("svc.{db}.public.doomed");
     let view = format!("svc.{db}.public.doomed_v");
-    let created = events(&out);
+    let created = events(out);
     let create = created
         .iter()
         .find(|e| e["fqn"] == doomed.as_str())
@@ -232,8 +223,8 @@ async fn sent_before_a_crash_and_dropped_while_down_is_retracted() {
         .batch_execute("DROP TABLE doomed; DROP VIEW doomed_v")
         .await
         .expect("drop while down");
-    assert!(capture(&out).poll_once().await.errors.is_empty());
-    let after = events(&out);
+    assert!(f.capture().poll_once().await.errors.is_empty());
+    let after = events(out);
     let new = &after[created.len()..];
     let delete = new
         .iter()
@@ -261,8 +252,8 @@ async fn sent_before_a_crash_and_dropped_while_down_is_retracted() {
         .batch_execute("CREATE TABLE later (id int)")
         .await
         .expect("a later change");
-    assert!(capture(&out).poll_once().await.errors.is_empty());
-    let last = events(&out);
+    assert!(f.capture().poll_once().await.errors.is_empty());
+    let last = events(out);
     let fqns: Vec<&str> = last[after.len()..]
         .iter()
         .filter_map(|e| e["fqn"].as_str())
@@ -276,30 +267,14 @@ async fn sent_before_a_crash_and_dropped_while_down_is_retracted() {
 #[tokio::test]
 async fn a_query_edge_sent_before_a_crash_and_dropped_while_down_is_retracted() {
     let scenario = fail::FailScenario::setup();
-    let cluster = PgCluster::shared();
-    let db = unique_name("orphan_query");
-    let client = cluster.create_database(&db).await;
-    client
-        .batch_execute(
-            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
-             CREATE TABLE src (id int); CREATE TABLE dst (id int);",
-        )
-        .await
-        .expect("fixture");
-    let state = tempfile::tempdir().expect("dir");
-    let out = state.path().join("events.jsonl");
-    let config = config(cluster, &db, &state.path().join("state"), &out);
-    let target = PgTarget::resolve(&config.source, &|_| None).expect("target");
-    let capture = || {
-        Capture::new(
-            &config,
-            target.clone(),
-            JsonlSink::new(Some(out.clone())),
-            false,
-        )
-        .expect("capture")
-    };
-    let mut first = capture();
+    let f = Fixture::new(
+        "orphan_query",
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+         CREATE TABLE src (id int); CREATE TABLE dst (id int);",
+    )
+    .await;
+    let (db, client, out) = (&f.db, &f.client, &f.out);
+    let mut first = f.capture();
     assert!(first.poll_once().await.errors.is_empty());
     let baseline = first.poll_usage_once().await;
     assert!(baseline.iter().all(|(_, r)| r.is_ok()), "{baseline:?}");
@@ -316,7 +291,7 @@ async fn a_query_edge_sent_before_a_crash_and_dropped_while_down_is_retracted() 
     let is_edge = |e: &serde_json::Value, op: &str| {
         e["origin"] == "QUERY" && e["to_fqn"] == dst.as_str() && e["op"] == op
     };
-    let sent = events(&out);
+    let sent = events(out);
     assert!(
         sent.iter().any(|e| is_edge(e, "CREATE")),
         "the query edge was sent: {sent:?}"
@@ -326,9 +301,9 @@ async fn a_query_edge_sent_before_a_crash_and_dropped_while_down_is_retracted() 
         .batch_execute("DROP TABLE dst")
         .await
         .expect("drop while down");
-    let results = capture().poll_usage_once().await;
+    let results = f.capture().poll_usage_once().await;
     assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
-    let after = events(&out);
+    let after = events(out);
     assert!(
         after[sent.len()..].iter().any(|e| is_edge(e, "DELETE")),
         "the orphaned query edge is retracted: {:?}",

@@ -15,7 +15,7 @@
 //! The emitted state is read from its file only when the catalog changed and dropped after the
 //! save: an idle capture of a 10,000-table database holds none of its 140,000 digests.
 
-use super::in_flight::{IN_FLIGHT_PART, InFlight};
+use super::in_flight::{self, InFlight};
 use crate::checkpoint::CheckpointStore;
 use crate::config::ProtectedObject;
 use crate::diff::{DiffOptions, diff, outbound, retraction_records, retractions, sent_ahead};
@@ -204,13 +204,10 @@ impl CatalogPollSource {
             None => Vec::new(),
         };
         let (service, name) = (self.scope.service.clone(), database.clone());
-        let (mut state, mut in_flight) = store
-            .blocking(move |s| {
-                let state = s.load(&service, &name)?;
-                let in_flight: InFlight = s.load_part(&service, &name, IN_FLIGHT_PART)?;
-                Ok((state, in_flight))
-            })
-            .await?;
+        let mut state = store.blocking(move |s| s.load(&service, &name)).await?;
+        let service = self.scope.service.as_str();
+        let mut in_flight =
+            InFlight::load(store, service, &database, in_flight::CATALOG_PART).await?;
         let emitted_at = crate::event::now_millis();
         // No state (first start, or lost): a new epoch, later than any before it.
         if state.epoch == 0 {
@@ -241,13 +238,8 @@ impl CatalogPollSource {
                 .unwrap_or_default(),
         );
         if noted {
-            let (service, name, note) = (
-                self.scope.service.clone(),
-                database.clone(),
-                in_flight.clone(),
-            );
-            store
-                .blocking(move |s| s.save_part(&service, &name, IN_FLIGHT_PART, &note))
+            in_flight
+                .save(store, service, &database, in_flight::CATALOG_PART)
                 .await?;
         }
         let mut records = retraction_records(&mut retracted, &source, emitted_at);
@@ -304,14 +296,9 @@ impl CatalogPollSource {
                     .await?;
             }
         }
-        if !in_flight.is_empty() {
-            let (service, name) = (self.scope.service.clone(), database.clone());
-            store
-                .blocking(move |s| {
-                    s.save_part(&service, &name, IN_FLIGHT_PART, &InFlight::default())
-                })
-                .await?;
-        }
+        in_flight
+            .clear(store, service, &database, in_flight::CATALOG_PART)
+            .await?;
         self.fingerprint = Some(fingerprint);
         self.diff_options.full = false;
         tracing::info!(database = %database, changes = diff.changes.len(), records = metadata_records, lineage_changes = lineage_changes.len(), "catalog poll emitted changes");

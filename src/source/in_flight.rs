@@ -3,13 +3,16 @@
 //! is retracted by the next read where the source no longer has it (see `diff::sent_ahead`).
 //! The catalog poll notes entities and view/routine edges, the usage poll its query edges.
 
+use crate::checkpoint::{CheckpointError, CheckpointStore};
 use crate::diff::SentAhead;
 use crate::lineage::edges::SentEdge;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The state part holding the note.
-pub const IN_FLIGHT_PART: &str = "in-flight";
+/// The state part holding the catalog poll's note.
+pub(super) const CATALOG_PART: &str = "in-flight";
+/// The state part holding the usage poll's note (its query edges).
+pub(super) const QUERY_PART: &str = "in-flight-query";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct InFlight {
@@ -18,6 +21,48 @@ pub(super) struct InFlight {
 }
 
 impl InFlight {
+    /// The note in state part `part` of a database; empty when there is none.
+    pub(super) async fn load(
+        store: &CheckpointStore,
+        service: &str,
+        database: &str,
+        part: &'static str,
+    ) -> Result<InFlight, CheckpointError> {
+        let (service, database) = (service.to_owned(), database.to_owned());
+        store
+            .blocking(move |s| s.load_part(&service, &database, part))
+            .await
+    }
+
+    /// Writes the note (durably, before the send it notes).
+    pub(super) async fn save(
+        &self,
+        store: &CheckpointStore,
+        service: &str,
+        database: &str,
+        part: &'static str,
+    ) -> Result<(), CheckpointError> {
+        let (service, database, note) = (service.to_owned(), database.to_owned(), self.clone());
+        store
+            .blocking(move |s| s.save_part(&service, &database, part, &note))
+            .await
+    }
+
+    /// Empties the note once the state holds what it noted; nothing to write when it is empty.
+    pub(super) async fn clear(
+        &mut self,
+        store: &CheckpointStore,
+        service: &str,
+        database: &str,
+        part: &'static str,
+    ) -> Result<(), CheckpointError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        *self = InFlight::default();
+        self.save(store, service, database, part).await
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.entities.is_empty() && self.edges.is_empty()
     }

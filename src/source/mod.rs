@@ -11,6 +11,5 @@ mod usage;
 
 pub use catalog_poll::{CATALOG_LINEAGE_PART, CatalogPollSource, PollReport};
 pub use error::{CaptureError, Cause};
-pub use in_flight::IN_FLIGHT_PART;
 pub use replication::{ReplicationError, ReplicationSource};
 pub use usage::{QUERY_LINEAGE_PART, USAGE_PART, UsageReport, UsageSource};

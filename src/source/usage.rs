@@ -10,7 +10,7 @@
 //! A crash before the save repeats the bucket with the same `bucket_start` and a later end;
 //! the topic's contract is that the latest record of a (key, bucket_start) supersedes.
 
-use super::in_flight::InFlight;
+use super::in_flight::{self, InFlight};
 use crate::checkpoint::CheckpointStore;
 use crate::event::{
     CaptureMode, LineageOrigin, Outbound, QueryUsage, SourceInfo, UsageEvent, UsageKind,
@@ -29,8 +29,6 @@ use tokio_postgres::Client;
 
 pub const USAGE_PART: &str = "usage";
 pub const QUERY_LINEAGE_PART: &str = "lineage-query";
-/// The write-ahead note of the query edges being sent (see `in_flight`).
-const QUERY_IN_FLIGHT_PART: &str = "in-flight-query";
 
 #[derive(Debug)]
 pub struct UsageSource {
@@ -202,10 +200,8 @@ impl UsageSource {
         let mut in_flight = InFlight::default();
         let lineage_changes = match &self.lineage {
             Some(state) => {
-                let (owner, name) = (self.scope.service.clone(), database.clone());
-                in_flight = store
-                    .blocking(move |s| s.load_part(&owner, &name, QUERY_IN_FLIGHT_PART))
-                    .await?;
+                in_flight =
+                    InFlight::load(store, service, &database, in_flight::QUERY_PART).await?;
                 let mut observed = self.query_edges(&reading.entries, resolver, &database);
                 let fqns: HashSet<String> = resolver
                     .relations()
@@ -226,15 +222,8 @@ impl UsageSource {
                 let retracted = state.retractions(&in_flight.edges, &changes);
                 changes.extend(retracted);
                 if in_flight.note(Vec::new(), state.sent_ahead(&changes, true)) {
-                    let (service, name, note) = (
-                        self.scope.service.clone(),
-                        database.clone(),
-                        in_flight.clone(),
-                    );
-                    store
-                        .blocking(move |s| {
-                            s.save_part(&service, &name, QUERY_IN_FLIGHT_PART, &note)
-                        })
+                    in_flight
+                        .save(store, service, &database, in_flight::QUERY_PART)
                         .await?;
                 }
                 changes
@@ -284,14 +273,9 @@ impl UsageSource {
                     .await?;
             }
         }
-        if !in_flight.is_empty() {
-            let (service, name) = (self.scope.service.clone(), database.clone());
-            store
-                .blocking(move |s| {
-                    s.save_part(&service, &name, QUERY_IN_FLIGHT_PART, &InFlight::default())
-                })
-                .await?;
-        }
+        in_flight
+            .clear(store, &self.scope.service, &database, in_flight::QUERY_PART)
+            .await?;
         if !records.is_empty() {
             tracing::info!(database = %database, table_events = out.table_events, query_events = out.query_events, lineage_changes = out.lineage_changes, reset_detected = out.reset_detected, "usage poll emitted");
         }
