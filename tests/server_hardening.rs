@@ -98,6 +98,72 @@ async fn server(env: &TestEnv, extra: &[&str]) -> (CatalogServer, Api) {
     (catalog, api)
 }
 
+/// `compute.percentile` ranks each table with usage on a day among those tables three ways:
+/// by the day's count and by the sums of the 7 and 30 days ending that day; `usageSummary`
+/// carries all three.
+#[tokio::test]
+async fn usage_percentiles_rank_the_day_the_week_and_the_month() {
+    let env = TestEnv::new("percentile").await;
+    let (_catalog, api) = server(&env, &[]).await;
+    let mut ids = std::collections::BTreeMap::new();
+    for name in ["a", "b", "c"] {
+        let t = api.table(name, 1).await;
+        ids.insert(name, t["id"].as_str().expect("id").to_owned());
+    }
+    // On 2026-11-30 a is the least used table, but with 2026-11-25 the most used that week;
+    // c's 2026-10-01 is outside both.
+    for (name, date, count) in [
+        ("a", "2026-11-25", 10),
+        ("a", "2026-11-30", 1),
+        ("b", "2026-11-30", 5),
+        ("c", "2026-10-01", 100),
+        ("c", "2026-11-30", 3),
+    ] {
+        let (status, answer) = api
+            .call(
+                reqwest::Method::POST,
+                &format!("usage/table/{}", ids[name]),
+                Some(json!({"date": date, "count": count})),
+            )
+            .await;
+        assert!(status < 300, "{status} {answer}");
+    }
+    let (status, answer) = api
+        .call(
+            reqwest::Method::POST,
+            "usage/compute.percentile/table/2026-11-30",
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let summary = |name: &'static str| {
+        let id = ids[name].clone();
+        let api = &api;
+        async move {
+            let (_, t) = api.get(&format!("tables/{id}?fields=usageSummary")).await;
+            let s = &t["usageSummary"];
+            [
+                s["dailyStats"]["percentileRank"].as_f64(),
+                s["weeklyStats"]["percentileRank"].as_f64(),
+                s["monthlyStats"]["percentileRank"].as_f64(),
+                s["weeklyStats"]["count"].as_f64(),
+            ]
+        }
+    };
+    assert_eq!(
+        summary("a").await,
+        [Some(0.0), Some(100.0), Some(100.0), Some(11.0)]
+    );
+    assert_eq!(
+        summary("b").await,
+        [Some(100.0), Some(50.0), Some(50.0), Some(5.0)]
+    );
+    assert_eq!(
+        summary("c").await,
+        [Some(50.0), Some(0.0), Some(0.0), Some(3.0)]
+    );
+}
+
 #[tokio::test]
 async fn a_patch_cannot_touch_system_fields_multiply_or_nest_and_a_refused_one_changes_nothing() {
     let env = TestEnv::new("patch_guard").await;

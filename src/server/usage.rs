@@ -2,7 +2,7 @@
 //! report), `PUT` sets it (create or update), so a client that sends day totals is idempotent.
 
 use super::api::{ApiError, Shared, bad, kind_of_type};
-use super::store::{Include, Store, StoreError, reference};
+use super::store::{Include, Store, StoreError, UsageDay, reference};
 use crate::openmetadata::kind;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -96,24 +96,23 @@ async fn usage_of(
     let rows = app.store.usage(id, date, days).await?;
     let usage: Vec<Value> = rows
         .iter()
-        .map(|(day, count, rank)| json!({"date": day, "dailyStats": {"count": count, "percentileRank": rank}}))
+        .map(|u| json!({"date": u.day, "dailyStats": {"count": u.count, "percentileRank": u.percentile}}))
         .collect();
     Ok(Json(json!({"entity": reference(k, &e), "usage": usage})).into_response())
 }
 
 /// The `usageSummary` field: the latest day, with 7- and 30-day sums ending there.
 pub(super) async fn summary(store: &Store, id: &str) -> Result<Value, StoreError> {
-    let rows = store.usage(id, None, 3650).await?;
-    let Some((latest, count, rank)) = rows.first() else {
+    let Some(latest) = store.usage(id, None, 3650).await?.into_iter().next() else {
         return Ok(Value::Null);
     };
-    let sum = |rows: Vec<(String, i64, f64)>| rows.iter().map(|(_, c, _)| c).sum::<i64>();
-    let week = sum(store.usage(id, Some(latest), 7).await?);
-    let month = sum(store.usage(id, Some(latest), 30).await?);
+    let sum = |rows: Vec<UsageDay>| rows.iter().map(|u| u.count).sum::<i64>();
+    let week = sum(store.usage(id, Some(&latest.day), 7).await?);
+    let month = sum(store.usage(id, Some(&latest.day), 30).await?);
     Ok(json!({
-        "date": latest,
-        "dailyStats": {"count": count, "percentileRank": rank},
-        "weeklyStats": {"count": week, "percentileRank": 0.0},
-        "monthlyStats": {"count": month, "percentileRank": 0.0},
+        "date": latest.day,
+        "dailyStats": {"count": latest.count, "percentileRank": latest.percentile},
+        "weeklyStats": {"count": week, "percentileRank": latest.weekly_percentile},
+        "monthlyStats": {"count": month, "percentileRank": latest.monthly_percentile},
     }))
 }

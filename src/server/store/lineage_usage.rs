@@ -117,44 +117,69 @@ impl Store {
             .collect()
     }
 
-    /// `(date, count, percentile rank)` of an entity's usage, newest first, up to `days` days
-    /// back from `until`.
+    /// An entity's usage, newest day first, up to `days` days back from `until`.
     pub async fn usage(
         &self,
         id: &str,
         until: Option<&str>,
         days: i32,
-    ) -> Result<Vec<(String, i64, f64)>, StoreError> {
+    ) -> Result<Vec<UsageDay>, StoreError> {
         let conn = self.client().await?;
         let c = conn.db();
         let rows = c
             .query(
-                "SELECT day::text, count, percentile FROM pgmeta_catalog.usage_daily WHERE entity_id = $1 AND day <= coalesce($2::text::date, 'infinity'::date) AND day > coalesce($2::text::date, current_date) - $3::int ORDER BY day DESC",
+                "SELECT day::text, count, percentile, weekly_percentile, monthly_percentile FROM pgmeta_catalog.usage_daily WHERE entity_id = $1 AND day <= coalesce($2::text::date, 'infinity'::date) AND day > coalesce($2::text::date, current_date) - $3::int ORDER BY day DESC",
                 &[&id, &until, &days],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .map(|r| UsageDay {
+                day: r.get(0),
+                count: r.get(1),
+                percentile: r.get(2),
+                weekly_percentile: r.get(3),
+                monthly_percentile: r.get(4),
+            })
             .collect())
     }
 
-    /// Sets the percentile rank (0-100) of each entity of `collection` among those with usage
-    /// on `day`, by count (OpenMetadata's `compute.percentile`). Returns how many were ranked.
+    /// Sets the percentile ranks (0-100) of each entity of `collection` with usage on `day`,
+    /// among those entities: by the day's count, and by the sums of the 7 and 30 days ending
+    /// that day (OpenMetadata's `compute.percentile`). Returns how many were ranked.
     pub async fn compute_percentile(&self, collection: &str, day: &str) -> Result<u64, StoreError> {
         let conn = self.client().await?;
         let c = conn.db();
         c.execute(
-            "UPDATE pgmeta_catalog.usage_daily u SET percentile = r.rank FROM (\
-               SELECT d.entity_id, 100 * percent_rank() OVER (ORDER BY d.count) AS rank \
-               FROM pgmeta_catalog.usage_daily d JOIN pgmeta_catalog.entity e ON e.id = d.entity_id \
-               WHERE e.collection = $1 AND d.day = $2::text::date) r \
+            "UPDATE pgmeta_catalog.usage_daily u SET percentile = r.daily, \
+               weekly_percentile = r.weekly, monthly_percentile = r.monthly FROM (\
+               SELECT s.entity_id, \
+                 100 * percent_rank() OVER (ORDER BY s.count) AS daily, \
+                 100 * percent_rank() OVER (ORDER BY s.week) AS weekly, \
+                 100 * percent_rank() OVER (ORDER BY s.month) AS monthly \
+               FROM (SELECT d.entity_id, d.count, \
+                   (SELECT sum(w.count) FROM pgmeta_catalog.usage_daily w WHERE w.entity_id = d.entity_id \
+                    AND w.day > d.day - 7 AND w.day <= d.day) AS week, \
+                   (SELECT sum(m.count) FROM pgmeta_catalog.usage_daily m WHERE m.entity_id = d.entity_id \
+                    AND m.day > d.day - 30 AND m.day <= d.day) AS month \
+                 FROM pgmeta_catalog.usage_daily d JOIN pgmeta_catalog.entity e ON e.id = d.entity_id \
+                 WHERE e.collection = $1 AND d.day = $2::text::date) s) r \
              WHERE u.entity_id = r.entity_id AND u.day = $2::text::date",
             &[&collection, &day],
         )
         .await
         .map_err(|e| date_error(e, day))
     }
+}
+
+/// One day of an entity's usage, with the percentile ranks `compute.percentile` gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageDay {
+    pub day: String,
+    pub count: i64,
+    pub percentile: f64,
+    pub weekly_percentile: f64,
+    pub monthly_percentile: f64,
 }
 
 /// A date PostgreSQL refused is the client's error; anything else is the store's.

@@ -13,6 +13,8 @@ mod lineage_usage;
 mod reads;
 mod writes;
 
+pub(super) use lineage_usage::UsageDay;
+
 use super::changes::Changes;
 use super::request::Invalid;
 use crate::openmetadata::kind::Kind;
@@ -79,6 +81,9 @@ CREATE TABLE IF NOT EXISTS pgmeta_catalog.usage_daily (
 );
 -- The day's percentile rank among the entities of its type (compute.percentile sets it).
 ALTER TABLE pgmeta_catalog.usage_daily ADD COLUMN IF NOT EXISTS percentile double precision NOT NULL DEFAULT 0;
+-- The same for the 7 and 30 days ending that day.
+ALTER TABLE pgmeta_catalog.usage_daily ADD COLUMN IF NOT EXISTS weekly_percentile double precision NOT NULL DEFAULT 0;
+ALTER TABLE pgmeta_catalog.usage_daily ADD COLUMN IF NOT EXISTS monthly_percentile double precision NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS pgmeta_catalog.join_daily (
     entity_id text NOT NULL,
     day date NOT NULL,
