@@ -5,31 +5,40 @@
 //! - `pg_dump --schema-only` of that database (the reference),
 //! - the release `pgmeta-capture snapshot --once` into Kafka (tansu, acks=all): wall time,
 //!   its ratio to pg_dump, and the process's peak RSS (VmHWM, sampled until it exits),
-//! - a poll after restart (full read, nothing changed) and an unchanged poll (median of 5).
+//! - a poll after restart (full read, nothing changed) and an unchanged poll (median of 5),
+//! - DDL COMMIT to event on Kafka through the replication path on this catalog (20 CREATE
+//!   TABLEs one by one: p50, p99, max).
+//!
+//! `PGMETA_BENCH_TABLES` sets the table count (default 10,000; the 100,000-table variant takes
+//! about ten times as long to build).
 
 use pgmeta::capture::Capture;
 use pgmeta::config::CaptureConfig;
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::KafkaSink;
-use pgmeta::testkit::{Broker, PgCluster, free_port};
+use pgmeta::testkit::{Broker, PgCluster, free_port, wait_for_key};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const TABLES: usize = 10_000;
 const SCHEMAS: usize = 20;
 const VIEWS: usize = 500;
 const CHUNK: usize = 500;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let tables: usize = std::env::var("PGMETA_BENCH_TABLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > VIEWS * 19 + SCHEMAS)
+        .unwrap_or(10_000);
     let cluster = PgCluster::start();
     let broker = Broker::start_on(free_port(), false);
     let client = cluster.create_database("bench").await;
     let started = Instant::now();
-    build_schema(&client).await?;
+    build_schema(&client, tables).await?;
     println!(
-        "built {TABLES} tables x 20 columns ({} FKs, {TABLES} table + {TABLES} column comments) and {VIEWS} views in {:.1?}",
-        TABLES - SCHEMAS,
+        "built {tables} tables x 20 columns ({} FKs, {tables} table + {tables} column comments) and {VIEWS} views in {:.1?}",
+        tables - SCHEMAS,
         started.elapsed()
     );
 
@@ -146,8 +155,74 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         verdict(unchanged_poll <= Duration::from_millis(150))
     );
     drop(capture);
+    ddl_latency(&cluster, &client, &broker, &config, tables).await?;
     drop(broker);
     brokers_compared(&cluster).await?;
+    Ok(())
+}
+
+/// DDL COMMIT to the event read from Kafka, through the event trigger and the replication
+/// slot, on the large catalog: each DDL transaction reads the catalog (issue 16's subject).
+async fn ddl_latency(
+    cluster: &PgCluster,
+    client: &tokio_postgres::Client,
+    broker: &Broker,
+    config: &CaptureConfig,
+    tables: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    pgmeta::pg::ddl_trigger::install(client, "bench").await?;
+    let mut config = config.clone();
+    config.poll.interval = Duration::from_secs(3600);
+    config.replication.enabled = true;
+    config.replication.safety_poll_interval = Duration::from_secs(3600);
+    let target = PgTarget::resolve(&config.source, &|_| None)?;
+    let capture = Capture::new(
+        &config,
+        target,
+        KafkaSink::connect(&config.kafka).await?,
+        false,
+    )?;
+    let (trigger, shutdown) = pgmeta::shutdown::channel();
+    let replication = config.replication.clone();
+    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "bench-ddl")
+        .set("auto.offset.reset", "latest")
+        .set("fetch.wait.max.ms", "5")
+        .create()?;
+    consumer.subscribe(&[config.kafka.metadata_topic.as_str()])?;
+    let writer = cluster.client("bench").await;
+    // The replication listener's start (slot, initial read) before the first DDL counts.
+    writer
+        .batch_execute("CREATE TABLE public.ddl_warmup (id int)")
+        .await?;
+    wait_for_key(&consumer, ".public.ddl_warmup").await?;
+    let mut took = Vec::with_capacity(20);
+    for i in 0..20 {
+        writer
+            .batch_execute(&format!("CREATE TABLE public.ddl_{i} (id int)"))
+            .await?;
+        let committed = Instant::now();
+        wait_for_key(&consumer, &format!(".public.ddl_{i}")).await?;
+        took.push(committed.elapsed());
+    }
+    trigger.trigger();
+    task.await??;
+    took.sort();
+    let target = if tables >= 100_000 { 200 } else { 100 };
+    let p99 = took[took.len() - 1];
+    println!(
+        "DDL commit -> event on Kafka, {tables} tables, 20 one by one: p50 {:.0} ms, p99 (max) {:.0} ms (target p99 <= {target} ms: {})",
+        took[took.len() / 2].as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        if p99 <= Duration::from_millis(target) {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
     Ok(())
 }
 
@@ -206,12 +281,15 @@ async fn brokers_compared(cluster: &PgCluster) -> Result<(), Box<dyn std::error:
 
 /// Tables in chunks of server-side loops, one transaction per chunk (10,000 tables in one
 /// transaction would exhaust the lock table).
-async fn build_schema(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+async fn build_schema(
+    client: &tokio_postgres::Client,
+    tables: usize,
+) -> Result<(), tokio_postgres::Error> {
     for s in 0..SCHEMAS {
         client.batch_execute(&format!("CREATE SCHEMA s{s}")).await?;
     }
-    for start in (0..TABLES).step_by(CHUNK) {
-        let end = (start + CHUNK).min(TABLES);
+    for start in (0..tables).step_by(CHUNK) {
+        let end = (start + CHUNK).min(tables);
         client
             .batch_execute(&format!(
                 "DO $$

@@ -6,7 +6,7 @@
 use pgmeta::config::CaptureConfig;
 use pgmeta::pg::{PgTarget, ddl_trigger};
 use pgmeta::sink::KafkaSink;
-use pgmeta::testkit::{Broker, PgCluster, free_port};
+use pgmeta::testkit::{Broker, PgCluster, free_port, wait_for_key};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -178,22 +178,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     trigger.trigger();
     task.await??;
     Ok(())
-}
-
-async fn wait_for_key(
-    consumer: &StreamConsumer,
-    suffix: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if Instant::now() > deadline {
-            return Err(format!("no event for {suffix} within 30 s").into());
-        }
-        if let Ok(msg) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
-            let msg = msg?;
-            if msg.key().is_some_and(|k| k.ends_with(suffix.as_bytes())) {
-                return Ok(());
-            }
-        }
-    }
 }

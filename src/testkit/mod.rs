@@ -20,7 +20,7 @@ pub use registry::{SchemaRegistryServer, TlsFront, rivven_schema_path};
 pub use skip::{Missing, skip};
 pub use topic::{
     END_MARKER, RawRecord, Record, read_lineage, read_raw, read_raw_as, read_schema_changes,
-    read_topic, read_usage,
+    read_topic, read_usage, wait_for_key,
 };
 
 use std::process::{Command, Stdio};

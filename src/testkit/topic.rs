@@ -217,3 +217,23 @@ pub fn read_raw_as(brokers: &str, topic: &str, isolation: &str) -> Vec<RawRecord
         .flat_map(|p| by_partition.remove(&p).unwrap_or_default())
         .collect()
 }
+
+/// Waits (up to 30 s) for a record whose key ends with `suffix`; records before it are
+/// skipped. For latency measurements: the consumer reads from where it is.
+pub async fn wait_for_key(
+    consumer: &rdkafka::consumer::StreamConsumer,
+    suffix: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if Instant::now() > deadline {
+            return Err(format!("no event for {suffix} within 30 s").into());
+        }
+        if let Ok(msg) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            let msg = msg?;
+            if msg.key().is_some_and(|k| k.ends_with(suffix.as_bytes())) {
+                return Ok(());
+            }
+        }
+    }
+}
