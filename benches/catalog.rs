@@ -31,7 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > VIEWS * 19 + SCHEMAS)
         .unwrap_or(10_000);
-    let cluster = PgCluster::start();
+    // pg_dump locks every table, index and sequence in one transaction.
+    let locks = format!("max_locks_per_transaction={}", (tables * 3 / 300).max(256));
+    let cluster = PgCluster::start_with_settings(&[&locks]);
     let broker = Broker::start_on(free_port(), false);
     let client = cluster.create_database("bench").await;
     let started = Instant::now();
