@@ -244,6 +244,28 @@ impl<S: Sink> Capture<S> {
         cycle
     }
 
+    /// Reads what DDL that `touched` describes can have changed in the configured database
+    /// (a targeted read, or the full one when it cannot be narrowed) and sends the changes: what
+    /// the replication listener does for each DDL transaction, for one call.
+    pub async fn read_touched_once(&mut self, touched: &crate::pg::touched::Touched) -> Cycle {
+        let mut cycle = Cycle::default();
+        if let Err(e) = self.discover().await {
+            cycle.errors.push((self.root.dbname().to_owned(), e));
+        }
+        let database = self.root.dbname().to_owned();
+        for source in self.sources.iter_mut().filter(|s| s.database() == database) {
+            let mode = crate::event::CaptureMode::Replication;
+            match source
+                .read_and_emit_touched(&mut self.sink, &self.store, mode, Some(touched))
+                .await
+            {
+                Ok(report) => cycle.reports.push(report),
+                Err(e) => cycle.errors.push((database.clone(), e)),
+            }
+        }
+        cycle
+    }
+
     /// Captures the one configured database through its replication slot until shutdown (see
     /// `source::replication`). Without the DDL trigger or the REPLICATION privilege it says
     /// exactly what is missing and polls instead.

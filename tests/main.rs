@@ -28,6 +28,7 @@ mod server_hardening;
 mod server_properties;
 mod shutdown;
 mod structure;
+mod targeted_reads;
 mod tls;
 mod torture;
 mod usage;

@@ -54,7 +54,42 @@ pub struct EntityDigest {
     pub shape: Option<crate::schema_change::Shape>,
 }
 
+/// What the state keeps of every entity besides its digest: enough to tell an unchanged
+/// entity (same name, same values) without reading the digest, and the name and version a
+/// retraction or a DELETE needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub fqn: String,
+    pub version: i64,
+    /// [`EntityDigest::values_hash`] of the digest.
+    pub values: u64,
+}
+
 impl EntityDigest {
+    /// One hash over the values (fields and children; not the name, version or shape).
+    pub fn values_hash(&self) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for f in &self.fields {
+            hasher.write_u64(*f);
+        }
+        for c in &self.children {
+            hasher.write_u8(c.group as u8);
+            hasher.write_i32(c.attnum);
+            hasher.write(c.name.as_bytes());
+            hasher.write_u8(0xff);
+            hasher.write_u64(c.all);
+        }
+        hasher.finish()
+    }
+
+    pub fn head(&self) -> Head {
+        Head {
+            fqn: self.fqn.clone(),
+            version: self.version,
+            values: self.values_hash(),
+        }
+    }
+
     /// Whether the two digests describe the same values (the shape is not compared: it is
     /// what the hashes summarize).
     pub fn same_values(&self, other: &EntityDigest) -> bool {

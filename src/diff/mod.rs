@@ -9,7 +9,7 @@ mod digest;
 mod outbound;
 mod sent_ahead;
 
-pub use digest::{ChildGroup, DIGEST_FORMAT, EntityDigest, changed_fields, field_names};
+pub use digest::{ChildGroup, DIGEST_FORMAT, EntityDigest, Head, changed_fields, field_names};
 pub use outbound::{event_id, outbound};
 pub use sent_ahead::{SentAhead, retraction_records, retractions, sent_ahead};
 
@@ -17,7 +17,7 @@ use crate::event::{EntityType, FieldChange, Op, Outbound};
 pub use crate::model::EntityKey;
 use crate::model::{CatalogSnapshot, Database, DatabaseSchema, Fqn, Routine, Table};
 use crate::schema_change::{SchemaChange, Shape, rules};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One catalog entity with its payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,32 +28,41 @@ pub enum Entity {
     Routine(Routine),
 }
 
-impl Entity {
-    pub fn key(&self) -> EntityKey {
+/// An entity of a snapshot, borrowed: what its key, name and digest are made from.
+#[derive(Clone, Copy)]
+enum EntityRef<'a> {
+    Database(&'a Database),
+    DatabaseSchema(&'a DatabaseSchema),
+    Table(&'a Table),
+    Routine(&'a Routine),
+}
+
+impl EntityRef<'_> {
+    fn key(self) -> EntityKey {
         let (entity_type, oid) = match self {
-            Entity::Database(d) => (EntityType::Database, d.oid),
-            Entity::DatabaseSchema(s) => (EntityType::DatabaseSchema, s.oid),
-            Entity::Table(t) => (EntityType::Table, t.oid),
-            Entity::Routine(r) => (EntityType::Routine, r.oid),
+            EntityRef::Database(d) => (EntityType::Database, d.oid),
+            EntityRef::DatabaseSchema(s) => (EntityType::DatabaseSchema, s.oid),
+            EntityRef::Table(t) => (EntityType::Table, t.oid),
+            EntityRef::Routine(r) => (EntityType::Routine, r.oid),
         };
         EntityKey { entity_type, oid }
     }
 
-    pub fn fqn(&self, service: &str, database: &str) -> Fqn {
+    fn fqn(self, service: &str, database: &str) -> Fqn {
         match self {
-            Entity::Database(_) => Fqn::new([service, database]),
-            Entity::DatabaseSchema(s) => Fqn::new([service, database, &s.name]),
-            Entity::Table(t) => Fqn::new([service, database, &t.schema, &t.name]),
-            Entity::Routine(r) => Fqn::new([service, database, &r.schema, &r.signature()]),
+            EntityRef::Database(_) => Fqn::new([service, database]),
+            EntityRef::DatabaseSchema(s) => Fqn::new([service, database, &s.name]),
+            EntityRef::Table(t) => Fqn::new([service, database, &t.schema, &t.name]),
+            EntityRef::Routine(r) => Fqn::new([service, database, &r.schema, &r.signature()]),
         }
     }
 
-    fn digest(&self, fqn: &Fqn, version: i64) -> EntityDigest {
+    fn digest(self, fqn: &Fqn, version: i64) -> EntityDigest {
         let (fields, children) = match self {
-            Entity::Database(d) => (digest::database_fields(d), vec![]),
-            Entity::DatabaseSchema(s) => (digest::schema_fields(s), vec![]),
-            Entity::Table(t) => (digest::table_fields(t), digest::table_children(t)),
-            Entity::Routine(r) => (digest::routine_fields(r), vec![]),
+            EntityRef::Database(d) => (digest::database_fields(d), vec![]),
+            EntityRef::DatabaseSchema(s) => (digest::schema_fields(s), vec![]),
+            EntityRef::Table(t) => (digest::table_fields(t), digest::table_children(t)),
+            EntityRef::Routine(r) => (digest::routine_fields(r), vec![]),
         };
         EntityDigest {
             fqn: fqn.as_str().to_owned(),
@@ -62,6 +71,37 @@ impl Entity {
             children,
             shape: None,
         }
+    }
+}
+
+/// Every entity of `snapshot`, the database first, parents before their partitions.
+fn entities_of(snapshot: &CatalogSnapshot) -> impl Iterator<Item = EntityRef<'_>> {
+    std::iter::once(EntityRef::Database(&snapshot.database))
+        .chain(snapshot.schemas.iter().map(EntityRef::DatabaseSchema))
+        .chain(snapshot.tables.iter().map(EntityRef::Table))
+        .chain(snapshot.routines.iter().map(EntityRef::Routine))
+}
+
+impl Entity {
+    fn as_ref(&self) -> EntityRef<'_> {
+        match self {
+            Entity::Database(d) => EntityRef::Database(d),
+            Entity::DatabaseSchema(s) => EntityRef::DatabaseSchema(s),
+            Entity::Table(t) => EntityRef::Table(t),
+            Entity::Routine(r) => EntityRef::Routine(r),
+        }
+    }
+
+    pub fn key(&self) -> EntityKey {
+        self.as_ref().key()
+    }
+
+    pub fn fqn(&self, service: &str, database: &str) -> Fqn {
+        self.as_ref().fqn(service, database)
+    }
+
+    fn digest(&self, fqn: &Fqn, version: i64) -> EntityDigest {
+        self.as_ref().digest(fqn, version)
     }
 
     fn shape(&self) -> Shape {
@@ -74,7 +114,8 @@ impl Entity {
     }
 }
 
-/// What the capture remembers of one database: the digest of every entity it emitted.
+/// What the capture remembers of one database: the head of every entity it emitted, and the
+/// digests a diff needs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DatabaseState {
     /// False until the first full state was emitted: until then entities are SNAPSHOT, after
@@ -84,7 +125,46 @@ pub struct DatabaseState {
     /// lost and begun again counts entity versions from 1 anew under a later epoch, so a
     /// consumer ordering an object's events by (epoch, version) still puts the new ones last.
     pub epoch: i64,
+    /// Every entity held.
+    pub heads: HashMap<EntityKey, Head>,
+    /// Digests: of every entity in a state built in memory; of a state read from the store,
+    /// those [`keys_to_load`] named (an entity missing here is unchanged when its head says so).
     pub entities: HashMap<EntityKey, EntityDigest>,
+}
+
+/// The entities whose digests a diff of `snapshot` against `heads` reads: those whose name or
+/// values differ from their head, those gone from the catalog, and `also` (names sent ahead).
+/// Everything else is unchanged and diffs from its head alone, so a state store answers a
+/// one-table change by reading one digest.
+pub fn keys_to_load(
+    heads: &HashMap<EntityKey, Head>,
+    snapshot: &CatalogSnapshot,
+    service: &str,
+    also: impl IntoIterator<Item = EntityKey>,
+) -> Vec<EntityKey> {
+    let database = snapshot.database.name.as_str();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for entity in entities_of(snapshot) {
+        let key = entity.key();
+        seen.insert(key);
+        let Some(head) = heads.get(&key) else {
+            continue;
+        };
+        let fqn = entity.fqn(service, database);
+        if head.fqn != fqn.as_str() || head.values != entity.digest(&fqn, 0).values_hash() {
+            out.push(key);
+        }
+    }
+    out.extend(
+        heads
+            .keys()
+            .filter(|k| !seen.contains(*k) && !snapshot.all_keys.contains(*k)),
+    );
+    out.extend(also.into_iter().filter(|k| heads.contains_key(k)));
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,20 +218,50 @@ pub fn diff(
         .chain(snapshot.routines.into_iter().map(Entity::Routine));
 
     let mut out = Diff::default();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for entity in entities {
         let key = entity.key();
         seen.insert(key);
         let fqn = entity.fqn(service, &database);
+        let Some(head) = state.heads.get(&key) else {
+            let op = if state.initialized && !opts.full {
+                Op::Create
+            } else {
+                Op::Snapshot
+            };
+            out.changes
+                .push(change(key, op, fqn, None, vec![], 1, entity));
+            continue;
+        };
         match state.entities.get(&key) {
+            // Not read from the store: unchanged (see `keys_to_load`), unless its head says
+            // otherwise, which only a store read past its heads could cause: then every field
+            // counts as changed rather than none.
             None => {
-                let op = if state.initialized && !opts.full {
-                    Op::Create
+                let new = entity.digest(&fqn, head.version);
+                let same = head.fqn == fqn.as_str() && head.values == new.values_hash();
+                if same && !opts.full {
+                    continue;
+                }
+                let changed = if same {
+                    vec![]
                 } else {
-                    Op::Snapshot
+                    field_names(key.entity_type)
+                        .iter()
+                        .map(|f| (*f).to_owned())
+                        .collect()
+                };
+                let renamed = (head.fqn != fqn.as_str()).then(|| Fqn::from_raw(head.fqn.clone()));
+                let (op, version) = if same {
+                    (Op::Snapshot, head.version)
+                } else {
+                    (
+                        if opts.full { Op::Snapshot } else { Op::Update },
+                        head.version + 1,
+                    )
                 };
                 out.changes
-                    .push(change(key, op, fqn, None, vec![], 1, entity));
+                    .push(change(key, op, fqn, renamed, changed, version, entity));
             }
             Some(old) => {
                 let new = entity.digest(&fqn, old.version);
@@ -182,22 +292,23 @@ pub fn diff(
         }
     }
 
-    let mut gone: Vec<(&EntityKey, &EntityDigest)> = state
-        .entities
+    let mut gone: Vec<(&EntityKey, &Head)> = state
+        .heads
         .iter()
         .filter(|(k, _)| !seen.contains(*k) && !snapshot.all_keys.contains(*k))
         .collect();
     // Children before parents: routines and tables, then schemas, then the database.
-    gone.sort_by_key(|(k, _)| std::cmp::Reverse(k.entity_type));
+    gone.sort_by_key(|(k, _)| (std::cmp::Reverse(k.entity_type), k.oid));
     for (key, old) in gone {
         if key.entity_type == EntityType::Table && !opts.mark_deleted_tables {
             out.forgotten.push(*key);
             continue;
         }
         let fqn = Fqn::from_raw(old.fqn.clone());
+        let shape = state.entities.get(key).and_then(|d| d.shape.as_ref());
         let schema_changes = match key.entity_type {
-            EntityType::Table => vec![rules::relation_dropped(&fqn, old.shape.as_ref())],
-            EntityType::Routine => vec![rules::routine_dropped(&fqn, old.shape.as_ref())],
+            EntityType::Table => vec![rules::relation_dropped(&fqn, shape)],
+            EntityType::Routine => vec![rules::routine_dropped(&fqn, shape)],
             _ => vec![],
         };
         out.changes.push(Change {
@@ -374,19 +485,68 @@ impl DatabaseState {
     pub fn apply(&mut self, diff: &mut Diff) {
         for change in &mut diff.changes {
             match change.digest.take() {
-                Some(d) => {
-                    self.entities.insert(change.key, d);
-                }
-                None => {
-                    self.entities.remove(&change.key);
-                }
+                Some(d) => self.insert(change.key, d),
+                None => self.remove(&change.key),
             }
         }
         for key in &diff.forgotten {
-            self.entities.remove(key);
+            self.remove(key);
         }
         self.initialized = true;
     }
+
+    /// Holds `digest` (and its head) for `key`.
+    pub fn insert(&mut self, key: EntityKey, digest: EntityDigest) {
+        self.heads.insert(key, digest.head());
+        self.entities.insert(key, digest);
+    }
+
+    fn remove(&mut self, key: &EntityKey) {
+        self.heads.remove(key);
+        self.entities.remove(key);
+    }
+}
+
+impl Diff {
+    /// What a state store writes for this diff once it is applied: the digest of each
+    /// created or changed entity, and the keys of those deleted or forgotten.
+    pub fn writes(&self) -> (Vec<(EntityKey, &EntityDigest)>, Vec<EntityKey>) {
+        let mut put = Vec::new();
+        let mut delete = self.forgotten.clone();
+        for c in &self.changes {
+            match &c.digest {
+                Some(d) => put.push((c.key, d)),
+                None => delete.push(c.key),
+            }
+        }
+        (put, delete)
+    }
+}
+
+/// Changes that hold `digest` for each key, or delete it (`None`): a diff's writes without a
+/// snapshot behind them.
+#[cfg(test)]
+pub(crate) fn test_changes(entries: &[(EntityKey, Option<EntityDigest>)]) -> Vec<Change> {
+    entries
+        .iter()
+        .map(|(key, digest)| Change {
+            key: *key,
+            op: if digest.is_some() {
+                Op::Update
+            } else {
+                Op::Delete
+            },
+            fqn: Fqn::from_raw(digest.as_ref().map_or("gone".into(), |d| d.fqn.clone())),
+            previous_fqn: None,
+            changed_fields: vec![],
+            version: digest.as_ref().map_or(0, |d| d.version),
+            epoch: 0,
+            entity: None,
+            field_changes: vec![],
+            schema_changes: vec![],
+            digest: digest.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

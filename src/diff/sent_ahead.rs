@@ -33,7 +33,7 @@ pub fn sent_ahead(state: &DatabaseState, changes: &[Change]) -> Vec<SentAhead> {
         .filter(|c| c.op != Op::Delete)
         .filter(|c| {
             state
-                .entities
+                .heads
                 .get(&c.key)
                 .is_none_or(|held| held.fqn != c.fqn.as_str())
         })
@@ -67,7 +67,7 @@ pub fn retractions(
     for s in sent {
         let now = match after.get(&s.key) {
             Some(now) => *now,
-            None => state.entities.get(&s.key).map(|held| held.fqn.as_str()),
+            None => state.heads.get(&s.key).map(|held| held.fqn.as_str()),
         };
         if now == Some(s.fqn.as_str()) || !seen.insert(s.fqn.as_str()) {
             continue;

@@ -538,3 +538,54 @@ fn a_name_sent_before_a_crash_and_taken_by_another_object_is_retracted_first() {
         "the live object's record comes last for its key: {last:?}"
     );
 }
+
+/// A state store reads the heads and then only the digests `keys_to_load` names; the diff
+/// from that partial state equals the diff from the whole state, for changes, renames, drops,
+/// creates, a full re-emit and names sent ahead.
+#[test]
+fn a_state_holding_only_the_digests_keys_to_load_names_diffs_like_the_whole_state() {
+    let tables: Vec<Table> = (10..30).map(|oid| table(oid, &format!("t{oid}"))).collect();
+    let mut whole = DatabaseState::default();
+    let mut first = diff(&whole, snapshot(tables.clone()), "svc", OPTS);
+    first.keep_shapes();
+    whole.apply(&mut first);
+
+    let mut next = tables;
+    next[1]
+        .columns
+        .push(crate::model::fixtures::column(3, "added", "text"));
+    next[2].name = "renamed".into();
+    next[3].description = Some("commented".into());
+    next.remove(4); // t14 dropped
+    next.push(table(99, "created"));
+    let sent = [EntityKey {
+        entity_type: EntityType::Table,
+        oid: 20,
+    }];
+    for opts in [OPTS, DiffOptions { full: true, ..OPTS }] {
+        let snap = snapshot(next.clone());
+        let keys = keys_to_load(&whole.heads, &snap, "svc", sent);
+        let oids: Vec<i64> = keys.iter().map(|k| k.oid).collect();
+        assert_eq!(
+            oids,
+            vec![11, 12, 13, 14, 20],
+            "changed, renamed, dropped, sent ahead"
+        );
+        let mut partial = DatabaseState {
+            entities: HashMap::new(),
+            ..whole.clone()
+        };
+        for k in &keys {
+            partial.entities.insert(*k, whole.entities[k].clone());
+        }
+        let expected = diff(&whole, snap.clone(), "svc", opts);
+        let got = diff(&partial, snap, "svc", opts);
+        assert_eq!(got.changes, expected.changes, "full: {}", opts.full);
+        assert_eq!(got.forgotten, expected.forgotten);
+        assert!(
+            got.changes
+                .iter()
+                .any(|c| c.op == Op::Delete && !c.schema_changes.is_empty())
+        );
+    }
+}

@@ -132,7 +132,12 @@ pub fn statement_edges(
 
 /// View and routine edges of a catalog snapshot, with the number of view definitions and
 /// routine statements that did not parse.
-pub fn catalog_edges(snapshot: &CatalogSnapshot, service: &str) -> (Vec<Edge>, usize) {
+/// `views` narrows the views to those (by OID); routines are all taken.
+pub fn catalog_edges(
+    snapshot: &CatalogSnapshot,
+    service: &str,
+    views: Option<&std::collections::HashSet<i64>>,
+) -> (Vec<Edge>, usize) {
     let db = snapshot.database.name.as_str();
     let resolver = Resolver::from_snapshot(snapshot, &snapshot.search_path);
     let by_name: HashMap<(&str, &str), &Table> = snapshot
@@ -149,7 +154,11 @@ pub fn catalog_edges(snapshot: &CatalogSnapshot, service: &str) -> (Vec<Edge>, u
     };
     let mut edges = BTreeMap::new();
     let mut failed = 0;
-    for view in snapshot.tables.iter().filter(|t| t.table_type.is_view()) {
+    for view in snapshot
+        .tables
+        .iter()
+        .filter(|t| t.table_type.is_view() && views.is_none_or(|v| v.contains(&t.oid)))
+    {
         let Some(view_fqn) = table_fqn(service, db, &TableName::new(&view.schema, &view.name))
         else {
             continue;
@@ -317,10 +326,20 @@ pub struct EdgeChange {
 impl LineageState {
     /// Catalog edges replace what was sent: new or changed ones are sent, missing ones deleted.
     pub fn diff_replace(&self, current: Vec<Edge>) -> Vec<EdgeChange> {
+        self.diff_replace_within(current, |_| true)
+    }
+
+    /// [`LineageState::diff_replace`] for part of the edges: `current` replaces the sent edges
+    /// `within` selects (and holds only such edges); the others stay as sent.
+    pub fn diff_replace_within(
+        &self,
+        current: Vec<Edge>,
+        within: impl Fn(&SentEdge) -> bool,
+    ) -> Vec<EdgeChange> {
         let mut changes = Vec::new();
         let current: BTreeMap<String, Edge> = current.into_iter().map(|e| (e.key(), e)).collect();
         for (key, sent) in &self.edges {
-            if !current.contains_key(key) {
+            if within(sent) && !current.contains_key(key) {
                 changes.push(delete_change(sent));
             }
         }

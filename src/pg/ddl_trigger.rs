@@ -1,7 +1,9 @@
 //! The DDL signal in the WAL. PostgreSQL's logical decoding carries no DDL, so an event trigger
 //! on `ddl_command_end` and `sql_drop` writes one transactional logical message per affected
 //! object (`pg_logical_emit_message(true, 'pgmeta', json)`). The messages travel through the
-//! slot between the transaction's BEGIN and COMMIT, and a rolled-back DDL leaves none.
+//! slot between the transaction's BEGIN and COMMIT, and a rolled-back DDL leaves none. Each
+//! names its object (catalog and OID; a dropped object by its address), so the capture reads
+//! only what the transaction touched (`source::touched`).
 //!
 //! Everything lives in the `pgmeta` schema (excluded from capture) plus an empty publication,
 //! which `pgoutput` needs to start but which publishes no table changes.
@@ -24,13 +26,15 @@ BEGIN
     FOR r IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
       PERFORM pg_catalog.pg_logical_emit_message(true, 'pgmeta', pg_catalog.json_build_object(
         'event', TG_EVENT, 'tag', r.command_tag, 'object_type', r.object_type,
-        'identity', r.object_identity, 'schema', r.schema_name, 'xid', pg_catalog.txid_current())::text);
+        'identity', r.object_identity, 'schema', r.schema_name, 'xid', pg_catalog.txid_current(),
+        'classid', r.classid::pg_catalog.regclass::text, 'objid', r.objid::int8)::text);
     END LOOP;
   ELSE
     FOR r IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
       PERFORM pg_catalog.pg_logical_emit_message(true, 'pgmeta', pg_catalog.json_build_object(
         'event', TG_EVENT, 'tag', TG_TAG, 'object_type', r.object_type,
-        'identity', r.object_identity, 'schema', r.schema_name, 'xid', pg_catalog.txid_current())::text);
+        'identity', r.object_identity, 'schema', r.schema_name, 'xid', pg_catalog.txid_current(),
+        'original', r.original, 'address_names', r.address_names)::text);
     END LOOP;
   END IF;
 END

@@ -11,6 +11,7 @@ pub mod migration;
 pub mod rds_iam;
 pub mod stat_statements;
 pub mod tls;
+pub mod touched;
 
 pub use connect::PgTarget;
 pub use error::{ErrorClass, PgError, TargetError};

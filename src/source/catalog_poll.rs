@@ -18,12 +18,20 @@
 use super::in_flight::{self, InFlight};
 use crate::checkpoint::CheckpointStore;
 use crate::config::ProtectedObject;
-use crate::diff::{DiffOptions, diff, outbound, retraction_records, retractions, sent_ahead};
+use crate::diff::{
+    DiffOptions, EntityKey, diff, keys_to_load, outbound, retraction_records, retractions,
+    sent_ahead,
+};
+use crate::event::LineageOrigin;
 use crate::event::{CaptureMode, SourceInfo};
-use crate::lineage::edges::{self, LineageState, catalog_edges};
-use crate::pg::catalog::{CatalogRead, CatalogScope, read_catalog};
+use crate::lineage::TableName;
+use crate::lineage::edges::{self, LineageState, catalog_edges, table_fqn};
+use crate::model::CatalogSnapshot;
+use crate::pg::catalog::{CatalogRead, CatalogScope, TargetedRead, read_catalog, read_touched};
+use crate::pg::touched::Touched;
 use crate::pg::{PgError, PgTarget};
 use crate::sink::Sink;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio_postgres::Client;
 
@@ -42,10 +50,20 @@ pub struct CatalogPollSource {
     lineage: Option<LineageState>,
     /// Tables and columns whose BREAKING changes violate a contract.
     protected: Arc<Vec<ProtectedObject>>,
+    /// Whether the last full read had routine bodies (whose lineage resolves relation names).
+    routine_bodies: bool,
 }
 
 /// The state part holding the view and routine lineage edges sent.
 pub const CATALOG_LINEAGE_PART: &str = "lineage-catalog";
+
+/// What [`CatalogPollSource::diff_send`] did.
+enum Sent {
+    Report(PollReport),
+    /// Nothing: a targeted read's diff changed a relation's name, which changes routine
+    /// lineage only the full read sees.
+    NeedsFullRead,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollReport {
@@ -75,6 +93,7 @@ impl CatalogPollSource {
             diff_options,
             lineage,
             protected,
+            routine_bodies: false,
         }
     }
 
@@ -99,9 +118,22 @@ impl CatalogPollSource {
         store: &CheckpointStore,
         mode: CaptureMode,
     ) -> Result<PollReport, super::CaptureError> {
+        self.read_and_emit_touched(sink, store, mode, None).await
+    }
+
+    /// [`CatalogPollSource::read_and_emit`] after DDL that `touched` describes: reads only what
+    /// it can have changed (`pg::catalog::read_touched`), or everything when that cannot be
+    /// narrowed down. Without `touched`, the full read.
+    pub async fn read_and_emit_touched<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+        mode: CaptureMode,
+        touched: Option<&Touched>,
+    ) -> Result<PollReport, super::CaptureError> {
         let m = crate::telemetry::metrics();
         let timer = m.poll_duration.start_timer();
-        let result = self.read_diff_send(sink, store, mode).await;
+        let result = self.read_diff_send(sink, store, mode, touched).await;
         timer.observe_duration();
         let outcome = match &result {
             Ok(r) if r.unchanged => "unchanged",
@@ -119,12 +151,86 @@ impl CatalogPollSource {
         result
     }
 
+    /// The targeted read of what `touched` names, or `None` when only the full read will do.
+    async fn read_targeted(
+        &mut self,
+        touched: &Touched,
+    ) -> Result<Option<(Box<CatalogSnapshot>, HashSet<i64>)>, super::CaptureError> {
+        let label = self.target.to_string();
+        let mut client = match self.client.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.target.connect().await?,
+        };
+        let read = read_touched(&mut client, &label, &self.scope, touched).await;
+        if !client.is_closed() {
+            self.client = Some(client);
+        }
+        let m = crate::telemetry::metrics();
+        match read {
+            Ok(TargetedRead::Snapshot { snapshot, views }) => {
+                m.catalog_reads.with_label_values(&["targeted"]).inc();
+                Ok(Some((snapshot, views)))
+            }
+            Ok(TargetedRead::Everything(why)) => {
+                tracing::debug!(database = %self.database(), why = %why, "DDL not narrowed to relations; reading the whole catalog");
+                Ok(None)
+            }
+            // Changed again under the read: the full read's retries take it from here.
+            Err(PgError::ConcurrentDdl { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn read_diff_send<S: Sink>(
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
+        mut touched: Option<&Touched>,
     ) -> Result<PollReport, super::CaptureError> {
+        if self.diff_options.full {
+            touched = None;
+        }
+        loop {
+            let targeted = match touched {
+                Some(t) => self.read_targeted(t).await?,
+                None => None,
+            };
+            let (snapshot, views, fingerprint) = match targeted {
+                Some((snapshot, views)) => (snapshot, Some(views), None),
+                None => match self.read_full().await? {
+                    Some((snapshot, fingerprint)) => (snapshot, None, Some(fingerprint)),
+                    None => {
+                        return Ok(PollReport {
+                            database: self.database().to_owned(),
+                            unchanged: true,
+                            changes: 0,
+                            records: 0,
+                            lineage_changes: 0,
+                        });
+                    }
+                },
+            };
+            match self.diff_send(sink, store, mode, snapshot, views).await? {
+                Sent::Report(report) => {
+                    if let Some(fingerprint) = fingerprint {
+                        self.fingerprint = Some(fingerprint);
+                        self.diff_options.full = false;
+                    }
+                    return Ok(report);
+                }
+                Sent::NeedsFullRead => {
+                    tracing::debug!(database = %self.database(), "a relation's name changed and routine lineage resolves names: reading the whole catalog");
+                    touched = None;
+                }
+            }
+        }
+    }
+
+    /// The whole catalog and its signature, or `None` when the signature is unchanged.
+    async fn read_full(
+        &mut self,
+    ) -> Result<Option<(Box<CatalogSnapshot>, String)>, super::CaptureError> {
         let label = self.target.to_string();
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
@@ -164,20 +270,35 @@ impl CatalogPollSource {
             }
         };
         self.client = Some(client);
-        let database = self.database().to_owned();
         let CatalogRead::Changed {
             snapshot,
             fingerprint,
         } = read
         else {
-            return Ok(PollReport {
-                database,
-                unchanged: true,
-                changes: 0,
-                records: 0,
-                lineage_changes: 0,
-            });
+            return Ok(None);
         };
+        crate::telemetry::metrics()
+            .catalog_reads
+            .with_label_values(&["full"])
+            .inc();
+        self.routine_bodies = snapshot.routines.iter().any(|r| r.body.is_some());
+        Ok(Some((snapshot, fingerprint)))
+    }
+
+    /// Diffs `snapshot` against the emitted state, sends the changes and remembers them.
+    /// `views` marks a targeted read's snapshot (see `TargetedRead`): then only what it read is
+    /// diffed, and `None` comes back, sending nothing, when a relation's name changed while
+    /// routine lineage (which resolves names in routine bodies) is captured: only the full read
+    /// sees what that changes.
+    async fn diff_send<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        store: &CheckpointStore,
+        mode: CaptureMode,
+        snapshot: Box<CatalogSnapshot>,
+        views: Option<HashSet<i64>>,
+    ) -> Result<Sent, super::CaptureError> {
+        let database = self.database().to_owned();
 
         tracing::info!(
             database = %database,
@@ -193,21 +314,38 @@ impl CatalogPollSource {
             capture_mode: mode,
             pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let mut lineage_changes = match &self.lineage {
-            Some(state) => {
-                let (current, unparsed) = catalog_edges(&snapshot, &self.scope.service);
-                if unparsed > 0 {
-                    tracing::debug!(database = %database, unparsed, "view definitions or routine statements without parsed lineage");
-                }
-                state.diff_replace(current)
+        // Edges are made before the diff takes the snapshot; a targeted read's only for the
+        // views it read whole, and they replace only those views' edges (see below).
+        let current = self.lineage.as_ref().map(|_| {
+            let (current, unparsed) = catalog_edges(&snapshot, &self.scope.service, views.as_ref());
+            if unparsed > 0 {
+                tracing::debug!(database = %database, unparsed, "view definitions or routine statements without parsed lineage");
             }
-            None => Vec::new(),
+            current
+        });
+        let read_views: HashSet<String> = match &views {
+            Some(views) => snapshot
+                .tables
+                .iter()
+                .filter(|t| views.contains(&t.oid))
+                .filter_map(|t| {
+                    table_fqn(
+                        &self.scope.service,
+                        &snapshot.database.name,
+                        &TableName::new(&t.schema, &t.name),
+                    )
+                })
+                .map(|f| f.as_str().to_owned())
+                .collect(),
+            None => HashSet::new(),
         };
-        let (service, name) = (self.scope.service.clone(), database.clone());
-        let mut state = store.blocking(move |s| s.load(&service, &name)).await?;
         let service = self.scope.service.as_str();
         let mut in_flight =
             InFlight::load(store, service, &database, in_flight::CATALOG_PART).await?;
+        let (service, name) = (self.scope.service.clone(), database.clone());
+        let mut state = store
+            .blocking(move |s| s.load_heads(&service, &name))
+            .await?;
         let emitted_at = crate::event::now_millis();
         // No state (first start, or lost): a new epoch, later than any before it.
         if state.epoch == 0 {
@@ -215,12 +353,60 @@ impl CatalogPollSource {
             // Saved before anything is sent under it: a crash after the send must repeat the
             // same events (same ids) under the same epoch.
             let (service, name) = (self.scope.service.clone(), database.clone());
-            state = store
-                .blocking(move |s| s.save(&service, &name, &state).map(|()| state))
+            let (initialized, epoch) = (state.initialized, state.epoch);
+            store
+                .blocking(move |s| s.begin(&service, &name, initialized, epoch))
                 .await?;
             tracing::info!(database = %database, epoch = state.epoch, "capture state begins a new epoch");
         }
-        let mut diff = diff(&state, *snapshot, &self.scope.service, self.diff_options);
+        // Off the runtime: the digests of what changed are read from the store, and a large
+        // snapshot's diff is seconds of CPU.
+        let (service, name, options) = (
+            self.scope.service.clone(),
+            database.clone(),
+            self.diff_options,
+        );
+        let sent: Vec<EntityKey> = in_flight.entities.iter().map(|s| s.key).collect();
+        let (state, mut diff) = store
+            .blocking(move |s| {
+                let keys = keys_to_load(&state.heads, &snapshot, &service, sent);
+                s.load_digests(&service, &name, &mut state, &keys)?;
+                let diff = diff(&state, *snapshot, &service, options);
+                Ok((state, diff))
+            })
+            .await?;
+        let renamed_or_dropped: HashSet<String> = diff
+            .changes
+            .iter()
+            .filter(|c| c.key.entity_type == crate::event::EntityType::Table)
+            .filter_map(|c| match (c.op, &c.previous_fqn) {
+                (crate::event::Op::Delete, _) => Some(c.fqn.as_str().to_owned()),
+                (_, Some(previous)) => Some(previous.as_str().to_owned()),
+                _ => None,
+            })
+            .collect();
+        if views.is_some()
+            && self.lineage.is_some()
+            && self.routine_bodies
+            && (!renamed_or_dropped.is_empty()
+                || diff.changes.iter().any(|c| {
+                    c.key.entity_type == crate::event::EntityType::Table
+                        && c.op == crate::event::Op::Create
+                }))
+        {
+            return Ok(Sent::NeedsFullRead);
+        }
+        let mut lineage_changes = match (&self.lineage, current) {
+            (Some(state), Some(current)) if views.is_some() => {
+                state.diff_replace_within(current, |sent| {
+                    sent.origin == LineageOrigin::View
+                        && (read_views.contains(&sent.to) || renamed_or_dropped.contains(&sent.to))
+                })
+            }
+            (Some(state), Some(current)) => state.diff_replace(current),
+            _ => Vec::new(),
+        };
+        let service = self.scope.service.as_str();
         let mut retracted = retractions(&state, &diff, &in_flight.entities, self.diff_options);
         if let Some(lineage) = &self.lineage {
             let edges = lineage.retractions(&in_flight.edges, &lineage_changes);
@@ -279,11 +465,11 @@ impl CatalogPollSource {
         fail::fail_point!("capture-after-send-before-checkpoint");
         let dirty = !diff.changes.is_empty() || !diff.forgotten.is_empty() || !state.initialized;
         diff.keep_shapes_from(records);
-        state.apply(&mut diff);
         if dirty {
-            let (service, name) = (self.scope.service.clone(), database.clone());
-            store
-                .blocking(move |s| s.save(&service, &name, &state))
+            let (service, name, epoch) =
+                (self.scope.service.clone(), database.clone(), state.epoch);
+            diff = store
+                .blocking(move |s| s.commit(&service, &name, epoch, &diff).map(|()| diff))
                 .await?;
         }
         if let Some(state) = &mut self.lineage {
@@ -299,15 +485,13 @@ impl CatalogPollSource {
         in_flight
             .clear(store, service, &database, in_flight::CATALOG_PART)
             .await?;
-        self.fingerprint = Some(fingerprint);
-        self.diff_options.full = false;
         tracing::info!(database = %database, changes = diff.changes.len(), records = metadata_records, lineage_changes = lineage_changes.len(), "catalog poll emitted changes");
-        Ok(PollReport {
+        Ok(Sent::Report(PollReport {
             database,
             unchanged: false,
             changes: diff.changes.len(),
             records: metadata_records,
             lineage_changes: lineage_changes.len(),
-        })
+        }))
     }
 }

@@ -118,6 +118,15 @@ impl CaptureError {
             CaptureError::Checkpoint(CheckpointError::Corrupt { .. }) => {
                 Cause::new("state", "corrupt")
             }
+            CaptureError::Checkpoint(CheckpointError::Store { source, .. }) => Cause::new(
+                "state",
+                match source.as_ref() {
+                    redb::Error::Io(e) => format!("{:?}", e.kind()),
+                    redb::Error::Corrupted(_) => "corrupt".into(),
+                    redb::Error::DatabaseAlreadyOpen => "in_use".into(),
+                    _ => "store".into(),
+                },
+            ),
             CaptureError::Target(_) => Cause::new("config", "source"),
             CaptureError::Config(_) => Cause::new("config", "file"),
             CaptureError::Replication(e) => Cause::new(

@@ -22,6 +22,7 @@ use super::CaptureError;
 use crate::checkpoint::CheckpointStore;
 use crate::event::CaptureMode;
 use crate::pg::ddl_trigger::{MESSAGE_PREFIX, PUBLICATION};
+use crate::pg::touched::Touched;
 use crate::pg::{ErrorClass, PgError, PgTarget};
 use crate::shutdown::Shutdown;
 use crate::sink::Sink;
@@ -40,13 +41,8 @@ mod tests {
     #[test]
     fn reads_the_transaction_id_and_whether_the_command_changes_metadata() {
         let msg = br#"{"event" : "ddl_command_end", "tag" : "CREATE TABLE", "xid" : 74123}"#;
-        assert_eq!(
-            DdlMessage::parse(msg),
-            DdlMessage {
-                xid: Some(74123),
-                changes_metadata: true
-            }
-        );
+        let parsed = DdlMessage::parse(msg);
+        assert_eq!((parsed.xid, parsed.changes_metadata), (Some(74123), true));
         let refresh =
             br#"{"event" : "ddl_command_end", "tag" : "REFRESH MATERIALIZED VIEW", "xid" : 9}"#;
         assert!(!DdlMessage::parse(refresh).changes_metadata);
@@ -230,7 +226,7 @@ impl ReplicationSource {
         shutdown: &mut Shutdown,
     ) -> Result<(), CaptureError> {
         // After `prepare` made the slot (see the module docs for why this order is gap-free).
-        self.emit_with_retry(sink, store, CaptureMode::Poll, shutdown)
+        self.emit_with_retry(sink, store, CaptureMode::Poll, None, shutdown)
             .await?;
         let cfg = self
             .target
@@ -251,8 +247,10 @@ impl ReplicationSource {
         usage_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // When the oldest received, unacknowledged DDL transaction arrived.
         let mut unacked_since: Option<std::time::Instant> = None;
-        // Transaction ids of the DDL since the last read (from the trigger's messages).
+        // Transaction ids of the DDL since the last read (from the trigger's messages), and
+        // what the DDL touched, which is what the read reads.
         let mut pending_xids: Vec<i64> = Vec::new();
+        let mut touched = Touched::default();
         let mut in_transaction = false;
         let mut saw_ddl = false;
         // End LSN of the last committed transaction not yet acknowledged, and whether any
@@ -270,8 +268,15 @@ impl ReplicationSource {
                         if ddl_pending {
                             self.wait_until_visible(&pending_xids).await;
                             pending_xids.clear();
-                            self.emit_with_retry(sink, store, CaptureMode::Replication, shutdown)
-                                .await?;
+                            let read = std::mem::take(&mut touched);
+                            self.emit_with_retry(
+                                sink,
+                                store,
+                                CaptureMode::Replication,
+                                Some(&read),
+                                shutdown,
+                            )
+                            .await?;
                             fail::fail_point!("replication-after-emit-before-ack");
                         }
                         stream.update_applied_lsn(lsn);
@@ -303,7 +308,7 @@ impl ReplicationSource {
                         continue;
                     }
                     _ = safety.tick(), if !in_transaction => {
-                        self.emit_with_retry(sink, store, CaptureMode::Poll, shutdown).await?;
+                        self.emit_with_retry(sink, store, CaptureMode::Poll, None, shutdown).await?;
                         continue;
                     }
                     event = stream.recv() => event,
@@ -319,6 +324,7 @@ impl ReplicationSource {
                     if message.changes_metadata {
                         saw_ddl = true;
                         pending_xids.extend(message.xid);
+                        touched.merge(message.touched);
                     } else {
                         crate::telemetry::metrics().ddl_skipped.inc();
                     }
@@ -345,11 +351,16 @@ impl ReplicationSource {
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
+        touched: Option<&Touched>,
         shutdown: &mut Shutdown,
     ) -> Result<(), CaptureError> {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.poll.read_and_emit(sink, store, mode).await {
+            match self
+                .poll
+                .read_and_emit_touched(sink, store, mode, touched)
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) if e.class() == ErrorClass::Transient && !shutdown.is_triggered() => {
                     if let Some(bytes) = self.retained_wal().await
@@ -539,6 +550,8 @@ struct DdlMessage {
     /// Whether its command may change what pgmeta emits. A message that is not the trigger's
     /// JSON may: it is read for, never skipped.
     changes_metadata: bool,
+    /// What it names (see `pg::touched`).
+    touched: Touched,
 }
 
 impl DdlMessage {
@@ -546,9 +559,12 @@ impl DdlMessage {
         let json = serde_json::from_slice::<serde_json::Value>(content).ok();
         let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
         let tag = field("tag").and_then(serde_json::Value::as_str);
+        let mut touched = Touched::default();
+        touched.note(json.as_ref());
         DdlMessage {
             xid: field("xid").and_then(serde_json::Value::as_i64),
             changes_metadata: !tag.is_some_and(|t| NO_METADATA_TAGS.contains(&t)),
+            touched,
         }
     }
 }

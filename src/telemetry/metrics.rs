@@ -46,6 +46,9 @@ pub struct Metrics {
     /// DDL commands from the slot that change nothing pgmeta emits (REFRESH MATERIALIZED
     /// VIEW, REINDEX): no catalog read was made for them.
     pub ddl_skipped: IntCounter,
+    /// Catalog reads by `scope`: `full` (the whole catalog: polls, and DDL that cannot be
+    /// narrowed) or `targeted` (what a DDL transaction touched).
+    pub catalog_reads: IntCounterVec,
     /// From the Kafka clients' statistics.
     pub kafka: crate::kafka::KafkaMetrics,
 }
@@ -163,8 +166,17 @@ impl Metrics {
             "DDL commands from the replication slot that change no captured metadata (REFRESH MATERIALIZED VIEW, REINDEX), so no catalog read was made",
         )
         .expect("valid metric");
+        let catalog_reads = IntCounterVec::new(
+            Opts::new(
+                "pgmeta_capture_catalog_reads_total",
+                "Catalog reads that found a changed catalog, by scope: full, or targeted (only what a DDL transaction touched)",
+            ),
+            &["scope"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(usage_unattributed_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(catalog_reads.clone()),
             Box::new(ddl_skipped.clone()),
             Box::new(schema_changes.clone()),
             Box::new(errors.clone()),
@@ -203,6 +215,7 @@ impl Metrics {
             errors,
             schema_changes,
             ddl_skipped,
+            catalog_reads,
         }
     }
 

@@ -14,6 +14,7 @@ mod rows;
 use super::error::PgError;
 use crate::config::NameFilters;
 use crate::model::{CatalogSnapshot, EntityKey, EntityType, Fqn, Table, ddl};
+use crate::pg::touched::Touched;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
@@ -37,6 +38,33 @@ pub struct CatalogScope {
     pub include_stored_procedures: bool,
     pub include_ddl: bool,
     pub statement_timeout: Duration,
+}
+
+/// What a targeted read covers: these relations whole, and every schema whole or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Only {
+    relations: Vec<u32>,
+    schemas: bool,
+}
+
+/// A targeted read reads at most this many relations; more, and the full read is cheaper.
+const MAX_TARGETED_RELATIONS: usize = 2000;
+
+#[derive(Debug)]
+pub enum TargetedRead {
+    /// The entities the touched objects' change can affect, each whole: the touched relations,
+    /// their indexes' and sequences' tables, inheritance descendants, views reading them, tables
+    /// with FKs to them (and, to describe those whole, what their views read and FKs
+    /// reference); the database; every schema when sequences changed. `all_keys` holds every
+    /// key the catalog has, so what is missing is gone.
+    Snapshot {
+        snapshot: Box<CatalogSnapshot>,
+        /// The views whose lineage the snapshot holds everything for (not those read only to
+        /// describe another).
+        views: HashSet<i64>,
+    },
+    /// What was touched cannot be narrowed to relations: read everything.
+    Everything(String),
 }
 
 #[derive(Debug)]
@@ -94,7 +122,11 @@ pub async fn read_catalog(
     // (and making every later reader of that view queue behind it).
     set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
 
-    let reader = Reader { tx: &tx, target };
+    let reader = Reader {
+        tx: &tx,
+        target,
+        only: None,
+    };
     let fingerprint: String = rows::get(
         &reader.one("fingerprint", &queries::fingerprint()).await?,
         0,
@@ -113,6 +145,60 @@ pub async fn read_catalog(
     Ok(CatalogRead::Changed {
         snapshot: Box::new(snapshot),
         fingerprint,
+    })
+}
+
+/// Reads what the DDL that `touched` describes can have changed (see [`TargetedRead`]).
+pub async fn read_touched(
+    client: &mut Client,
+    target: &str,
+    scope: &CatalogScope,
+    touched: &Touched,
+) -> Result<TargetedRead, PgError> {
+    if let Some(why) = &touched.everything {
+        return Ok(TargetedRead::Everything(why.clone()));
+    }
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| PgError::query("begin", target, &e))?;
+    set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
+    let reader = Reader {
+        tx: &tx,
+        target,
+        only: None,
+    };
+    let (only, views) = match reader.plan(touched).await? {
+        Ok(plan) => plan,
+        Err(why) => return Ok(TargetedRead::Everything(why)),
+    };
+    let reader = Reader {
+        only: Some(&only),
+        ..reader
+    };
+    let mut snapshot = reader.snapshot(scope).await?;
+    snapshot.all_keys.clear();
+    reader
+        .each("existing_keys", &queries::existing_keys(), |row| {
+            let entity_type = match rows::get::<i32>(&row, 0, "existing_keys")? {
+                1 => EntityType::DatabaseSchema,
+                2 => EntityType::Table,
+                _ => EntityType::Routine,
+            };
+            let oid: i64 = rows::get(&row, 1, "existing_keys")?;
+            snapshot.all_keys.insert(EntityKey { entity_type, oid });
+            Ok(())
+        })
+        .await?;
+    tx.commit()
+        .await
+        .map_err(|e| PgError::query("commit", target, &e))?;
+    Ok(TargetedRead::Snapshot {
+        snapshot: Box::new(snapshot),
+        views,
     })
 }
 
@@ -138,7 +224,13 @@ pub async fn read_snapshot_in(
     target: &str,
     scope: &CatalogScope,
 ) -> Result<CatalogSnapshot, PgError> {
-    Reader { tx, target }.snapshot(scope).await
+    Reader {
+        tx,
+        target,
+        only: None,
+    }
+    .snapshot(scope)
+    .await
 }
 
 /// The whole catalog of the connected database as a lineage [`Resolver`](crate::lineage::Resolver) with the session's
@@ -203,9 +295,125 @@ pub async fn read_relations(
 struct Reader<'a> {
     tx: &'a Transaction<'a>,
     target: &'a str,
+    /// A targeted read's part of the catalog (see [`TargetedRead`]); `None` reads it all.
+    only: Option<&'a Only>,
 }
 
 impl Reader<'_> {
+    async fn oids(
+        &self,
+        name: &'static str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, PgError> {
+        self.tx
+            .query(sql, params)
+            .await
+            .map_err(|e| PgError::query(name, self.target, &e))
+    }
+
+    /// The relations a targeted read of `touched` reads, and the views among them whose
+    /// lineage it has everything for; or why only the full read will do.
+    async fn plan(
+        &self,
+        touched: &Touched,
+    ) -> Result<Result<(Only, HashSet<i64>), String>, PgError> {
+        let mut base: Vec<u32> = touched.relations.iter().copied().collect();
+        for catalog in touched
+            .attached
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<HashSet<_>>()
+        {
+            let Some(sql) = queries::attached_relation(catalog) else {
+                return Ok(Err(format!("a change of {catalog}")));
+            };
+            let oids: Vec<u32> = touched
+                .attached
+                .iter()
+                .filter(|(c, _)| c == catalog)
+                .map(|(_, o)| *o)
+                .collect();
+            for row in self.oids("attached_relation", sql, &[&oids]).await? {
+                match rows::get::<u32>(&row, 0, "attached_relation")? {
+                    // A domain's constraint: the columns of that domain anywhere.
+                    0 => return Ok(Err("a change of a domain's constraint".into())),
+                    oid => base.push(oid),
+                }
+            }
+        }
+        if !touched.relations_named.is_empty() {
+            let (schemas, names): (Vec<&str>, Vec<&str>) = touched
+                .relations_named
+                .iter()
+                .map(|(s, r)| (s.as_str(), r.as_str()))
+                .unzip();
+            for row in self
+                .oids(
+                    "relations_named",
+                    queries::RELATIONS_NAMED,
+                    &[&schemas, &names],
+                )
+                .await?
+            {
+                base.push(rows::get(&row, 0, "relations_named")?);
+            }
+        }
+        let altered: Vec<u32> = touched.altered.iter().copied().collect();
+        if self.any_of_kind(&altered, "p").await? {
+            return Ok(Err("ALTER TABLE of a partitioned table".into()));
+        }
+        let mut relations = Vec::new();
+        let mut views = HashSet::new();
+        let mut schemas = touched.sequences_dropped || self.any_of_kind(&base, "S").await?;
+        for row in self
+            .oids("touched_relations", queries::TOUCHED_RELATIONS, &[&base])
+            .await?
+        {
+            let oid: u32 = rows::get(&row, 0, "touched_relations")?;
+            let relkind: String = rows::get(&row, 1, "touched_relations")?;
+            schemas |= rows::get::<bool>(&row, 2, "touched_relations")?;
+            if relkind == "v" || relkind == "m" {
+                views.insert(i64::from(oid));
+            }
+            relations.push(oid);
+        }
+        for row in self
+            .oids(
+                "context_relations",
+                queries::CONTEXT_RELATIONS,
+                &[&relations],
+            )
+            .await?
+        {
+            let oid: u32 = rows::get(&row, 0, "context_relations")?;
+            if !relations.contains(&oid) {
+                relations.push(oid);
+            }
+        }
+        if relations.len() > MAX_TARGETED_RELATIONS {
+            return Ok(Err(format!("{} relations affected", relations.len())));
+        }
+        relations.sort_unstable();
+        Ok(Ok((Only { relations, schemas }, views)))
+    }
+
+    /// Whether one of `oids` is a relation of `kind` (`p` partitioned table, `S` sequence).
+    async fn any_of_kind(&self, oids: &[u32], kind: &str) -> Result<bool, PgError> {
+        if oids.is_empty() {
+            return Ok(false);
+        }
+        let oids = oids.to_vec();
+        match self
+            .oids("any_of_kind", queries::ANY_OF_KIND, &[&oids, &kind])
+            .await?
+            .first()
+        {
+            Some(row) => rows::get(row, 0, "any_of_kind"),
+            None => Ok(false),
+        }
+    }
+
     async fn one(&self, name: &'static str, sql: &str) -> Result<Row, PgError> {
         self.tx
             .query_one(sql, &[])
@@ -235,7 +443,11 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// The catalog; with `only`, the part a targeted read covers (see [`TargetedRead`]).
     async fn snapshot(&self, scope: &CatalogScope) -> Result<CatalogSnapshot, PgError> {
+        let only = self.only;
+        let oids = only.map(|o| o.relations.as_slice());
+        let whole_schemas = only.is_none_or(|o| o.schemas);
         let row = self.one("database", queries::DATABASE).await?;
         let (mut database, server_version, version_num) = rows::database(&row)?;
         let mut names = rows::Names::new(scope, &database.name);
@@ -255,9 +467,12 @@ impl Reader<'_> {
         })
         .await?;
         names.set_schemas(&schemas);
+        if !whole_schemas {
+            schemas.clear();
+        }
 
         let mut tables: HashMap<u32, Table> = HashMap::new();
-        self.each("relations", &queries::relations(), |row| {
+        self.each("relations", &queries::relations(oids), |row| {
             let (oid, table) = rows::relation(&row)?;
             all_keys.insert(EntityKey {
                 entity_type: EntityType::Table,
@@ -273,7 +488,7 @@ impl Reader<'_> {
         fail::fail_point!("catalog-read-between-queries");
 
         let mut types = HashMap::new();
-        self.each("column_types", &queries::column_types(), |row| {
+        self.each("column_types", &queries::column_types(oids), |row| {
             let (key, ty) = rows::column_type(&row)?;
             types.insert(key, ty);
             Ok(())
@@ -305,7 +520,7 @@ impl Reader<'_> {
             collations: &collations,
             enums: &enums,
         };
-        self.each("columns", &queries::columns(), |row| {
+        self.each("columns", &queries::columns(oids), |row| {
             let relid: u32 = rows::get(&row, 0, "columns")?;
             match tables.get_mut(&relid) {
                 Some(table) => table.columns.push(rows::column(&row, &lookup, table)?),
@@ -339,7 +554,7 @@ impl Reader<'_> {
         // Converted while streaming (key columns resolve against `tables`, read-only here);
         // attached to their tables afterwards.
         let mut constraints = Vec::new();
-        self.each("constraints", &queries::constraints(), |row| {
+        self.each("constraints", &queries::constraints(oids), |row| {
             let relid: u32 = rows::get(&row, 0, "constraints")?;
             if tables.contains_key(&relid) {
                 let name = |rel, attnum| column_name(&tables, rel, attnum);
@@ -349,7 +564,7 @@ impl Reader<'_> {
         })
         .await?;
         let mut indexes = Vec::new();
-        self.each("indexes", &queries::indexes(), |row| {
+        self.each("indexes", &queries::indexes(oids), |row| {
             let relid: u32 = rows::get(&row, 0, "indexes")?;
             if tables.contains_key(&relid) {
                 indexes.push((
@@ -387,19 +602,23 @@ impl Reader<'_> {
         }
 
         let mut routines = Vec::new();
-        self.each("routines", &queries::routines(version_num), |row| {
-            let oid: u32 = rows::get(&row, 0, "routines")?;
-            all_keys.insert(EntityKey {
-                entity_type: EntityType::Routine,
-                oid: i64::from(oid),
-            });
-            let schema: String = rows::get(&row, 1, "routines")?;
-            if scope.include_stored_procedures && names.schema_kept(&schema) {
-                routines.push(rows::routine(&row, oid, schema)?);
-            }
-            Ok(())
-        })
-        .await?;
+        // A targeted read touches no routine (see `pg::touched`): their keys come from
+        // `existing_keys`.
+        if only.is_none() {
+            self.each("routines", &queries::routines(version_num), |row| {
+                let oid: u32 = rows::get(&row, 0, "routines")?;
+                all_keys.insert(EntityKey {
+                    entity_type: EntityType::Routine,
+                    oid: i64::from(oid),
+                });
+                let schema: String = rows::get(&row, 1, "routines")?;
+                if scope.include_stored_procedures && names.schema_kept(&schema) {
+                    routines.push(rows::routine(&row, oid, schema)?);
+                }
+                Ok(())
+            })
+            .await?;
+        }
 
         self.attached(
             version_num,
@@ -444,16 +663,20 @@ impl Reader<'_> {
         )?;
         let mut view_dependencies: HashMap<i64, std::collections::BTreeSet<(i64, i32)>> =
             HashMap::new();
-        self.each("view_dependencies", queries::VIEW_DEPENDENCIES, |row| {
-            let view: i64 = rows::get(&row, 0, "view_dependencies")?;
-            let source: i64 = rows::get(&row, 1, "view_dependencies")?;
-            let attnum: i32 = rows::get(&row, 2, "view_dependencies")?;
-            view_dependencies
-                .entry(view)
-                .or_default()
-                .insert((source, attnum));
-            Ok(())
-        })
+        self.each(
+            "view_dependencies",
+            &queries::view_dependencies(oids),
+            |row| {
+                let view: i64 = rows::get(&row, 0, "view_dependencies")?;
+                let source: i64 = rows::get(&row, 1, "view_dependencies")?;
+                let attnum: i32 = rows::get(&row, 2, "view_dependencies")?;
+                view_dependencies
+                    .entry(view)
+                    .or_default()
+                    .insert((source, attnum));
+                Ok(())
+            },
+        )
         .await?;
         Ok(CatalogSnapshot {
             server_version,
@@ -478,16 +701,22 @@ impl Reader<'_> {
         tables: &mut HashMap<u32, Table>,
         routines: &mut [crate::model::Routine],
     ) -> Result<(), PgError> {
+        let only = self.only;
+        let oids = only.map(|o| o.relations.as_slice());
+        let whole_schemas = only.is_none_or(|o| o.schemas);
         let mut sequences: HashMap<u32, (String, crate::model::Sequence)> = HashMap::new();
-        self.each("sequences", &queries::sequences(), |row| {
-            let (oid, schema, sequence) = attached::sequence(&row)?;
-            if names.schema_kept(&schema) {
-                sequences.insert(oid, (schema, sequence));
-            }
-            Ok(())
-        })
-        .await?;
-        self.each("relation_grants", &queries::relation_grants(), |row| {
+        if whole_schemas {
+            self.each("sequences", &queries::sequences(), |row| {
+                let (oid, schema, sequence) = attached::sequence(&row)?;
+                if names.schema_kept(&schema) {
+                    sequences.insert(oid, (schema, sequence));
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        let grants = queries::relation_grants(oids, whole_schemas);
+        self.each("relation_grants", &grants, |row| {
             let (oid, grant) = attached::grant(&row, "relation_grants")?;
             if let Some(t) = tables.get_mut(&oid) {
                 t.privileges.push(grant);
@@ -497,7 +726,7 @@ impl Reader<'_> {
             Ok(())
         })
         .await?;
-        self.each("triggers", &queries::triggers(version_num), |row| {
+        self.each("triggers", &queries::triggers(version_num, oids), |row| {
             let (relid, trigger) = attached::trigger(&row)?;
             if let Some(t) = tables.get_mut(&relid) {
                 t.triggers.push(trigger);
@@ -505,7 +734,7 @@ impl Reader<'_> {
             Ok(())
         })
         .await?;
-        self.each("policies", &queries::policies(), |row| {
+        self.each("policies", &queries::policies(oids), |row| {
             let (relid, policy) = attached::policy(&row)?;
             if let Some(t) = tables.get_mut(&relid) {
                 t.policies.push(policy);
@@ -518,14 +747,16 @@ impl Reader<'_> {
             .enumerate()
             .map(|(i, s)| (s.oid, i))
             .collect();
-        self.each("schema_grants", &queries::schema_grants(), |row| {
-            let (oid, grant) = attached::grant(&row, "schema_grants")?;
-            if let Some(&i) = schema_index.get(&i64::from(oid)) {
-                schemas[i].privileges.push(grant);
-            }
-            Ok(())
-        })
-        .await?;
+        if whole_schemas {
+            self.each("schema_grants", &queries::schema_grants(), |row| {
+                let (oid, grant) = attached::grant(&row, "schema_grants")?;
+                if let Some(&i) = schema_index.get(&i64::from(oid)) {
+                    schemas[i].privileges.push(grant);
+                }
+                Ok(())
+            })
+            .await?;
+        }
         for (schema, sequence) in sequences.into_values() {
             if let Some(s) = schemas.iter_mut().find(|s| s.name == schema) {
                 s.sequences.push(sequence);
@@ -536,14 +767,16 @@ impl Reader<'_> {
             .enumerate()
             .map(|(i, r)| (r.oid, i))
             .collect();
-        self.each("routine_grants", &queries::routine_grants(), |row| {
-            let (oid, grant) = attached::grant(&row, "routine_grants")?;
-            if let Some(&i) = routine_index.get(&i64::from(oid)) {
-                routines[i].privileges.push(grant);
-            }
-            Ok(())
-        })
-        .await?;
+        if only.is_none() {
+            self.each("routine_grants", &queries::routine_grants(), |row| {
+                let (oid, grant) = attached::grant(&row, "routine_grants")?;
+                if let Some(&i) = routine_index.get(&i64::from(oid)) {
+                    routines[i].privileges.push(grant);
+                }
+                Ok(())
+            })
+            .await?;
+        }
         self.each("extensions", queries::EXTENSIONS, |row| {
             database.extensions.push(attached::extension(&row)?);
             Ok(())

@@ -22,6 +22,101 @@ macro_rules! not_extension_member {
     };
 }
 
+/// ` AND {column} = ANY('{1,2}'::oid[])` for a targeted read of `oids`, nothing for the full
+/// read. OIDs are numbers: the literal needs no quoting.
+pub(super) fn only(column: &str, oids: Option<&[u32]>) -> String {
+    oids.map(|oids| format!(" AND {column} = ANY({})", oid_array(oids)))
+        .unwrap_or_default()
+}
+
+fn oid_array(oids: &[u32]) -> String {
+    let list: Vec<String> = oids.iter().map(u32::to_string).collect();
+    format!("'{{{}}}'::pg_catalog.oid[]", list.join(","))
+}
+
+/// Every entity key the catalog holds (as the full read's queries filter them), for a targeted
+/// read: what is not here is gone. Entity type codes: 1 schema, 2 relation, 3 routine.
+pub(super) fn existing_keys() -> String {
+    format!(
+        "SELECT 2, c.oid::int8 FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE} AND {}
+UNION ALL SELECT 1, n.oid::int8 FROM pg_catalog.pg_namespace n WHERE {USER_NAMESPACE}
+UNION ALL SELECT 3, p.oid::int8 FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE {USER_NAMESPACE} AND {}",
+        not_extension_member!("pg_catalog.pg_class", "c.oid"),
+        not_extension_member!("pg_catalog.pg_proc", "p.oid")
+    )
+}
+
+/// The relation each row of an attached catalog hangs off, by the catalog's name as the
+/// trigger reports it; `None` for any other catalog.
+pub(super) fn attached_relation(catalog: &str) -> Option<&'static str> {
+    Some(match catalog {
+        "pg_constraint" => "SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = ANY($1)",
+        "pg_trigger" => "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = ANY($1)",
+        "pg_policy" => "SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = ANY($1)",
+        "pg_rewrite" => "SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = ANY($1)",
+        "pg_attrdef" => "SELECT adrelid FROM pg_catalog.pg_attrdef WHERE oid = ANY($1)",
+        _ => return None,
+    })
+}
+
+/// Relations by (schema, name), from two arrays.
+pub(super) const RELATIONS_NAMED: &str = "\
+SELECT c.oid FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest($1::text[], $2::text[]) AS x(s, r) ON n.nspname = x.s AND c.relname = x.r";
+
+/// What a targeted read of the relations `$1` (relations, indexes, sequences) must read: an
+/// index stands for its table, a sequence for the table owning it; then every inheritance
+/// descendant, every view reading one of them and every table with an FK to one of them.
+/// Rows: (oid, relkind, whether it owns a sequence).
+pub(super) const TOUCHED_RELATIONS: &str = "\
+WITH RECURSIVE base AS (
+  SELECT CASE WHEN c.relkind IN ('i', 'I') THEN i.indrelid ELSE c.oid END AS oid, c.relkind = 'S' AS seq
+  FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
+  WHERE c.oid = ANY($1)
+), rels AS (
+  SELECT oid FROM base WHERE NOT seq
+  UNION SELECT d.refobjid FROM base b JOIN pg_catalog.pg_depend d
+    ON b.seq AND d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = b.oid
+   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+), family AS (
+  SELECT oid FROM rels
+  UNION SELECT h.inhrelid FROM family f JOIN pg_catalog.pg_inherits h ON h.inhparent = f.oid
+), affected AS (
+  SELECT oid FROM family
+  UNION SELECT r.ev_class FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+   WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid IN (SELECT oid FROM family)
+  UNION SELECT co.conrelid FROM pg_catalog.pg_constraint co
+   WHERE co.contype = 'f' AND co.confrelid IN (SELECT oid FROM family)
+)
+SELECT a.oid, c.relkind::text,
+       EXISTS (
+         SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s
+           ON s.oid = d.objid AND s.relkind = 'S'
+          WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+            AND d.refobjid = a.oid AND d.deptype IN ('a', 'i'))
+FROM affected a JOIN pg_catalog.pg_class c ON c.oid = a.oid";
+
+/// What the relations `$1` need read beside them to be described whole: the relations their
+/// views read (lineage resolves names against them) and their FKs reference (key columns).
+pub(super) const CONTEXT_RELATIONS: &str = "\
+SELECT DISTINCT d.refobjid FROM pg_catalog.pg_rewrite r
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+ AND d.refclassid = 'pg_catalog.pg_class'::regclass
+WHERE r.ev_class = ANY($1) AND d.refobjid <> r.ev_class
+UNION SELECT co.confrelid FROM pg_catalog.pg_constraint co
+WHERE co.contype = 'f' AND co.conrelid = ANY($1)";
+
+/// Whether one of the relations `$1` is of the kind `$2` (`p` partitioned table, `S`
+/// sequence).
+pub(super) const ANY_OF_KIND: &str =
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = ANY($1) AND relkind::text = $2)";
+
 /// A cheap signature of everything the snapshot reads. Any DDL that changes what pgmeta emits
 /// writes a new row version (new xmin) into one of these catalogs, or adds/removes rows; so an
 /// equal signature means an unchanged catalog and the full read can be skipped. (Freezing
@@ -100,7 +195,7 @@ WHERE {USER_NAMESPACE}"
     )
 }
 
-pub(super) fn relations() -> String {
+pub(super) fn relations(oids: Option<&[u32]>) -> String {
     format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relispartition,
        pg_catalog.pg_get_userbyid(c.relowner)::text, d.description,
@@ -128,15 +223,17 @@ LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
 LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
 LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
-  AND {}",
-        not_extension_member!("pg_catalog.pg_class", "c.oid")
+  AND {}{}",
+        not_extension_member!("pg_catalog.pg_class", "c.oid"),
+        only("c.oid", oids)
     )
 }
 
 /// Columns: the raw attributes. Types are resolved by [`column_types`], once per distinct
 /// `(type, typmod)` rather than once per column (a large schema has 200,000 columns and a few
 /// dozen distinct types); no ORDER BY, the reader sorts per table.
-pub(super) fn columns() -> String {
+pub(super) fn columns(oids: Option<&[u32]>) -> String {
+    let only = only("a.attrelid", oids);
     format!(
         "SELECT a.attrelid, a.attnum, a.attname::text, a.atttypid, a.atttypmod,
        a.attnotnull, a.atthasdef,
@@ -149,20 +246,21 @@ LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.a
 LEFT JOIN pg_catalog.pg_description d
   ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}"
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}{only}"
     )
 }
 
 /// Every distinct column type in use, resolved through domains and arrays to the scalar type
 /// that decides the type family.
-pub(super) fn column_types() -> String {
+pub(super) fn column_types(oids: Option<&[u32]>) -> String {
+    let only = only("a.attrelid", oids);
     format!(
         "WITH used AS (
   SELECT DISTINCT a.atttypid, a.atttypmod
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE})
+  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}{only})
 SELECT u.atttypid, u.atttypmod, pg_catalog.format_type(u.atttypid, u.atttypmod),
        CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.oid, NULL) END,
        bt.typcategory = 'A',
@@ -188,7 +286,8 @@ FROM pg_catalog.pg_enum GROUP BY enumtypid";
 
 /// Constraints with their key attnums; the reader turns them into names from the columns it
 /// read (no per-row subquery).
-pub(super) fn constraints() -> String {
+pub(super) fn constraints(oids: Option<&[u32]>) -> String {
+    let only = only("co.conrelid", oids);
     format!(
         "SELECT co.conrelid, co.conname::text, co.contype::text, co.conkey,
        pg_catalog.pg_get_constraintdef(co.oid, true),
@@ -213,12 +312,13 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
   -- partition, on the same referencing table (parent constraint on the same conrelid).
   -- PostgreSQL derives them; pg_dump and psql's \\d hide them; so do we.
   AND NOT (co.contype = 'f' AND co.conparentid <> 0 AND EXISTS (
-        SELECT 1 FROM pg_catalog.pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid))"
+        SELECT 1 FROM pg_catalog.pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid)){only}"
     )
 }
 
 /// Indexes with their key attnums; only expression keys (attnum 0) are deparsed per key.
-pub(super) fn indexes() -> String {
+pub(super) fn indexes(oids: Option<&[u32]>) -> String {
+    let only = only("i.indrelid", oids);
     format!(
         "SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, am.amname::text,
        (i.indkey::int2[])[0:i.indnkeyatts - 1],
@@ -235,7 +335,7 @@ JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description d
   ON d.objoid = i.indexrelid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-WHERE c.relkind IN ('r', 'p', 'm', 'f') AND {USER_NAMESPACE}"
+WHERE c.relkind IN ('r', 'p', 'm', 'f') AND {USER_NAMESPACE}{only}"
     )
 }
 
@@ -286,9 +386,16 @@ WHERE "
 }
 
 /// Privileges on relations (tables, views, sequences) and schemas and routines.
-pub(super) fn relation_grants() -> String {
+/// `oids` narrows the relations (sequences too unless `with_sequences`).
+pub(super) fn relation_grants(oids: Option<&[u32]>, with_sequences: bool) -> String {
+    let only = match oids {
+        Some(oids) if with_sequences => {
+            format!(" AND (c.relkind = 'S' OR c.oid = ANY({}))", oid_array(oids))
+        }
+        _ => only("c.oid", oids),
+    };
     format!(
-        "{} c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE} GROUP BY 1, 2",
+        "{} c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE}{only} GROUP BY 1, 2",
         grants!(
             "c.oid",
             "c.relacl",
@@ -327,7 +434,8 @@ pub(super) fn routine_grants() -> String {
 
 /// User triggers: not the internal ones (FK enforcement), nor, from PostgreSQL 13 on, a
 /// partition's clones of its parent's trigger (before 13 those are internal).
-pub(super) fn triggers(server_version_num: i32) -> String {
+pub(super) fn triggers(server_version_num: i32, oids: Option<&[u32]>) -> String {
+    let only = only("t.tgrelid", oids);
     let not_clone = if server_version_num >= 130000 {
         "AND t.tgparentid = 0"
     } else {
@@ -342,12 +450,13 @@ JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc f ON f.oid = t.tgfoid
 JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace
-WHERE NOT t.tgisinternal {not_clone} AND {USER_NAMESPACE}"
+WHERE NOT t.tgisinternal {not_clone} AND {USER_NAMESPACE}{only}"
     )
 }
 
 /// Row-level security policies.
-pub(super) fn policies() -> String {
+pub(super) fn policies(oids: Option<&[u32]>) -> String {
+    let only = only("p.polrelid", oids);
     format!(
         "SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(r)::text END
@@ -357,7 +466,7 @@ pub(super) fn policies() -> String {
 FROM pg_catalog.pg_policy p
 JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE {USER_NAMESPACE}"
+WHERE {USER_NAMESPACE}{only}"
     )
 }
 
@@ -396,14 +505,18 @@ pub(super) const SEARCH_PATH: &str = "SELECT pg_catalog.current_schemas(false)::
 
 /// What views and materialized views read: `pg_depend` rows of their rewrite rules that
 /// reference relations (and columns, `refobjsubid` = attnum), excluding the view itself.
-pub(super) const VIEW_DEPENDENCIES: &str = "\
-SELECT DISTINCT r.ev_class::oid::int8, d.refobjid::oid::int8, d.refobjsubid::int4
+pub(super) fn view_dependencies(oids: Option<&[u32]>) -> String {
+    format!(
+        "SELECT DISTINCT r.ev_class::oid::int8, d.refobjid::oid::int8, d.refobjsubid::int4
 FROM pg_catalog.pg_rewrite r
 JOIN pg_catalog.pg_depend d
   ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
  AND d.refclassid = 'pg_catalog.pg_class'::regclass
 JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
-WHERE d.refobjid <> r.ev_class";
+WHERE d.refobjid <> r.ev_class{}",
+        only("r.ev_class", oids)
+    )
+}
 
 /// Relation names and their columns, for resolving names in the query log.
 pub(super) fn relation_columns() -> String {

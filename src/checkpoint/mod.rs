@@ -1,7 +1,10 @@
-//! Durable per-database state: the digests of what was emitted (see `diff`). Written only after
-//! the sink acknowledged the events, atomically (temp file, fsync, rename), so a crash leaves
-//! either the old or the new state and at worst makes the next run emit a change again
-//! (at-least-once), never skip one.
+//! Durable per-database state: the digests of what was emitted (see `diff`), in the state
+//! store (`entities`), and smaller parts (usage baselines, lineage sent) in JSON files. Written
+//! only after the sink acknowledged the events, atomically (a store commit; a temp file, fsync
+//! and rename), so a crash leaves either the old or the new state and at worst makes the next
+//! run emit a change again (at-least-once), never skip one.
+
+mod entities;
 
 use crate::diff::{DIGEST_FORMAT, DatabaseState, EntityDigest, EntityKey};
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,11 @@ pub enum CheckpointError {
         "state file {path} is damaged ({reason}); move it away to start over with a full snapshot"
     )]
     Corrupt { path: String, reason: String },
+    #[error("state store {path}: {source}")]
+    Store {
+        path: String,
+        source: Box<redb::Error>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +76,8 @@ impl CheckpointStore {
         })
     }
 
-    fn path(&self, service: &str, database: &str) -> PathBuf {
+    /// The state file of the JSON layout the store replaced.
+    fn json_path(&self, service: &str, database: &str) -> PathBuf {
         self.dir.join(format!(
             "{}.{}.state.json",
             file_safe(service),
@@ -76,10 +85,11 @@ impl CheckpointStore {
         ))
     }
 
-    /// The remembered state, or an empty one for a database never captured (or captured with
-    /// an older digest format, which makes the next poll emit the full state again).
-    pub fn load(&self, service: &str, database: &str) -> Result<DatabaseState, CheckpointError> {
-        let path = self.path(service, database);
+    /// Moves a state file of the JSON layout into the store (and removes it): the state of a
+    /// capture upgraded from that layout, which then goes on where it was. Empty when there is
+    /// none, or when it has another digest format (the next poll emits the full state again).
+    fn import_json(&self, service: &str, database: &str) -> Result<DatabaseState, CheckpointError> {
+        let path = self.json_path(service, database);
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -99,8 +109,15 @@ impl CheckpointStore {
         // The format first (the rest is skipped unread), so an older layout is re-baselined
         // rather than reported as damage.
         let header: StateHeader = serde_json::from_slice(&text).map_err(corrupt)?;
+        let remove = || {
+            std::fs::remove_file(&path).map_err(|source| CheckpointError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        };
         if header.format != DIGEST_FORMAT {
             tracing::warn!(path = %path.display(), found = header.format, expected = DIGEST_FORMAT, "state written by another pgmeta version; emitting the full state again");
+            remove()?;
             return Ok(DatabaseState::default());
         }
         let file: StateFile = serde_json::from_slice(&text).map_err(corrupt)?;
@@ -113,37 +130,18 @@ impl CheckpointStore {
                 ),
             });
         }
-        Ok(DatabaseState {
+        let mut state = DatabaseState {
             initialized: file.initialized,
             epoch: file.epoch,
-            entities: file.entities.into_iter().collect(),
-        })
-    }
-
-    pub fn save(
-        &self,
-        service: &str,
-        database: &str,
-        state: &DatabaseState,
-    ) -> Result<(), CheckpointError> {
-        let path = self.path(service, database);
-        let io = |source| CheckpointError::Io {
-            path: path.display().to_string(),
-            source,
+            ..DatabaseState::default()
         };
-        // Sorted for a stable file; serialized from references and streamed to disk, so saving
-        // a large state neither copies it nor builds it as one string.
-        let mut entities: Vec<(&EntityKey, &EntityDigest)> = state.entities.iter().collect();
-        entities.sort_by_key(|(k, _)| **k);
-        let file = StateFileRef {
-            format: DIGEST_FORMAT,
-            service,
-            database,
-            initialized: state.initialized,
-            epoch: state.epoch,
-            entities,
-        };
-        self.write_atomic(&path, &file).map_err(io)
+        for (key, digest) in file.entities {
+            state.insert(key, digest);
+        }
+        self.save(service, database, &state)?;
+        remove()?;
+        tracing::info!(path = %path.display(), entities = state.heads.len(), "state file moved into the state store");
+        Ok(state)
     }
 
     /// Temp file, fsync, rename, fsync of the directory: a crash leaves the old or the new file.
@@ -238,17 +236,6 @@ struct PartFileRef<'a, T> {
     data: &'a T,
 }
 
-/// The serializing twin of [`StateFile`], borrowing instead of owning.
-#[derive(Serialize)]
-struct StateFileRef<'a> {
-    format: u32,
-    service: &'a str,
-    database: &'a str,
-    initialized: bool,
-    epoch: i64,
-    entities: Vec<(&'a EntityKey, &'a EntityDigest)>,
-}
-
 /// Keeps ASCII letters, digits, `_` and `-`; anything else becomes `%XX` per byte, so every
 /// database name (spaces, quotes, unicode, slashes) maps to one distinct file name.
 fn file_safe(name: &str) -> String {
@@ -263,8 +250,36 @@ fn file_safe(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::EntityDigest;
+    use crate::diff::{Diff, EntityDigest};
     use crate::model::EntityType;
+
+    fn table(oid: i64, name: &str, version: i64) -> (EntityKey, EntityDigest) {
+        (
+            EntityKey {
+                entity_type: EntityType::Table,
+                oid,
+            },
+            EntityDigest {
+                fqn: format!("svc.app.public.{name}"),
+                version,
+                fields: vec![oid as u64, 2],
+                children: vec![],
+                shape: None,
+            },
+        )
+    }
+
+    fn state_of(entities: &[(EntityKey, EntityDigest)]) -> DatabaseState {
+        let mut state = DatabaseState {
+            initialized: true,
+            epoch: 7,
+            ..Default::default()
+        };
+        for (k, d) in entities {
+            state.insert(*k, d.clone());
+        }
+        state
+    }
 
     #[test]
     fn state_round_trips_and_missing_is_empty() {
@@ -274,36 +289,81 @@ mod tests {
             store.load("svc", "app db/ü").expect("load"),
             DatabaseState::default()
         );
-        let mut state = DatabaseState {
-            initialized: true,
-            ..Default::default()
-        };
-        state.entities.insert(
-            EntityKey {
-                entity_type: EntityType::Table,
-                oid: 42,
-            },
-            EntityDigest {
-                fqn: "svc.app.public.t".into(),
-                version: 3,
-                fields: vec![1, 2],
-                children: vec![],
-                shape: None,
-            },
-        );
+        let state = state_of(&[table(42, "t", 3), table(43, "u", 1)]);
         store.save("svc", "app db/ü", &state).expect("save");
         assert_eq!(store.load("svc", "app db/ü").expect("load"), state);
         assert_eq!(
             store.load("svc", "app db_ü").expect("load"),
             DatabaseState::default()
         );
+        // A second store on the same directory in this process shares the open database.
+        let again = CheckpointStore::open(dir.path()).expect("open");
+        assert_eq!(again.load("svc", "app db/ü").expect("load"), state);
+    }
+
+    /// The heads come without digests; digests are read by key; a commit writes what a diff
+    /// changed and removes what it deleted, leaving the rest as it was.
+    #[test]
+    fn heads_load_alone_and_a_commit_writes_only_the_diff() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let (a, b, c) = (table(1, "a", 1), table(2, "b", 1), table(3, "c", 1));
+        store
+            .save("svc", "db", &state_of(&[a.clone(), b.clone(), c.clone()]))
+            .expect("save");
+        let mut heads = store.load_heads("svc", "db").expect("heads");
+        assert_eq!(heads.heads.len(), 3);
+        assert!(heads.entities.is_empty());
+        assert_eq!(heads.heads[&b.0], b.1.head());
+        store
+            .load_digests("svc", "db", &mut heads, &[b.0])
+            .expect("digests");
+        assert_eq!(heads.entities.len(), 1);
+        assert_eq!(heads.entities[&b.0], b.1);
+
+        // b changes, c is deleted, d is new.
+        let mut b2 = b.1.clone();
+        b2.version = 2;
+        b2.fields = vec![9, 9];
+        let d = table(4, "d", 1);
+        let mut memory = state_of(&[a.clone(), b.clone(), c.clone()]);
+        let mut diff = Diff::default();
+        diff.changes = crate::diff::test_changes(&[
+            (b.0, Some(b2.clone())),
+            (c.0, None),
+            (d.0, Some(d.1.clone())),
+        ]);
+        store.commit("svc", "db", 7, &diff).expect("commit");
+        memory.apply(&mut diff);
+        assert_eq!(store.load("svc", "db").expect("load"), memory);
+        assert!(memory.heads.contains_key(&a.0) && !memory.heads.contains_key(&c.0));
+    }
+
+    /// A capture upgraded from the JSON state file goes on from it: the file moves into the
+    /// store (and is removed), nothing is emitted again.
+    #[test]
+    fn a_json_state_file_moves_into_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let (a, b) = (table(1, "a", 4), table(2, "b", 1));
+        let json = serde_json::json!({
+            "format": DIGEST_FORMAT, "service": "svc", "database": "db",
+            "initialized": true, "epoch": 7,
+            "entities": [[a.0, a.1], [b.0, b.1]],
+        });
+        let path = store.json_path("svc", "db");
+        std::fs::write(&path, json.to_string()).expect("write");
+        let heads = store.load_heads("svc", "db").expect("import");
+        assert_eq!(heads, state_of(&[a.clone(), b.clone()]));
+        assert!(!path.exists(), "the JSON state file stays after the import");
+        assert_eq!(store.load("svc", "db").expect("load"), state_of(&[a, b]));
     }
 
     #[test]
     fn damaged_state_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = CheckpointStore::open(dir.path()).expect("open");
-        std::fs::write(store.path("svc", "db"), b"{not json").expect("write");
+        std::fs::write(store.json_path("svc", "db"), b"{not json").expect("write");
         let err = store.load("svc", "db").expect_err("corrupt");
         assert!(
             err.to_string().contains("svc.db.state.json is damaged"),

@@ -1,0 +1,330 @@
+//! The emitted state's store: one redb database per state directory (`state.redb`) holding,
+//! per captured database, a head and a digest for each entity emitted.
+//!
+//! Why an embedded store and not the JSON file it replaces: a 10,000-table database's digests
+//! are about 110 MB of JSON, which every catalog change read and wrote in full (a second and a
+//! half of a DDL's latency). Keyed records let a change read the heads (name, version, one
+//! hash: a few hundred kilobytes), then only the digests of what changed, and write only
+//! those. redb because it is pure Rust (no C toolchain), keeps the crash safety the file had
+//! (a commit is atomic and durable: a crash leaves the old or the new state), and takes one
+//! dependency without others.
+
+use super::{CheckpointError, CheckpointStore};
+use crate::diff::{DIGEST_FORMAT, DatabaseState, Diff, EntityDigest, EntityKey, Head};
+use crate::model::EntityType;
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// (service, database) -> [`Meta`] as JSON.
+const DATABASES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("databases");
+/// (service, database, entity type, oid) -> [`Head`] as JSON.
+const HEADS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::new("heads");
+/// (service, database, entity type, oid) -> [`EntityDigest`] as JSON.
+const DIGESTS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::new("digests");
+
+/// How long opening the store waits while another process holds it.
+const OPEN_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+    initialized: bool,
+    epoch: i64,
+}
+
+type Key<'a> = (&'a str, &'a str, u8, i64);
+
+fn type_code(t: EntityType) -> u8 {
+    match t {
+        EntityType::Database => 0,
+        EntityType::DatabaseSchema => 1,
+        EntityType::Table => 2,
+        EntityType::Routine => 3,
+    }
+}
+
+fn type_of(code: u8) -> Option<EntityType> {
+    Some(match code {
+        0 => EntityType::Database,
+        1 => EntityType::DatabaseSchema,
+        2 => EntityType::Table,
+        3 => EntityType::Routine,
+        _ => return None,
+    })
+}
+
+/// The store of a state directory, shared by every [`CheckpointStore`] of this process that
+/// names it (redb allows one open per file; another process waits for it).
+fn open(dir: &Path) -> Result<Arc<redb::Database>, CheckpointError> {
+    static OPEN: Mutex<Vec<(PathBuf, Weak<redb::Database>)>> = Mutex::new(Vec::new());
+    let path = dir.join("state.redb");
+    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    open.retain(|(_, db)| db.strong_count() > 0);
+    if let Some(db) = open
+        .iter()
+        .find(|(p, _)| *p == path)
+        .and_then(|(_, db)| db.upgrade())
+    {
+        return Ok(db);
+    }
+    let started = Instant::now();
+    let mut warned = false;
+    let db = loop {
+        match redb::Database::create(&path) {
+            Ok(db) => break Arc::new(db),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < OPEN_WAIT => {
+                if !warned {
+                    tracing::warn!(path = %path.display(), "the state store is open in another process (another capture with the same state.dir?); waiting for it");
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => return Err(store_error(&path, e)),
+        }
+    };
+    open.push((path, Arc::downgrade(&db)));
+    Ok(db)
+}
+
+fn store_error(path: &Path, e: impl Into<redb::Error>) -> CheckpointError {
+    CheckpointError::Store {
+        path: path.display().to_string(),
+        source: boxed(e),
+    }
+}
+
+/// redb's error, boxed (it is large).
+fn boxed(e: impl Into<redb::Error>) -> Box<redb::Error> {
+    Box::new(e.into())
+}
+
+impl CheckpointStore {
+    fn store(&self) -> Result<Arc<redb::Database>, CheckpointError> {
+        open(&self.dir)
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.dir.join("state.redb")
+    }
+
+    fn corrupt(&self, service: &str, database: &str, reason: String) -> CheckpointError {
+        CheckpointError::Corrupt {
+            path: format!("{} ({service}.{database})", self.store_path().display()),
+            reason,
+        }
+    }
+
+    /// Whether the database was begun, the heads of everything emitted for it, and no digest
+    /// (see [`CheckpointStore::load_digests`]). An empty state for a database never captured,
+    /// or captured with another digest format (the next poll then emits the full state
+    /// again). A state file of the JSON layout before this store is moved in first.
+    pub fn load_heads(
+        &self,
+        service: &str,
+        database: &str,
+    ) -> Result<DatabaseState, CheckpointError> {
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        let txn = db.begin_read().map_err(|e| err(e.into()))?;
+        let meta = match txn.open_table(DATABASES) {
+            Ok(t) => t
+                .get((service, database))
+                .map_err(|e| err(e.into()))?
+                .map(|v| serde_json::from_slice::<Meta>(v.value())),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(err(e.into())),
+        };
+        let meta = match meta {
+            Some(Ok(meta)) => meta,
+            Some(Err(e)) => return Err(self.corrupt(service, database, e.to_string())),
+            None => {
+                drop(txn);
+                return self.import_json(service, database);
+            }
+        };
+        if meta.format != DIGEST_FORMAT {
+            tracing::warn!(
+                service,
+                database,
+                found = meta.format,
+                expected = DIGEST_FORMAT,
+                "state written by another pgmeta version; emitting the full state again"
+            );
+            return Ok(DatabaseState::default());
+        }
+        let mut state = DatabaseState {
+            initialized: meta.initialized,
+            epoch: meta.epoch,
+            ..DatabaseState::default()
+        };
+        let heads = match txn.open_table(HEADS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(state),
+            Err(e) => return Err(err(e.into())),
+        };
+        let range = heads
+            .range((service, database, 0u8, i64::MIN)..=(service, database, u8::MAX, i64::MAX))
+            .map_err(|e| err(e.into()))?;
+        for row in range {
+            let (k, v) = row.map_err(|e| err(e.into()))?;
+            let (_, _, code, oid) = k.value();
+            let Some(entity_type) = type_of(code) else {
+                return Err(self.corrupt(service, database, format!("entity type {code}")));
+            };
+            let head: Head = serde_json::from_slice(v.value())
+                .map_err(|e| self.corrupt(service, database, e.to_string()))?;
+            state.heads.insert(EntityKey { entity_type, oid }, head);
+        }
+        Ok(state)
+    }
+
+    /// Reads the digests of `keys` into `state` (those it holds: a key without one is skipped).
+    pub fn load_digests(
+        &self,
+        service: &str,
+        database: &str,
+        state: &mut DatabaseState,
+        keys: &[EntityKey],
+    ) -> Result<(), CheckpointError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        let txn = db.begin_read().map_err(|e| err(e.into()))?;
+        let digests = match txn.open_table(DIGESTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(err(e.into())),
+        };
+        for key in keys {
+            let k: Key = (service, database, type_code(key.entity_type), key.oid);
+            if let Some(v) = digests.get(k).map_err(|e| err(e.into()))? {
+                let digest: EntityDigest = serde_json::from_slice(v.value())
+                    .map_err(|e| self.corrupt(service, database, e.to_string()))?;
+                state.entities.insert(*key, digest);
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole state, every digest included.
+    pub fn load(&self, service: &str, database: &str) -> Result<DatabaseState, CheckpointError> {
+        let mut state = self.load_heads(service, database)?;
+        let keys: Vec<EntityKey> = state.heads.keys().copied().collect();
+        self.load_digests(service, database, &mut state, &keys)?;
+        Ok(state)
+    }
+
+    /// Marks the state begun at `epoch`, before anything is sent under it.
+    pub fn begin(
+        &self,
+        service: &str,
+        database: &str,
+        initialized: bool,
+        epoch: i64,
+    ) -> Result<(), CheckpointError> {
+        self.write(service, database, initialized, epoch, |_, _| Ok(()))
+    }
+
+    /// Records what `diff` sent, once the sink acknowledged it: the digests of created and
+    /// changed entities, the removal of deleted and forgotten ones. One atomic commit.
+    pub fn commit(
+        &self,
+        service: &str,
+        database: &str,
+        epoch: i64,
+        diff: &Diff,
+    ) -> Result<(), CheckpointError> {
+        let (put, delete) = diff.writes();
+        self.write(service, database, true, epoch, |heads, digests| {
+            for key in &delete {
+                let k: Key = (service, database, type_code(key.entity_type), key.oid);
+                heads.remove(k).map_err(boxed)?;
+                digests.remove(k).map_err(boxed)?;
+            }
+            for (key, digest) in &put {
+                write_entity(heads, digests, service, database, *key, digest)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces the whole state of the database with `state`.
+    pub fn save(
+        &self,
+        service: &str,
+        database: &str,
+        state: &DatabaseState,
+    ) -> Result<(), CheckpointError> {
+        self.write(
+            service,
+            database,
+            state.initialized,
+            state.epoch,
+            |heads, digests| {
+                let range =
+                    (service, database, 0u8, i64::MIN)..=(service, database, u8::MAX, i64::MAX);
+                heads
+                    .retain_in(range.clone(), |_, _| false)
+                    .map_err(boxed)?;
+                digests.retain_in(range, |_, _| false).map_err(boxed)?;
+                for (key, digest) in &state.entities {
+                    write_entity(heads, digests, service, database, *key, digest)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn write(
+        &self,
+        service: &str,
+        database: &str,
+        initialized: bool,
+        epoch: i64,
+        f: impl FnOnce(&mut Records<'_>, &mut Records<'_>) -> Result<(), Box<redb::Error>>,
+    ) -> Result<(), CheckpointError> {
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        let txn = db.begin_write().map_err(|e| err(e.into()))?;
+        {
+            let mut heads = txn.open_table(HEADS).map_err(|e| err(e.into()))?;
+            let mut digests = txn.open_table(DIGESTS).map_err(|e| err(e.into()))?;
+            f(&mut heads, &mut digests).map_err(|e| err(*e))?;
+            let meta = serde_json::to_vec(&Meta {
+                format: DIGEST_FORMAT,
+                initialized,
+                epoch,
+            })
+            .map_err(|e| err(redb::Error::Io(std::io::Error::other(e))))?;
+            txn.open_table(DATABASES)
+                .map_err(|e| err(e.into()))?
+                .insert((service, database), meta.as_slice())
+                .map_err(|e| err(e.into()))?;
+        }
+        txn.commit().map_err(|e| err(e.into()))
+    }
+}
+
+type Records<'txn> = redb::Table<'txn, Key<'static>, &'static [u8]>;
+
+fn write_entity(
+    heads: &mut Records<'_>,
+    digests: &mut Records<'_>,
+    service: &str,
+    database: &str,
+    key: EntityKey,
+    digest: &EntityDigest,
+) -> Result<(), Box<redb::Error>> {
+    let io = |e: serde_json::Error| boxed(redb::Error::Io(std::io::Error::other(e)));
+    let k: Key = (service, database, type_code(key.entity_type), key.oid);
+    let head = serde_json::to_vec(&digest.head()).map_err(io)?;
+    heads.insert(k, head.as_slice()).map_err(boxed)?;
+    let digest = serde_json::to_vec(digest).map_err(io)?;
+    digests.insert(k, digest.as_slice()).map_err(boxed)?;
+    Ok(())
+}
