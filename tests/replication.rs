@@ -748,6 +748,17 @@ async fn metrics_show_events_and_slot_position() {
         Some(20.0),
         "{body}"
     );
+    // Every DDL was read targeted: the start's read is the only full one.
+    assert_eq!(
+        metric(&body, "pgmeta_capture_catalog_reads_total{scope=\"full\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        metric(&body, "pgmeta_capture_catalog_reads_total{scope=\"targeted\"}")
+            .is_some_and(|v| v >= 2.0),
+        "{body}"
+    );
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
