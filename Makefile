@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TEST_FEATURES = testkit,failpoints
 
-.PHONY: demo test test-matrix bench lint tools chaos
+.PHONY: demo test test-matrix bench lint tools chaos targeted-reads
 
 # The Kafka-compatible broker tansu, built once into ~/.cache/pgmeta/tools.
 tools:
@@ -31,6 +31,11 @@ test: tools
 # runs 20). PGMETA_CHAOS_SEED picks another sequence.
 chaos: tools
 	PGMETA_CHAOS_STRICT=1 PGMETA_CHAOS_ROUNDS=$${PGMETA_CHAOS_ROUNDS:-200} $(CARGO) test --features $(TEST_FEATURES) --test main chaos -- --nocapture
+
+# The targeted-read equivalence property test for longer: 1,000 random DDL transactions (make
+# test runs 40) with and without routines. PGMETA_TARGETED_SEED picks another sequence.
+targeted-reads: tools
+	PGMETA_TARGETED_STEPS=$${PGMETA_TARGETED_STEPS:-1000} $(CARGO) test --features $(TEST_FEATURES) --test main targeted_reads -- --nocapture
 
 # Figures printed with their ratio to the named reference; not part of `make test`.
 bench: tools

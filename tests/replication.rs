@@ -755,8 +755,11 @@ async fn metrics_show_events_and_slot_position() {
         "{body}"
     );
     assert!(
-        metric(&body, "pgmeta_capture_catalog_reads_total{scope=\"targeted\"}")
-            .is_some_and(|v| v >= 2.0),
+        metric(
+            &body,
+            "pgmeta_capture_catalog_reads_total{scope=\"targeted\"}"
+        )
+        .is_some_and(|v| v >= 2.0),
         "{body}"
     );
     let _ = std::process::Command::new("kill")

@@ -121,15 +121,7 @@ impl CheckpointStore {
             return Ok(DatabaseState::default());
         }
         let file: StateFile = serde_json::from_slice(&text).map_err(corrupt)?;
-        if file.service != service || file.database != database {
-            return Err(CheckpointError::Corrupt {
-                path: path.display().to_string(),
-                reason: format!(
-                    "it holds the state of {}.{}, not {service}.{database}",
-                    file.service, file.database
-                ),
-            });
-        }
+        same_database(&path, (&file.service, &file.database), (service, database))?;
         let mut state = DatabaseState {
             initialized: file.initialized,
             epoch: file.epoch,
@@ -189,15 +181,7 @@ impl CheckpointStore {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-        if file.service != service || file.database != database {
-            return Err(CheckpointError::Corrupt {
-                path: path.display().to_string(),
-                reason: format!(
-                    "it holds the state of {}.{}, not {service}.{database}",
-                    file.service, file.database
-                ),
-            });
-        }
+        same_database(&path, (&file.service, &file.database), (service, database))?;
         Ok(file.data)
     }
 
@@ -234,6 +218,24 @@ struct PartFileRef<'a, T> {
     service: &'a str,
     database: &'a str,
     data: &'a T,
+}
+
+/// A state file read for `want` (service, database) must hold that one's state.
+fn same_database(
+    path: &Path,
+    found: (&str, &str),
+    want: (&str, &str),
+) -> Result<(), CheckpointError> {
+    if found == want {
+        return Ok(());
+    }
+    Err(CheckpointError::Corrupt {
+        path: path.display().to_string(),
+        reason: format!(
+            "it holds the state of {}.{}, not {}.{}",
+            found.0, found.1, want.0, want.1
+        ),
+    })
 }
 
 /// Keeps ASCII letters, digits, `_` and `-`; anything else becomes `%XX` per byte, so every

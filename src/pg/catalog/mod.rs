@@ -110,18 +110,7 @@ pub async fn read_catalog(
     scope: &CatalogScope,
     last_fingerprint: Option<&str>,
 ) -> Result<CatalogRead, PgError> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(|e| PgError::query("begin", target, &e))?;
-    // lock_timeout: pg_get_viewdef takes AccessShareLock on each view; behind a DDL that holds
-    // an exclusive lock the read gives up quickly and retries next poll instead of queueing
-    // (and making every later reader of that view queue behind it).
-    set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
-
+    let tx = begin(client, target, scope).await?;
     let reader = Reader {
         tx: &tx,
         target,
@@ -158,14 +147,7 @@ pub async fn read_touched(
     if let Some(why) = &touched.everything {
         return Ok(TargetedRead::Everything(why.clone()));
     }
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(|e| PgError::query("begin", target, &e))?;
-    set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
+    let tx = begin(client, target, scope).await?;
     let reader = Reader {
         tx: &tx,
         target,
@@ -200,6 +182,26 @@ pub async fn read_touched(
         snapshot: Box::new(snapshot),
         views,
     })
+}
+
+/// The read's transaction: one consistent picture (`REPEATABLE READ READ ONLY`), each statement
+/// and lock wait bounded. lock_timeout: pg_get_viewdef takes AccessShareLock on each view;
+/// behind a DDL that holds an exclusive lock the read gives up quickly and retries next poll
+/// instead of queueing (and making every later reader of that view queue behind it).
+async fn begin<'c>(
+    client: &'c mut Client,
+    target: &str,
+    scope: &CatalogScope,
+) -> Result<Transaction<'c>, PgError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| PgError::query("begin", target, &e))?;
+    set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
+    Ok(tx)
 }
 
 /// Bounds each statement of `tx` and its wait for a lock (`SET LOCAL`: for this transaction).
