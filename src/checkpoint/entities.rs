@@ -25,6 +25,13 @@ const HEADS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::ne
 /// (service, database, entity type, oid) -> [`EntityDigest`] as JSON.
 const DIGESTS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::new("digests");
 
+/// redb's page cache (reads and a tenth for writes). Its default, 1 GiB, would keep a large
+/// snapshot's commit in memory; the store is read by key, a few digests at a time.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Entities per commit of a large diff (see [`CheckpointStore::commit`]).
+const COMMIT_PART: usize = 1000;
+
 /// How long opening the store waits while another process holds it.
 const OPEN_WAIT: Duration = Duration::from_secs(60);
 
@@ -73,7 +80,10 @@ fn open(dir: &Path) -> Result<Arc<redb::Database>, CheckpointError> {
     let started = Instant::now();
     let mut warned = false;
     let db = loop {
-        match redb::Database::create(&path) {
+        match redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+        {
             Ok(db) => break Arc::new(db),
             Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < OPEN_WAIT => {
                 if !warned {
@@ -231,26 +241,45 @@ impl CheckpointStore {
     }
 
     /// Records what `diff` sent, once the sink acknowledged it: the digests of created and
-    /// changed entities, the removal of deleted and forgotten ones. One atomic commit.
+    /// changed entities, the removal of deleted and forgotten ones, and the state begun
+    /// (`initialized`). A large diff (a first snapshot) is committed in parts of
+    /// [`COMMIT_PART`] entities, so its pages are not all held in memory at once; the state is
+    /// marked begun by the last part only. A crash between parts leaves entities whose events
+    /// were sent without their digests, which the next read sends again with the same event
+    /// ids: at least once, as a crash between send and commit always did.
     pub fn commit(
         &self,
         service: &str,
         database: &str,
         epoch: i64,
+        initialized: bool,
         diff: &Diff,
     ) -> Result<(), CheckpointError> {
         let (put, delete) = diff.writes();
-        self.write(service, database, true, epoch, |heads, digests| {
-            for key in &delete {
-                let k: Key = (service, database, type_code(key.entity_type), key.oid);
-                heads.remove(k).map_err(boxed)?;
-                digests.remove(k).map_err(boxed)?;
-            }
-            for (key, digest) in &put {
-                write_entity(heads, digests, service, database, *key, digest)?;
-            }
-            Ok(())
-        })
+        let parts: Vec<&[(EntityKey, &EntityDigest)]> = put.chunks(COMMIT_PART).collect();
+        let last = parts.len().saturating_sub(1);
+        for i in 0..parts.len().max(1) {
+            let part = parts.get(i).copied().unwrap_or_default();
+            let delete = if i == 0 { delete.as_slice() } else { &[] };
+            self.write(
+                service,
+                database,
+                initialized || i == last,
+                epoch,
+                |heads, digests| {
+                    for key in delete {
+                        let k: Key = (service, database, type_code(key.entity_type), key.oid);
+                        heads.remove(k).map_err(boxed)?;
+                        digests.remove(k).map_err(boxed)?;
+                    }
+                    for (key, digest) in part {
+                        write_entity(heads, digests, service, database, *key, digest)?;
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Replaces the whole state of the database with `state`.
