@@ -26,7 +26,7 @@
 //! ```text
 //! apply        ─► codec config error_chain event kafka lineage model openmetadata pg registry shutdown sink telemetry
 //! capture      ─► apply checkpoint config diff event lineage pg shutdown sink source
-//! checkpoint   ─► diff
+//! checkpoint   ─► diff model
 //! cli          ─► config memory telemetry
 //! codec        ─► event
 //! config       ─► filter
@@ -45,7 +45,7 @@
 //! server       ─► config event model openmetadata pg shutdown telemetry
 //! shutdown     ─►
 //! sink         ─► codec config event kafka registry telemetry
-//! source       ─► checkpoint config diff event lineage pg registry schema_change shutdown sink telemetry usage
+//! source       ─► checkpoint config diff event lineage model pg registry schema_change shutdown sink telemetry usage
 //! telemetry    ─► event kafka shutdown
 //! testkit      ─► codec config event model pg
 //! usage        ─► event
@@ -57,7 +57,7 @@
 //! crash can repeat a change but never lose one. A repeated change carries the same
 //! `event_id` and `entity_version`, and every event is keyed by its FQN, so per-entity order
 //! holds within a partition and a consumer can drop what it has already applied. A clean
-//! restart repeats nothing: the state file says what was emitted.
+//! restart repeats nothing: the state store says what was emitted.
 
 #![warn(unreachable_pub)]
 
