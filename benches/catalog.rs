@@ -246,6 +246,8 @@ async fn ddl_latency(
         .batch_execute("CREATE MATERIALIZED VIEW public.refreshed AS SELECT 1 AS one")
         .await?;
     wait_for_key(&consumer, ".public.refreshed").await?;
+    // The read that sent it counts itself once it is done: after the event is on the topic.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let m = pgmeta::telemetry::metrics();
     let reads = || {
         ["changed", "unchanged", "error"]
