@@ -243,7 +243,7 @@ impl CheckpointStore {
     /// Records what `diff` sent, once the sink acknowledged it: the digests of created and
     /// changed entities, the removal of deleted and forgotten ones, and the state begun
     /// (`initialized`). A large diff (a first snapshot) is committed in parts of
-    /// [`COMMIT_PART`] entities, so its pages are not all held in memory at once; the state is
+    /// `COMMIT_PART` entities, so its pages are not all held in memory at once; the state is
     /// marked begun by the last part only. A crash between parts leaves entities whose events
     /// were sent without their digests, which the next read sends again with the same event
     /// ids: at least once, as a crash between send and commit always did.
