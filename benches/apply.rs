@@ -242,18 +242,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     small_config.source = cluster.source("small");
     let small_state = tempfile::tempdir()?;
     small_config.state.dir = small_state.path().to_owned();
-    let target = PgTarget::resolve(&small_config.source, &|_| None)?;
-    let small_capture = pgmeta::capture::Capture::new(
-        &small_config,
-        target,
-        KafkaSink::connect(&small_config.kafka).await?,
-        false,
-    )?;
     drop(capture);
-    let (trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = small_config.replication.clone();
-    let task =
-        tokio::spawn(async move { small_capture.run_replication(&replication, shutdown).await });
+    let (trigger, task) = pgmeta::testkit::start_replication(&small_config).await?;
     let mut latencies = Vec::with_capacity(DDL);
     for i in 0..DDL {
         let t = i % 100;

@@ -18,7 +18,9 @@ use pgmeta::capture::Capture;
 use pgmeta::config::CaptureConfig;
 use pgmeta::pg::PgTarget;
 use pgmeta::sink::KafkaSink;
-use pgmeta::testkit::{Broker, PgCluster, free_port, wait_for_key};
+use pgmeta::testkit::{
+    Broker, PgCluster, arrivals, free_port, latency_consumer, start_replication, wait_for_key,
+};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -181,29 +183,18 @@ async fn ddl_latency(
     config: &CaptureConfig,
     tables: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
     pgmeta::pg::ddl_trigger::install(client, "bench").await?;
     let mut config = config.clone();
     config.poll.interval = Duration::from_secs(3600);
     config.replication.enabled = true;
     config.replication.safety_poll_interval = Duration::from_secs(3600);
-    let target = PgTarget::resolve(&config.source, &|_| None)?;
-    let capture = Capture::new(
-        &config,
-        target,
-        KafkaSink::connect(&config.kafka).await?,
+    let (trigger, task) = start_replication(&config).await?;
+    let consumer = latency_consumer(
+        &broker.bootstrap(),
+        "bench-ddl",
+        &config.kafka.metadata_topic,
         false,
     )?;
-    let (trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = config.replication.clone();
-    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "bench-ddl")
-        .set("auto.offset.reset", "latest")
-        .set("fetch.wait.max.ms", "5")
-        .create()?;
-    consumer.subscribe(&[config.kafka.metadata_topic.as_str()])?;
     let writer = cluster.client("bench").await;
     // The replication listener's start (slot, initial read) before the first DDL counts.
     writer
@@ -302,34 +293,10 @@ async fn ddl_burst(
         }
         Ok::<_, tokio_postgres::Error>(committed)
     };
-    let read = async {
-        use rdkafka::Message;
-        let mut received: Vec<Option<Instant>> = vec![None; COUNT];
-        let mut missing = COUNT;
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while missing > 0 && Instant::now() < deadline {
-            let Ok(msg) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
-            else {
-                continue;
-            };
-            let msg = msg?;
-            let at = Instant::now();
-            let n = msg
-                .key()
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .and_then(|k| k.rsplit_once(".public.burst_"))
-                .and_then(|(_, n)| n.parse::<usize>().ok());
-            if let Some(slot) = n.and_then(|n| received.get_mut(n))
-                && slot.is_none()
-            {
-                *slot = Some(at);
-                missing -= 1;
-            }
-        }
-        Ok::<_, rdkafka::error::KafkaError>((received, missing))
-    };
-    let (committed, read) = tokio::join!(write, read);
-    let (committed, (received, missing)) = (committed?, read?);
+    let read = arrivals(consumer, ".public.burst_", COUNT, Duration::from_secs(180));
+    let (committed, received) = tokio::join!(write, read);
+    let (committed, received) = (committed?, received?);
+    let missing = received.iter().filter(|r| r.is_none()).count();
     if missing > 0 {
         return Err(format!("{missing} of {COUNT} burst tables had no event within 180 s").into());
     }

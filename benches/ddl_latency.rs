@@ -4,13 +4,10 @@
 //! 2. 100 DDL/s for 10 s: latency in the first and the last second (lag must not grow).
 
 use pgmeta::config::CaptureConfig;
-use pgmeta::pg::{PgTarget, ddl_trigger};
-use pgmeta::sink::KafkaSink;
-use pgmeta::testkit::{Broker, PgCluster, free_port, wait_for_key};
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
-use std::collections::HashMap;
+use pgmeta::pg::ddl_trigger;
+use pgmeta::testkit::{
+    Broker, PgCluster, arrivals, free_port, latency_consumer, start_replication, wait_for_key,
+};
 use std::time::{Duration, Instant};
 
 #[tokio::main]
@@ -34,24 +31,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.replication.safety_poll_interval = Duration::from_secs(3600);
     let state = tempfile::tempdir()?;
     config.state.dir = state.path().to_owned();
-    let target = PgTarget::resolve(&config.source, &|_| None)?;
-    let capture = pgmeta::capture::Capture::new(
-        &config,
-        target,
-        KafkaSink::connect(&config.kafka).await?,
-        false,
+    let (trigger, task) = start_replication(&config).await?;
+    let consumer = latency_consumer(
+        &broker.bootstrap(),
+        "latency-bench",
+        "latency.metadata",
+        true,
     )?;
-    let (trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = config.replication.clone();
-    let task = tokio::spawn(async move { capture.run_replication(&replication, shutdown).await });
-
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "latency-bench")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
-        .create()?;
-    consumer.subscribe(&["latency.metadata"])?;
 
     // One by one: each DDL waits for its own event.
     let mut one_by_one = Vec::with_capacity(500);
@@ -87,13 +73,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A breaking change one by one: each column drop waits for its classified record on the
     // schema-changes topic (written in the same send as the metadata event).
-    let changes: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "latency-bench-changes")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
-        .create()?;
-    changes.subscribe(&["latency.schema-changes"])?;
+    let changes = latency_consumer(
+        &broker.bootstrap(),
+        "latency-bench-changes",
+        "latency.schema-changes",
+        true,
+    )?;
     let mut classified = Vec::with_capacity(100);
     for i in 0..100 {
         client
@@ -113,7 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Sustained: 100 DDL/s for 10 s, issued on a clock, events collected concurrently.
     let writer = cluster.client("latency").await;
     let issue = tokio::spawn(async move {
-        let mut commits = HashMap::new();
+        let mut commits = Vec::with_capacity(1000);
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         for i in 0..1000 {
             tick.tick().await;
@@ -121,41 +106,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .batch_execute(&format!("CREATE TABLE s_{i} (id int)"))
                 .await
                 .map_err(|e| e.to_string())?;
-            commits.insert(format!(".public.s_{i}"), Instant::now());
+            commits.push(Instant::now());
         }
         Ok::<_, String>(commits)
     });
-    let mut seen: HashMap<String, Instant> = HashMap::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while seen.len() < 1000 && Instant::now() < deadline {
-        if let Ok(Ok(msg)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
-            && let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok())
-            && let Some(pos) = key.find(".public.s_")
-        {
-            seen.entry(key[pos..].to_owned())
-                .or_insert_with(Instant::now);
-        }
-    }
+    let seen = arrivals(&consumer, ".public.s_", 1000, Duration::from_secs(120)).await?;
     let commits = issue
         .await?
         .map_err(|e| format!("sustained DDL failed: {e}"))?;
+    let received = seen.iter().flatten().count();
     let latency = |range: std::ops::Range<usize>| {
         let mut v: Vec<Duration> = range
-            .filter_map(|i| {
-                let key = format!(".public.s_{i}");
-                Some(
-                    seen.get(&key)?
-                        .saturating_duration_since(*commits.get(&key)?),
-                )
-            })
+            .filter_map(|i| Some(seen[i]?.saturating_duration_since(commits[i])))
             .collect();
         v.sort();
         v
     };
     let (first, last) = (latency(0..100), latency(900..1000));
     println!(
-        "sustained 100 DDL/s for 10 s: {} of 1000 events; first second p99 {:.1} ms, last second p99 {:.1} ms ({})",
-        seen.len(),
+        "sustained 100 DDL/s for 10 s: {received} of 1000 events; first second p99 {:.1} ms, last second p99 {:.1} ms ({})",
         if first.is_empty() {
             f64::NAN
         } else {
@@ -166,7 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             ms(pct(&last, 0.99))
         },
-        if seen.len() == 1000
+        if received == 1000
             && !last.is_empty()
             && pct(&last, 0.99) <= pct(&first, 0.99) * 3 + Duration::from_millis(100)
         {

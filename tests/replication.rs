@@ -2,9 +2,10 @@
 //! between BEGIN and COMMIT, a rolled-back DDL leaves none, a multi-statement transaction
 //! yields one consistent set of events, and the slot's position follows acknowledged events.
 
-use crate::common::{Record, TestEnv, capture_with};
+use crate::common::{Record, TestEnv, skip_before_14};
 use pgmeta::event::{CaptureMode, MetadataEvent};
 use pgmeta::pg::ddl_trigger;
+use pgmeta::testkit::ReplicationTask;
 use std::time::{Duration, Instant};
 
 /// Reads the test's topic until `done` holds (see [`wait_on`]).
@@ -43,33 +44,13 @@ async fn wait_on(
     }
 }
 
-type ReplicationTask = tokio::task::JoinHandle<Result<(), pgmeta::capture::CaptureError>>;
-
 /// Starts replication capture with `config` on its own task.
 async fn start_replication(
     config: &pgmeta::config::CaptureConfig,
 ) -> (pgmeta::shutdown::ShutdownTrigger, ReplicationTask) {
-    let capture = capture_with(config).await;
-    let (trigger, shutdown) = pgmeta::shutdown::channel();
-    let replication = config.replication.clone();
-    (
-        trigger,
-        tokio::spawn(async move { capture.run_replication(&replication, shutdown).await }),
-    )
-}
-
-/// Streaming DDL needs PostgreSQL 14+ (pgoutput's `messages`); older servers fall back to
-/// polling, which `without_the_trigger_it_says_why_and_polls` checks.
-fn skip_before_14(env: &TestEnv, test: &str) -> bool {
-    let major = env.cluster.major_version();
-    if major < 14 {
-        pgmeta::testkit::skip(
-            test,
-            pgmeta::testkit::Missing::ServerFeature,
-            &format!("DDL streaming needs PostgreSQL 14+, this is {major}"),
-        );
-    }
-    major < 14
+    pgmeta::testkit::start_replication(config)
+        .await
+        .expect("replication capture")
 }
 
 fn events_for<'a>(records: &'a [Record], suffix: &str) -> Vec<&'a MetadataEvent> {

@@ -63,9 +63,9 @@ struct Model {
 }
 
 async fn model(client: &tokio_postgres::Client) -> Model {
-    let names = |sql: &'static str| async move {
+    let names = |sql: String| async move {
         client
-            .query(sql, &[])
+            .query(&sql, &[])
             .await
             .expect("model")
             .iter()
@@ -92,21 +92,21 @@ async fn model(client: &tokio_postgres::Client) -> Model {
         .collect();
     Model {
         tables,
-        views: names("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgmeta') ORDER BY 1").await,
-        partitioned: names("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p' ORDER BY 1").await,
-        partitions: names("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relispartition AND c.relkind = 'r' ORDER BY 1").await,
-        schemas: names("SELECT quote_ident(nspname) FROM pg_namespace n WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pgmeta', 'pg_toast') AND nspname !~ '^pg_' ORDER BY 1").await,
-        indexes: names("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid WHERE NOT i.indisprimary AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgmeta', 'pg_toast') AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid) ORDER BY 1").await,
+        views: names(format!("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v', 'm') AND {USER} ORDER BY 1")).await,
+        partitioned: names("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p' ORDER BY 1".into()).await,
+        partitions: names("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relispartition AND c.relkind = 'r' ORDER BY 1".into()).await,
+        schemas: names(format!("SELECT quote_ident(nspname) FROM pg_namespace n WHERE {USER} ORDER BY 1")).await,
+        indexes: names(format!("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid WHERE NOT i.indisprimary AND {USER} AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid) ORDER BY 1")).await,
         constraints: client
-            .query("SELECT format('%I.%I', n.nspname, c.relname), quote_ident(k.conname) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE k.contype IN ('c', 'f', 'u') AND k.conparentid = 0 AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgmeta') ORDER BY 1, 2", &[])
+            .query(&format!("SELECT format('%I.%I', n.nspname, c.relname), quote_ident(k.conname) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE k.contype IN ('c', 'f', 'u') AND k.conparentid = 0 AND {USER} ORDER BY 1, 2"), &[])
             .await
             .expect("constraints")
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect(),
-        types: names("SELECT format('%I.%I', n.nspname, t.typname) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'e' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgmeta') ORDER BY 1").await,
-        sequences: names("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')) AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgmeta') ORDER BY 1").await,
-        functions: names("SELECT format('%I.%I', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgmeta') ORDER BY 1").await,
+        types: names(format!("SELECT format('%I.%I', n.nspname, t.typname) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'e' AND {USER} ORDER BY 1")).await,
+        sequences: names(format!("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')) AND {USER} ORDER BY 1")).await,
+        functions: names(format!("SELECT format('%I.%I', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype AND {USER} ORDER BY 1")).await,
     }
 }
 
@@ -261,13 +261,7 @@ async fn targeted_reads_without_routines_leave_nothing_for_the_full_read() {
 
 async fn equivalence(test: &str, routines: bool) {
     let env = TestEnv::new("targeted").await;
-    let major = env.cluster.major_version();
-    if major < 14 {
-        pgmeta::testkit::skip(
-            test,
-            pgmeta::testkit::Missing::ServerFeature,
-            &format!("pgoutput's messages option needs PostgreSQL 14+, this is {major}"),
-        );
+    if crate::common::skip_before_14(&env, test) {
         return;
     }
     let steps: usize = std::env::var("PGMETA_TARGETED_STEPS")

@@ -113,7 +113,12 @@ fn boxed(e: impl Into<redb::Error>) -> Box<redb::Error> {
 
 impl CheckpointStore {
     fn store(&self) -> Result<Arc<redb::Database>, CheckpointError> {
-        open(&self.dir)
+        if let Some(db) = self.entities.get() {
+            return Ok(db.clone());
+        }
+        let db = open(&self.dir)?;
+        // Another thread may have opened it meanwhile: the registry gave both the same one.
+        Ok(self.entities.get_or_init(|| db).clone())
     }
 
     fn store_path(&self) -> PathBuf {
@@ -136,6 +141,26 @@ impl CheckpointStore {
         service: &str,
         database: &str,
     ) -> Result<DatabaseState, CheckpointError> {
+        self.read_heads(service, database, None)
+    }
+
+    /// [`CheckpointStore::load_heads`] of `keys` alone (those the state holds): what a
+    /// targeted read's diff needs, read by key however large the state.
+    pub fn load_heads_of(
+        &self,
+        service: &str,
+        database: &str,
+        keys: &[EntityKey],
+    ) -> Result<DatabaseState, CheckpointError> {
+        self.read_heads(service, database, Some(keys))
+    }
+
+    fn read_heads(
+        &self,
+        service: &str,
+        database: &str,
+        keys: Option<&[EntityKey]>,
+    ) -> Result<DatabaseState, CheckpointError> {
         let db = self.store()?;
         let err = |e: redb::Error| store_error(&self.store_path(), e);
         let txn = db.begin_read().map_err(|e| err(e.into()))?;
@@ -152,7 +177,13 @@ impl CheckpointStore {
             Some(Err(e)) => return Err(self.corrupt(service, database, e.to_string())),
             None => {
                 drop(txn);
-                return self.import_json(service, database);
+                let mut state = self.import_json(service, database)?;
+                if let Some(keys) = keys {
+                    let keys: std::collections::HashSet<&EntityKey> = keys.iter().collect();
+                    state.heads.retain(|k, _| keys.contains(k));
+                    state.entities.clear();
+                }
+                return Ok(state);
             }
         };
         if meta.format != DIGEST_FORMAT {
@@ -175,6 +206,18 @@ impl CheckpointStore {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(state),
             Err(e) => return Err(err(e.into())),
         };
+        let head = |v: &[u8]| -> Result<Head, CheckpointError> {
+            serde_json::from_slice(v).map_err(|e| self.corrupt(service, database, e.to_string()))
+        };
+        if let Some(keys) = keys {
+            for key in keys {
+                let k: Key = (service, database, type_code(key.entity_type), key.oid);
+                if let Some(v) = heads.get(k).map_err(|e| err(e.into()))? {
+                    state.heads.insert(*key, head(v.value())?);
+                }
+            }
+            return Ok(state);
+        }
         let range = heads
             .range((service, database, 0u8, i64::MIN)..=(service, database, u8::MAX, i64::MAX))
             .map_err(|e| err(e.into()))?;
@@ -184,9 +227,9 @@ impl CheckpointStore {
             let Some(entity_type) = type_of(code) else {
                 return Err(self.corrupt(service, database, format!("entity type {code}")));
             };
-            let head: Head = serde_json::from_slice(v.value())
-                .map_err(|e| self.corrupt(service, database, e.to_string()))?;
-            state.heads.insert(EntityKey { entity_type, oid }, head);
+            state
+                .heads
+                .insert(EntityKey { entity_type, oid }, head(v.value())?);
         }
         Ok(state)
     }

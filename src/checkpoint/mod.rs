@@ -10,6 +10,7 @@ use crate::diff::{DIGEST_FORMAT, DatabaseState, EntityDigest, EntityKey};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -32,6 +33,10 @@ pub enum CheckpointError {
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     dir: PathBuf,
+    /// The state store, opened at its first use and kept open while this store (or a clone)
+    /// lives: opening it reads its header and allocator state, which a DDL's few reads and one
+    /// commit should not pay for each time.
+    entities: Arc<OnceLock<Arc<redb::Database>>>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +78,7 @@ impl CheckpointStore {
         })?;
         Ok(CheckpointStore {
             dir: dir.to_owned(),
+            entities: Arc::default(),
         })
     }
 

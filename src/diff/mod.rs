@@ -82,6 +82,11 @@ fn entities_of(snapshot: &CatalogSnapshot) -> impl Iterator<Item = EntityRef<'_>
         .chain(snapshot.routines.iter().map(EntityRef::Routine))
 }
 
+/// The key of every entity of `snapshot`.
+pub fn snapshot_keys(snapshot: &CatalogSnapshot) -> impl Iterator<Item = EntityKey> + '_ {
+    entities_of(snapshot).map(EntityRef::key)
+}
+
 impl Entity {
     fn as_ref(&self) -> EntityRef<'_> {
         match self {
@@ -128,43 +133,11 @@ pub struct DatabaseState {
     /// Every entity held.
     pub heads: HashMap<EntityKey, Head>,
     /// Digests: of every entity in a state built in memory; of a state read from the store,
-    /// those [`keys_to_load`] named (an entity missing here is unchanged when its head says so).
+    /// those [`DatabaseState::digests_to_load`] named.
     pub entities: HashMap<EntityKey, EntityDigest>,
-}
-
-/// The entities whose digests a diff of `snapshot` against `heads` reads: those whose name or
-/// values differ from their head, those gone from the catalog, and `also` (names sent ahead).
-/// Everything else is unchanged and diffs from its head alone, so a state store answers a
-/// one-table change by reading one digest.
-pub fn keys_to_load(
-    heads: &HashMap<EntityKey, Head>,
-    snapshot: &CatalogSnapshot,
-    service: &str,
-    also: impl IntoIterator<Item = EntityKey>,
-) -> Vec<EntityKey> {
-    let database = snapshot.database.name.as_str();
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for entity in entities_of(snapshot) {
-        let key = entity.key();
-        seen.insert(key);
-        let Some(head) = heads.get(&key) else {
-            continue;
-        };
-        let fqn = entity.fqn(service, database);
-        if head.fqn != fqn.as_str() || head.values != entity.digest(&fqn, 0).values_hash() {
-            out.push(key);
-        }
-    }
-    out.extend(
-        heads
-            .keys()
-            .filter(|k| !seen.contains(*k) && !snapshot.all_keys.contains(*k)),
-    );
-    out.extend(also.into_iter().filter(|k| heads.contains_key(k)));
-    out.sort_unstable();
-    out.dedup();
-    out
+    /// Entities [`DatabaseState::digests_to_load`] found equal to their head: the diff passes
+    /// them by without a digest (and without computing theirs again).
+    pub unchanged: HashSet<EntityKey>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,9 +207,21 @@ pub fn diff(
             continue;
         };
         match state.entities.get(&key) {
-            // Not read from the store: unchanged (see `keys_to_load`), unless its head says
-            // otherwise, which only a store read past its heads could cause: then every field
-            // counts as changed rather than none.
+            None if state.unchanged.contains(&key) => {
+                if opts.full {
+                    out.changes.push(change(
+                        key,
+                        Op::Snapshot,
+                        fqn,
+                        None,
+                        vec![],
+                        head.version,
+                        entity,
+                    ));
+                }
+            }
+            // A head without a digest that was not found unchanged: a store that lost the
+            // digest. Unchanged if the head says so, else every field counts as changed.
             None => {
                 let new = entity.digest(&fqn, head.version);
                 let same = head.fqn == fqn.as_str() && head.values == new.values_hash();
@@ -493,6 +478,44 @@ impl DatabaseState {
             self.remove(key);
         }
         self.initialized = true;
+    }
+
+    /// The entities whose digests a diff of `snapshot` reads: those whose name or values
+    /// differ from their head, those gone from the catalog, and `also` (names sent ahead).
+    /// Everything else is unchanged, noted so, and diffs from its head alone: a state store
+    /// answers a one-table change by reading one digest.
+    pub fn digests_to_load(
+        &mut self,
+        snapshot: &CatalogSnapshot,
+        service: &str,
+        also: impl IntoIterator<Item = EntityKey>,
+    ) -> Vec<EntityKey> {
+        let database = snapshot.database.name.as_str();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for entity in entities_of(snapshot) {
+            let key = entity.key();
+            seen.insert(key);
+            let Some(head) = self.heads.get(&key) else {
+                continue;
+            };
+            let fqn = entity.fqn(service, database);
+            if head.fqn != fqn.as_str() || head.values != entity.digest(&fqn, 0).values_hash() {
+                out.push(key);
+            } else {
+                self.unchanged.insert(key);
+            }
+        }
+        out.extend(
+            self.heads
+                .keys()
+                .filter(|k| !seen.contains(*k) && !snapshot.all_keys.contains(*k)),
+        );
+        out.extend(also.into_iter().filter(|k| self.heads.contains_key(k)));
+        out.sort_unstable();
+        out.dedup();
+        self.unchanged.retain(|k| out.binary_search(k).is_err());
+        out
     }
 
     /// Holds `digest` (and its head) for `key`.

@@ -539,11 +539,11 @@ fn a_name_sent_before_a_crash_and_taken_by_another_object_is_retracted_first() {
     );
 }
 
-/// A state store reads the heads and then only the digests `keys_to_load` names; the diff
+/// A state store reads the heads and then only the digests `digests_to_load` names; the diff
 /// from that partial state equals the diff from the whole state, for changes, renames, drops,
 /// creates, a full re-emit and names sent ahead.
 #[test]
-fn a_state_holding_only_the_digests_keys_to_load_names_diffs_like_the_whole_state() {
+fn a_state_holding_only_the_digests_it_names_diffs_like_the_whole_state() {
     let tables: Vec<Table> = (10..30).map(|oid| table(oid, &format!("t{oid}"))).collect();
     let mut whole = DatabaseState::default();
     let mut first = diff(&whole, snapshot(tables.clone()), "svc", OPTS);
@@ -564,17 +564,22 @@ fn a_state_holding_only_the_digests_keys_to_load_names_diffs_like_the_whole_stat
     }];
     for opts in [OPTS, DiffOptions { full: true, ..OPTS }] {
         let snap = snapshot(next.clone());
-        let keys = keys_to_load(&whole.heads, &snap, "svc", sent);
+        let mut partial = DatabaseState {
+            entities: HashMap::new(),
+            ..whole.clone()
+        };
+        let keys = partial.digests_to_load(&snap, "svc", sent);
         let oids: Vec<i64> = keys.iter().map(|k| k.oid).collect();
         assert_eq!(
             oids,
             vec![11, 12, 13, 14, 20],
             "changed, renamed, dropped, sent ahead"
         );
-        let mut partial = DatabaseState {
-            entities: HashMap::new(),
-            ..whole.clone()
-        };
+        assert_eq!(
+            partial.unchanged.len(),
+            17,
+            "the 15 other tables, the database and its schema are unchanged"
+        );
         for k in &keys {
             partial.entities.insert(*k, whole.entities[k].clone());
         }

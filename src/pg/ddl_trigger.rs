@@ -34,7 +34,8 @@ BEGIN
       PERFORM pg_catalog.pg_logical_emit_message(true, 'pgmeta', pg_catalog.json_build_object(
         'event', TG_EVENT, 'tag', TG_TAG, 'object_type', r.object_type,
         'identity', r.object_identity, 'schema', r.schema_name, 'xid', pg_catalog.txid_current(),
-        'original', r.original, 'address_names', r.address_names)::text);
+        'original', r.original, 'address_names', r.address_names,
+        'classid', r.classid::pg_catalog.regclass::text, 'objid', r.objid::int8)::text);
     END LOOP;
   END IF;
 END

@@ -3,9 +3,10 @@
 //!
 //! A message names its object by catalog and OID (`ddl_command_end`) or, for a dropped one, by
 //! its address (`sql_drop`). Objects that hang off a relation (a constraint, trigger, policy,
-//! rule or default) stand for their relation; a dropped relation needs nothing read (the read
-//! sees it gone). What cannot be narrowed to relations (types, routines, schemas, extensions,
-//! GRANT, a dropped index, a message of an older trigger) asks for the full read.
+//! rule or default) stand for their relation; a dropped relation needs nothing read, only its
+//! OID noted (the read checks that it is gone). What cannot be narrowed to relations (types,
+//! routines, schemas, extensions, GRANT, a dropped index, a message of an older trigger) asks
+//! for the full read.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -43,6 +44,8 @@ pub struct Touched {
     pub attached: BTreeSet<(String, u32)>,
     /// (schema, relation) of relations a dropped column, constraint, trigger... belonged to.
     pub relations_named: BTreeSet<(String, String)>,
+    /// `pg_class` OIDs of dropped tables, views, materialized views and foreign tables.
+    pub dropped: BTreeSet<u32>,
     /// Schemas whose sequences changed (a sequence was dropped).
     pub sequences_dropped: bool,
     /// Why only the full read will do, if so.
@@ -66,15 +69,7 @@ impl Touched {
         if text("event") == Some("sql_drop") {
             return self.note_drop(m, tag, object_type);
         }
-        let (Some(catalog), Some(oid)) = (
-            text("classid"),
-            m.get("objid")
-                .and_then(|o| match o {
-                    Value::String(s) => s.parse::<u32>().ok(),
-                    other => other.as_u64().and_then(|o| u32::try_from(o).ok()),
-                })
-                .filter(|o| *o != 0),
-        ) else {
+        let (Some(catalog), Some(oid)) = (text("classid"), objid(m)) else {
             return self.everything(&format!("{tag} names no object"));
         };
         match catalog {
@@ -99,7 +94,15 @@ impl Touched {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         match (object_type, original, address.as_slice()) {
-            (t, Some(_), _) if DROPPED_RELATIONS.contains(&t) => {}
+            (t, Some(_), _) if DROPPED_RELATIONS.contains(&t) => {
+                match (m.get("classid").and_then(Value::as_str), objid(m)) {
+                    (Some("pg_class"), Some(oid)) => {
+                        self.dropped.insert(oid);
+                    }
+                    // A message of a trigger installed before drops carried their OID.
+                    _ => self.everything(&format!("{tag} of a {object_type} without its OID")),
+                }
+            }
             (t, Some(_), [schema, relation, ..]) if DROPPED_ATTACHED.contains(&t) => {
                 self.relations_named
                     .insert(((*schema).to_owned(), (*relation).to_owned()));
@@ -118,6 +121,7 @@ impl Touched {
         self.altered.extend(other.altered);
         self.attached.extend(other.attached);
         self.relations_named.extend(other.relations_named);
+        self.dropped.extend(other.dropped);
         self.sequences_dropped |= other.sequences_dropped;
         if let Some(why) = other.everything {
             self.everything(&why);
@@ -127,6 +131,17 @@ impl Touched {
     fn everything(&mut self, why: &str) {
         self.everything.get_or_insert_with(|| why.to_owned());
     }
+}
+
+/// The message's `objid`: a number, or its text (`json_build_object` of an `int8` writes a
+/// number; older triggers wrote `oid` text). `None` when absent or zero.
+fn objid(m: &Value) -> Option<u32> {
+    m.get("objid")
+        .and_then(|o| match o {
+            Value::String(s) => s.parse::<u32>().ok(),
+            other => other.as_u64().and_then(|o| u32::try_from(o).ok()),
+        })
+        .filter(|o| *o != 0)
 }
 
 #[cfg(test)]
@@ -158,12 +173,13 @@ mod tests {
         assert_eq!(t.everything, None);
     }
 
-    /// DROP TABLE x CASCADE as PostgreSQL reports it: the table (original), its row types,
-    /// index, sequence and triggers (not original), and the FK of another table.
+    /// DROP TABLE x CASCADE as PostgreSQL reports it: the table (original), a view on it, its
+    /// row types, index, sequence and triggers (not original), and the FK of another table.
     #[test]
-    fn a_dropped_table_names_only_the_surviving_tables_it_changed() {
+    fn a_dropped_table_names_its_oid_and_the_surviving_tables_it_changed() {
         let t = touched(&[
-            r#"{"event":"sql_drop","tag":"DROP TABLE","object_type":"table","original":true,"address_names":["public","p2"]}"#,
+            r#"{"event":"sql_drop","tag":"DROP TABLE","object_type":"table","original":true,"address_names":["public","p2"],"classid":"pg_class","objid":16390}"#,
+            r#"{"event":"sql_drop","tag":"DROP TABLE","object_type":"view","original":false,"address_names":["public","v2"],"classid":"pg_class","objid":16395}"#,
             r#"{"event":"sql_drop","tag":"DROP TABLE","object_type":"sequence","original":false,"address_names":["public","p1_id_seq"]}"#,
             r#"{"event":"sql_drop","tag":"DROP TABLE","object_type":"type","original":false,"address_names":["public.p2"]}"#,
             r#"{"event":"sql_drop","tag":"DROP TABLE","object_type":"index","original":false,"address_names":["public","p1_pkey"]}"#,
@@ -172,6 +188,7 @@ mod tests {
         ]);
         assert_eq!(t.everything, None);
         assert!(t.relations.is_empty());
+        assert_eq!(t.dropped, BTreeSet::from([16390, 16395]));
         assert_eq!(
             t.relations_named,
             BTreeSet::from([
@@ -200,6 +217,10 @@ mod tests {
             (
                 r#"{"event":"ddl_command_end","tag":"CREATE TABLE","object_type":"table"}"#,
                 "CREATE TABLE names no object",
+            ),
+            (
+                r#"{"event":"sql_drop","tag":"DROP VIEW","object_type":"view","original":true,"address_names":["public","v"]}"#,
+                "DROP VIEW of a view without its OID",
             ),
         ] {
             assert_eq!(touched(&[message]).everything.as_deref(), Some(why));

@@ -19,8 +19,8 @@ use super::in_flight::{self, InFlight};
 use crate::checkpoint::CheckpointStore;
 use crate::config::ProtectedObject;
 use crate::diff::{
-    DiffOptions, EntityKey, diff, keys_to_load, outbound, retraction_records, retractions,
-    sent_ahead,
+    DiffOptions, EntityKey, diff, outbound, retraction_records, retractions, sent_ahead,
+    snapshot_keys,
 };
 use crate::event::LineageOrigin;
 use crate::event::{CaptureMode, SourceInfo};
@@ -60,9 +60,16 @@ pub const CATALOG_LINEAGE_PART: &str = "lineage-catalog";
 /// What [`CatalogPollSource::diff_send`] did.
 enum Sent {
     Report(PollReport),
-    /// Nothing: a targeted read's diff changed a relation's name, which changes routine
-    /// lineage only the full read sees.
-    NeedsFullRead,
+    /// Nothing, for the reason given: what a targeted read's diff found only the full read
+    /// can finish (a relation's name changed, which changes routine lineage; names sent ahead
+    /// of a crash wait for their retraction).
+    NeedsFullRead(&'static str),
+}
+
+/// A targeted read's own (see `TargetedRead::Snapshot`).
+struct Targeted {
+    views: HashSet<i64>,
+    checked: Vec<EntityKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +162,7 @@ impl CatalogPollSource {
     async fn read_targeted(
         &mut self,
         touched: &Touched,
-    ) -> Result<Option<(Box<CatalogSnapshot>, HashSet<i64>)>, super::CaptureError> {
+    ) -> Result<Option<(Box<CatalogSnapshot>, Targeted)>, super::CaptureError> {
         let label = self.target.to_string();
         let mut client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
@@ -167,9 +174,13 @@ impl CatalogPollSource {
         }
         let m = crate::telemetry::metrics();
         match read {
-            Ok(TargetedRead::Snapshot { snapshot, views }) => {
+            Ok(TargetedRead::Snapshot {
+                snapshot,
+                views,
+                checked,
+            }) => {
                 m.catalog_reads.with_label_values(&["targeted"]).inc();
-                Ok(Some((snapshot, views)))
+                Ok(Some((snapshot, Targeted { views, checked })))
             }
             Ok(TargetedRead::Everything(why)) => {
                 tracing::debug!(database = %self.database(), why = %why, "DDL not narrowed to relations; reading the whole catalog");
@@ -196,8 +207,8 @@ impl CatalogPollSource {
                 Some(t) => self.read_targeted(t).await?,
                 None => None,
             };
-            let (snapshot, views, fingerprint) = match targeted {
-                Some((snapshot, views)) => (snapshot, Some(views), None),
+            let (snapshot, targeted, fingerprint) = match targeted {
+                Some((snapshot, targeted)) => (snapshot, Some(targeted), None),
                 None => match self.read_full().await? {
                     Some((snapshot, fingerprint)) => (snapshot, None, Some(fingerprint)),
                     None => {
@@ -211,7 +222,10 @@ impl CatalogPollSource {
                     }
                 },
             };
-            match self.diff_send(sink, store, mode, snapshot, views).await? {
+            match self
+                .diff_send(sink, store, mode, snapshot, targeted)
+                .await?
+            {
                 Sent::Report(report) => {
                     if let Some(fingerprint) = fingerprint {
                         self.fingerprint = Some(fingerprint);
@@ -219,8 +233,8 @@ impl CatalogPollSource {
                     }
                     return Ok(report);
                 }
-                Sent::NeedsFullRead => {
-                    tracing::debug!(database = %self.database(), "a relation's name changed and routine lineage resolves names: reading the whole catalog");
+                Sent::NeedsFullRead(why) => {
+                    tracing::debug!(database = %self.database(), why, "reading the whole catalog");
                     touched = None;
                 }
             }
@@ -286,18 +300,22 @@ impl CatalogPollSource {
     }
 
     /// Diffs `snapshot` against the emitted state, sends the changes and remembers them.
-    /// `views` marks a targeted read's snapshot (see `TargetedRead`): then only what it read is
-    /// diffed, and `None` comes back, sending nothing, when a relation's name changed while
-    /// routine lineage (which resolves names in routine bodies) is captured: only the full read
-    /// sees what that changes.
+    /// `targeted` marks a targeted read's snapshot (see `TargetedRead`): then only what it
+    /// read is diffed, against the heads of what it read and checked, and
+    /// [`Sent::NeedsFullRead`] comes back, sending nothing, when only the full read sees what
+    /// the change means.
     async fn diff_send<S: Sink>(
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
         snapshot: Box<CatalogSnapshot>,
-        views: Option<HashSet<i64>>,
+        targeted: Option<Targeted>,
     ) -> Result<Sent, super::CaptureError> {
+        let (views, checked) = match targeted {
+            Some(Targeted { views, checked }) => (Some(views), Some(checked)),
+            None => (None, None),
+        };
         let database = self.database().to_owned();
 
         tracing::info!(
@@ -342,10 +360,26 @@ impl CatalogPollSource {
         let service = self.scope.service.as_str();
         let mut in_flight =
             InFlight::load(store, service, &database, in_flight::CATALOG_PART).await?;
+        // Names sent ahead of a crash are checked against every head: a full read's job.
+        if checked.is_some() && !in_flight.entities.is_empty() {
+            return Ok(Sent::NeedsFullRead(
+                "names sent before a crash are retracted",
+            ));
+        }
         let (service, name) = (self.scope.service.clone(), database.clone());
-        let mut state = store
-            .blocking(move |s| s.load_heads(&service, &name))
-            .await?;
+        let mut state = match checked {
+            Some(mut keys) => {
+                keys.extend(snapshot_keys(&snapshot));
+                store
+                    .blocking(move |s| s.load_heads_of(&service, &name, &keys))
+                    .await?
+            }
+            None => {
+                store
+                    .blocking(move |s| s.load_heads(&service, &name))
+                    .await?
+            }
+        };
         let emitted_at = crate::event::now_millis();
         // No state (first start, or lost): a new epoch, later than any before it.
         if state.epoch == 0 {
@@ -364,7 +398,7 @@ impl CatalogPollSource {
         // allocate from another jemalloc arena than the snapshot it frees, and the peak would
         // grow by the diff's size (150 MB at 10,000 tables).
         let sent: Vec<EntityKey> = in_flight.entities.iter().map(|s| s.key).collect();
-        let keys = keys_to_load(&state.heads, &snapshot, &self.scope.service, sent);
+        let keys = state.digests_to_load(&snapshot, &self.scope.service, sent);
         let (service, name) = (self.scope.service.clone(), database.clone());
         let state = store
             .blocking(move |s| {
@@ -392,7 +426,9 @@ impl CatalogPollSource {
                         && c.op == crate::event::Op::Create
                 }))
         {
-            return Ok(Sent::NeedsFullRead);
+            return Ok(Sent::NeedsFullRead(
+                "a relation's name changed and routine lineage resolves names",
+            ));
         }
         let mut lineage_changes = match (&self.lineage, current) {
             (Some(state), Some(current)) if views.is_some() => {

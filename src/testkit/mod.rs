@@ -10,6 +10,7 @@ mod broker;
 mod cluster;
 mod process;
 mod registry;
+mod replication;
 mod skip;
 mod topic;
 
@@ -17,10 +18,11 @@ pub use broker::{Broker, BrokerKind, kafka_installed, kafka_lib, tansu_path};
 pub use cluster::{PgCluster, SUPERUSER_PASSWORD};
 pub use process::{CatalogServer, Service, bin_path};
 pub use registry::{SchemaRegistryServer, TlsFront, rivven_schema_path};
+pub use replication::{ReplicationTask, start_replication};
 pub use skip::{Missing, skip};
 pub use topic::{
-    END_MARKER, RawRecord, Record, read_lineage, read_raw, read_raw_as, read_schema_changes,
-    read_topic, read_usage, wait_for_key,
+    END_MARKER, RawRecord, Record, arrivals, latency_consumer, read_lineage, read_raw, read_raw_as,
+    read_schema_changes, read_topic, read_usage, wait_for_key,
 };
 
 use std::process::{Command, Stdio};

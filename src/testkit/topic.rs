@@ -237,3 +237,57 @@ pub async fn wait_for_key(
         }
     }
 }
+
+/// A consumer for latency measurements on `topic`: from its start or only what comes next,
+/// fetching with 5 ms waits so the broker's batching does not count as pgmeta's latency.
+pub fn latency_consumer(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    from_start: bool,
+) -> Result<rdkafka::consumer::StreamConsumer, rdkafka::error::KafkaError> {
+    let consumer: rdkafka::consumer::StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set(
+            "auto.offset.reset",
+            if from_start { "earliest" } else { "latest" },
+        )
+        .set("fetch.wait.max.ms", "5")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    Ok(consumer)
+}
+
+/// When each of `count` records arrived whose key ends with `marker` and a number below
+/// `count` (`…<marker>17`), the first arrival of each; reads until all came or `within`
+/// passed (`None` for those that did not).
+pub async fn arrivals(
+    consumer: &rdkafka::consumer::StreamConsumer,
+    marker: &str,
+    count: usize,
+    within: Duration,
+) -> Result<Vec<Option<Instant>>, rdkafka::error::KafkaError> {
+    let mut received: Vec<Option<Instant>> = vec![None; count];
+    let mut missing = count;
+    let deadline = Instant::now() + within;
+    while missing > 0 && Instant::now() < deadline {
+        let Ok(msg) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else {
+            continue;
+        };
+        let msg = msg?;
+        let at = Instant::now();
+        let n = msg
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .and_then(|k| k.rsplit_once(marker))
+            .and_then(|(_, n)| n.parse::<usize>().ok());
+        if let Some(slot) = n.and_then(|n| received.get_mut(n))
+            && slot.is_none()
+        {
+            *slot = Some(at);
+            missing -= 1;
+        }
+    }
+    Ok(received)
+}

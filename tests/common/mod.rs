@@ -19,6 +19,21 @@ pub struct TestEnv {
     pub client: tokio_postgres::Client,
 }
 
+/// DDL streams through the slot on PostgreSQL 14+ (pgoutput's `messages`); older servers fall
+/// back to polling (`replication::without_the_trigger_it_says_why_and_polls`). Whether `test`
+/// skips, listed as a skip, on an older one.
+pub fn skip_before_14(env: &TestEnv, test: &str) -> bool {
+    let major = env.cluster.major_version();
+    if major < 14 {
+        pgmeta::testkit::skip(
+            test,
+            pgmeta::testkit::Missing::ServerFeature,
+            &format!("DDL streaming needs PostgreSQL 14+ (pgoutput's messages), this is {major}"),
+        );
+    }
+    major < 14
+}
+
 impl TestEnv {
     pub async fn new(prefix: &str) -> TestEnv {
         // Logs go to stderr when PGMETA_TEST_LOG is set (e.g. `pgmeta=debug`).

@@ -55,13 +55,18 @@ pub enum TargetedRead {
     /// The entities the touched objects' change can affect, each whole: the touched relations,
     /// their indexes' and sequences' tables, inheritance descendants, views reading them, tables
     /// with FKs to them (and, to describe those whole, what their views read and FKs
-    /// reference); the database; every schema when sequences changed. `all_keys` holds every
-    /// key the catalog has, so what is missing is gone.
+    /// reference); the database; every schema when sequences changed. `all_keys` holds those
+    /// of `checked` the catalog still has, so one missing there is gone.
     Snapshot {
         snapshot: Box<CatalogSnapshot>,
         /// The views whose lineage the snapshot holds everything for (not those read only to
         /// describe another).
         views: HashSet<i64>,
+        /// Every relation the read looked at, and those the transaction dropped: the only
+        /// entities besides the snapshot's that the transaction can have removed. A diff
+        /// against the heads of these and of the snapshot's entities, alone, equals a diff
+        /// against the whole state.
+        checked: Vec<EntityKey>,
     },
     /// What was touched cannot be narrowed to relations: read everything.
     Everything(String),
@@ -162,25 +167,43 @@ pub async fn read_touched(
         ..reader
     };
     let mut snapshot = reader.snapshot(scope).await?;
+    let mut oids: Vec<u32> = only
+        .relations
+        .iter()
+        .chain(&touched.relations)
+        .chain(&touched.dropped)
+        .copied()
+        .collect();
+    oids.sort_unstable();
+    oids.dedup();
     snapshot.all_keys.clear();
-    reader
-        .each("existing_keys", &queries::existing_keys(), |row| {
-            let entity_type = match rows::get::<i32>(&row, 0, "existing_keys")? {
-                1 => EntityType::DatabaseSchema,
-                2 => EntityType::Table,
-                _ => EntityType::Routine,
-            };
-            let oid: i64 = rows::get(&row, 1, "existing_keys")?;
-            snapshot.all_keys.insert(EntityKey { entity_type, oid });
-            Ok(())
-        })
-        .await?;
+    for row in reader
+        .rows(
+            "existing_relations",
+            &queries::existing_relations(),
+            &[&oids],
+        )
+        .await?
+    {
+        snapshot.all_keys.insert(EntityKey {
+            entity_type: EntityType::Table,
+            oid: rows::get(&row, 0, "existing_relations")?,
+        });
+    }
     tx.commit()
         .await
         .map_err(|e| PgError::query("commit", target, &e))?;
+    let checked = oids
+        .into_iter()
+        .map(|oid| EntityKey {
+            entity_type: EntityType::Table,
+            oid: i64::from(oid),
+        })
+        .collect();
     Ok(TargetedRead::Snapshot {
         snapshot: Box::new(snapshot),
         views,
+        checked,
     })
 }
 
@@ -302,7 +325,8 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    async fn oids(
+    /// The rows of `sql`, a query with parameters.
+    async fn rows(
         &self,
         name: &'static str,
         sql: &str,
@@ -336,7 +360,7 @@ impl Reader<'_> {
                 .filter(|(c, _)| c == catalog)
                 .map(|(_, o)| *o)
                 .collect();
-            for row in self.oids("attached_relation", sql, &[&oids]).await? {
+            for row in self.rows("attached_relation", sql, &[&oids]).await? {
                 match rows::get::<u32>(&row, 0, "attached_relation")? {
                     // A domain's constraint: the columns of that domain anywhere.
                     0 => return Ok(Err("a change of a domain's constraint".into())),
@@ -351,7 +375,7 @@ impl Reader<'_> {
                 .map(|(s, r)| (s.as_str(), r.as_str()))
                 .unzip();
             for row in self
-                .oids(
+                .rows(
                     "relations_named",
                     queries::RELATIONS_NAMED,
                     &[&schemas, &names],
@@ -369,7 +393,7 @@ impl Reader<'_> {
         let mut views = HashSet::new();
         let mut schemas = touched.sequences_dropped || self.any_of_kind(&base, "S").await?;
         for row in self
-            .oids("touched_relations", queries::TOUCHED_RELATIONS, &[&base])
+            .rows("touched_relations", queries::TOUCHED_RELATIONS, &[&base])
             .await?
         {
             let oid: u32 = rows::get(&row, 0, "touched_relations")?;
@@ -381,7 +405,7 @@ impl Reader<'_> {
             relations.push(oid);
         }
         for row in self
-            .oids(
+            .rows(
                 "context_relations",
                 queries::CONTEXT_RELATIONS,
                 &[&relations],
@@ -407,7 +431,7 @@ impl Reader<'_> {
         }
         let oids = oids.to_vec();
         match self
-            .oids("any_of_kind", queries::ANY_OF_KIND, &[&oids, &kind])
+            .rows("any_of_kind", queries::ANY_OF_KIND, &[&oids, &kind])
             .await?
             .first()
         {
@@ -604,8 +628,7 @@ impl Reader<'_> {
         }
 
         let mut routines = Vec::new();
-        // A targeted read touches no routine (see `pg::touched`): their keys come from
-        // `existing_keys`.
+        // A targeted read touches no routine (see `pg::touched`), nor deletes one.
         if only.is_none() {
             self.each("routines", &queries::routines(version_num), |row| {
                 let oid: u32 = rows::get(&row, 0, "routines")?;

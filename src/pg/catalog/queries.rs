@@ -34,19 +34,14 @@ fn oid_array(oids: &[u32]) -> String {
     format!("'{{{}}}'::pg_catalog.oid[]", list.join(","))
 }
 
-/// Every entity key the catalog holds (as the full read's queries filter them), for a targeted
-/// read: what is not here is gone. Entity type codes: 1 schema, 2 relation, 3 routine.
-pub(super) fn existing_keys() -> String {
+/// Which of the relations `$1` the catalog still holds as the full read's queries would see
+/// them (filtered or not), for a targeted read: one it looked at that is not here is gone.
+pub(super) fn existing_relations() -> String {
     format!(
-        "SELECT 2, c.oid::int8 FROM pg_catalog.pg_class c
+        "SELECT c.oid::int8 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE} AND {}
-UNION ALL SELECT 1, n.oid::int8 FROM pg_catalog.pg_namespace n WHERE {USER_NAMESPACE}
-UNION ALL SELECT 3, p.oid::int8 FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE {USER_NAMESPACE} AND {}",
+WHERE c.oid = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE} AND {}",
         not_extension_member!("pg_catalog.pg_class", "c.oid"),
-        not_extension_member!("pg_catalog.pg_proc", "p.oid")
     )
 }
 
