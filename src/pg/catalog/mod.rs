@@ -325,6 +325,16 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The relations a targeted read covers; `None` for all of them.
+    fn relations(&self) -> Option<&[u32]> {
+        self.only.map(|o| o.relations.as_slice())
+    }
+
+    /// Whether every schema is read whole (the full read, or a targeted read that needs them).
+    fn whole_schemas(&self) -> bool {
+        self.only.is_none_or(|o| o.schemas)
+    }
+
     /// The rows of `sql`, a query with parameters.
     async fn rows(
         &self,
@@ -471,9 +481,7 @@ impl Reader<'_> {
 
     /// The catalog; with `only`, the part a targeted read covers (see [`TargetedRead`]).
     async fn snapshot(&self, scope: &CatalogScope) -> Result<CatalogSnapshot, PgError> {
-        let only = self.only;
-        let oids = only.map(|o| o.relations.as_slice());
-        let whole_schemas = only.is_none_or(|o| o.schemas);
+        let (oids, whole_schemas) = (self.relations(), self.whole_schemas());
         let row = self.one("database", queries::DATABASE).await?;
         let (mut database, server_version, version_num) = rows::database(&row)?;
         let mut names = rows::Names::new(scope, &database.name);
@@ -629,7 +637,7 @@ impl Reader<'_> {
 
         let mut routines = Vec::new();
         // A targeted read touches no routine (see `pg::touched`), nor deletes one.
-        if only.is_none() {
+        if self.only.is_none() {
             self.each("routines", &queries::routines(version_num), |row| {
                 let oid: u32 = rows::get(&row, 0, "routines")?;
                 all_keys.insert(EntityKey {
@@ -726,9 +734,7 @@ impl Reader<'_> {
         tables: &mut HashMap<u32, Table>,
         routines: &mut [crate::model::Routine],
     ) -> Result<(), PgError> {
-        let only = self.only;
-        let oids = only.map(|o| o.relations.as_slice());
-        let whole_schemas = only.is_none_or(|o| o.schemas);
+        let (oids, whole_schemas) = (self.relations(), self.whole_schemas());
         let mut sequences: HashMap<u32, (String, crate::model::Sequence)> = HashMap::new();
         if whole_schemas {
             self.each("sequences", &queries::sequences(), |row| {
@@ -792,7 +798,7 @@ impl Reader<'_> {
             .enumerate()
             .map(|(i, r)| (r.oid, i))
             .collect();
-        if only.is_none() {
+        if self.only.is_none() {
             self.each("routine_grants", &queries::routine_grants(), |row| {
                 let (oid, grant) = attached::grant(&row, "routine_grants")?;
                 if let Some(&i) = routine_index.get(&i64::from(oid)) {

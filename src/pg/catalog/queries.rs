@@ -67,7 +67,10 @@ JOIN unnest($1::text[], $2::text[]) AS x(s, r) ON n.nspname = x.s AND c.relname 
 /// What a targeted read of the relations `$1` (relations, indexes, sequences) must read: an
 /// index stands for its table, a sequence for the table owning it; then every inheritance
 /// descendant, every view reading one of them and every table with an FK to one of them.
-/// Rows: (oid, relkind, whether it owns a sequence).
+/// Rows: (oid, relkind, whether it owns a sequence). Each step follows an index (an FK is
+/// found through its constraint's dependency on the referenced table, not by scanning
+/// `pg_constraint`, which has no index on `confrelid`), so the cost follows the change, not
+/// the catalog's size.
 pub(super) const TOUCHED_RELATIONS: &str = "\
 WITH RECURSIVE base AS (
   SELECT CASE WHEN c.relkind IN ('i', 'I') THEN i.indrelid ELSE c.oid END AS oid, c.relkind = 'S' AS seq
@@ -86,8 +89,10 @@ WITH RECURSIVE base AS (
   UNION SELECT r.ev_class FROM pg_catalog.pg_depend d
     JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
    WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid IN (SELECT oid FROM family)
-  UNION SELECT co.conrelid FROM pg_catalog.pg_constraint co
-   WHERE co.contype = 'f' AND co.confrelid IN (SELECT oid FROM family)
+  UNION SELECT co.conrelid FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_constraint co ON d.classid = 'pg_catalog.pg_constraint'::regclass AND co.oid = d.objid
+   WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid IN (SELECT oid FROM family)
+     AND co.contype = 'f' AND co.confrelid = d.refobjid
 )
 SELECT a.oid, c.relkind::text,
        EXISTS (
