@@ -47,7 +47,7 @@
 //! sink         ─► codec config event kafka registry telemetry
 //! source       ─► checkpoint config diff event lineage model pg registry schema_change shutdown sink telemetry usage
 //! telemetry    ─► event kafka shutdown
-//! testkit      ─► codec config event model pg
+//! testkit      ─► capture codec config event model pg shutdown sink
 //! usage        ─► event
 //! ```
 //!
