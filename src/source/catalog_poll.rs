@@ -5,15 +5,17 @@
 //!  fingerprint ──same──► done (one cheap query)
 //!      │changed
 //!      ▼
-//!  read snapshot ─► diff(state) ─► events ─► sink.send (acks=all) ─► state.apply ─► state file
+//!  read snapshot ─► diff(state) ─► events ─► sink.send (acks=all) ─► commit to the state store
 //! ```
-//! Invariant: the state file never runs ahead of the sink. A crash between send and save makes
+//! Invariant: the state store never runs ahead of the sink. A crash between send and save makes
 //! the next run send the same changes again, with the same event ids (at least once). What the
 //! source dropped or renamed again meanwhile is retracted: before the send, the names and edges
 //! the state does not hold yet are written down (`in_flight`), and cleared after the save.
 //!
-//! The emitted state is read from its file only when the catalog changed and dropped after the
-//! save: an idle capture of a 10,000-table database holds none of its 140,000 digests.
+//! The emitted state is read from the store only when the catalog changed, and only what the
+//! diff needs (every head on a full read; on a targeted read the heads of what it read and
+//! checked; the digests of what changed), and dropped after the commit: an idle capture of a
+//! 10,000-table database holds none of its digests.
 
 use super::in_flight::{self, InFlight};
 use crate::checkpoint::CheckpointStore;

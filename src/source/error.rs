@@ -1,4 +1,4 @@
-//! What stops a capture: the database, the sink, the state file, the target or the
+//! What stops a capture: the database, the sink, the state store, the target or the
 //! configuration, each with its cause; and whether trying again can help.
 
 use crate::checkpoint::CheckpointError;
