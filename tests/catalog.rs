@@ -456,3 +456,83 @@ async fn snapshot_of_every_object_kind_equals_the_catalog() {
     assert!(again[0].unchanged);
     assert_eq!(env.records().len(), records.len());
 }
+
+/// The unchanged poll skips the fingerprint only while no transaction ends: a write elsewhere
+/// makes it compare fingerprints, and DDL that was still running when the last signature was
+/// taken (below the snapshot's xmax, in its xip list) is seen once it commits.
+#[tokio::test]
+async fn the_catalog_signature_sees_every_commit_and_skips_the_fingerprint_while_none_ends() {
+    use pgmeta::pg::catalog::{CatalogRead, CatalogScope, Unchanged, read_catalog};
+    // A cluster of its own: the shared one's other tests commit all the time. No autovacuum,
+    // whose ANALYZE would end transactions of its own.
+    let cluster = pgmeta::testkit::PgCluster::start_with_settings(&["autovacuum=off"]);
+    let admin = cluster.create_database("signature").await;
+    admin
+        .batch_execute("CREATE TABLE t (id int); CREATE TABLE writes (n int)")
+        .await
+        .expect("tables");
+    let scope = CatalogScope {
+        service: "svc".into(),
+        filters: Default::default(),
+        use_fqn_for_filtering: false,
+        include_tables: true,
+        include_views: true,
+        include_stored_procedures: true,
+        include_ddl: true,
+        statement_timeout: std::time::Duration::from_secs(30),
+    };
+    let mut reader = cluster.client("signature").await;
+    let mut last = None;
+    let mut read = async |last: &mut Option<_>| match read_catalog(
+        &mut reader,
+        "signature",
+        &scope,
+        last.as_ref(),
+    )
+    .await
+    .expect("read")
+    {
+        CatalogRead::Changed {
+            snapshot,
+            signature,
+        } => {
+            assert!(snapshot.tables.iter().any(|t| t.name == "t"));
+            *last = Some(signature);
+            None
+        }
+        CatalogRead::Unchanged { signature, why } => {
+            *last = Some(signature);
+            Some(why)
+        }
+    };
+    assert_eq!(read(&mut last).await, None, "a first read reads");
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoTransactionEnded));
+    admin
+        .batch_execute("INSERT INTO writes VALUES (1)")
+        .await
+        .expect("write");
+    assert_eq!(read(&mut last).await, Some(Unchanged::SameFingerprint));
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoTransactionEnded));
+
+    // DDL whose xid is below the snapshot's xmax when the signature is taken: a later
+    // transaction (the write) ended first.
+    let ddl = cluster.client("signature").await;
+    ddl.batch_execute("BEGIN; COMMENT ON TABLE t IS 'late'")
+        .await
+        .expect("ddl");
+    admin
+        .batch_execute("INSERT INTO writes VALUES (2)")
+        .await
+        .expect("write");
+    assert_eq!(read(&mut last).await, Some(Unchanged::SameFingerprint));
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoTransactionEnded));
+    ddl.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(read(&mut last).await, None, "the committed DDL is read");
+    // DDL whose xid is the newest when the signature is taken.
+    ddl.batch_execute("BEGIN; COMMENT ON TABLE t IS 'newest'")
+        .await
+        .expect("ddl");
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoTransactionEnded));
+    ddl.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(read(&mut last).await, None, "the committed DDL is read");
+}

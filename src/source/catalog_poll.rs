@@ -2,7 +2,7 @@
 //! and only then remember them.
 //!
 //! ```text
-//!  fingerprint ──same──► done (one cheap query)
+//!  signature ──same──► done (one row when no transaction ended; see pg::catalog::signature)
 //!      │changed
 //!      ▼
 //!  read snapshot ─► diff(state) ─► events ─► sink.send (acks=all) ─► commit to the state store
@@ -29,7 +29,9 @@ use crate::event::{CaptureMode, SourceInfo};
 use crate::lineage::TableName;
 use crate::lineage::edges::{self, LineageState, catalog_edges, table_fqn};
 use crate::model::CatalogSnapshot;
-use crate::pg::catalog::{CatalogRead, CatalogScope, TargetedRead, read_catalog, read_touched};
+use crate::pg::catalog::{
+    CatalogRead, CatalogScope, CatalogSignature, TargetedRead, read_catalog, read_touched,
+};
 use crate::pg::touched::Touched;
 use crate::pg::{PgError, PgTarget};
 use crate::sink::Sink;
@@ -46,7 +48,8 @@ pub struct CatalogPollSource {
     target: PgTarget,
     scope: Arc<CatalogScope>,
     client: Option<Client>,
-    fingerprint: Option<String>,
+    /// The catalog as the last full read saw it.
+    signature: Option<CatalogSignature>,
     diff_options: DiffOptions,
     /// View and routine lineage sent; `None` when lineage is disabled.
     lineage: Option<LineageState>,
@@ -98,7 +101,7 @@ impl CatalogPollSource {
             target,
             scope,
             client: None,
-            fingerprint: None,
+            signature: None,
             diff_options,
             lineage,
             protected,
@@ -209,10 +212,10 @@ impl CatalogPollSource {
                 Some(t) => self.read_targeted(t).await?,
                 None => None,
             };
-            let (snapshot, targeted, fingerprint) = match targeted {
+            let (snapshot, targeted, signature) = match targeted {
                 Some((snapshot, targeted)) => (snapshot, Some(targeted), None),
                 None => match self.read_full().await? {
-                    Some((snapshot, fingerprint)) => (snapshot, None, Some(fingerprint)),
+                    Some((snapshot, signature)) => (snapshot, None, Some(signature)),
                     None => {
                         return Ok(PollReport {
                             database: self.database().to_owned(),
@@ -229,8 +232,8 @@ impl CatalogPollSource {
                 .await?
             {
                 Sent::Report(report) => {
-                    if let Some(fingerprint) = fingerprint {
-                        self.fingerprint = Some(fingerprint);
+                    if let Some(signature) = signature {
+                        self.signature = Some(signature);
                         self.diff_options.full = false;
                     }
                     return Ok(report);
@@ -246,7 +249,7 @@ impl CatalogPollSource {
     /// The whole catalog and its signature, or `None` when the signature is unchanged.
     async fn read_full(
         &mut self,
-    ) -> Result<Option<(Box<CatalogSnapshot>, String)>, super::CaptureError> {
+    ) -> Result<Option<(Box<CatalogSnapshot>, CatalogSignature)>, super::CaptureError> {
         let label = self.target.to_string();
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
@@ -255,14 +258,7 @@ impl CatalogPollSource {
         let mut client = client;
         let mut attempt = 0;
         let read = loop {
-            match read_catalog(
-                &mut client,
-                &label,
-                &self.scope,
-                self.fingerprint.as_deref(),
-            )
-            .await
-            {
+            match read_catalog(&mut client, &label, &self.scope, self.signature.as_ref()).await {
                 Err(PgError::ConcurrentDdl { what }) if attempt < CONCURRENT_DDL_RETRIES => {
                     attempt += 1;
                     tracing::info!(database = %self.database(), attempt, what = %what, "catalog changed during the read, reading again");
@@ -286,19 +282,23 @@ impl CatalogPollSource {
             }
         };
         self.client = Some(client);
-        let CatalogRead::Changed {
-            snapshot,
-            fingerprint,
-        } = read
-        else {
-            return Ok(None);
+        let (snapshot, signature) = match read {
+            CatalogRead::Changed {
+                snapshot,
+                signature,
+            } => (snapshot, signature),
+            CatalogRead::Unchanged { signature, why } => {
+                tracing::debug!(database = %self.database(), why = ?why, "catalog unchanged");
+                self.signature = Some(signature);
+                return Ok(None);
+            }
         };
         crate::telemetry::metrics()
             .catalog_reads
             .with_label_values(&["full"])
             .inc();
         self.routine_bodies = snapshot.routines.iter().any(|r| r.body.is_some());
-        Ok(Some((snapshot, fingerprint)))
+        Ok(Some((snapshot, signature)))
     }
 
     /// Diffs `snapshot` against the emitted state, sends the changes and remembers them.

@@ -18,7 +18,7 @@ use crate::event::{
 use crate::lineage::edges::{self, LineageState, table_fqn};
 use crate::lineage::{Resolver, Session, StatementLineage, TableName, mask_literals, mask_quoted};
 use crate::pg::PgTarget;
-use crate::pg::catalog::{CatalogScope, fingerprint_sql, read_relations};
+use crate::pg::catalog::{CatalogScope, CatalogSignature, read_relations, read_signature};
 use crate::pg::stat_statements::{self, StatStatementsError};
 use crate::sink::Sink;
 use crate::usage::aggregate::TableRef;
@@ -42,7 +42,7 @@ pub struct UsageSource {
     /// `None` when lineage is disabled.
     lineage: Option<LineageState>,
     /// The relations, and the catalog signature they were read at.
-    relations: Option<(String, Resolver)>,
+    relations: Option<(CatalogSignature, Resolver)>,
     /// Parsed statements by (userid, queryid): each statement text is parsed once.
     parsed: Parsed,
     said_unavailable: bool,
@@ -344,20 +344,16 @@ impl UsageSource {
         client: &Client,
         label: &str,
     ) -> Result<(), super::CaptureError> {
-        let fingerprint: String = client
-            .query_one(&fingerprint_sql(), &[])
-            .await
-            .map_err(|e| crate::pg::PgError::query("fingerprint", label, &e))?
-            .get(0);
-        if self
-            .relations
-            .as_ref()
-            .is_some_and(|(f, _)| *f == fingerprint)
-        {
+        let last = self.relations.as_ref().map(|(s, _)| s);
+        let (signature, unchanged) = read_signature(client, label, last).await?;
+        if unchanged.is_some() {
+            if let Some((last, _)) = &mut self.relations {
+                *last = signature;
+            }
             return Ok(());
         }
         let resolver = read_relations(client, label, &self.scope).await?;
-        self.relations = Some((fingerprint, resolver));
+        self.relations = Some((signature, resolver));
         self.parsed.clear();
         Ok(())
     }

@@ -10,6 +10,9 @@
 mod attached;
 mod queries;
 mod rows;
+mod signature;
+
+pub use signature::{CatalogSignature, Unchanged, read as read_signature};
 
 use super::error::PgError;
 use crate::config::NameFilters;
@@ -74,11 +77,15 @@ pub enum TargetedRead {
 
 #[derive(Debug)]
 pub enum CatalogRead {
-    /// The catalog signature equals the last one: nothing to diff.
-    Unchanged,
+    /// The catalog signature equals the last one: nothing to diff. `signature` is the new one
+    /// (its snapshot may have moved on), to compare the next read with.
+    Unchanged {
+        signature: CatalogSignature,
+        why: Unchanged,
+    },
     Changed {
         snapshot: Box<CatalogSnapshot>,
-        fingerprint: String,
+        signature: CatalogSignature,
     },
 }
 
@@ -108,37 +115,33 @@ pub async fn list_databases(
     Ok(out)
 }
 
-/// Reads the catalog, or returns `Unchanged` when its signature equals `last_fingerprint`.
+/// Reads the catalog, or returns `Unchanged` when its signature equals `last`.
 pub async fn read_catalog(
     client: &mut Client,
     target: &str,
     scope: &CatalogScope,
-    last_fingerprint: Option<&str>,
+    last: Option<&CatalogSignature>,
 ) -> Result<CatalogRead, PgError> {
     let tx = begin(client, target, scope).await?;
+    let (signature, unchanged) = signature::read(&tx, target, last).await?;
+    if let Some(why) = unchanged {
+        tx.commit()
+            .await
+            .map_err(|e| PgError::query("commit", target, &e))?;
+        return Ok(CatalogRead::Unchanged { signature, why });
+    }
     let reader = Reader {
         tx: &tx,
         target,
         only: None,
     };
-    let fingerprint: String = rows::get(
-        &reader.one("fingerprint", &queries::fingerprint()).await?,
-        0,
-        "fingerprint",
-    )?;
-    if last_fingerprint == Some(fingerprint.as_str()) {
-        tx.commit()
-            .await
-            .map_err(|e| PgError::query("commit", target, &e))?;
-        return Ok(CatalogRead::Unchanged);
-    }
     let snapshot = reader.snapshot(scope).await?;
     tx.commit()
         .await
         .map_err(|e| PgError::query("commit", target, &e))?;
     Ok(CatalogRead::Changed {
         snapshot: Box::new(snapshot),
-        fingerprint,
+        signature,
     })
 }
 
@@ -279,7 +282,8 @@ pub async fn read_resolver(
             &snapshot,
             &snapshot.search_path,
         )),
-        CatalogRead::Unchanged => Ok(crate::lineage::Resolver::without_catalog()),
+        // Nothing to compare with: always read.
+        CatalogRead::Unchanged { .. } => Ok(crate::lineage::Resolver::without_catalog()),
     }
 }
 
