@@ -132,33 +132,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cycle.errors.is_empty() && cycle.reports[0].changes == 0,
         "restart poll found changes"
     );
-    let mut unchanged = Vec::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let cycle = capture.poll_once().await;
-        unchanged.push(started.elapsed());
-        assert!(
-            cycle.reports[0].unchanged,
-            "catalog signature changed without DDL"
-        );
-    }
-    unchanged.sort();
-    let unchanged_poll = unchanged[unchanged.len() / 2];
-    let mut after_writes = Vec::new();
-    for i in 0..5 {
-        client
-            .batch_execute(&format!("INSERT INTO public.bench_writes VALUES ({i})"))
-            .await?;
-        let started = Instant::now();
-        let cycle = capture.poll_once().await;
-        after_writes.push(started.elapsed());
-        assert!(
-            cycle.reports[0].unchanged,
-            "catalog signature changed by a write"
-        );
-    }
-    after_writes.sort();
-    let after_writes = after_writes[after_writes.len() / 2];
+    let unchanged_poll = median_unchanged_poll(&mut capture, None).await?;
+    let after_writes = median_unchanged_poll(&mut capture, Some(&client)).await?;
 
     let ratio = snapshot.as_secs_f64() / pg_dump.as_secs_f64();
     let peak_mb = peak_kb as f64 / 1024.0;
@@ -206,6 +181,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(broker);
     brokers_compared(&cluster).await?;
     Ok(())
+}
+
+/// The median of five polls, each of which must find the catalog unchanged; with `writer`,
+/// each after a row written to `public.bench_writes` (a transaction ended, no DDL).
+async fn median_unchanged_poll(
+    capture: &mut Capture<KafkaSink>,
+    writer: Option<&tokio_postgres::Client>,
+) -> Result<Duration, Box<dyn std::error::Error>> {
+    let mut took = Vec::new();
+    for i in 0..5 {
+        if let Some(writer) = writer {
+            writer
+                .batch_execute(&format!("INSERT INTO public.bench_writes VALUES ({i})"))
+                .await?;
+        }
+        let started = Instant::now();
+        let cycle = capture.poll_once().await;
+        took.push(started.elapsed());
+        assert!(
+            cycle.reports[0].unchanged,
+            "catalog signature changed without DDL"
+        );
+    }
+    took.sort();
+    Ok(took[took.len() / 2])
 }
 
 /// `pgmeta-capture run` on the snapshot's state, with usage (pg_stat_statements) on: its RSS
