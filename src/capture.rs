@@ -53,6 +53,7 @@ fn catalog_scope(config: &CaptureConfig) -> Result<CatalogScope, CaptureError> {
         include_stored_procedures: f.include_stored_procedures,
         include_ddl: f.include_ddl,
         statement_timeout: config.source.statement_timeout,
+        part_relations: config.source.read_part_relations,
     })
 }
 

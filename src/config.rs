@@ -250,6 +250,11 @@ pub struct SourceConfig {
     /// Bound on each catalog query, so a catalog read can never hold a busy server for long.
     #[serde(default = "default_statement_timeout", with = "duration")]
     pub statement_timeout: Duration,
+    /// A full read of a catalog with more relations than this reads, diffs, sends and saves
+    /// them this many at a time (in one transaction), so its memory follows the part, not
+    /// the catalog.
+    #[serde(default = "default_read_part_relations")]
+    pub read_part_relations: usize,
 }
 
 impl Default for SourceConfig {
@@ -271,6 +276,7 @@ impl Default for SourceConfig {
             connect_timeout: None,
             ingest_all_databases: false,
             statement_timeout: default_statement_timeout(),
+            read_part_relations: default_read_part_relations(),
         }
     }
 }
@@ -293,6 +299,10 @@ pub struct AwsIamConfig {
 
 fn default_statement_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_read_part_relations() -> usize {
+    5000
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -619,6 +629,12 @@ impl CaptureConfig {
                 format!("{:?} is too short (at least 100ms)", self.poll.interval),
             );
         }
+        if self.source.read_part_relations < 1 {
+            return invalid(
+                "source.read_part_relations",
+                "must be at least 1 relation".into(),
+            );
+        }
         if self.kafka.partitions < 1 {
             return invalid(
                 "kafka.partitions",
@@ -847,6 +863,12 @@ mod tests {
         assert_eq!(
             c.validate().expect_err("zero").to_string(),
             "kafka.partitions: 0 is not a partition count"
+        );
+        let c =
+            CaptureConfig::parse("[source]\nread_part_relations = 0\n", "c.toml").expect("parses");
+        assert_eq!(
+            c.validate().expect_err("zero").to_string(),
+            "source.read_part_relations: must be at least 1 relation"
         );
         let c = CaptureConfig::parse("[schema_changes]\nprotected = [\"orders\"]\n", "c.toml")
             .expect("parses");

@@ -480,6 +480,7 @@ async fn the_catalog_signature_sees_every_commit_and_skips_the_fingerprint_while
         include_stored_procedures: true,
         include_ddl: true,
         statement_timeout: std::time::Duration::from_secs(30),
+        part_relations: 5000,
     };
     let mut reader = cluster.client("signature").await;
     let mut last = None;

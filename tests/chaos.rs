@@ -22,7 +22,8 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// pgmeta-capture as a process, polling every second, on the pipeline's topics.
+/// pgmeta-capture as a process, polling every second, on the pipeline's topics; its full
+/// reads go in parts of four relations, so kills land between parts too.
 fn start_capture(p: &Pipeline, dir: &std::path::Path) -> Service {
     let db = &p.env.db;
     let config = dir.join("capture.toml");
@@ -30,7 +31,7 @@ fn start_capture(p: &Pipeline, dir: &std::path::Path) -> Service {
     std::fs::write(
         &config,
         format!(
-            "service_name = \"svc\"\n[source]\nurl = \"{url}\"\n[poll]\ninterval = \"1s\"\n[usage]\nenabled = false\n\
+            "service_name = \"svc\"\n[source]\nurl = \"{url}\"\nread_part_relations = 4\n[poll]\ninterval = \"1s\"\n[usage]\nenabled = false\n\
              [kafka]\nbrokers = \"{brokers}\"\nmetadata_topic = \"{db}.metadata\"\nusage_topic = \"{db}.usage\"\n\
              lineage_topic = \"{db}.lineage\"\npartitions = 3\nstartup_timeout = \"60s\"\n[state]\ndir = \"{state}\"\n",
             url = p.env.cluster.url(db),

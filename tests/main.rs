@@ -15,6 +15,7 @@ mod deploy;
 mod equivalence;
 mod filters;
 mod foreign_readers;
+mod full_read_parts;
 mod health;
 mod identifiers;
 mod limits;

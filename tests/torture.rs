@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const TORTURE: &str = include_str!("fixtures/torture.sql");
 
 /// The torture schema, with the parts newer servers add.
-fn torture_sql(major: u32) -> String {
+pub(crate) fn torture_sql(major: u32) -> String {
     let mut sql = TORTURE.to_owned();
     if major >= 14 {
         sql.push_str(

@@ -284,18 +284,21 @@ impl CheckpointStore {
     }
 
     /// Records what `diff` sent, once the sink acknowledged it: the digests of created and
-    /// changed entities, the removal of deleted and forgotten ones, and the state begun
-    /// (`initialized`). A large diff (a first snapshot) is committed in parts of
-    /// `COMMIT_PART` entities, so its pages are not all held in memory at once; the state is
-    /// marked begun by the last part only. A crash between parts leaves entities whose events
-    /// were sent without their digests, which the next read sends again with the same event
-    /// ids: at least once, as a crash between send and commit always did.
+    /// changed entities, the removal of deleted and forgotten ones, and, when the diff
+    /// `finishes` what a first snapshot sends, the state begun (`initialized` says whether it
+    /// was before; a full read in parts finishes with its last part). A large diff (a first
+    /// snapshot) is committed in parts of `COMMIT_PART` entities, so its pages are not all
+    /// held in memory at once; the state is marked begun by the last part only. A crash
+    /// between parts leaves entities whose events were sent without their digests, which the
+    /// next read sends again with the same event ids: at least once, as a crash between send
+    /// and commit always did.
     pub fn commit(
         &self,
         service: &str,
         database: &str,
         epoch: i64,
         initialized: bool,
+        finishes: bool,
         diff: &Diff,
     ) -> Result<(), CheckpointError> {
         let (put, delete) = diff.writes();
@@ -307,7 +310,7 @@ impl CheckpointStore {
             self.write(
                 service,
                 database,
-                initialized || i == last,
+                initialized || (finishes && i == last),
                 epoch,
                 |heads, digests| {
                     for key in delete {

@@ -341,7 +341,9 @@ mod tests {
             (c.0, None),
             (d.0, Some(d.1.clone())),
         ]);
-        store.commit("svc", "db", 7, true, &diff).expect("commit");
+        store
+            .commit("svc", "db", 7, true, true, &diff)
+            .expect("commit");
         memory.apply(&mut diff);
         assert_eq!(store.load("svc", "db").expect("load"), memory);
         assert!(memory.heads.contains_key(&a.0) && !memory.heads.contains_key(&c.0));

@@ -132,25 +132,30 @@ pub fn statement_edges(
 
 /// View and routine edges of a catalog snapshot, with the number of view definitions and
 /// routine statements that did not parse.
-/// `views` narrows the views to those (by OID); routines are all taken.
+/// `views` narrows the views to those (by OID); routines are all taken. Names resolve through
+/// `relations`, or, without it, through the snapshot's relations.
 pub fn catalog_edges(
     snapshot: &CatalogSnapshot,
     service: &str,
     views: Option<&std::collections::HashSet<i64>>,
+    relations: Option<&Resolver>,
 ) -> (Vec<Edge>, usize) {
     let db = snapshot.database.name.as_str();
-    let resolver = Resolver::from_snapshot(snapshot, &snapshot.search_path);
-    let by_name: HashMap<(&str, &str), &Table> = snapshot
-        .tables
-        .iter()
-        .map(|t| ((t.schema.as_str(), t.name.as_str()), t))
-        .collect();
+    let own;
+    let resolver = match relations {
+        Some(r) => r,
+        None => {
+            own = Resolver::from_snapshot(snapshot, &snapshot.search_path);
+            &own
+        }
+    };
     let by_oid: HashMap<i64, &Table> = snapshot.tables.iter().map(|t| (t.oid, t)).collect();
     let fqn = |t: &TableName| -> Option<Fqn> {
         let schema = t.schema.as_deref()?;
-        by_name
-            .get(&(schema, t.name.as_str()))
-            .and_then(|_| table_fqn(service, db, t))
+        resolver
+            .contains(&TableName::new(schema, &t.name))
+            .then(|| table_fqn(service, db, t))
+            .flatten()
     };
     let mut edges = BTreeMap::new();
     let mut failed = 0;
@@ -166,7 +171,7 @@ pub fn catalog_edges(
         let parsed = view
             .view_definition
             .as_deref()
-            .map(|def| super::query_columns(def, &resolver));
+            .map(|def| super::query_columns(def, resolver));
         // pg_depend's relations are authoritative for which tables the view reads.
         let depends: BTreeSet<Fqn> = snapshot
             .view_dependencies
@@ -231,7 +236,7 @@ pub fn catalog_edges(
     for routine in &snapshot.routines {
         let Some(body) = &routine.body else { continue };
         let routine_fqn = Fqn::new([service, db, routine.schema.as_str(), &routine.signature()]);
-        let lineage = routine_lineage(&routine.language, body, &resolver);
+        let lineage = routine_lineage(&routine.language, body, resolver);
         failed += lineage.errors.len();
         for (sql, st) in &lineage.statements {
             for e in statement_edges(

@@ -54,14 +54,23 @@ impl Resolver {
                 table.columns.iter().map(|c| c.name.clone()).collect(),
             );
         }
-        for schema in &snapshot.schemas {
-            catalog.entry(schema.name.clone()).or_default();
-        }
         Resolver {
             database: Some(snapshot.database.name.clone()),
             search_path: search_path.to_vec(),
             catalog: Some(catalog),
         }
+        .with_schemas(snapshot.schemas.iter().map(|s| s.name.as_str()))
+    }
+
+    /// The same, holding `schemas` too, with relations or without (an unqualified CREATE
+    /// goes to the first schema of the search path that exists).
+    pub fn with_schemas<'a>(mut self, schemas: impl IntoIterator<Item = &'a str>) -> Self {
+        if let Some(catalog) = &mut self.catalog {
+            for schema in schemas {
+                catalog.entry(schema.to_owned()).or_default();
+            }
+        }
+        self
     }
 
     /// Builds a resolver from explicit relations (tests, and the `lineage` command's catalog).

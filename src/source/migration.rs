@@ -49,7 +49,7 @@ pub async fn plan(
         capture_mode: CaptureMode::Poll,
         pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let (edges, _) = catalog_edges(&before, &scope.service, None);
+    let (edges, _) = catalog_edges(&before, &scope.service, None, None);
     let mut catalog = LineageState::default();
     let sent = catalog.diff_replace(edges);
     catalog.apply(&sent, false);

@@ -8,9 +8,12 @@
 //! half-dropped object and a failed read never turns into DELETE events.
 
 mod attached;
+mod parts;
 mod queries;
 mod rows;
 mod signature;
+
+pub use parts::{FullReadParts, Part};
 
 pub use signature::{CatalogSignature, Unchanged, read as read_signature};
 
@@ -41,13 +44,17 @@ pub struct CatalogScope {
     pub include_stored_procedures: bool,
     pub include_ddl: bool,
     pub statement_timeout: Duration,
+    /// The most relations a full read holds at once (see [`read_catalog_in_parts`]).
+    pub part_relations: usize,
 }
 
-/// What a targeted read covers: these relations whole, and every schema whole or none.
+/// What a read of part of the catalog covers: these relations whole, every schema whole or
+/// none, and every routine or none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Only {
     relations: Vec<u32>,
     schemas: bool,
+    routines: bool,
 }
 
 /// A targeted read reads at most this many relations; more, and the full read is cheaper.
@@ -122,14 +129,87 @@ pub async fn read_catalog(
     scope: &CatalogScope,
     last: Option<&CatalogSignature>,
 ) -> Result<CatalogRead, PgError> {
+    match begin_read(client, target, scope, last).await? {
+        Begun::Unchanged(read) => Ok(read),
+        Begun::Changed(tx, signature) => whole(tx, target, scope, signature).await,
+    }
+}
+
+/// What [`read_catalog_in_parts`] found.
+#[derive(Debug)]
+pub enum PartedRead<'c> {
+    /// Unchanged, or read whole: no more relations than a part holds.
+    Read(CatalogRead),
+    /// More relations than a part holds: read them part by part (see [`FullReadParts`]).
+    Parts {
+        parts: Box<FullReadParts<'c>>,
+        signature: CatalogSignature,
+    },
+}
+
+/// [`read_catalog`] for a catalog that may be too large to hold at once: more relations than
+/// `scope.part_relations` are left to [`FullReadParts`], inside the read's transaction.
+pub async fn read_catalog_in_parts<'c>(
+    client: &'c mut Client,
+    target: &str,
+    scope: &CatalogScope,
+    last: Option<&CatalogSignature>,
+) -> Result<PartedRead<'c>, PgError> {
+    let part_relations = scope.part_relations;
+    let (tx, signature) = match begin_read(client, target, scope, last).await? {
+        Begun::Unchanged(read) => return Ok(PartedRead::Read(read)),
+        Begun::Changed(tx, signature) => (tx, signature),
+    };
+    let relations = parts::all_relations(&tx, target).await?;
+    if relations.len() <= part_relations {
+        return whole(tx, target, scope, signature)
+            .await
+            .map(PartedRead::Read);
+    }
+    Ok(PartedRead::Parts {
+        parts: Box::new(FullReadParts::new(
+            tx,
+            target,
+            scope,
+            relations,
+            part_relations,
+        )),
+        signature,
+    })
+}
+
+/// A read's transaction begun, unless the catalog's signature equals `last`.
+enum Begun<'c> {
+    Unchanged(CatalogRead),
+    Changed(Transaction<'c>, CatalogSignature),
+}
+
+async fn begin_read<'c>(
+    client: &'c mut Client,
+    target: &str,
+    scope: &CatalogScope,
+    last: Option<&CatalogSignature>,
+) -> Result<Begun<'c>, PgError> {
     let tx = begin(client, target, scope).await?;
     let (signature, unchanged) = signature::read(&tx, target, last).await?;
-    if let Some(why) = unchanged {
-        tx.commit()
-            .await
-            .map_err(|e| PgError::query("commit", target, &e))?;
-        return Ok(CatalogRead::Unchanged { signature, why });
+    match unchanged {
+        Some(why) => {
+            tx.commit()
+                .await
+                .map_err(|e| PgError::query("commit", target, &e))?;
+            Ok(Begun::Unchanged(CatalogRead::Unchanged { signature, why }))
+        }
+        None => Ok(Begun::Changed(tx, signature)),
     }
+}
+
+/// The whole catalog, read in `tx`, which this commits.
+async fn whole(
+    tx: Transaction<'_>,
+    target: &str,
+    scope: &CatalogScope,
+    signature: CatalogSignature,
+) -> Result<CatalogRead, PgError> {
     let reader = Reader {
         tx: &tx,
         target,
@@ -276,6 +356,8 @@ pub async fn read_resolver(
         include_stored_procedures: false,
         include_ddl: false,
         statement_timeout: Duration::from_secs(60),
+        // Read whole: the resolver holds every relation anyway.
+        part_relations: usize::MAX,
     };
     match read_catalog(client, target, &scope, None).await? {
         CatalogRead::Changed { snapshot, .. } => Ok(crate::lineage::Resolver::from_snapshot(
@@ -337,6 +419,11 @@ impl Reader<'_> {
     /// Whether every schema is read whole (the full read, or a targeted read that needs them).
     fn whole_schemas(&self) -> bool {
         self.only.is_none_or(|o| o.schemas)
+    }
+
+    /// Whether every routine is read (the full read, or the part of it that is not relations).
+    fn whole_routines(&self) -> bool {
+        self.only.is_none_or(|o| o.routines)
     }
 
     /// The rows of `sql`, a query with parameters.
@@ -435,7 +522,16 @@ impl Reader<'_> {
             return Ok(Err(format!("{} relations affected", relations.len())));
         }
         relations.sort_unstable();
-        Ok(Ok((Only { relations, schemas }, views)))
+        // A targeted read touches no routine (see `pg::touched`), nor deletes one.
+        let routines = false;
+        Ok(Ok((
+            Only {
+                relations,
+                schemas,
+                routines,
+            },
+            views,
+        )))
     }
 
     /// Whether one of `oids` is a relation of `kind` (`p` partitioned table, `S` sequence).
@@ -572,6 +668,23 @@ impl Reader<'_> {
             Ok(())
         })
         .await?;
+        // A part of the catalog: the columns its FKs reference elsewhere, by name. (The full
+        // read has every relation's columns above.)
+        if let Some(oids) = oids {
+            let oids = oids.to_vec();
+            for row in self
+                .rows("referenced_columns", queries::REFERENCED_COLUMNS, &[&oids])
+                .await?
+            {
+                other_columns.insert(
+                    (
+                        rows::get(&row, 0, "referenced_columns")?,
+                        rows::get(&row, 1, "referenced_columns")?,
+                    ),
+                    rows::get(&row, 2, "referenced_columns")?,
+                );
+            }
+        }
         for t in tables.values_mut() {
             t.columns.sort_by_key(|c| c.attnum);
             // Growth slack of 200,000 columns is tens of megabytes.
@@ -640,8 +753,7 @@ impl Reader<'_> {
         }
 
         let mut routines = Vec::new();
-        // A targeted read touches no routine (see `pg::touched`), nor deletes one.
-        if self.only.is_none() {
+        if self.whole_routines() {
             self.each("routines", &queries::routines(version_num), |row| {
                 let oid: u32 = rows::get(&row, 0, "routines")?;
                 all_keys.insert(EntityKey {
@@ -802,7 +914,7 @@ impl Reader<'_> {
             .enumerate()
             .map(|(i, r)| (r.oid, i))
             .collect();
-        if self.only.is_none() {
+        if self.whole_routines() {
             self.each("routine_grants", &queries::routine_grants(), |row| {
                 let (oid, grant) = attached::grant(&row, "routine_grants")?;
                 if let Some(&i) = routine_index.get(&i64::from(oid)) {

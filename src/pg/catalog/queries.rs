@@ -45,6 +45,18 @@ WHERE c.oid = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMES
     )
 }
 
+/// Every relation the full read's queries see (filtered or not), partitions last: the full
+/// read in parts reads them in this order, so a parent comes before its partitions.
+pub(super) fn all_relations() -> String {
+    format!(
+        "SELECT c.oid FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE} AND {}
+ORDER BY c.relispartition, c.oid",
+        not_extension_member!("pg_catalog.pg_class", "c.oid"),
+    )
+}
+
 /// The relation each row of an attached catalog hangs off, by the catalog's name as the
 /// trigger reports it; `None` for any other catalog.
 pub(super) fn attached_relation(catalog: &str) -> Option<&'static str> {
@@ -111,6 +123,13 @@ JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND
 WHERE r.ev_class = ANY($1) AND d.refobjid <> r.ev_class
 UNION SELECT co.confrelid FROM pg_catalog.pg_constraint co
 WHERE co.contype = 'f' AND co.conrelid = ANY($1)";
+
+/// The key columns that FKs of the relations `$1` reference in relations outside `$1`: a read
+/// of part of the catalog names them without reading those relations whole.
+pub(super) const REFERENCED_COLUMNS: &str = "\
+SELECT DISTINCT co.confrelid, a.attnum, a.attname::text FROM pg_catalog.pg_constraint co
+JOIN pg_catalog.pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = ANY (co.confkey)
+WHERE co.contype = 'f' AND co.conrelid = ANY($1) AND co.confrelid <> ALL ($1)";
 
 /// Whether one of the relations `$1` is of the kind `$2` (`p` partitioned table, `S`
 /// sequence).
@@ -518,12 +537,14 @@ WHERE d.refobjid <> r.ev_class{}",
     )
 }
 
-/// Relation names and their columns, for resolving names in the query log.
+/// Relation names, their columns, and whether each is a view (or materialized view), for
+/// resolving names in the query log and in routine bodies.
 pub(super) fn relation_columns() -> String {
     format!(
         "SELECT n.nspname::text, c.relname::text,
        coalesce(array_agg(a.attname::text ORDER BY a.attnum)
-                FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped), '{{}}')
+                FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped), '{{}}'),
+       bool_or(c.relkind IN ('v', 'm'))
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid

@@ -93,18 +93,23 @@ impl<'a> Names<'a> {
     }
 
     pub(super) fn table_included(&self, t: &Table) -> bool {
-        let wanted = if t.table_type.is_view() {
+        self.relation_kept(&t.schema, &t.name, t.table_type.is_view())
+    }
+
+    /// Whether the snapshot holds this relation (a view or materialized view, or not).
+    pub(super) fn relation_kept(&self, schema: &str, name: &str, view: bool) -> bool {
+        let wanted = if view {
             self.scope.include_views
         } else {
             self.scope.include_tables
         };
         wanted
-            && self.schema_kept(&t.schema)
+            && self.schema_kept(schema)
             && self
                 .scope
                 .filters
                 .table
-                .accepts(&self.subject(&[&t.schema, &t.name]))
+                .accepts(&self.subject(&[schema, name]))
     }
 }
 

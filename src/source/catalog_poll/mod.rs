@@ -17,6 +17,8 @@
 //! checked; the digests of what changed), and dropped after the commit: an idle capture of a
 //! 10,000-table database holds none of its digests.
 
+mod parts;
+
 use super::in_flight::{self, InFlight};
 use crate::checkpoint::CheckpointStore;
 use crate::config::ProtectedObject;
@@ -30,7 +32,8 @@ use crate::lineage::TableName;
 use crate::lineage::edges::{self, LineageState, catalog_edges, table_fqn};
 use crate::model::CatalogSnapshot;
 use crate::pg::catalog::{
-    CatalogRead, CatalogScope, CatalogSignature, TargetedRead, read_catalog, read_touched,
+    CatalogRead, CatalogScope, CatalogSignature, PartedRead, TargetedRead, read_catalog_in_parts,
+    read_touched,
 };
 use crate::pg::touched::Touched;
 use crate::pg::{PgError, PgTarget};
@@ -77,11 +80,39 @@ struct Targeted {
     checked: Vec<EntityKey>,
 }
 
+/// What [`CatalogPollSource::read_full`]'s read came to.
+enum FullRead {
+    Read(CatalogRead),
+    /// Read in parts, each sent as it was read.
+    Parts(Result<Sent, super::CaptureError>, CatalogSignature),
+    Failed(PgError),
+}
+
+/// What a snapshot handed to [`CatalogPollSource::diff_send`] covers.
+enum Coverage {
+    /// The whole catalog.
+    Whole,
+    /// What a targeted read read.
+    Targeted(Targeted),
+    /// The full read in parts (see `parts`): the catalog without its relations, diffed
+    /// against every head (so it finds everything dropped) ...
+    Rest,
+    /// ... then each part of the relations, alone, against their heads; the last one marks
+    /// the state begun. Their lineage is sent after the last part.
+    Part { last: bool },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollReport {
     pub database: String,
     /// The catalog signature was unchanged: no snapshot was read.
     pub unchanged: bool,
+    /// Only what the DDL touched was read (see `pg::catalog::read_touched`), not the whole
+    /// catalog.
+    pub targeted: bool,
+    /// How many parts the full read read the relations in (see `parts`); 0 when it read them
+    /// whole, or read none.
+    pub parts: usize,
     pub changes: usize,
     /// Metadata records written, tombstones included.
     pub records: usize,
@@ -111,6 +142,17 @@ impl CatalogPollSource {
 
     pub fn database(&self) -> &str {
         self.target.dbname()
+    }
+
+    /// Where the events made of `snapshot` come from.
+    fn source_info(&self, snapshot: &CatalogSnapshot, mode: CaptureMode) -> SourceInfo {
+        SourceInfo {
+            service: self.scope.service.clone(),
+            database: snapshot.database.name.clone(),
+            server_version: snapshot.server_version.clone(),
+            capture_mode: mode,
+            pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
     }
 
     pub async fn poll<S: Sink>(
@@ -208,18 +250,32 @@ impl CatalogPollSource {
             touched = None;
         }
         loop {
-            let targeted = match touched {
-                Some(t) => self.read_targeted(t).await?,
-                None => None,
-            };
-            let (snapshot, targeted, signature) = match targeted {
-                Some((snapshot, targeted)) => (snapshot, Some(targeted), None),
-                None => match self.read_full().await? {
-                    Some((snapshot, signature)) => (snapshot, None, Some(signature)),
+            let sent = match touched {
+                Some(t) => match self.read_targeted(t).await? {
+                    Some((snapshot, targeted)) => {
+                        let coverage = Coverage::Targeted(targeted);
+                        self.diff_send(sink, store, mode, snapshot, coverage)
+                            .await?
+                    }
+                    None => {
+                        touched = None;
+                        continue;
+                    }
+                },
+                None => match self.read_full(sink, store, mode).await? {
+                    Some((sent, signature)) => {
+                        if let Sent::Report(_) = sent {
+                            self.signature = Some(signature);
+                            self.diff_options.full = false;
+                        }
+                        sent
+                    }
                     None => {
                         return Ok(PollReport {
                             database: self.database().to_owned(),
                             unchanged: true,
+                            targeted: false,
+                            parts: 0,
                             changes: 0,
                             records: 0,
                             lineage_changes: 0,
@@ -227,17 +283,8 @@ impl CatalogPollSource {
                     }
                 },
             };
-            match self
-                .diff_send(sink, store, mode, snapshot, targeted)
-                .await?
-            {
-                Sent::Report(report) => {
-                    if let Some(signature) = signature {
-                        self.signature = Some(signature);
-                        self.diff_options.full = false;
-                    }
-                    return Ok(report);
-                }
+            match sent {
+                Sent::Report(report) => return Ok(report),
                 Sent::NeedsFullRead(why) => {
                     tracing::debug!(database = %self.database(), why, "reading the whole catalog");
                     touched = None;
@@ -246,48 +293,68 @@ impl CatalogPollSource {
         }
     }
 
-    /// The whole catalog and its signature, or `None` when the signature is unchanged.
-    async fn read_full(
+    /// Reads the whole catalog (in parts when it is large, see `parts`), diffs it, sends the
+    /// changes and remembers them; with the read's signature. `None` when the signature is
+    /// unchanged.
+    async fn read_full<S: Sink>(
         &mut self,
-    ) -> Result<Option<(Box<CatalogSnapshot>, CatalogSignature)>, super::CaptureError> {
+        sink: &mut S,
+        store: &CheckpointStore,
+        mode: CaptureMode,
+    ) -> Result<Option<(Sent, CatalogSignature)>, super::CaptureError> {
         let label = self.target.to_string();
-        let client = match self.client.take() {
+        let mut client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
             _ => self.target.connect().await?,
         };
-        let mut client = client;
+        // Names sent ahead of a crash are checked against every head and the whole catalog
+        // at once, and a snapshot of everything again (`--full`) sends the database once:
+        // then the read is not parted.
+        let service = self.scope.service.clone();
+        let in_flight =
+            InFlight::load(store, &service, self.database(), in_flight::CATALOG_PART).await?;
+        let mut scope = (*self.scope).clone();
+        if !in_flight.is_empty() || self.diff_options.full {
+            scope.part_relations = usize::MAX;
+        }
+        let last = self.signature.clone();
         let mut attempt = 0;
+        // The parts are sent inside the loop (they borrow the client); what leaves it
+        // borrows nothing.
         let read = loop {
-            match read_catalog(&mut client, &label, &self.scope, self.signature.as_ref()).await {
+            let result = read_catalog_in_parts(&mut client, &label, &scope, last.as_ref()).await;
+            match result {
                 Err(PgError::ConcurrentDdl { what }) if attempt < CONCURRENT_DDL_RETRIES => {
                     attempt += 1;
                     tracing::info!(database = %self.database(), attempt, what = %what, "catalog changed during the read, reading again");
                 }
-                Err(e) => {
-                    if !client.is_closed() {
-                        self.client = Some(client);
-                    }
-                    let e = match e {
-                        PgError::ConcurrentDdl { what } => PgError::ConcurrentDdl {
-                            what: format!(
-                                "{what}; read {} times, changing each time; the next poll reads again",
-                                attempt + 1
-                            ),
-                        },
-                        other => other,
-                    };
-                    return Err(e.into());
+                Err(PgError::ConcurrentDdl { what }) => {
+                    break FullRead::Failed(PgError::ConcurrentDdl {
+                        what: format!(
+                            "{what}; read {} times, changing each time; the next poll reads again",
+                            attempt + 1
+                        ),
+                    });
                 }
-                Ok(read) => break read,
+                Err(e) => break FullRead::Failed(e),
+                Ok(PartedRead::Read(read)) => break FullRead::Read(read),
+                Ok(PartedRead::Parts { parts, signature }) => {
+                    let sent = self.send_parts(sink, store, mode, parts).await;
+                    break FullRead::Parts(sent, signature);
+                }
             }
         };
-        self.client = Some(client);
+        if !client.is_closed() {
+            self.client = Some(client);
+        }
         let (snapshot, signature) = match read {
-            CatalogRead::Changed {
+            FullRead::Failed(e) => return Err(e.into()),
+            FullRead::Parts(sent, signature) => return Ok(Some((sent?, signature))),
+            FullRead::Read(CatalogRead::Changed {
                 snapshot,
                 signature,
-            } => (snapshot, signature),
-            CatalogRead::Unchanged { signature, why } => {
+            }) => (snapshot, signature),
+            FullRead::Read(CatalogRead::Unchanged { signature, why }) => {
                 tracing::debug!(database = %self.database(), why = ?why, "catalog unchanged");
                 self.signature = Some(signature);
                 return Ok(None);
@@ -298,25 +365,34 @@ impl CatalogPollSource {
             .with_label_values(&["full"])
             .inc();
         self.routine_bodies = snapshot.routines.iter().any(|r| r.body.is_some());
-        Ok(Some((snapshot, signature)))
+        let sent = self
+            .diff_send(sink, store, mode, snapshot, Coverage::Whole)
+            .await?;
+        Ok(Some((sent, signature)))
     }
 
     /// Diffs `snapshot` against the emitted state, sends the changes and remembers them.
-    /// `targeted` marks a targeted read's snapshot (see `TargetedRead`): then only what it
-    /// read is diffed, against the heads of what it read and checked, and
-    /// [`Sent::NeedsFullRead`] comes back, sending nothing, when only the full read sees what
-    /// the change means.
+    /// `coverage` says what the snapshot holds. A targeted read's (see `TargetedRead`) is
+    /// diffed against the heads of what it read and checked, and [`Sent::NeedsFullRead`]
+    /// comes back, sending nothing, when only the full read sees what the change means; so
+    /// does a part of the full read in parts when names sent ahead of a crash wait.
     async fn diff_send<S: Sink>(
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
         snapshot: Box<CatalogSnapshot>,
-        targeted: Option<Targeted>,
+        coverage: Coverage,
     ) -> Result<Sent, super::CaptureError> {
-        let (views, checked) = match targeted {
-            Some(Targeted { views, checked }) => (Some(views), Some(checked)),
-            None => (None, None),
+        // A part's lineage waits for the last part; only the last part finishes a first
+        // snapshot.
+        let (views, checked, in_parts, finishes) = match coverage {
+            Coverage::Whole => (None, None, false, true),
+            Coverage::Targeted(Targeted { views, checked }) => {
+                (Some(views), Some(checked), false, true)
+            }
+            Coverage::Rest => (None, None, true, false),
+            Coverage::Part { last } => (None, Some(Vec::new()), true, last),
         };
         let database = self.database().to_owned();
 
@@ -327,17 +403,12 @@ impl CatalogPollSource {
             routines = snapshot.routines.len(),
             "catalog read; diffing against the emitted state"
         );
-        let source = SourceInfo {
-            service: self.scope.service.clone(),
-            database: snapshot.database.name.clone(),
-            server_version: snapshot.server_version.clone(),
-            capture_mode: mode,
-            pgmeta_version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
+        let source = self.source_info(&snapshot, mode);
         // Edges are made before the diff takes the snapshot; a targeted read's only for the
         // views it read whole, and they replace only those views' edges (see below).
-        let current = self.lineage.as_ref().map(|_| {
-            let (current, unparsed) = catalog_edges(&snapshot, &self.scope.service, views.as_ref());
+        let current = self.lineage.as_ref().filter(|_| !in_parts).map(|_| {
+            let (current, unparsed) =
+                catalog_edges(&snapshot, &self.scope.service, views.as_ref(), None);
             if unparsed > 0 {
                 tracing::debug!(database = %database, unparsed, "view definitions or routine statements without parsed lineage");
             }
@@ -506,7 +577,7 @@ impl CatalogPollSource {
             let (epoch, initialized) = (state.epoch, state.initialized);
             diff = store
                 .blocking(move |s| {
-                    s.commit(&service, &name, epoch, initialized, &diff)
+                    s.commit(&service, &name, epoch, initialized, finishes, &diff)
                         .map(|()| diff)
                 })
                 .await?;
@@ -528,6 +599,8 @@ impl CatalogPollSource {
         Ok(Sent::Report(PollReport {
             database,
             unchanged: false,
+            targeted: views.is_some(),
+            parts: 0,
             changes: diff.changes.len(),
             records: metadata_records,
             lineage_changes: lineage_changes.len(),
