@@ -173,12 +173,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         verdict(after_writes <= Duration::from_millis(150))
     );
     drop(capture);
+    ddl_latency(&cluster, &client, &broker, &config, tables).await?;
     let idle_mb = idle_rss_mb(&cluster, &client, &broker, state.path()).await?;
     println!(
         "idle RSS of pgmeta-capture run:  {idle_mb:>8.1} MB (target <= 30 MB: {}; usage on, after its restart read, 15 s idle)",
         verdict(idle_mb <= 30.0)
     );
-    ddl_latency(&cluster, &client, &broker, &config, tables).await?;
     drop(broker);
     brokers_compared(&cluster).await?;
     Ok(())
