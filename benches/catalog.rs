@@ -284,7 +284,14 @@ async fn ddl_latency(
     writer
         .batch_execute("CREATE TABLE public.ddl_warmup (id int)")
         .await?;
-    wait_for_key(&consumer, ".public.ddl_warmup").await?;
+    // At 100,000 tables the listener's initial full read takes longer than one wait.
+    let mut waits = 0;
+    while let Err(e) = wait_for_key(&consumer, ".public.ddl_warmup").await {
+        waits += 1;
+        if waits == 6 {
+            return Err(e);
+        }
+    }
     let mut took = Vec::with_capacity(20);
     for i in 0..20 {
         writer
