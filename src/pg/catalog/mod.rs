@@ -383,24 +383,38 @@ pub async fn read_relations(
     let setting: String = rows::get(&row, 0, "search_path")?;
     let database: String = rows::get(&row, 1, "search_path")?;
     let names = rows::Names::new(scope, &database);
-    let mut relations = Vec::new();
-    for row in client
-        .query(&queries::relation_columns(), &[])
-        .await
-        .map_err(|e| PgError::query("relation_columns", target, &e))?
-    {
-        let schema: String = rows::get(&row, 0, "relation_columns")?;
-        let name: String = rows::get(&row, 1, "relation_columns")?;
-        if names.relation_included(&schema, &name) {
-            let columns: Vec<String> = rows::get(&row, 2, "relation_columns")?;
-            relations.push((schema, name, columns));
-        }
-    }
+    let relations = relation_columns(client, target, |schema, name, _| {
+        names.relation_included(schema, name)
+    })
+    .await?;
     Ok(crate::lineage::Resolver::from_parts(
         &database,
         crate::lineage::parse_search_path(&setting),
         relations,
     ))
+}
+
+/// Every relation `keep` keeps (by schema, name, and whether it is a view or materialized
+/// view), with its column names.
+async fn relation_columns(
+    client: &impl tokio_postgres::GenericClient,
+    target: &str,
+    keep: impl Fn(&str, &str, bool) -> bool,
+) -> Result<Vec<(String, String, Vec<String>)>, PgError> {
+    let q = "relation_columns";
+    let mut relations = Vec::new();
+    for row in client
+        .query(&queries::relation_columns(), &[])
+        .await
+        .map_err(|e| PgError::query(q, target, &e))?
+    {
+        let schema: String = rows::get(&row, 0, q)?;
+        let name: String = rows::get(&row, 1, q)?;
+        if keep(&schema, &name, rows::get(&row, 3, q)?) {
+            relations.push((schema, name, rows::get(&row, 2, q)?));
+        }
+    }
+    Ok(relations)
 }
 
 struct Reader<'a> {
@@ -505,15 +519,7 @@ impl Reader<'_> {
             }
             relations.push(oid);
         }
-        for row in self
-            .rows(
-                "context_relations",
-                queries::CONTEXT_RELATIONS,
-                &[&relations],
-            )
-            .await?
-        {
-            let oid: u32 = rows::get(&row, 0, "context_relations")?;
+        for oid in self.context_relations(&relations).await? {
             if !relations.contains(&oid) {
                 relations.push(oid);
             }
@@ -532,6 +538,21 @@ impl Reader<'_> {
             },
             views,
         )))
+    }
+
+    /// What describing `relations` takes besides them: the relations their views read and
+    /// their FKs reference.
+    async fn context_relations(&self, relations: &[u32]) -> Result<Vec<u32>, PgError> {
+        let relations = relations.to_vec();
+        self.rows(
+            "context_relations",
+            queries::CONTEXT_RELATIONS,
+            &[&relations],
+        )
+        .await?
+        .iter()
+        .map(|row| rows::get(row, 0, "context_relations"))
+        .collect()
     }
 
     /// Whether one of `oids` is a relation of `kind` (`p` partitioned table, `S` sequence).

@@ -8,7 +8,7 @@
 //! finds anything dropped. Then each [`Part`]: its relations whole, with what describing them
 //! takes besides (the relations its views read and its FKs reference), which is not its own.
 
-use super::{CatalogScope, Only, Reader, queries, rows};
+use super::{CatalogScope, Only, Reader, queries, relation_columns, rows};
 use crate::lineage::Resolver;
 use crate::model::{CatalogSnapshot, EntityKey, EntityType};
 use crate::pg::error::PgError;
@@ -99,7 +99,7 @@ impl<'c> FullReadParts<'c> {
             schemas: true,
             routines: true,
         };
-        let mut snapshot = self.reader(&only).snapshot(&self.scope).await?;
+        let mut snapshot = self.reader(Some(&only)).snapshot(&self.scope).await?;
         self.keys.extend(snapshot.all_keys.drain());
         snapshot.all_keys = self.keys.clone();
         Ok(snapshot)
@@ -111,14 +111,7 @@ impl<'c> FullReadParts<'c> {
             return Ok(None);
         };
         let mut relations = own.clone();
-        let context = self
-            .tx
-            .query(queries::CONTEXT_RELATIONS, &[&own])
-            .await
-            .map_err(|e| PgError::query("context_relations", &self.target, &e))?;
-        for row in &context {
-            relations.push(rows::get(row, 0, "context_relations")?);
-        }
+        relations.extend(self.reader(None).context_relations(&own).await?);
         relations.sort_unstable();
         relations.dedup();
         let only = Only {
@@ -126,7 +119,7 @@ impl<'c> FullReadParts<'c> {
             schemas: false,
             routines: false,
         };
-        let mut snapshot = self.reader(&only).snapshot(&self.scope).await?;
+        let mut snapshot = self.reader(Some(&only)).snapshot(&self.scope).await?;
         snapshot.all_keys = self.keys.clone();
         Ok(Some(Part {
             snapshot: Box::new(snapshot),
@@ -138,22 +131,12 @@ impl<'c> FullReadParts<'c> {
     /// search path of `rest` (from [`FullReadParts::rest`]): what routine bodies' lineage
     /// resolves against when no snapshot holds every relation.
     pub async fn resolver(&self, rest: &CatalogSnapshot) -> Result<Resolver, PgError> {
-        let q = "relation_columns";
         let mut names = rows::Names::new(&self.scope, &rest.database.name);
         names.set_schemas(&rest.schemas);
-        let mut relations = Vec::new();
-        for row in self
-            .tx
-            .query(&queries::relation_columns(), &[])
-            .await
-            .map_err(|e| PgError::query(q, &self.target, &e))?
-        {
-            let schema: String = rows::get(&row, 0, q)?;
-            let name: String = rows::get(&row, 1, q)?;
-            if names.relation_kept(&schema, &name, rows::get(&row, 3, q)?) {
-                relations.push((schema, name, rows::get(&row, 2, q)?));
-            }
-        }
+        let relations = relation_columns(&self.tx, &self.target, |schema, name, view| {
+            names.relation_kept(schema, name, view)
+        })
+        .await?;
         Ok(
             Resolver::from_parts(&rest.database.name, rest.search_path.clone(), relations)
                 .with_schemas(rest.schemas.iter().map(|s| s.name.as_str())),
@@ -168,11 +151,11 @@ impl<'c> FullReadParts<'c> {
             .map_err(|e| PgError::query("commit", &self.target, &e))
     }
 
-    fn reader<'a>(&'a self, only: &'a Only) -> Reader<'a> {
+    fn reader<'a>(&'a self, only: Option<&'a Only>) -> Reader<'a> {
         Reader {
             tx: &self.tx,
             target: &self.target,
-            only: Some(only),
+            only,
         }
     }
 }

@@ -144,6 +144,15 @@ impl CatalogPollSource {
         self.target.dbname()
     }
 
+    /// The catalog connection, connecting again when it is closed or was never made; handed
+    /// back into `self.client` after the read unless it closed.
+    async fn take_client(&mut self) -> Result<Client, PgError> {
+        match self.client.take() {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => self.target.connect().await,
+        }
+    }
+
     /// Where the events made of `snapshot` come from.
     fn source_info(&self, snapshot: &CatalogSnapshot, mode: CaptureMode) -> SourceInfo {
         SourceInfo {
@@ -211,10 +220,7 @@ impl CatalogPollSource {
         touched: &Touched,
     ) -> Result<Option<(Box<CatalogSnapshot>, Targeted)>, super::CaptureError> {
         let label = self.target.to_string();
-        let mut client = match self.client.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => self.target.connect().await?,
-        };
+        let mut client = self.take_client().await?;
         let read = read_touched(&mut client, &label, &self.scope, touched).await;
         if !client.is_closed() {
             self.client = Some(client);
@@ -303,10 +309,7 @@ impl CatalogPollSource {
         mode: CaptureMode,
     ) -> Result<Option<(Sent, CatalogSignature)>, super::CaptureError> {
         let label = self.target.to_string();
-        let mut client = match self.client.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => self.target.connect().await?,
-        };
+        let mut client = self.take_client().await?;
         // Names sent ahead of a crash are checked against every head and the whole catalog
         // at once, and a snapshot of everything again (`--full`) sends the database once:
         // then the read is not parted.
