@@ -457,20 +457,16 @@ async fn snapshot_of_every_object_kind_equals_the_catalog() {
     assert_eq!(env.records().len(), records.len());
 }
 
-/// The unchanged poll skips the fingerprint only while no transaction ends: a write elsewhere
-/// makes it compare fingerprints, and DDL that was still running when the last signature was
-/// taken (below the snapshot's xmax, in its xip list) is seen once it commits.
-#[tokio::test]
-async fn the_catalog_signature_sees_every_commit_and_skips_the_fingerprint_while_none_ends() {
-    use pgmeta::pg::catalog::{CatalogRead, CatalogScope, Unchanged, read_catalog};
-    // A cluster of its own: the shared one's other tests commit all the time. No autovacuum,
-    // whose ANALYZE would end transactions of its own.
-    let cluster = pgmeta::testkit::PgCluster::start_with_settings(&["autovacuum=off"]);
-    let admin = cluster.create_database("signature").await;
-    admin
-        .batch_execute("CREATE TABLE t (id int); CREATE TABLE writes (n int)")
-        .await
-        .expect("tables");
+/// The catalog of `db` read against the last signature, as the poller reads it: `None` when
+/// it read (the snapshot must hold `table`, and not the `pgmeta` schema), else why it was
+/// unchanged; `last` takes the new signature either way.
+async fn read_against(
+    reader: &mut tokio_postgres::Client,
+    db: &str,
+    table: &str,
+    last: &mut Option<pgmeta::pg::catalog::CatalogSignature>,
+) -> Option<pgmeta::pg::catalog::Unchanged> {
+    use pgmeta::pg::catalog::{CatalogRead, CatalogScope, read_catalog};
     let scope = CatalogScope {
         service: "svc".into(),
         filters: Default::default(),
@@ -482,22 +478,19 @@ async fn the_catalog_signature_sees_every_commit_and_skips_the_fingerprint_while
         statement_timeout: std::time::Duration::from_secs(30),
         part_relations: 5000,
     };
-    let mut reader = cluster.client("signature").await;
-    let mut last = None;
-    let mut read = async |last: &mut Option<_>| match read_catalog(
-        &mut reader,
-        "signature",
-        &scope,
-        last.as_ref(),
-    )
-    .await
-    .expect("read")
+    match read_catalog(reader, db, &scope, last.as_ref())
+        .await
+        .expect("read")
     {
         CatalogRead::Changed {
             snapshot,
             signature,
         } => {
-            assert!(snapshot.tables.iter().any(|t| t.name == "t"));
+            assert!(snapshot.tables.iter().any(|t| t.name == table));
+            assert!(
+                snapshot.schemas.iter().all(|s| s.name != "pgmeta"),
+                "the DDL trigger's schema is not captured"
+            );
             *last = Some(signature);
             None
         }
@@ -505,7 +498,27 @@ async fn the_catalog_signature_sees_every_commit_and_skips_the_fingerprint_while
             *last = Some(signature);
             Some(why)
         }
-    };
+    }
+}
+
+/// The unchanged poll skips the fingerprint only while no transaction ends: a write elsewhere
+/// makes it compare fingerprints, and DDL that was still running when the last signature was
+/// taken (below the snapshot's xmax, in its xip list) is seen once it commits.
+#[tokio::test]
+async fn the_catalog_signature_sees_every_commit_and_skips_the_fingerprint_while_none_ends() {
+    use pgmeta::pg::catalog::Unchanged;
+    // A cluster of its own: the shared one's other tests commit all the time. No autovacuum,
+    // whose ANALYZE would end transactions of its own.
+    let cluster = pgmeta::testkit::PgCluster::start_with_settings(&["autovacuum=off"]);
+    let admin = cluster.create_database("signature").await;
+    admin
+        .batch_execute("CREATE TABLE t (id int); CREATE TABLE writes (n int)")
+        .await
+        .expect("tables");
+    let mut reader = cluster.client("signature").await;
+    let mut last = None;
+    let mut read =
+        async |last: &mut Option<_>| read_against(&mut reader, "signature", "t", last).await;
     assert_eq!(read(&mut last).await, None, "a first read reads");
     assert_eq!(read(&mut last).await, Some(Unchanged::NoTransactionEnded));
     admin
@@ -536,4 +549,157 @@ async fn the_catalog_signature_sees_every_commit_and_skips_the_fingerprint_while
     assert_eq!(read(&mut last).await, Some(Unchanged::NoTransactionEnded));
     ddl.batch_execute("COMMIT").await.expect("commit");
     assert_eq!(read(&mut last).await, None, "the committed DDL is read");
+}
+
+/// With the DDL event trigger installed, a write elsewhere costs the unchanged poll the DDL
+/// markers, not the fingerprint: each committed DDL is seen (also one that was running when the
+/// last check was taken, and one that only renames a column, which only `pg_attribute` shows),
+/// a rolled-back one is not, a role renamed (which fires no event trigger) is, and with the
+/// trigger disabled the fingerprint is compared again.
+#[tokio::test]
+async fn the_ddl_marker_sees_every_committed_ddl_without_the_fingerprint() {
+    use pgmeta::pg::catalog::Unchanged;
+    // A cluster of its own, without autovacuum (see the test above).
+    let cluster = pgmeta::testkit::PgCluster::start_with_settings(&["autovacuum=off"]);
+    let admin = cluster.create_database("marker").await;
+    admin
+        .batch_execute(
+            "CREATE TABLE t (id int); CREATE TABLE writes (n int); CREATE ROLE marker_owner; \
+             ALTER TABLE t OWNER TO marker_owner",
+        )
+        .await
+        .expect("tables");
+    pgmeta::pg::ddl_trigger::install(&admin, "marker")
+        .await
+        .expect("install the trigger");
+    let mut reader = cluster.client("marker").await;
+    let mut last = None;
+    let mut read =
+        async |last: &mut Option<_>| read_against(&mut reader, "marker", "t", last).await;
+    let write = async |n: i32| {
+        admin
+            .execute("INSERT INTO writes VALUES ($1)", &[&n])
+            .await
+            .expect("write");
+    };
+    assert_eq!(read(&mut last).await, None, "a first read reads");
+    write(1).await;
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoDdlCommitted));
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoTransactionEnded));
+
+    // A column renamed in a transaction that is still running at the next check.
+    let ddl = cluster.client("marker").await;
+    ddl.batch_execute("BEGIN; ALTER TABLE t RENAME COLUMN id TO ident")
+        .await
+        .expect("ddl");
+    write(2).await;
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoDdlCommitted));
+    ddl.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(read(&mut last).await, None, "the committed rename is read");
+    write(3).await;
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoDdlCommitted));
+
+    // DDL rolled back leaves no marker.
+    ddl.batch_execute("BEGIN; DROP TABLE t; ROLLBACK")
+        .await
+        .expect("rolled back");
+    assert_eq!(read(&mut last).await, Some(Unchanged::NoDdlCommitted));
+
+    // A role renamed fires no event trigger; the shared catalogs' part sees it.
+    admin
+        .batch_execute("ALTER ROLE marker_owner RENAME TO marker_owner2")
+        .await
+        .expect("rename role");
+    assert_eq!(read(&mut last).await, None, "the owner's new name is read");
+
+    // The trigger disabled: the markers are not trusted, the fingerprint is compared.
+    admin
+        .batch_execute("ALTER EVENT TRIGGER pgmeta_ddl_command_end DISABLE")
+        .await
+        .expect("disable");
+    assert_eq!(read(&mut last).await, Some(Unchanged::SameFingerprint));
+    admin
+        .batch_execute("ALTER TABLE t RENAME COLUMN ident TO id")
+        .await
+        .expect("rename unmarked");
+    assert_eq!(read(&mut last).await, None, "the unmarked rename is read");
+}
+
+/// `pgmeta.prune_ddl_backends` deletes only the markers of backends that are gone, of
+/// transactions the horizon snapshot sees, last written ten minutes ago or more.
+#[tokio::test]
+async fn pruning_the_ddl_markers_keeps_every_one_a_poller_may_not_have_seen() {
+    let env = crate::common::TestEnv::new("prune_markers").await;
+    pgmeta::pg::ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install the trigger");
+    // One backend's DDL, its pid, and the backend gone.
+    let ddl_and_leave = async |sql: &str| -> i32 {
+        let client = env.cluster.client(&env.db).await;
+        client.batch_execute(sql).await.expect("ddl");
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("pid")
+            .get(0);
+        drop(client);
+        for _ in 0..100 {
+            let alive: bool = env
+                .client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+                    &[&pid],
+                )
+                .await
+                .expect("activity")
+                .get(0);
+            if !alive {
+                return pid;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("backend {pid} did not exit");
+    };
+    let gone = ddl_and_leave("CREATE TABLE p1 (id int)").await;
+    let recent = ddl_and_leave("CREATE TABLE p2 (id int)").await;
+    let live = env.cluster.client(&env.db).await;
+    live.batch_execute("CREATE TABLE p3 (id int)")
+        .await
+        .expect("ddl");
+    let live_pid: i32 = live
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    let horizon: String = env
+        .client
+        .query_one("SELECT txid_current_snapshot()::text", &[])
+        .await
+        .expect("snapshot")
+        .get(0);
+    let after_horizon = ddl_and_leave("CREATE TABLE p4 (id int)").await;
+    // Ten minutes passed for all but `recent`'s marker.
+    env.client
+        .execute(
+            "UPDATE pgmeta.ddl_backend SET at = at - interval '1 hour' WHERE pid <> $1",
+            &[&recent],
+        )
+        .await
+        .expect("age the markers");
+    let pruned = pgmeta::pg::ddl_trigger::prune(&env.client, "test", &horizon)
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 1);
+    let left: Vec<i32> = env
+        .client
+        .query("SELECT pid FROM pgmeta.ddl_backend", &[])
+        .await
+        .expect("markers")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!left.contains(&gone), "{gone} pruned: {left:?}");
+    for kept in [recent, live_pid, after_horizon] {
+        assert!(left.contains(&kept), "{kept} kept: {left:?}");
+    }
 }

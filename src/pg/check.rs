@@ -96,7 +96,9 @@ pub async fn check(target: &PgTarget) -> Report {
                     (SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname) FROM pg_catalog.pg_namespace
                       WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'
                         AND NOT pg_catalog.has_schema_privilege(oid, 'USAGE')),
-                    current_setting('server_version_num')::int4
+                    current_setting('server_version_num')::int4,
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                            WHERE n.nspname = 'pgmeta' AND c.relname = 'ddl_backend')
              FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
             &[],
         )
@@ -171,11 +173,16 @@ pub async fn check(target: &PgTarget) -> Report {
         "none free: raise max_replication_slots or drop unused slots".into(),
     ));
     let installed: bool = row.get(8);
+    let marker: bool = row.get(11);
     out.push(cap(
         "DDL event trigger",
         false,
         installed || superuser,
-        if installed { "installed".into() } else { "can be installed (superuser): pgmeta-capture install".into() },
+        match (installed, marker) {
+            (true, true) => "installed".into(),
+            (true, false) => "installed by an older pgmeta, without the DDL marker that makes a busy database's unchanged poll cheap: run pgmeta-capture install again".into(),
+            (false, _) => "can be installed (superuser): pgmeta-capture install".into(),
+        },
         "not installed, and CREATE EVENT TRIGGER needs a superuser: have one run pgmeta-capture install".into(),
     ));
     let pgss: bool = row.get(7);

@@ -15,7 +15,7 @@ mod signature;
 
 pub use parts::{FullReadParts, Part};
 
-pub use signature::{CatalogSignature, Unchanged, read as read_signature};
+pub use signature::{CatalogSignature, FINGERPRINT_EVERY, Unchanged, read as read_signature};
 
 use super::error::PgError;
 use crate::config::NameFilters;

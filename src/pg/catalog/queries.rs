@@ -140,7 +140,8 @@ pub(super) const ANY_OF_KIND: &str =
 /// writes a new row version (new xmin) into one of these catalogs, or adds/removes rows; so an
 /// equal signature means an unchanged catalog and the full read can be skipped. (Freezing
 /// keeps xmin readable since 9.4; in-place statistics updates by VACUUM/ANALYZE do not change
-/// xmin, which is right: statistics alone are not a change.)
+/// xmin, which is right: statistics alone are not a change.) Two columns: the database's own
+/// catalogs, and the shared catalogs' part ([`SHARED_PARTS`]).
 pub(super) fn fingerprint() -> String {
     let per_catalog = |table: &str, filter: &str| {
         format!(
@@ -174,26 +175,61 @@ pub(super) fn fingerprint() -> String {
             ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.seqrelid
            AND d.deptype IN ('a', 'i'))"
             .into(),
-        // Shared catalogs, narrowed to what this database's snapshot reads, so that roles and
-        // comments elsewhere on the server do not force a re-read.
-        "(SELECT xmin::text FROM pg_catalog.pg_database WHERE datname = current_database())".into(),
-        "(SELECT coalesce(max(xmin::text), '') FROM pg_catalog.pg_shdescription
-          WHERE classoid = 'pg_catalog.pg_database'::regclass
-            AND objoid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
-            .into(),
-        // Owners, grantees and policy roles are emitted by name: renaming a role changes them
-        // without touching the objects. pg_shdepend lists every role this database's objects
-        // depend on (owner, ACL, policy) except the bootstrap superuser (OID 10), which
-        // PostgreSQL does not record; with it and the database's owner, that is all of them.
-        "(SELECT md5(coalesce(string_agg(r.oid::text || ':' || r.rolname, ',' ORDER BY r.oid), ''))
-          FROM pg_catalog.pg_roles r WHERE r.oid = 10 OR r.oid IN (
-            SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()
-            UNION SELECT refobjid FROM pg_catalog.pg_shdepend
-              WHERE dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
-                AND refclassid = 'pg_catalog.pg_authid'::regclass))"
-            .into(),
     ];
-    format!("SELECT concat_ws('/', {})", parts.join(", "))
+    format!(
+        "SELECT concat_ws('/', {}), concat_ws('/', {SHARED_PARTS})",
+        parts.join(", ")
+    )
+}
+
+/// What the snapshot reads from the catalogs the whole server shares, narrowed to this
+/// database, so that roles and comments elsewhere on the server do not force a re-read. Owners,
+/// grantees and policy roles are emitted by name: renaming a role changes them without
+/// touching the objects. pg_shdepend lists every role this database's objects depend on
+/// (owner, ACL, policy) except the bootstrap superuser (OID 10), which PostgreSQL does not
+/// record; with it and the database's owner, that is all of them. No event trigger fires on
+/// these (ALTER ROLE, COMMENT ON DATABASE), so the DDL marker's check computes them too.
+const SHARED_PARTS: &str = "
+    (SELECT xmin::text FROM pg_catalog.pg_database WHERE datname = current_database()),
+    (SELECT coalesce(max(xmin::text), '') FROM pg_catalog.pg_shdescription
+      WHERE classoid = 'pg_catalog.pg_database'::regclass
+        AND objoid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())),
+    (SELECT md5(coalesce(string_agg(r.oid::text || ':' || r.rolname, ',' ORDER BY r.oid), ''))
+      FROM pg_catalog.pg_roles r WHERE r.oid = 10 OR r.oid IN (
+        SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()
+        UNION SELECT refobjid FROM pg_catalog.pg_shdepend
+          WHERE dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+            AND refclassid = 'pg_catalog.pg_authid'::regclass))";
+
+/// The snapshot, and whether the DDL marker can tell which transactions changed the
+/// catalog: both of pgmeta's event triggers fire in ordinary sessions and the marker table
+/// is readable (see `pg::ddl_trigger`). Checked in this order so that a missing schema or
+/// privilege reads as `false`, never as an error.
+pub(super) const SNAPSHOT_AND_MARKER: &str = "
+SELECT pg_catalog.txid_current_snapshot()::text,
+  CASE WHEN (SELECT count(*) FROM pg_catalog.pg_event_trigger
+             WHERE evtname IN ('pgmeta_ddl_command_end', 'pgmeta_sql_drop')
+               AND evtenabled IN ('O', 'A')) <> 2 THEN false
+       ELSE coalesce((SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                             AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
+                      FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = 'pgmeta' AND c.relname = 'ddl_backend'), false)
+  END";
+
+/// Whether a transaction that ran DDL committed between the snapshot `$1` (text) and this
+/// one: a marker row visible now whose transaction `$1` does not see. Rows of transactions
+/// that ended before `$1` was taken are left out through the index on `xid`, so this reads
+/// only the markers of recent DDL, whatever the catalog's size. With the shared catalogs'
+/// part of the fingerprint, which no event trigger covers.
+pub(super) fn ddl_committed_since() -> String {
+    format!(
+        "SELECT EXISTS (
+           SELECT 1 FROM pgmeta.ddl_backend
+           WHERE xid >= pg_catalog.txid_snapshot_xmin($1::text::pg_catalog.txid_snapshot)
+             AND NOT pg_catalog.txid_visible_in_snapshot(xid, $1::text::pg_catalog.txid_snapshot)),
+         concat_ws('/', {SHARED_PARTS})"
+    )
 }
 
 pub(super) const DATABASE: &str = "\

@@ -35,11 +35,13 @@ use crate::pg::catalog::{
     CatalogRead, CatalogScope, CatalogSignature, PartedRead, TargetedRead, read_catalog_in_parts,
     read_touched,
 };
+use crate::pg::ddl_trigger::{self, PRUNE_HORIZON};
 use crate::pg::touched::Touched;
 use crate::pg::{PgError, PgTarget};
 use crate::sink::Sink;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio_postgres::Client;
 
 /// How often a read that collided with concurrent DDL is repeated at once before the poll
@@ -60,6 +62,9 @@ pub struct CatalogPollSource {
     protected: Arc<Vec<ProtectedObject>>,
     /// Whether the last full read had routine bodies (whose lineage resolves relation names).
     routine_bodies: bool,
+    /// A snapshot of a past check and when it was taken: the horizon up to which the DDL
+    /// markers are pruned once it is old enough (see `pg::ddl_trigger::prune`).
+    marker_horizon: Option<(Instant, String)>,
 }
 
 /// The state part holding the view and routine lineage edges sent.
@@ -137,6 +142,7 @@ impl CatalogPollSource {
             lineage,
             protected,
             routine_bodies: false,
+            marker_horizon: None,
         }
     }
 
@@ -169,7 +175,40 @@ impl CatalogPollSource {
         sink: &mut S,
         store: &CheckpointStore,
     ) -> Result<PollReport, super::CaptureError> {
-        self.read_and_emit(sink, store, CaptureMode::Poll).await
+        let report = self.read_and_emit(sink, store, CaptureMode::Poll).await?;
+        self.prune_markers().await;
+        Ok(report)
+    }
+
+    /// Prunes the DDL markers (see `pg::ddl_trigger`) up to a snapshot this poller took
+    /// [`PRUNE_HORIZON`] ago or more, and takes the current one as the next horizon. A failure
+    /// costs nothing but table size: it is logged and the next poll tries again.
+    async fn prune_markers(&mut self) {
+        let Some(signature) = self.signature.as_ref().filter(|s| s.marked()) else {
+            return;
+        };
+        let current = (Instant::now(), signature.snapshot().to_owned());
+        let horizon = match &self.marker_horizon {
+            Some((at, horizon)) if at.elapsed() >= PRUNE_HORIZON => horizon.clone(),
+            Some(_) => return,
+            None => {
+                self.marker_horizon = Some(current);
+                return;
+            }
+        };
+        let label = self.target.to_string();
+        let Some(client) = self.client.as_ref().filter(|c| !c.is_closed()) else {
+            return;
+        };
+        match ddl_trigger::prune(client, &label, &horizon).await {
+            Ok(pruned) => {
+                tracing::debug!(database = %self.database(), pruned, "DDL markers of gone backends pruned");
+                self.marker_horizon = Some(current);
+            }
+            Err(e) => {
+                tracing::warn!(database = %self.database(), error = %e, "pruning the DDL markers failed; the next poll tries again");
+            }
+        }
     }
 
     /// Reads the catalog (unless its signature is unchanged), emits the difference to what was
