@@ -9,6 +9,7 @@
 use super::names::TableName;
 use crate::model::CatalogSnapshot;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a relation name means.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +32,13 @@ pub enum Resolution<'r> {
 pub struct Resolver {
     database: Option<String>,
     search_path: Vec<String>,
-    /// `None`: no catalog, names are taken as written.
-    catalog: Option<HashMap<String, HashMap<String, Vec<String>>>>,
+    /// `None`: no catalog, names are taken as written. Shared, so that [`Resolver::for_user`]
+    /// (once per statement parsed) does not copy a catalog of 2 million column names.
+    catalog: Option<Arc<Catalog>>,
 }
+
+/// Relations by schema and name, with their column names.
+type Catalog = HashMap<String, HashMap<String, Vec<String>>>;
 
 const SYSTEM_SCHEMAS: &[&str] = &["pg_catalog", "information_schema"];
 
@@ -47,7 +52,7 @@ impl Resolver {
     /// Resolves through `snapshot`'s relations with `search_path` (`"$user"` entries are
     /// expanded per query, see [`Resolver::for_user`]).
     pub fn from_snapshot(snapshot: &CatalogSnapshot, search_path: &[String]) -> Self {
-        let mut catalog: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
+        let mut catalog = Catalog::new();
         for table in &snapshot.tables {
             catalog.entry(table.schema.clone()).or_default().insert(
                 table.name.clone(),
@@ -57,7 +62,7 @@ impl Resolver {
         Resolver {
             database: Some(snapshot.database.name.clone()),
             search_path: search_path.to_vec(),
-            catalog: Some(catalog),
+            catalog: Some(Arc::new(catalog)),
         }
         .with_schemas(snapshot.schemas.iter().map(|s| s.name.as_str()))
     }
@@ -66,6 +71,7 @@ impl Resolver {
     /// goes to the first schema of the search path that exists).
     pub fn with_schemas<'a>(mut self, schemas: impl IntoIterator<Item = &'a str>) -> Self {
         if let Some(catalog) = &mut self.catalog {
+            let catalog = Arc::make_mut(catalog);
             for schema in schemas {
                 catalog.entry(schema.to_owned()).or_default();
             }
@@ -79,7 +85,7 @@ impl Resolver {
         search_path: &[&str],
         relations: impl IntoIterator<Item = (&'a str, &'a str, &'a [&'a str])>,
     ) -> Self {
-        let mut catalog: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
+        let mut catalog = Catalog::new();
         for (schema, table, columns) in relations {
             catalog.entry(schema.to_owned()).or_default().insert(
                 table.to_owned(),
@@ -89,7 +95,7 @@ impl Resolver {
         Resolver {
             database: Some(database.to_owned()),
             search_path: search_path.iter().map(|s| (*s).to_owned()).collect(),
-            catalog: Some(catalog),
+            catalog: Some(Arc::new(catalog)),
         }
     }
 
@@ -99,14 +105,14 @@ impl Resolver {
         search_path: Vec<String>,
         relations: Vec<(String, String, Vec<String>)>,
     ) -> Self {
-        let mut catalog: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
+        let mut catalog = Catalog::new();
         for (schema, name, columns) in relations {
             catalog.entry(schema).or_default().insert(name, columns);
         }
         Resolver {
             database: Some(database.to_owned()),
             search_path,
-            catalog: Some(catalog),
+            catalog: Some(Arc::new(catalog)),
         }
     }
 

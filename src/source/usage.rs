@@ -41,12 +41,48 @@ pub struct UsageSource {
     state: UsageState,
     /// `None` when lineage is disabled.
     lineage: Option<LineageState>,
-    /// The relations, and the catalog signature they were read at.
-    relations: Option<(CatalogSignature, Resolver)>,
+    /// The relations' names, and the catalog signature they were read at.
+    relations: Option<Relations>,
     /// Parsed statements by (userid, queryid): each statement text is parsed once.
     parsed: Parsed,
     said_unavailable: bool,
     said_hidden: bool,
+}
+
+/// The relations statements resolve against, by name, as of a catalog signature. Their
+/// columns (2 million names at 100,000 tables) are read only for a poll that parses new
+/// statements, and dropped with it: an idle capture holds the names alone.
+#[derive(Debug)]
+struct Relations {
+    signature: CatalogSignature,
+    /// Relation names by schema.
+    names: HashMap<String, HashSet<String>>,
+}
+
+impl Relations {
+    fn new(signature: CatalogSignature, resolver: &Resolver) -> Self {
+        let mut names: HashMap<String, HashSet<String>> = HashMap::new();
+        for t in resolver.relations() {
+            if let Some(schema) = t.schema {
+                names.entry(schema).or_default().insert(t.name);
+            }
+        }
+        Relations { signature, names }
+    }
+
+    /// Whether the catalog holds this relation (as [`Resolver::contains`]).
+    fn contains(&self, t: &TableName) -> bool {
+        match (&t.schema, &t.database) {
+            (Some(schema), None) => self.names.get(schema).is_some_and(|n| n.contains(&t.name)),
+            _ => false,
+        }
+    }
+
+    fn tables(&self) -> impl Iterator<Item = TableName> + '_ {
+        self.names
+            .iter()
+            .flat_map(|(schema, names)| names.iter().map(move |n| TableName::new(schema, n)))
+    }
 }
 
 /// Parsed statements by (userid, queryid).
@@ -131,14 +167,16 @@ impl UsageSource {
         store: &CheckpointStore,
     ) -> Result<UsageReport, super::CaptureError> {
         let database = self.database().to_owned();
-        let Some(reading) = self.read().await? else {
+        let Some((reading, resolver)) = self.read().await? else {
             return Ok(UsageReport {
                 database,
                 unavailable: true,
                 ..UsageReport::default()
             });
         };
-        let Some((_, resolver)) = &self.relations else {
+        parse_new(&mut self.parsed, &reading, resolver.as_ref());
+        drop(resolver);
+        let Some(relations) = &self.relations else {
             return Ok(UsageReport {
                 database,
                 ..UsageReport::default()
@@ -147,8 +185,6 @@ impl UsageSource {
         let m = crate::telemetry::metrics();
         m.stat_statements_entries
             .set(i64::try_from(reading.entries.len()).unwrap_or(i64::MAX));
-
-        parse_new(&mut self.parsed, &reading, resolver);
 
         let report = compute(&self.state, &reading);
         if report.reset {
@@ -165,7 +201,7 @@ impl UsageSource {
         };
         let service = self.scope.service.as_str();
         let table_ref = |t: &TableName| -> Option<TableRef> {
-            if !resolver.contains(t) {
+            if !relations.contains(t) {
                 return None;
             }
             Some(TableRef {
@@ -202,9 +238,9 @@ impl UsageSource {
             Some(state) => {
                 in_flight =
                     InFlight::load(store, service, &database, in_flight::QUERY_PART).await?;
-                let mut observed = self.query_edges(&reading.entries, resolver, &database);
-                let fqns: HashSet<String> = resolver
-                    .relations()
+                let mut observed = self.query_edges(&reading.entries, relations, &database);
+                let fqns: HashSet<String> = relations
+                    .tables()
                     .filter_map(|t| table_fqn(service, &database, &t))
                     .map(|f| f.to_string())
                     .collect();
@@ -290,8 +326,10 @@ impl UsageSource {
     }
 
     /// Reads the view (connecting when needed) and refreshes the relations its statements
-    /// resolve against; `None` when pg_stat_statements cannot be read here (said once).
-    async fn read(&mut self) -> Result<Option<Reading>, super::CaptureError> {
+    /// resolve against, with the resolver to parse new statements with (see
+    /// [`UsageSource::refresh_relations`]); `None` when pg_stat_statements cannot be read here
+    /// (said once).
+    async fn read(&mut self) -> Result<Option<(Reading, Option<Resolver>)>, super::CaptureError> {
         let label = self.target.to_string();
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
@@ -332,30 +370,38 @@ impl UsageSource {
             tracing::warn!(database = %self.database(), hidden = reading.hidden, "statements of other roles are hidden from this role: GRANT pg_read_all_stats TO <capture role> to count them");
             self.said_hidden = true;
         }
-        self.refresh_relations(&client, &label).await?;
+        let resolver = self.refresh_relations(&client, &label, &reading).await?;
         self.client = Some(client);
-        Ok(Some(reading))
+        Ok(Some((reading, resolver)))
     }
 
-    /// Reads the relations again when the catalog signature changed (and then parses the
-    /// statements again: a name that did not resolve may now).
+    /// Reads the relations again, names and columns, when the catalog signature changed (and
+    /// then every statement is parsed again: a name that did not resolve may now), and their
+    /// columns alone when `reading` has statements not parsed yet: the resolver to parse them
+    /// with, `None` when nothing is to be parsed.
     async fn refresh_relations(
         &mut self,
         client: &Client,
         label: &str,
-    ) -> Result<(), super::CaptureError> {
-        let last = self.relations.as_ref().map(|(s, _)| s);
+        reading: &Reading,
+    ) -> Result<Option<Resolver>, super::CaptureError> {
+        let last = self.relations.as_ref().map(|r| &r.signature);
         let (signature, unchanged) = read_signature(client, label, last).await?;
-        if unchanged.is_some() {
-            if let Some((last, _)) = &mut self.relations {
-                *last = signature;
+        if let (Some(_), Some(relations)) = (unchanged, &mut self.relations) {
+            relations.signature = signature;
+            let new = reading
+                .entries
+                .iter()
+                .any(|e| !self.parsed.contains_key(&(e.userid, e.queryid)));
+            if !new {
+                return Ok(None);
             }
-            return Ok(());
+            return Ok(Some(read_relations(client, label, &self.scope).await?));
         }
         let resolver = read_relations(client, label, &self.scope).await?;
-        self.relations = Some((signature, resolver));
+        self.relations = Some(Relations::new(signature, &resolver));
         self.parsed.clear();
-        Ok(())
+        Ok(Some(resolver))
     }
 
     /// Lineage edges of the statements in the view, with `ALTER TABLE ... RENAME` among them
@@ -363,7 +409,7 @@ impl UsageSource {
     fn query_edges(
         &self,
         entries: &[stat_statements::Entry],
-        resolver: &Resolver,
+        relations: &Relations,
         database: &str,
     ) -> Vec<edges::Edge> {
         let service = self.scope.service.as_str();
@@ -373,9 +419,9 @@ impl UsageSource {
                 renames.insert(from.clone(), to.clone());
             }
         }
-        let exists = |t: &TableName| resolver.contains(t);
+        let exists = |t: &TableName| relations.contains(t);
         let fqn = |t: &TableName| {
-            if resolver.contains(t) {
+            if relations.contains(t) {
                 table_fqn(service, database, t)
             } else {
                 None
@@ -410,8 +456,9 @@ impl UsageSource {
     }
 }
 
-/// Parses the statements not seen before; forgets those that left the view.
-fn parse_new(parsed: &mut Parsed, reading: &Reading, resolver: &Resolver) {
+/// Forgets the statements that left the view; parses those not seen before with `resolver`
+/// (given whenever there are such statements, see [`UsageSource::refresh_relations`]).
+fn parse_new(parsed: &mut Parsed, reading: &Reading, resolver: Option<&Resolver>) {
     let m = crate::telemetry::metrics();
     let live: HashSet<(i64, i64)> = reading
         .entries
@@ -419,6 +466,9 @@ fn parse_new(parsed: &mut Parsed, reading: &Reading, resolver: &Resolver) {
         .map(|e| (e.userid, e.queryid))
         .collect();
     parsed.retain(|k, _| live.contains(k));
+    let Some(resolver) = resolver else {
+        return;
+    };
     for e in &reading.entries {
         parsed.entry((e.userid, e.queryid)).or_insert_with(|| {
             let for_user = resolver.for_user(&e.role);
