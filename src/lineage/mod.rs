@@ -17,6 +17,7 @@ pub mod fallback;
 mod mask;
 mod names;
 mod query;
+mod relation_names;
 pub mod report;
 mod resolver;
 pub mod schema_file;
@@ -26,6 +27,7 @@ mod statement;
 pub use mask::{mask_literals, mask_quoted};
 pub use names::{ColumnName, TableName};
 pub use query::OutputColumn;
+pub use relation_names::RelationNames;
 pub use resolver::{Resolution, Resolver, is_system_schema, parse_search_path};
 
 use query::{QueryWalker, TempRelation};

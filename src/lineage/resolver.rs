@@ -116,11 +116,12 @@ impl Resolver {
         }
     }
 
-    /// Every relation of the catalog.
-    pub fn relations(&self) -> impl Iterator<Item = TableName> + '_ {
+    /// Every relation of the catalog, as `(schema, name)`, borrowed.
+    pub fn relation_names(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.catalog.iter().flat_map(|c| {
-            c.iter()
-                .flat_map(|(schema, tables)| tables.keys().map(move |t| TableName::new(schema, t)))
+            c.iter().flat_map(|(schema, tables)| {
+                tables.keys().map(move |t| (schema.as_str(), t.as_str()))
+            })
         })
     }
 

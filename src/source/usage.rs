@@ -16,7 +16,10 @@ use crate::event::{
     CaptureMode, LineageOrigin, Outbound, QueryUsage, SourceInfo, UsageEvent, UsageKind,
 };
 use crate::lineage::edges::{self, LineageState, table_fqn};
-use crate::lineage::{Resolver, Session, StatementLineage, TableName, mask_literals, mask_quoted};
+use crate::lineage::{
+    RelationNames, Resolver, Session, StatementLineage, TableName, mask_literals, mask_quoted,
+};
+use crate::model::Fqn;
 use crate::pg::PgTarget;
 use crate::pg::catalog::{CatalogScope, CatalogSignature, read_relations, read_signature};
 use crate::pg::stat_statements::{self, StatStatementsError};
@@ -51,37 +54,30 @@ pub struct UsageSource {
 
 /// The relations statements resolve against, by name, as of a catalog signature. Their
 /// columns (2 million names at 100,000 tables) are read only for a poll that parses new
-/// statements, and dropped with it: an idle capture holds the names alone.
+/// statements, and dropped with it: an idle capture holds the names alone, compactly.
 #[derive(Debug)]
 struct Relations {
     signature: CatalogSignature,
-    /// Relation names by schema.
-    names: HashMap<String, HashSet<String>>,
+    names: RelationNames,
 }
 
 impl Relations {
-    fn new(signature: CatalogSignature, resolver: &Resolver) -> Self {
-        let mut names: HashMap<String, HashSet<String>> = HashMap::new();
-        for t in resolver.relations() {
-            if let Some(schema) = t.schema {
-                names.entry(schema).or_default().insert(t.name);
-            }
-        }
-        Relations { signature, names }
-    }
-
     /// Whether the catalog holds this relation (as [`Resolver::contains`]).
     fn contains(&self, t: &TableName) -> bool {
         match (&t.schema, &t.database) {
-            (Some(schema), None) => self.names.get(schema).is_some_and(|n| n.contains(&t.name)),
+            (Some(schema), None) => self.names.contains(schema, &t.name),
             _ => false,
         }
     }
 
-    fn tables(&self) -> impl Iterator<Item = TableName> + '_ {
-        self.names
-            .iter()
-            .flat_map(|(schema, names)| names.iter().map(move |n| TableName::new(schema, n)))
+    /// Whether `fqn` names a relation of the catalog of `service`'s `database`.
+    fn holds_fqn(&self, service: &str, database: &str, fqn: &str) -> bool {
+        match Fqn::spelled(fqn).parts().as_slice() {
+            [s, d, schema, name] => {
+                s == service && d == database && self.names.contains(schema, name)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -239,12 +235,7 @@ impl UsageSource {
                 in_flight =
                     InFlight::load(store, service, &database, in_flight::QUERY_PART).await?;
                 let mut observed = self.query_edges(&reading.entries, relations, &database);
-                let fqns: HashSet<String> = relations
-                    .tables()
-                    .filter_map(|t| table_fqn(service, &database, &t))
-                    .map(|f| f.to_string())
-                    .collect();
-                let exists = |f: &str| fqns.contains(f);
+                let exists = |f: &str| relations.holds_fqn(service, &database, f);
                 // Sent before a crash kept the state from recording them: sent again while
                 // both ends exist, retracted otherwise.
                 observed.extend(
@@ -399,7 +390,12 @@ impl UsageSource {
             return Ok(Some(read_relations(client, label, &self.scope).await?));
         }
         let resolver = read_relations(client, label, &self.scope).await?;
-        self.relations = Some(Relations::new(signature, &resolver));
+        // The old names go first: the new ones take their place instead of beside them.
+        self.relations = None;
+        self.relations = Some(Relations {
+            signature,
+            names: RelationNames::new(resolver.relation_names()),
+        });
         self.parsed.clear();
         Ok(Some(resolver))
     }
