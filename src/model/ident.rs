@@ -219,12 +219,6 @@ impl Fqn {
         Fqn(out)
     }
 
-    /// An FQN as spelled (by [`Fqn::new`], or as OpenMetadata spells it), to split with
-    /// [`Fqn::parts`].
-    pub fn spelled(fqn: &str) -> Fqn {
-        Fqn(fqn.to_owned())
-    }
-
     /// The FQN of a part inside this object (a column of a table): `self.part`, the part
     /// spelled as [`Fqn::new`] spells it.
     pub fn child(&self, part: &str) -> Fqn {

@@ -54,31 +54,11 @@ pub struct UsageSource {
 
 /// The relations statements resolve against, by name, as of a catalog signature. Their
 /// columns (2 million names at 100,000 tables) are read only for a poll that parses new
-/// statements, and dropped with it: an idle capture holds the names alone, compactly.
+/// statements, and dropped with it: an idle capture holds their FQNs alone, compactly.
 #[derive(Debug)]
 struct Relations {
     signature: CatalogSignature,
     names: RelationNames,
-}
-
-impl Relations {
-    /// Whether the catalog holds this relation (as [`Resolver::contains`]).
-    fn contains(&self, t: &TableName) -> bool {
-        match (&t.schema, &t.database) {
-            (Some(schema), None) => self.names.contains(schema, &t.name),
-            _ => false,
-        }
-    }
-
-    /// Whether `fqn` names a relation of the catalog of `service`'s `database`.
-    fn holds_fqn(&self, service: &str, database: &str, fqn: &str) -> bool {
-        match Fqn::spelled(fqn).parts().as_slice() {
-            [s, d, schema, name] => {
-                s == service && d == database && self.names.contains(schema, name)
-            }
-            _ => false,
-        }
-    }
 }
 
 /// Parsed statements by (userid, queryid).
@@ -197,11 +177,12 @@ impl UsageSource {
         };
         let service = self.scope.service.as_str();
         let table_ref = |t: &TableName| -> Option<TableRef> {
-            if !relations.contains(t) {
+            let fqn = table_fqn(service, &database, t)?.to_string();
+            if !relations.names.contains(&fqn) {
                 return None;
             }
             Some(TableRef {
-                fqn: table_fqn(service, &database, t)?.to_string(),
+                fqn,
                 schema: t.schema.clone()?,
                 name: t.name.clone(),
             })
@@ -235,7 +216,7 @@ impl UsageSource {
                 in_flight =
                     InFlight::load(store, service, &database, in_flight::QUERY_PART).await?;
                 let mut observed = self.query_edges(&reading.entries, relations, &database);
-                let exists = |f: &str| relations.holds_fqn(service, &database, f);
+                let exists = |f: &str| relations.names.contains(f);
                 // Sent before a crash kept the state from recording them: sent again while
                 // both ends exist, retracted otherwise.
                 observed.extend(
@@ -392,10 +373,14 @@ impl UsageSource {
         let resolver = read_relations(client, label, &self.scope).await?;
         // The old names go first: the new ones take their place instead of beside them.
         self.relations = None;
-        self.relations = Some(Relations {
-            signature,
-            names: RelationNames::new(resolver.relation_names()),
-        });
+        let database = self.database();
+        let service = self.scope.service.as_str();
+        let names = RelationNames::new(
+            resolver
+                .relation_names()
+                .map(|(schema, name)| Fqn::new([service, database, schema, name]).to_string()),
+        );
+        self.relations = Some(Relations { signature, names });
         self.parsed.clear();
         Ok(Some(resolver))
     }
@@ -415,14 +400,10 @@ impl UsageSource {
                 renames.insert(from.clone(), to.clone());
             }
         }
-        let exists = |t: &TableName| relations.contains(t);
         let fqn = |t: &TableName| {
-            if relations.contains(t) {
-                table_fqn(service, database, t)
-            } else {
-                None
-            }
+            table_fqn(service, database, t).filter(|f| relations.names.contains(&f.to_string()))
         };
+        let exists = |t: &TableName| fqn(t).is_some();
         let mut out = Vec::new();
         for e in entries {
             let Some(Ok(lineage)) = self.parsed.get(&(e.userid, e.queryid)) else {
