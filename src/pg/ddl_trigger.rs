@@ -134,7 +134,8 @@ pub async fn install(client: &Client, target: &str) -> Result<(), InstallError> 
 /// [`catalog::FINGERPRINT_EVERY`](crate::pg::catalog::FINGERPRINT_EVERY), the longest a
 /// poller trusts the markers without a check in between, so no poller that trusts them can
 /// have missed a pruned one. `pgmeta.prune_ddl_backends` keeps the same ten minutes.
-pub const PRUNE_HORIZON: std::time::Duration = std::time::Duration::from_secs(600);
+pub const PRUNE_HORIZON: std::time::Duration =
+    std::time::Duration::from_secs(2 * crate::pg::catalog::FINGERPRINT_EVERY.as_secs());
 
 /// Deletes the markers of backends that are gone and of transactions that `horizon`, a
 /// snapshot of the caller's at least [`PRUNE_HORIZON`] old, sees. The number deleted.

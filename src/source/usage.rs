@@ -401,7 +401,7 @@ impl UsageSource {
             }
         }
         let fqn = |t: &TableName| {
-            table_fqn(service, database, t).filter(|f| relations.names.contains(&f.to_string()))
+            table_fqn(service, database, t).filter(|f| relations.names.contains(f.as_str()))
         };
         let exists = |t: &TableName| fqn(t).is_some();
         let mut out = Vec::new();

@@ -187,23 +187,22 @@ impl CatalogPollSource {
         let Some(signature) = self.signature.as_ref().filter(|s| s.marked()) else {
             return;
         };
-        let current = (Instant::now(), signature.snapshot().to_owned());
+        let current = || Some((Instant::now(), signature.snapshot().to_owned()));
         let horizon = match &self.marker_horizon {
-            Some((at, horizon)) if at.elapsed() >= PRUNE_HORIZON => horizon.clone(),
+            Some((at, horizon)) if at.elapsed() >= PRUNE_HORIZON => horizon,
             Some(_) => return,
             None => {
-                self.marker_horizon = Some(current);
+                self.marker_horizon = current();
                 return;
             }
         };
-        let label = self.target.to_string();
         let Some(client) = self.client.as_ref().filter(|c| !c.is_closed()) else {
             return;
         };
-        match ddl_trigger::prune(client, &label, &horizon).await {
+        match ddl_trigger::prune(client, &self.target.to_string(), horizon).await {
             Ok(pruned) => {
                 tracing::debug!(database = %self.database(), pruned, "DDL markers of gone backends pruned");
-                self.marker_horizon = Some(current);
+                self.marker_horizon = current();
             }
             Err(e) => {
                 tracing::warn!(database = %self.database(), error = %e, "pruning the DDL markers failed; the next poll tries again");
