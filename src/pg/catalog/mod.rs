@@ -214,6 +214,7 @@ async fn whole(
         tx: &tx,
         target,
         only: None,
+        lookup: None,
     };
     let snapshot = reader.snapshot(scope).await?;
     tx.commit()
@@ -240,6 +241,7 @@ pub async fn read_touched(
         tx: &tx,
         target,
         only: None,
+        lookup: None,
     };
     let (only, views) = match reader.plan(touched).await? {
         Ok(plan) => plan,
@@ -307,6 +309,15 @@ async fn begin<'c>(
         .await
         .map_err(|e| PgError::query("begin", target, &e))?;
     set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
+    // A catalog query at 100,000 tables crosses jit_above_cost, and compiling it (70 ms)
+    // costs more than it saves: a full read in parts spent a fifth of its time in JIT. The
+    // catalogs are read often and stay cached, so an index lookup costs about what a
+    // sequential page does; at the default random_page_cost (4, a disk's) the planner
+    // scanned `pg_class` whole for each part of a full read instead of looking its
+    // relations up (see `queries::only`).
+    tx.batch_execute("SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1")
+        .await
+        .map_err(|e| PgError::query("jit", target, &e))?;
     Ok(tx)
 }
 
@@ -336,6 +347,7 @@ pub async fn read_snapshot_in(
         tx,
         target,
         only: None,
+        lookup: None,
     }
     .snapshot(scope)
     .await
@@ -422,6 +434,9 @@ struct Reader<'a> {
     target: &'a str,
     /// A targeted read's part of the catalog (see [`TargetedRead`]); `None` reads it all.
     only: Option<&'a Only>,
+    /// The columns' types, collations and enum labels when they were read already (once for
+    /// every part of a full read in parts); `None` reads those of the columns read.
+    lookup: Option<&'a rows::ColumnLookup>,
 }
 
 impl Reader<'_> {
@@ -600,6 +615,38 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// The types, collations and enum labels of the columns this reader reads.
+    async fn column_lookup(&self) -> Result<rows::ColumnLookup, PgError> {
+        let mut lookup = rows::ColumnLookup::default();
+        self.each(
+            "column_types",
+            &queries::column_types(self.relations()),
+            |row| {
+                let (key, ty) = rows::column_type(&row)?;
+                lookup.types.insert(key, ty);
+                Ok(())
+            },
+        )
+        .await?;
+        self.each("collations", queries::COLLATIONS, |row| {
+            lookup.collations.insert(
+                rows::get::<u32>(&row, 0, "collations")?,
+                rows::get::<String>(&row, 1, "collations")?,
+            );
+            Ok(())
+        })
+        .await?;
+        self.each("enum_labels", queries::ENUM_LABELS, |row| {
+            lookup.enums.insert(
+                rows::get(&row, 0, "enum_labels")?,
+                rows::get(&row, 1, "enum_labels")?,
+            );
+            Ok(())
+        })
+        .await?;
+        Ok(lookup)
+    }
+
     /// The catalog; with `only`, the part a targeted read covers (see [`TargetedRead`]).
     async fn snapshot(&self, scope: &CatalogScope) -> Result<CatalogSnapshot, PgError> {
         let (oids, whole_schemas) = (self.relations(), self.whole_schemas());
@@ -642,43 +689,21 @@ impl Reader<'_> {
 
         fail::fail_point!("catalog-read-between-queries");
 
-        let mut types = HashMap::new();
-        self.each("column_types", &queries::column_types(oids), |row| {
-            let (key, ty) = rows::column_type(&row)?;
-            types.insert(key, ty);
-            Ok(())
-        })
-        .await?;
-        let mut collations = HashMap::new();
-        self.each("collations", queries::COLLATIONS, |row| {
-            collations.insert(
-                rows::get::<u32>(&row, 0, "collations")?,
-                rows::get::<String>(&row, 1, "collations")?,
-            );
-            Ok(())
-        })
-        .await?;
-        let mut enums: HashMap<u32, Vec<String>> = HashMap::new();
-        self.each("enum_labels", queries::ENUM_LABELS, |row| {
-            enums.insert(
-                rows::get(&row, 0, "enum_labels")?,
-                rows::get(&row, 1, "enum_labels")?,
-            );
-            Ok(())
-        })
-        .await?;
+        let read_here;
+        let lookup = match self.lookup {
+            Some(lookup) => lookup,
+            None => {
+                read_here = self.column_lookup().await?;
+                &read_here
+            }
+        };
 
         // Column names of relations left out by filters, for FKs that reference them.
         let mut other_columns: HashMap<(u32, i16), String> = HashMap::new();
-        let lookup = rows::ColumnLookup {
-            types: &types,
-            collations: &collations,
-            enums: &enums,
-        };
         self.each("columns", &queries::columns(oids), |row| {
             let relid: u32 = rows::get(&row, 0, "columns")?;
             match tables.get_mut(&relid) {
-                Some(table) => table.columns.push(rows::column(&row, &lookup, table)?),
+                Some(table) => table.columns.push(rows::column(&row, lookup, table)?),
                 None => {
                     other_columns.insert(
                         (relid, rows::get(&row, 1, "columns")?),

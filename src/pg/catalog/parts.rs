@@ -37,6 +37,9 @@ pub struct FullReadParts<'c> {
     keys: HashSet<EntityKey>,
     /// The relations not read yet, a part each.
     parts: VecDeque<Vec<u32>>,
+    /// Every column's type, collation and enum labels, read with the rest (once, not once
+    /// per part: each part's would look at the same few types again).
+    lookup: rows::ColumnLookup,
 }
 
 impl std::fmt::Debug for FullReadParts<'_> {
@@ -83,6 +86,7 @@ impl<'c> FullReadParts<'c> {
                 .chunks(part_relations.max(1))
                 .map(<[u32]>::to_vec)
                 .collect(),
+            lookup: rows::ColumnLookup::default(),
         }
     }
 
@@ -100,6 +104,8 @@ impl<'c> FullReadParts<'c> {
             routines: true,
         };
         let mut snapshot = self.reader(Some(&only)).snapshot(&self.scope).await?;
+        let lookup = self.reader(None).column_lookup().await?;
+        self.lookup = lookup;
         self.keys.extend(snapshot.all_keys.drain());
         snapshot.all_keys = self.keys.clone();
         Ok(snapshot)
@@ -156,6 +162,7 @@ impl<'c> FullReadParts<'c> {
             tx: &self.tx,
             target: &self.target,
             only,
+            lookup: Some(&self.lookup),
         }
     }
 }

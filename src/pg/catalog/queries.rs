@@ -22,8 +22,15 @@ macro_rules! not_extension_member {
     };
 }
 
-/// ` AND {column} = ANY('{1,2}'::oid[])` for a targeted read of `oids`, nothing for the full
-/// read. OIDs are numbers: the literal needs no quoting.
+/// ` AND {column} = ANY('{1,2}'::oid[])` for a targeted read or a part of `oids`, nothing
+/// for the full read. OIDs are numbers: the literal needs no quoting.
+///
+/// `column` is the relation's own `pg_class.oid`, not the row's link to it (`attrelid`,
+/// `conrelid`, ...): then the planner finds a part's 5,000 relations through
+/// `pg_class_oid_index` and each one's rows through the catalog's index on the link, so a
+/// part's read costs what the part holds; with the filter on the link it scanned the whole
+/// catalog (`pg_attribute`'s 2 million rows at 100,000 tables) once per part. See also
+/// `random_page_cost` in `pg::catalog::begin`.
 pub(super) fn only(column: &str, oids: Option<&[u32]>) -> String {
     oids.map(|oids| format!(" AND {column} = ANY({})", oid_array(oids)))
         .unwrap_or_default()
@@ -288,7 +295,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
 /// `(type, typmod)` rather than once per column (a large schema has 200,000 columns and a few
 /// dozen distinct types); no ORDER BY, the reader sorts per table.
 pub(super) fn columns(oids: Option<&[u32]>) -> String {
-    let only = only("a.attrelid", oids);
+    let only = only("c.oid", oids);
     format!(
         "SELECT a.attrelid, a.attnum, a.attname::text, a.atttypid, a.atttypmod,
        a.attnotnull, a.atthasdef,
@@ -308,7 +315,7 @@ WHERE a.attnum > 0 AND NOT a.attisdropped
 /// Every distinct column type in use, resolved through domains and arrays to the scalar type
 /// that decides the type family.
 pub(super) fn column_types(oids: Option<&[u32]>) -> String {
-    let only = only("a.attrelid", oids);
+    let only = only("c.oid", oids);
     format!(
         "WITH used AS (
   SELECT DISTINCT a.atttypid, a.atttypmod
@@ -342,7 +349,7 @@ FROM pg_catalog.pg_enum GROUP BY enumtypid";
 /// Constraints with their key attnums; the reader turns them into names from the columns it
 /// read (no per-row subquery).
 pub(super) fn constraints(oids: Option<&[u32]>) -> String {
-    let only = only("co.conrelid", oids);
+    let only = only("c.oid", oids);
     format!(
         "SELECT co.conrelid, co.conname::text, co.contype::text, co.conkey,
        pg_catalog.pg_get_constraintdef(co.oid, true),
@@ -373,7 +380,7 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
 
 /// Indexes with their key attnums; only expression keys (attnum 0) are deparsed per key.
 pub(super) fn indexes(oids: Option<&[u32]>) -> String {
-    let only = only("i.indrelid", oids);
+    let only = only("c.oid", oids);
     format!(
         "SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, am.amname::text,
        (i.indkey::int2[])[0:i.indnkeyatts - 1],
@@ -490,7 +497,7 @@ pub(super) fn routine_grants() -> String {
 /// User triggers: not the internal ones (FK enforcement), nor, from PostgreSQL 13 on, a
 /// partition's clones of its parent's trigger (before 13 those are internal).
 pub(super) fn triggers(server_version_num: i32, oids: Option<&[u32]>) -> String {
-    let only = only("t.tgrelid", oids);
+    let only = only("c.oid", oids);
     let not_clone = if server_version_num >= 130000 {
         "AND t.tgparentid = 0"
     } else {
@@ -511,7 +518,7 @@ WHERE NOT t.tgisinternal {not_clone} AND {USER_NAMESPACE}{only}"
 
 /// Row-level security policies.
 pub(super) fn policies(oids: Option<&[u32]>) -> String {
-    let only = only("p.polrelid", oids);
+    let only = only("c.oid", oids);
     format!(
         "SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(r)::text END
@@ -569,6 +576,8 @@ JOIN pg_catalog.pg_depend d
  AND d.refclassid = 'pg_catalog.pg_class'::regclass
 JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
 WHERE d.refobjid <> r.ev_class{}",
+        // pg_rewrite holds a row per view, few beside pg_class: filtered there, it is
+        // scanned and each row's relation looked up, not the other way round.
         only("r.ev_class", oids)
     )
 }

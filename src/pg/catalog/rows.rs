@@ -242,17 +242,14 @@ pub(super) fn column_type(row: &Row) -> Result<((u32, i32), ColumnType), PgError
 }
 
 /// What a column row needs besides itself.
-pub(super) struct ColumnLookup<'a> {
-    pub types: &'a HashMap<(u32, i32), ColumnType>,
-    pub collations: &'a HashMap<u32, String>,
-    pub enums: &'a HashMap<u32, Vec<String>>,
+#[derive(Debug, Default)]
+pub(super) struct ColumnLookup {
+    pub types: HashMap<(u32, i32), ColumnType>,
+    pub collations: HashMap<u32, String>,
+    pub enums: HashMap<u32, Vec<String>>,
 }
 
-pub(super) fn column(
-    row: &Row,
-    lookup: &ColumnLookup<'_>,
-    table: &Table,
-) -> Result<Column, PgError> {
+pub(super) fn column(row: &Row, lookup: &ColumnLookup, table: &Table) -> Result<Column, PgError> {
     let q = "columns";
     let name: String = get(row, 2, q)?;
     let key: (u32, i32) = (get(row, 3, q)?, get(row, 4, q)?);

@@ -47,7 +47,8 @@ impl CatalogPollSource {
             waits => return Ok(waits),
         };
         let mut read = 0;
-        while let Some(mut part) = parts.next_part().await.map_err(next_poll)? {
+        let mut next = parts.next_part().await.map_err(next_poll)?;
+        while let Some(mut part) = next.take() {
             read += 1;
             if self.lineage.is_some() {
                 let views: HashSet<i64> = part
@@ -64,16 +65,27 @@ impl CatalogPollSource {
             // What describing the part took besides is another part's to send.
             part.snapshot.tables.retain(|t| part.own.contains(&t.oid));
             let last = parts.parts_left() == 0;
-            match self
-                .diff_send(sink, store, mode, part.snapshot, Coverage::Part { last })
-                .await?
-            {
+            // The next part is read while this one is diffed, sent and saved: PostgreSQL
+            // deparses the next part's definitions while the state store writes this one's
+            // digests and the broker acknowledges its events. The parts are still sent and
+            // saved one after the other, in order.
+            let (following, sent) = tokio::join!(
+                async {
+                    match last {
+                        true => Ok(None),
+                        false => parts.next_part().await,
+                    }
+                },
+                self.diff_send(sink, store, mode, part.snapshot, Coverage::Part { last }),
+            );
+            match sent? {
                 Sent::Report(report) => {
                     total.changes += report.changes;
                     total.records += report.records;
                 }
                 waits => return Ok(waits),
             }
+            next = following.map_err(next_poll)?;
         }
         parts.commit().await?;
         total.lineage_changes = self.send_lineage(sink, store, &source, lineage).await?;
