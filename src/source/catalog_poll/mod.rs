@@ -17,6 +17,7 @@
 //! checked; the digests of what changed), and dropped after the commit: an idle capture of a
 //! 10,000-table database holds none of its digests.
 
+mod full_read;
 mod parts;
 
 use super::in_flight::{self, InFlight};
@@ -31,10 +32,7 @@ use crate::event::{CaptureMode, SourceInfo};
 use crate::lineage::TableName;
 use crate::lineage::edges::{self, LineageState, catalog_edges, table_fqn};
 use crate::model::CatalogSnapshot;
-use crate::pg::catalog::{
-    CatalogRead, CatalogScope, CatalogSignature, PartedRead, TargetedRead, read_catalog_in_parts,
-    read_touched,
-};
+use crate::pg::catalog::{CatalogRead, CatalogScope, CatalogSignature, TargetedRead, read_touched};
 use crate::pg::ddl_trigger::{self, PRUNE_HORIZON};
 use crate::pg::touched::Touched;
 use crate::pg::{PgError, PgTarget};
@@ -347,7 +345,7 @@ impl CatalogPollSource {
         mode: CaptureMode,
     ) -> Result<Option<(Sent, CatalogSignature)>, super::CaptureError> {
         let label = self.target.to_string();
-        let mut client = self.take_client().await?;
+        let client = self.take_client().await?;
         // Names sent ahead of a crash are checked against every head and the whole catalog
         // at once, and a snapshot of everything again (`--full`) sends the database once:
         // then the read is not parted.
@@ -358,36 +356,32 @@ impl CatalogPollSource {
         if !in_flight.is_empty() || self.diff_options.full {
             scope.part_relations = usize::MAX;
         }
-        let last = self.signature.clone();
-        let mut attempt = 0;
-        // The parts are sent inside the loop (they borrow the client); what leaves it
-        // borrows nothing.
-        let read = loop {
-            let result = read_catalog_in_parts(&mut client, &label, &scope, last.as_ref()).await;
-            match result {
-                Err(PgError::ConcurrentDdl { what }) if attempt < CONCURRENT_DDL_RETRIES => {
-                    attempt += 1;
-                    tracing::info!(database = %self.database(), attempt, what = %what, "catalog changed during the read, reading again");
-                }
-                Err(PgError::ConcurrentDdl { what }) => {
-                    break FullRead::Failed(PgError::ConcurrentDdl {
-                        what: format!(
-                            "{what}; read {} times, changing each time; the next poll reads again",
-                            attempt + 1
-                        ),
-                    });
-                }
-                Err(e) => break FullRead::Failed(e),
-                Ok(PartedRead::Read(read)) => break FullRead::Read(read),
-                Ok(PartedRead::Parts { parts, signature }) => {
-                    let sent = self.send_parts(sink, store, mode, parts).await;
-                    break FullRead::Parts(sent, signature);
-                }
+        // The read runs on its own task (see `full_read`), handing the connection back when
+        // it ends.
+        let mut read = full_read::spawn(
+            client,
+            label.clone(),
+            self.database().to_owned(),
+            scope,
+            self.signature.clone(),
+            self.lineage.is_some(),
+        );
+        let read_or_sent = match read.next().await {
+            Some(full_read::Item::Read(r)) => FullRead::Read(r),
+            Some(full_read::Item::Rest { rest, signature }) => {
+                let sent = self.send_parts(sink, store, mode, rest, &mut read).await;
+                FullRead::Parts(sent, signature)
             }
+            Some(full_read::Item::Failed(e)) => FullRead::Failed(e),
+            Some(other) => unreachable!("a full read began with {other:?}"),
+            None => FullRead::Failed(full_read::ended(&label)),
         };
-        if !client.is_closed() {
+        if let Some(client) = read.finish().await
+            && !client.is_closed()
+        {
             self.client = Some(client);
         }
+        let read = read_or_sent;
         let (snapshot, signature) = match read {
             FullRead::Failed(e) => return Err(e.into()),
             FullRead::Parts(sent, signature) => return Ok(Some((sent?, signature))),

@@ -5,51 +5,61 @@
 //! invariant on its own (send, then save). The view and routine lineage of all parts is
 //! sent after the last one, when both ends of every edge were sent.
 
+use super::full_read::{self, FullReadTask};
 use super::{CatalogPollSource, Coverage, PollReport, Sent, in_flight};
 use crate::checkpoint::CheckpointStore;
 use crate::event::{CaptureMode, SourceInfo};
 use crate::lineage::edges::{self, Edge, catalog_edges};
-use crate::pg::PgError;
-use crate::pg::catalog::FullReadParts;
 use crate::sink::Sink;
 use std::collections::HashSet;
 
 impl CatalogPollSource {
-    /// Diffs, sends and saves the rest of the catalog and then each part of its relations,
-    /// then their lineage; ends the read's transaction.
+    /// Diffs, sends and saves the rest of the catalog and then each part of its relations as
+    /// `read` hands them over, then their lineage.
     pub(super) async fn send_parts<S: Sink>(
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
-        mut parts: Box<FullReadParts<'_>>,
+        rest: full_read::Rest,
+        read: &mut FullReadTask,
     ) -> Result<Sent, super::super::CaptureError> {
+        let full_read::Rest {
+            snapshot: rest,
+            resolver,
+            parts: parts_left,
+        } = rest;
         let database = self.database().to_owned();
-        tracing::info!(database = %database, parts = parts.parts_left(), "reading the catalog's relations in parts");
+        tracing::info!(database = %database, parts = parts_left, "reading the catalog's relations in parts");
         crate::telemetry::metrics()
             .catalog_reads
             .with_label_values(&["full"])
             .inc();
-        let rest = parts.rest().await.map_err(next_poll)?;
         let source = self.source_info(&rest, mode);
         self.routine_bodies = rest.routines.iter().any(|r| r.body.is_some());
         let mut lineage: Vec<Edge> = Vec::new();
-        if self.lineage.is_some() && self.routine_bodies {
-            let relations = parts.resolver(&rest).await.map_err(next_poll)?;
-            let (edges, _) = catalog_edges(&rest, &self.scope.service, None, Some(&relations));
+        if let (Some(_), Some(relations)) = (&self.lineage, &resolver) {
+            let (edges, _) = catalog_edges(&rest, &self.scope.service, None, Some(relations));
             lineage.extend(edges);
         }
+        drop(resolver);
         let mut total = match self
-            .diff_send(sink, store, mode, Box::new(rest), Coverage::Rest)
+            .diff_send(sink, store, mode, rest, Coverage::Rest)
             .await?
         {
             Sent::Report(report) => report,
             waits => return Ok(waits),
         };
-        let mut read = 0;
-        let mut next = parts.next_part().await.map_err(next_poll)?;
-        while let Some(mut part) = next.take() {
-            read += 1;
+        let mut parts = 0;
+        loop {
+            let (mut part, last) = match read.next().await {
+                Some(full_read::Item::Part { part, last }) => (part, last),
+                Some(full_read::Item::Committed) => break,
+                Some(full_read::Item::Failed(e)) => return Err(e.into()),
+                Some(other) => unreachable!("a full read in parts handed over {other:?}"),
+                None => return Err(full_read::ended(&self.target.to_string()).into()),
+            };
+            parts += 1;
             if self.lineage.is_some() {
                 let views: HashSet<i64> = part
                     .snapshot
@@ -64,35 +74,22 @@ impl CatalogPollSource {
             }
             // What describing the part took besides is another part's to send.
             part.snapshot.tables.retain(|t| part.own.contains(&t.oid));
-            let last = parts.parts_left() == 0;
-            // The next part is read while this one is diffed, sent and saved: PostgreSQL
-            // deparses the next part's definitions while the state store writes this one's
-            // digests and the broker acknowledges its events. The parts are still sent and
-            // saved one after the other, in order.
-            let (following, sent) = tokio::join!(
-                async {
-                    match last {
-                        true => Ok(None),
-                        false => parts.next_part().await,
-                    }
-                },
-                self.diff_send(sink, store, mode, part.snapshot, Coverage::Part { last }),
-            );
-            match sent? {
+            match self
+                .diff_send(sink, store, mode, part.snapshot, Coverage::Part { last })
+                .await?
+            {
                 Sent::Report(report) => {
                     total.changes += report.changes;
                     total.records += report.records;
                 }
                 waits => return Ok(waits),
             }
-            next = following.map_err(next_poll)?;
         }
-        parts.commit().await?;
         total.lineage_changes = self.send_lineage(sink, store, &source, lineage).await?;
         Ok(Sent::Report(PollReport {
             unchanged: false,
             targeted: false,
-            parts: read,
+            parts,
             ..total
         }))
     }
@@ -132,18 +129,5 @@ impl CatalogPollSource {
         note.clear(store, service, database, in_flight::CATALOG_PART)
             .await?;
         Ok(changes.len())
-    }
-}
-
-/// A part that changed under the read ends it; what was sent of it stays, and the next poll
-/// reads again (a part is not read twice in one transaction).
-fn next_poll(e: PgError) -> PgError {
-    match e {
-        PgError::ConcurrentDdl { what } => PgError::ConcurrentDdl {
-            what: format!(
-                "{what}; the parts read before were sent and saved, the next poll reads again"
-            ),
-        },
-        other => other,
     }
 }
