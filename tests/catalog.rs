@@ -457,6 +457,82 @@ async fn snapshot_of_every_object_kind_equals_the_catalog() {
     assert_eq!(env.records().len(), records.len());
 }
 
+/// Plain indexes' definitions are put together by the reader instead of deparsed (see
+/// `queries::indexes`): every kind of index, plain or not, odd names and keyword columns,
+/// default and other operator classes and collations, must read as `pg_get_indexdef` says.
+#[tokio::test]
+async fn every_index_definition_equals_pg_get_indexdef() {
+    let env = TestEnv::new("index_defs").await;
+    env.sql(
+        r#"
+CREATE SCHEMA "Idx Schema";
+CREATE DOMAIN "Idx Schema".code AS text;
+CREATE TABLE "Idx Schema"."Ticket Ü" (
+  id integer PRIMARY KEY,
+  "order" integer, "user" text, "Mixed Case" text, "with space" int,
+  label varchar(20), note text COLLATE "C", body jsonb, tags text[], code "Idx Schema".code,
+  amount numeric, at timestamptz, cidr_col cidr, e_col bigint,
+  UNIQUE (label, amount)
+);
+CREATE INDEX plain_two ON "Idx Schema"."Ticket Ü" (amount, at);
+CREATE INDEX "Quoted Index" ON "Idx Schema"."Ticket Ü" ("Mixed Case", "with space");
+CREATE INDEX keyword_order ON "Idx Schema"."Ticket Ü" ("order");
+CREATE INDEX keyword_user ON "Idx Schema"."Ticket Ü" ("user");
+CREATE INDEX varchar_col ON "Idx Schema"."Ticket Ü" (label);
+CREATE INDEX pattern_ops ON "Idx Schema"."Ticket Ü" (label varchar_pattern_ops);
+CREATE INDEX column_collation ON "Idx Schema"."Ticket Ü" (note);
+CREATE INDEX other_collation ON "Idx Schema"."Ticket Ü" ("user" COLLATE "C");
+CREATE INDEX same_collation ON "Idx Schema"."Ticket Ü" (note COLLATE "C");
+CREATE INDEX descending ON "Idx Schema"."Ticket Ü" (at DESC, amount NULLS FIRST);
+CREATE INDEX hashed ON "Idx Schema"."Ticket Ü" USING hash (e_col);
+CREATE INDEX gin_default ON "Idx Schema"."Ticket Ü" USING gin (body);
+CREATE INDEX gin_path ON "Idx Schema"."Ticket Ü" USING gin (body jsonb_path_ops);
+CREATE INDEX gin_array ON "Idx Schema"."Ticket Ü" USING gin (tags);
+CREATE INDEX brin_at ON "Idx Schema"."Ticket Ü" USING brin (at);
+CREATE INDEX on_domain ON "Idx Schema"."Ticket Ü" (code);
+CREATE INDEX on_cidr ON "Idx Schema"."Ticket Ü" (cidr_col);
+CREATE INDEX with_fillfactor ON "Idx Schema"."Ticket Ü" (e_col) WITH (fillfactor = 70);
+CREATE INDEX covering ON "Idx Schema"."Ticket Ü" (id) INCLUDE (amount);
+CREATE INDEX partial ON "Idx Schema"."Ticket Ü" (amount) WHERE amount > 0;
+CREATE INDEX expression ON "Idx Schema"."Ticket Ü" (lower(note));
+CREATE TABLE "Idx Schema".parted (id int, at date) PARTITION BY RANGE (at);
+CREATE TABLE "Idx Schema".parted_2026 PARTITION OF "Idx Schema".parted
+  FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE INDEX parted_at ON "Idx Schema".parted (at);
+CREATE MATERIALIZED VIEW "Idx Schema".totals AS SELECT "order", sum(amount) AS s
+  FROM "Idx Schema"."Ticket Ü" GROUP BY "order";
+CREATE UNIQUE INDEX totals_order ON "Idx Schema".totals ("order");
+"#,
+    )
+    .await;
+    let mut capture = env.capture().await;
+    poll_ok(&mut capture).await;
+    let events: Vec<MetadataEvent> = env
+        .records()
+        .iter()
+        .filter_map(|r| r.event.clone())
+        .collect();
+    let got: BTreeSet<(String, String)> = tables(&events)
+        .into_values()
+        .flat_map(|t| t.indexes.into_iter().map(|i| (i.name, i.definition)))
+        .collect();
+    let want: BTreeSet<(String, String)> = env
+        .client
+        .query(
+            "SELECT ic.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+             JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'Idx Schema'",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(want.len(), 26, "the fixture's indexes: {want:#?}");
+    assert_eq!(got, want);
+}
+
 /// The catalog of `db` read against the last signature, as the poller reads it: `None` when
 /// it read (the snapshot must hold `table`, and not the `pgmeta` schema), else why it was
 /// unchanged; `last` takes the new signature either way.

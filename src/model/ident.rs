@@ -8,19 +8,35 @@ use std::fmt;
 /// quotes, inner quotes doubled. Column names such as `left`, `join`, `like` or `full` must be
 /// quoted in a column list, which is why a short list of reserved words is not enough.
 pub fn quote_ident(name: &str) -> String {
-    let simple = name
-        .chars()
+    if plain_chars(name) && !is_keyword(name) {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// [`quote_ident`] as every PostgreSQL version from 12 to 18 quotes `name`, or `None` when
+/// versions may differ: a keyword reserved on some versions only is quoted by those alone
+/// (what a given server does, only that server says). Every keyword counts as such a one.
+pub fn quote_ident_any_version(name: &str) -> Option<String> {
+    match plain_chars(name) && is_keyword(name) {
+        true => None,
+        false => Some(quote_ident(name)),
+    }
+}
+
+/// `[a-z_][a-z0-9_]*`: what `quote_ident()` may leave bare.
+fn plain_chars(name: &str) -> bool {
+    name.chars()
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && QUOTED_KEYWORDS.binary_search(&name).is_err();
-    if simple {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+}
+
+fn is_keyword(name: &str) -> bool {
+    QUOTED_KEYWORDS.binary_search(&name).is_ok()
 }
 
 /// Every keyword `pg_get_keywords()` lists with a category other than unreserved (`catcode
@@ -281,6 +297,22 @@ mod tests {
         assert_eq!(quote_ident("bıgınt"), "\"bıgınt\"");
         assert_eq!(quote_ident("user"), "\"user\"");
         assert_eq!(quote_ident(""), "\"\"");
+    }
+
+    #[test]
+    fn quote_ident_any_version_leaves_keywords_to_the_server() {
+        assert_eq!(quote_ident_any_version("film").as_deref(), Some("film"));
+        assert_eq!(quote_ident_any_version("Film").as_deref(), Some("\"Film\""));
+        assert_eq!(
+            quote_ident_any_version("two words").as_deref(),
+            Some("\"two words\"")
+        );
+        // Keywords (reserved on every version or on some only) and unreserved ones.
+        assert_eq!(quote_ident_any_version("user"), None);
+        assert_eq!(quote_ident_any_version("left"), None);
+        assert_eq!(quote_ident_any_version("type").as_deref(), Some("type"));
+        // A keyword's spelling in capitals is not the keyword.
+        assert_eq!(quote_ident_any_version("USER").as_deref(), Some("\"USER\""));
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub(crate) mod fixtures;
 mod ident;
 mod type_family;
 
-pub use ident::{Fqn, quote_ident};
+pub use ident::{Fqn, quote_ident, quote_ident_any_version};
 pub use type_family::TypeFamily;
 
 use serde::{Deserialize, Serialize};

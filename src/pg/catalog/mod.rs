@@ -644,6 +644,13 @@ impl Reader<'_> {
             Ok(())
         })
         .await?;
+        let q = "operator_classes";
+        self.each(q, queries::OPERATOR_CLASSES, |row| {
+            let class = (rows::get(&row, 1, q)?, rows::get(&row, 2, q)?);
+            lookup.opclasses.insert(rows::get(&row, 0, q)?, class);
+            Ok(())
+        })
+        .await?;
         Ok(lookup)
     }
 
@@ -700,10 +707,18 @@ impl Reader<'_> {
 
         // Column names of relations left out by filters, for FKs that reference them.
         let mut other_columns: HashMap<(u32, i16), String> = HashMap::new();
+        // What plain indexes' definitions need of their key columns besides their names.
+        let mut key_columns: HashMap<(u32, i16), rows::KeyColumn> = HashMap::new();
         self.each("columns", &queries::columns(oids), |row| {
             let relid: u32 = rows::get(&row, 0, "columns")?;
             match tables.get_mut(&relid) {
-                Some(table) => table.columns.push(rows::column(&row, lookup, table)?),
+                Some(table) => {
+                    let (column, key) = rows::column(&row, lookup, table)?;
+                    if let Ok(attnum) = i16::try_from(column.attnum) {
+                        key_columns.insert((relid, attnum), key);
+                    }
+                    table.columns.push(column);
+                }
                 None => {
                     other_columns.insert(
                         (relid, rows::get(&row, 1, "columns")?),
@@ -761,17 +776,44 @@ impl Reader<'_> {
         })
         .await?;
         let mut indexes = Vec::new();
-        self.each("indexes", &queries::indexes(oids), |row| {
+        // Indexes whose definition the server gives after all: (position, OID).
+        let mut deparse = Vec::new();
+        self.each("indexes", &queries::indexes(version_num, oids), |row| {
             let relid: u32 = rows::get(&row, 0, "indexes")?;
             if tables.contains_key(&relid) {
-                indexes.push((
-                    relid,
-                    rows::index(&row, |attnum| column_name(&tables, relid, attnum))?,
-                ));
+                let column = |attnum| {
+                    column_name(&tables, relid, attnum)
+                        .map(|name| (name, key_columns.get(&(relid, attnum)).copied()))
+                };
+                let (index, from_server) = rows::index(&row, column, &lookup.opclasses)?;
+                if let Some(oid) = from_server {
+                    deparse.push((indexes.len(), oid));
+                }
+                indexes.push((relid, index));
             }
             Ok(())
         })
         .await?;
+        drop(key_columns);
+        if !deparse.is_empty() {
+            let q = "index_definitions";
+            let oids: Vec<u32> = deparse.iter().map(|(_, oid)| *oid).collect();
+            let mut definitions: HashMap<u32, String> = HashMap::new();
+            for row in self.rows(q, queries::INDEX_DEFINITIONS, &[&oids]).await? {
+                if let Some(definition) = rows::get::<Option<String>>(&row, 1, q)? {
+                    definitions.insert(rows::get(&row, 0, q)?, definition);
+                }
+            }
+            for (position, oid) in deparse {
+                let index = &mut indexes[position].1;
+                index.definition =
+                    definitions
+                        .remove(&oid)
+                        .ok_or_else(|| PgError::ConcurrentDdl {
+                            what: format!("index {} changed during the read", index.name),
+                        })?;
+            }
+        }
         // Each table's lists sized exactly: a first push reserves room for four, which is
         // 10 MB of slack at 10,000 tables with one constraint and one index each.
         let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();

@@ -241,15 +241,31 @@ pub(super) fn column_type(row: &Row) -> Result<((u32, i32), ColumnType), PgError
     ))
 }
 
-/// What a column row needs besides itself.
+/// What column rows (and the definitions of plain indexes) need besides themselves.
 #[derive(Debug, Default)]
 pub(super) struct ColumnLookup {
     pub types: HashMap<(u32, i32), ColumnType>,
     pub collations: HashMap<u32, String>,
     pub enums: HashMap<u32, Vec<String>>,
+    /// Each operator class: whether it is the default one, and for which input type.
+    pub opclasses: HashMap<u32, (bool, u32)>,
 }
 
-pub(super) fn column(row: &Row, lookup: &ColumnLookup, table: &Table) -> Result<Column, PgError> {
+/// What a plain index's definition needs of a key column besides its name (see
+/// [`plain_index_definition`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct KeyColumn {
+    pub type_oid: u32,
+    pub collation: u32,
+    pub domain: bool,
+}
+
+/// A column, and what a plain index's definition needs of it (see [`KeyColumn`]).
+pub(super) fn column(
+    row: &Row,
+    lookup: &ColumnLookup,
+    table: &Table,
+) -> Result<(Column, KeyColumn), PgError> {
     let q = "columns";
     let name: String = get(row, 2, q)?;
     let key: (u32, i32) = (get(row, 3, q)?, get(row, 4, q)?);
@@ -276,7 +292,12 @@ pub(super) fn column(row: &Row, lookup: &ColumnLookup, table: &Table) -> Result<
         (default, None)
     };
     let collation: u32 = get(row, 10, q)?;
-    Ok(Column {
+    let key = KeyColumn {
+        type_oid: key.0,
+        collation,
+        domain: ty.domain.is_some(),
+    };
+    let column = Column {
         attnum: i32::from(get::<i16>(row, 1, q)?),
         name,
         data_type: ty.data_type.clone(),
@@ -305,7 +326,8 @@ pub(super) fn column(row: &Row, lookup: &ColumnLookup, table: &Table) -> Result<
             .then(|| lookup.collations.get(&collation).cloned())
             .flatten(),
         description: get(row, 11, q)?,
-    })
+    };
+    Ok((column, key))
 }
 
 /// `column_name(relid, attnum)` resolves key columns from what the reader already holds.
@@ -400,39 +422,103 @@ fn fk_action(code: &str) -> String {
 }
 
 /// `column_name(attnum)` resolves plain key columns; expression keys come deparsed.
+/// An index; its definition is empty when the server must give it (the index's OID comes
+/// back then: see `queries::INDEX_DEFINITIONS`).
 pub(super) fn index(
     row: &Row,
-    column_name: impl Fn(i16) -> Option<String>,
-) -> Result<Index, PgError> {
+    column: impl Fn(i16) -> Option<(String, Option<KeyColumn>)>,
+    opclasses: &HashMap<u32, (bool, u32)>,
+) -> Result<(Index, Option<u32>), PgError> {
     let q = "indexes";
     let name: String = get(row, 1, q)?;
     let gone = || concurrent(format!("index {name} changed during the read"));
     let keys: Vec<i16> = get(row, 5, q)?;
     let expressions: Option<Vec<Option<String>>> = get(row, 6, q)?;
     let mut columns = Vec::with_capacity(keys.len());
-    for (i, attnum) in keys.into_iter().enumerate() {
-        let col = if attnum == 0 {
+    let mut key_columns = Vec::with_capacity(keys.len());
+    for (i, attnum) in keys.iter().enumerate() {
+        let col = if *attnum == 0 {
             expressions
                 .as_ref()
                 .and_then(|e| e.get(i).cloned().flatten())
         } else {
-            column_name(attnum)
+            column(*attnum).map(|(name, key)| {
+                key_columns.push(key);
+                name
+            })
         };
         columns.push(col.ok_or_else(gone)?);
     }
-    let Some(definition) = get::<Option<String>>(row, 8, q)? else {
-        return Err(gone());
+    let (definition, from_server) = match (
+        get::<Option<String>>(row, 8, q)?,
+        get::<Option<String>>(row, 11, q)?,
+    ) {
+        (Some(definition), _) => (definition, None),
+        (None, Some(prefix)) => {
+            let classes: Vec<u32> = get(row, 12, q)?;
+            let collations: Vec<u32> = get(row, 13, q)?;
+            let keys: Vec<(&str, Option<KeyColumn>)> = columns
+                .iter()
+                .map(String::as_str)
+                .zip(key_columns.iter().copied())
+                .collect();
+            match plain_index_definition(&prefix, &keys, &classes, &collations, opclasses) {
+                Some(definition) => (definition, None),
+                None => (String::new(), Some(get::<u32>(row, 10, q)?)),
+            }
+        }
+        (None, None) => return Err(gone()),
     };
-    Ok(Index {
-        name,
-        columns,
-        is_unique: get(row, 2, q)?,
-        is_primary: get(row, 3, q)?,
-        method: get(row, 4, q)?,
-        predicate: get(row, 7, q)?,
-        definition,
-        description: get(row, 9, q)?,
-    })
+    Ok((
+        Index {
+            name,
+            columns,
+            is_unique: get(row, 2, q)?,
+            is_primary: get(row, 3, q)?,
+            method: get(row, 4, q)?,
+            predicate: get(row, 7, q)?,
+            definition,
+            description: get(row, 9, q)?,
+        },
+        from_server,
+    ))
+}
+
+/// The definition `pg_get_indexdef` gives a plain index (see `queries::indexes`): `prefix`
+/// (`CREATE ... USING method (`) and the key columns, each `(name, what the read knows of it)`
+/// with its operator class and collation. `None` when only the server can say: an operator
+/// class that is not the default for the column's own type (the server names it), a
+/// collation other than the column's (it adds `COLLATE`), a domain column, or a column name
+/// that is a keyword (whether the server quotes it depends on its version).
+pub(super) fn plain_index_definition(
+    prefix: &str,
+    keys: &[(&str, Option<KeyColumn>)],
+    classes: &[u32],
+    collations: &[u32],
+    opclasses: &HashMap<u32, (bool, u32)>,
+) -> Option<String> {
+    if classes.len() != keys.len() || collations.len() != keys.len() {
+        return None;
+    }
+    let mut definition = String::from(prefix);
+    for (i, ((name, key), (class, collation))) in
+        keys.iter().zip(classes.iter().zip(collations)).enumerate()
+    {
+        let key = (*key)?;
+        let (default, input_type) = *opclasses.get(class)?;
+        if !default || input_type != key.type_oid || key.domain {
+            return None;
+        }
+        if *collation != 0 && *collation != key.collation {
+            return None;
+        }
+        if i > 0 {
+            definition.push_str(", ");
+        }
+        definition.push_str(&crate::model::quote_ident_any_version(name)?);
+    }
+    definition.push(')');
+    Some(definition)
 }
 
 pub(super) fn routine(row: &Row, oid: u32, schema: String) -> Result<Routine, PgError> {
@@ -465,4 +551,97 @@ pub(super) fn routine(row: &Row, oid: u32, schema: String) -> Result<Routine, Pg
         security_definer: get(row, 11, q)?,
         privileges: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KeyColumn, plain_index_definition};
+    use std::collections::HashMap;
+
+    const INT4: u32 = 23;
+    const TEXT: u32 = 25;
+    const INT4_OPS: u32 = 1978;
+    const TEXT_OPS: u32 = 3126;
+    const TEXT_PATTERN_OPS: u32 = 4217;
+    const DEFAULT_COLLATION: u32 = 100;
+    const C_COLLATION: u32 = 950;
+    const PREFIX: &str = "CREATE INDEX i ON s.t USING btree (";
+
+    fn opclasses() -> HashMap<u32, (bool, u32)> {
+        HashMap::from([
+            (INT4_OPS, (true, INT4)),
+            (TEXT_OPS, (true, TEXT)),
+            (TEXT_PATTERN_OPS, (false, TEXT)),
+        ])
+    }
+
+    fn key(type_oid: u32, collation: u32) -> Option<KeyColumn> {
+        Some(KeyColumn {
+            type_oid,
+            collation,
+            domain: false,
+        })
+    }
+
+    fn definition(
+        keys: &[(&str, Option<KeyColumn>)],
+        classes: &[u32],
+        collations: &[u32],
+    ) -> Option<String> {
+        plain_index_definition(PREFIX, keys, classes, collations, &opclasses())
+    }
+
+    #[test]
+    fn default_keys_make_the_definition_with_names_quoted() {
+        let keys = [
+            ("id", key(INT4, 0)),
+            ("Mixed Case", key(TEXT, DEFAULT_COLLATION)),
+            ("naïve", key(TEXT, C_COLLATION)),
+        ];
+        assert_eq!(
+            definition(
+                &keys,
+                &[INT4_OPS, TEXT_OPS, TEXT_OPS],
+                &[0, DEFAULT_COLLATION, C_COLLATION]
+            )
+            .as_deref(),
+            Some(r#"CREATE INDEX i ON s.t USING btree (id, "Mixed Case", "naïve")"#)
+        );
+    }
+
+    #[test]
+    fn whatever_the_server_would_spell_out_is_left_to_it() {
+        let text = [("note", key(TEXT, DEFAULT_COLLATION))];
+        // An operator class that is not the default, or the default of another type.
+        assert_eq!(
+            definition(&text, &[TEXT_PATTERN_OPS], &[DEFAULT_COLLATION]),
+            None
+        );
+        assert_eq!(definition(&[("n", key(INT4, 0))], &[TEXT_OPS], &[0]), None);
+        // A collation other than the column's.
+        assert_eq!(definition(&text, &[TEXT_OPS], &[C_COLLATION]), None);
+        // A domain over the class's type.
+        let domain = Some(KeyColumn {
+            type_oid: TEXT,
+            collation: DEFAULT_COLLATION,
+            domain: true,
+        });
+        assert_eq!(
+            definition(&[("d", domain)], &[TEXT_OPS], &[DEFAULT_COLLATION]),
+            None
+        );
+        // A keyword some server versions quote and others not; an unknown class or column.
+        assert_eq!(
+            definition(&[("order", key(INT4, 0))], &[INT4_OPS], &[0]),
+            None
+        );
+        assert_eq!(definition(&[("n", key(INT4, 0))], &[1], &[0]), None);
+        assert_eq!(definition(&[("n", None)], &[INT4_OPS], &[0]), None);
+        // Arrays that do not match the keys.
+        assert_eq!(definition(&[("n", key(INT4, 0))], &[], &[0]), None);
+        assert_eq!(
+            definition(&[("n", key(INT4, 0))], &[INT4_OPS], &[0, 0]),
+            None
+        );
+    }
 }
