@@ -533,6 +533,86 @@ CREATE UNIQUE INDEX totals_order ON "Idx Schema".totals ("order");
     assert_eq!(got, want);
 }
 
+/// Plain keys' and foreign keys' definitions are put together by the reader (see
+/// `queries::constraints`): every kind of constraint must read as `pg_get_constraintdef` says,
+/// the referenced table qualified exactly when it is not visible in the search path.
+#[tokio::test]
+async fn every_constraint_definition_equals_pg_get_constraintdef() {
+    let env = TestEnv::new("constraint_defs").await;
+    let user: String = env
+        .client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .expect("user")
+        .get(0);
+    let nulls_not_distinct = if env.cluster.major_version() >= 15 {
+        r#"CREATE TABLE "Con Schema".nnd (a int, UNIQUE NULLS NOT DISTINCT (a));"#
+    } else {
+        ""
+    };
+    env.sql(&format!(
+        r#"
+CREATE SCHEMA "Con Schema";
+CREATE TABLE public.visible (id int PRIMARY KEY);
+CREATE TABLE public.shadowed (id int PRIMARY KEY);
+CREATE SCHEMA "{user}";
+CREATE TABLE "{user}".shadowed (id int PRIMARY KEY);
+CREATE TABLE "Con Schema"."Parent Ü" ("Key A" int, "order" int, b text,
+  PRIMARY KEY ("Key A", "order"), UNIQUE (b) INCLUDE ("order"));
+CREATE TABLE "Con Schema".plain (id int PRIMARY KEY, code text UNIQUE, n int);
+CREATE TABLE "Con Schema".child (
+  id int PRIMARY KEY,
+  plain_id int REFERENCES "Con Schema".plain (id),
+  vis_id int REFERENCES public.visible (id),
+  sh_id int REFERENCES public.shadowed (id),
+  cascade_id int REFERENCES "Con Schema".plain (id) ON DELETE CASCADE,
+  full_id int REFERENCES "Con Schema".plain (id) MATCH FULL,
+  deferred_id int REFERENCES "Con Schema".plain (id) DEFERRABLE INITIALLY DEFERRED,
+  a int, "order" int,
+  code text, n int CHECK (n > 0),
+  UNIQUE (code) DEFERRABLE,
+  FOREIGN KEY (a, "order") REFERENCES "Con Schema"."Parent Ü" ("Key A", "order"),
+  EXCLUDE USING btree (n WITH =)
+);
+ALTER TABLE "Con Schema".child ADD CONSTRAINT not_valid FOREIGN KEY (n) REFERENCES "Con Schema".plain (id) NOT VALID;
+{nulls_not_distinct}
+"#
+    ))
+    .await;
+    let mut capture = env.capture().await;
+    poll_ok(&mut capture).await;
+    let events: Vec<MetadataEvent> = env
+        .records()
+        .iter()
+        .filter_map(|r| r.event.clone())
+        .collect();
+    let got: BTreeSet<(String, String)> = tables(&events)
+        .into_values()
+        .filter(|t| t.schema == "Con Schema" || t.schema == "public")
+        .flat_map(|t| t.constraints.into_iter().map(|c| (c.name, c.definition)))
+        .collect();
+    let want: BTreeSet<(String, String)> = env
+        .client
+        .query(
+            "SELECT co.conname::text, pg_get_constraintdef(co.oid, true) FROM pg_constraint co
+             JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             -- NOT NULL constraints (PostgreSQL 18 keeps them here) are the columns' nullable.
+             WHERE n.nspname IN ('Con Schema', 'public') AND co.contype <> 'n'",
+            &[],
+        )
+        .await
+        .expect("constraints")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(
+        want.iter()
+            .any(|(_, d)| d == "FOREIGN KEY (sh_id) REFERENCES public.shadowed(id)"),
+        "the shadowed table is qualified: {want:#?}"
+    );
+    assert_eq!(got, want);
+}
+
 /// The catalog of `db` read against the last signature, as the poller reads it: `None` when
 /// it read (the snapshot must hold `table`, and not the `pgmeta` schema), else why it was
 /// unchanged; `last` takes the new signature either way.

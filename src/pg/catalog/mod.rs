@@ -615,6 +615,28 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// The definitions `sql` (`queries::INDEX_DEFINITIONS` or `CONSTRAINT_DEFINITIONS`)
+    /// deparses for the objects `pending` (`(position, OID)`), by OID; one that is gone is
+    /// missing.
+    async fn server_definitions(
+        &self,
+        name: &'static str,
+        sql: &str,
+        pending: &[(usize, u32)],
+    ) -> Result<HashMap<u32, String>, PgError> {
+        let mut definitions = HashMap::new();
+        if pending.is_empty() {
+            return Ok(definitions);
+        }
+        let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
+        for row in self.rows(name, sql, &[&oids]).await? {
+            if let Some(definition) = rows::get::<Option<String>>(&row, 1, name)? {
+                definitions.insert(rows::get(&row, 0, name)?, definition);
+            }
+        }
+        Ok(definitions)
+    }
+
     /// The types, collations and enum labels of the columns this reader reads.
     async fn column_lookup(&self) -> Result<rows::ColumnLookup, PgError> {
         let mut lookup = rows::ColumnLookup::default();
@@ -766,15 +788,33 @@ impl Reader<'_> {
         // Converted while streaming (key columns resolve against `tables`, read-only here);
         // attached to their tables afterwards.
         let mut constraints = Vec::new();
-        self.each("constraints", &queries::constraints(oids), |row| {
+        // Constraints whose definition the server gives after all: (position, OID).
+        let mut deparse = Vec::new();
+        let sql = queries::constraints(version_num, oids);
+        self.each("constraints", &sql, |row| {
             let relid: u32 = rows::get(&row, 0, "constraints")?;
             if tables.contains_key(&relid) {
                 let name = |rel, attnum| column_name(&tables, rel, attnum);
-                constraints.push((relid, rows::constraint(&row, name, relid)?));
+                let (constraint, from_server) = rows::constraint(&row, name, relid)?;
+                if let Some(oid) = from_server {
+                    deparse.push((constraints.len(), oid));
+                }
+                constraints.push((relid, constraint));
             }
             Ok(())
         })
         .await?;
+        let q = "constraint_definitions";
+        let mut definitions = self
+            .server_definitions(q, queries::CONSTRAINT_DEFINITIONS, &deparse)
+            .await?;
+        for (position, oid) in deparse {
+            let constraint = &mut constraints[position].1;
+            constraint.definition = definitions.remove(&oid).ok_or_else(|| {
+                let name = &constraint.name;
+                rows::concurrent(format!("constraint {name} changed during the read"))
+            })?;
+        }
         let mut indexes = Vec::new();
         // Indexes whose definition the server gives after all: (position, OID).
         let mut deparse = Vec::new();
@@ -795,24 +835,15 @@ impl Reader<'_> {
         })
         .await?;
         drop(key_columns);
-        if !deparse.is_empty() {
-            let q = "index_definitions";
-            let oids: Vec<u32> = deparse.iter().map(|(_, oid)| *oid).collect();
-            let mut definitions: HashMap<u32, String> = HashMap::new();
-            for row in self.rows(q, queries::INDEX_DEFINITIONS, &[&oids]).await? {
-                if let Some(definition) = rows::get::<Option<String>>(&row, 1, q)? {
-                    definitions.insert(rows::get(&row, 0, q)?, definition);
-                }
-            }
-            for (position, oid) in deparse {
-                let index = &mut indexes[position].1;
-                index.definition =
-                    definitions
-                        .remove(&oid)
-                        .ok_or_else(|| PgError::ConcurrentDdl {
-                            what: format!("index {} changed during the read", index.name),
-                        })?;
-            }
+        let q = "index_definitions";
+        let mut definitions = self
+            .server_definitions(q, queries::INDEX_DEFINITIONS, &deparse)
+            .await?;
+        for (position, oid) in deparse {
+            let index = &mut indexes[position].1;
+            index.definition = definitions.remove(&oid).ok_or_else(|| {
+                rows::concurrent(format!("index {} changed during the read", index.name))
+            })?;
         }
         // Each table's lists sized exactly: a first push reserves room for four, which is
         // 10 MB of slack at 10,000 tables with one constraint and one index each.

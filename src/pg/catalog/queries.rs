@@ -348,11 +348,43 @@ FROM pg_catalog.pg_enum GROUP BY enumtypid";
 
 /// Constraints with their key attnums; the reader turns them into names from the columns it
 /// read (no per-row subquery).
-pub(super) fn constraints(oids: Option<&[u32]>) -> String {
+///
+/// A plain primary key, unique constraint or foreign key (column keys, not deferrable, and
+/// for a key no INCLUDE or NULLS NOT DISTINCT, for a foreign key MATCH SIMPLE and NO ACTION
+/// both ways) is not deparsed, as plain indexes are not (see [`indexes`]): the query gives
+/// its text up to the first column list (and the referenced table's name as
+/// `pg_get_constraintdef` spells it: qualified unless visible in the search path), and the
+/// reader adds the columns (`rows::plain_constraint_definition`).
+pub(super) fn constraints(server_version_num: i32, oids: Option<&[u32]>) -> String {
     let only = only("c.oid", oids);
+    let (key_nulls, delete_columns) = if server_version_num >= 150000 {
+        (
+            " AND NOT ci.indnullsnotdistinct",
+            " AND co.confdelsetcols IS NULL",
+        )
+    } else {
+        ("", "")
+    };
+    let period = if server_version_num >= 180000 {
+        " AND NOT co.conperiod"
+    } else {
+        ""
+    };
+    let enforced = if server_version_num >= 180000 {
+        " AND co.conenforced"
+    } else {
+        ""
+    };
+    let plain = format!("NOT co.condeferrable AND co.convalidated{period}{enforced}");
+    let plain_key =
+        format!("co.contype IN ('p', 'u') AND {plain} AND ci.indnatts = ci.indnkeyatts{key_nulls}");
+    let plain_fk = format!(
+        "co.contype = 'f' AND {plain} AND co.confmatchtype = 's' AND co.confupdtype = 'a'
+        AND co.confdeltype = 'a'{delete_columns}"
+    );
     format!(
         "SELECT co.conrelid, co.conname::text, co.contype::text, co.conkey,
-       pg_catalog.pg_get_constraintdef(co.oid, true),
+       CASE WHEN NOT ({plain_key}) AND NOT ({plain_fk}) THEN pg_catalog.pg_get_constraintdef(co.oid, true) END,
        co.confrelid, rn.nspname::text, rc.relname::text, co.confkey,
        co.confupdtype::text, co.confdeltype::text, co.confmatchtype::text, co.condeferrable,
        d.description,
@@ -361,12 +393,20 @@ pub(super) fn constraints(oids: Option<&[u32]>) -> String {
        CASE WHEN 0 = ANY (co.conkey) AND co.conindid <> 0 THEN
          ARRAY(SELECT pg_catalog.pg_get_indexdef(co.conindid, k, true)
                FROM generate_series(1, pg_catalog.array_length(co.conkey, 1)) k ORDER BY k) END,
-       co.conislocal AND co.conparentid = 0
+       co.conislocal AND co.conparentid = 0,
+       co.oid,
+       CASE WHEN {plain_key} THEN
+              CASE co.contype WHEN 'p' THEN 'PRIMARY KEY (' ELSE 'UNIQUE (' END
+            WHEN {plain_fk} THEN 'FOREIGN KEY (' END,
+       CASE WHEN {plain_fk} THEN
+         CASE WHEN pg_catalog.pg_table_is_visible(co.confrelid) THEN pg_catalog.quote_ident(rc.relname)
+              ELSE pg_catalog.quote_ident(rn.nspname) || '.' || pg_catalog.quote_ident(rc.relname) END END
 FROM pg_catalog.pg_constraint co
 JOIN pg_catalog.pg_class c ON c.oid = co.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_class rc ON rc.oid = co.confrelid
 LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+LEFT JOIN pg_catalog.pg_index ci ON ci.indexrelid = co.conindid
 LEFT JOIN pg_catalog.pg_description d
   ON d.objoid = co.oid AND d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objsubid = 0
 WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
@@ -377,6 +417,12 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {USER_NAMESPACE}
         SELECT 1 FROM pg_catalog.pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid)){only}"
     )
 }
+
+/// The definitions of the constraints `$1` that were not plain after all (see
+/// [`constraints`]).
+pub(super) const CONSTRAINT_DEFINITIONS: &str = "\
+SELECT co.oid, pg_catalog.pg_get_constraintdef(co.oid, true)
+FROM pg_catalog.pg_constraint co WHERE co.oid = ANY($1)";
 
 /// Indexes with their key attnums; only expression keys (attnum 0) are deparsed per key.
 ///

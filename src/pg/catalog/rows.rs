@@ -23,7 +23,7 @@ pub(super) fn get<'a, T: FromSql<'a>>(
     })
 }
 
-fn concurrent(what: String) -> PgError {
+pub(super) fn concurrent(what: String) -> PgError {
     PgError::ConcurrentDdl { what }
 }
 
@@ -331,17 +331,16 @@ pub(super) fn column(
 }
 
 /// `column_name(relid, attnum)` resolves key columns from what the reader already holds.
+/// A constraint; its definition is empty when the server must give it (the constraint's OID
+/// comes back then: see `queries::CONSTRAINT_DEFINITIONS`).
 pub(super) fn constraint(
     row: &Row,
     column_name: impl Fn(u32, i16) -> Option<String>,
     relid: u32,
-) -> Result<Constraint, PgError> {
+) -> Result<(Constraint, Option<u32>), PgError> {
     let q = "constraints";
     let name: String = get(row, 1, q)?;
     let gone = || concurrent(format!("constraint {name} changed during the read"));
-    let Some(definition) = get::<Option<String>>(row, 4, q)? else {
-        return Err(gone());
-    };
     let names = |rel: u32, keys: Option<Vec<i16>>| -> Option<Vec<String>> {
         keys.unwrap_or_default()
             .into_iter()
@@ -398,16 +397,62 @@ pub(super) fn constraint(
     } else {
         None
     };
-    Ok(Constraint {
-        name,
-        constraint_type,
-        columns,
-        definition,
-        references,
-        deferrable: get(row, 12, q)?,
-        description: get(row, 13, q)?,
-        local: get(row, 15, q)?,
-    })
+    let (definition, from_server) = match (
+        get::<Option<String>>(row, 4, q)?,
+        get::<Option<String>>(row, 17, q)?,
+    ) {
+        (Some(definition), _) => (definition, None),
+        (None, Some(prefix)) => {
+            let referenced: Option<String> = get(row, 18, q)?;
+            let references = match (&referenced, &references) {
+                (Some(table), Some(r)) => Some((table.as_str(), r.columns.as_slice())),
+                _ => None,
+            };
+            match plain_constraint_definition(&prefix, &columns, references) {
+                Some(definition) => (definition, None),
+                None => (String::new(), Some(get::<u32>(row, 16, q)?)),
+            }
+        }
+        (None, None) => return Err(gone()),
+    };
+    Ok((
+        Constraint {
+            name,
+            constraint_type,
+            columns,
+            definition,
+            references,
+            deferrable: get(row, 12, q)?,
+            description: get(row, 13, q)?,
+            local: get(row, 15, q)?,
+        },
+        from_server,
+    ))
+}
+
+/// The definition `pg_get_constraintdef` gives a plain key or foreign key (see
+/// `queries::constraints`): `prefix` (`PRIMARY KEY (`, `UNIQUE (` or `FOREIGN KEY (`), the
+/// columns, and for a foreign key ` REFERENCES table(columns)`, the table spelled as the
+/// server does. `None` when only the server can say: a column name that is a keyword (see
+/// `plain_index_definition`).
+pub(super) fn plain_constraint_definition(
+    prefix: &str,
+    columns: &[String],
+    references: Option<(&str, &[String])>,
+) -> Option<String> {
+    let list = |columns: &[String]| -> Option<String> {
+        let quoted: Option<Vec<String>> = columns
+            .iter()
+            .map(|c| crate::model::quote_ident_any_version(c))
+            .collect();
+        Some(quoted?.join(", "))
+    };
+    let mut definition = format!("{prefix}{})", list(columns)?);
+    if prefix.starts_with("FOREIGN KEY") {
+        let (table, columns) = references?;
+        definition.push_str(&format!(" REFERENCES {table}({})", list(columns)?));
+    }
+    Some(definition)
 }
 
 fn fk_action(code: &str) -> String {
@@ -555,7 +600,7 @@ pub(super) fn routine(row: &Row, oid: u32, schema: String) -> Result<Routine, Pg
 
 #[cfg(test)]
 mod tests {
-    use super::{KeyColumn, plain_index_definition};
+    use super::{KeyColumn, plain_constraint_definition, plain_index_definition};
     use std::collections::HashMap;
 
     const INT4: u32 = 23;
@@ -641,6 +686,34 @@ mod tests {
         assert_eq!(definition(&[("n", key(INT4, 0))], &[], &[0]), None);
         assert_eq!(
             definition(&[("n", key(INT4, 0))], &[INT4_OPS], &[0, 0]),
+            None
+        );
+    }
+
+    #[test]
+    fn plain_keys_and_foreign_keys_read_as_the_server_prints_them() {
+        let cols = |c: &[&str]| -> Vec<String> { c.iter().map(|s| (*s).to_owned()).collect() };
+        assert_eq!(
+            plain_constraint_definition("PRIMARY KEY (", &cols(&["id", "Key B"]), None).as_deref(),
+            Some(r#"PRIMARY KEY (id, "Key B")"#)
+        );
+        let referenced = cols(&["id"]);
+        assert_eq!(
+            plain_constraint_definition(
+                "FOREIGN KEY (",
+                &cols(&["parent_id"]),
+                Some(("\"Odd Schema\".t", referenced.as_slice()))
+            )
+            .as_deref(),
+            Some(r#"FOREIGN KEY (parent_id) REFERENCES "Odd Schema".t(id)"#)
+        );
+        // A keyword column is the server's to quote; a foreign key needs its reference.
+        assert_eq!(
+            plain_constraint_definition("UNIQUE (", &cols(&["order"]), None),
+            None
+        );
+        assert_eq!(
+            plain_constraint_definition("FOREIGN KEY (", &cols(&["a"]), None),
             None
         );
     }
