@@ -309,19 +309,11 @@ async fn begin<'c>(
         .await
         .map_err(|e| PgError::query("begin", target, &e))?;
     set_timeouts(&tx, target, scope.statement_timeout, LOCK_TIMEOUT_MS).await?;
-    // A catalog query at 100,000 tables crosses jit_above_cost, and compiling it (70 ms)
-    // costs more than it saves: a full read in parts spent a fifth of its time in JIT. The
-    // catalogs are read often and stay cached, so an index lookup costs about what a
-    // sequential page does; at the default random_page_cost (4, a disk's) the planner
-    // scanned `pg_class` whole for each part of a full read instead of looking its
-    // relations up (see `queries::only`).
-    tx.batch_execute("SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1")
-        .await
-        .map_err(|e| PgError::query("jit", target, &e))?;
     Ok(tx)
 }
 
-/// Bounds each statement of `tx` and its wait for a lock (`SET LOCAL`: for this transaction).
+/// Bounds each statement of `tx` and its wait for a lock, and plans its catalog queries for
+/// cached catalogs (`SET LOCAL`: for this transaction).
 pub(crate) async fn set_timeouts(
     tx: &Transaction<'_>,
     target: &str,
@@ -329,8 +321,15 @@ pub(crate) async fn set_timeouts(
     lock_timeout_ms: u64,
 ) -> Result<(), PgError> {
     let timeout_ms = statement_timeout.as_millis().max(1);
+    // In the same round trip, for the catalog queries: a catalog query at 100,000 tables
+    // crosses jit_above_cost, and compiling it (70 ms) costs more than it saves (a full read
+    // in parts spent a fifth of its time in JIT). The catalogs are read often and stay
+    // cached, so an index lookup costs about what a sequential page does; at the default
+    // random_page_cost (4, a disk's) the planner scanned `pg_class` whole for each part of a
+    // full read instead of looking its relations up (see `queries::only`).
     tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {lock_timeout_ms}"
+        "SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {lock_timeout_ms};
+         SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1"
     ))
     .await
     .map_err(|e| PgError::query("statement_timeout", target, &e))

@@ -30,7 +30,7 @@ macro_rules! not_extension_member {
 /// `pg_class_oid_index` and each one's rows through the catalog's index on the link, so a
 /// part's read costs what the part holds; with the filter on the link it scanned the whole
 /// catalog (`pg_attribute`'s 2 million rows at 100,000 tables) once per part. See also
-/// `random_page_cost` in `pg::catalog::begin`.
+/// `random_page_cost` in `pg::catalog::set_timeouts`.
 pub(super) fn only(column: &str, oids: Option<&[u32]>) -> String {
     oids.map(|oids| format!(" AND {column} = ANY({})", oid_array(oids)))
         .unwrap_or_default()
