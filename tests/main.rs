@@ -5,6 +5,7 @@ mod common;
 
 mod apply;
 mod apply_hostile;
+mod apply_orders;
 mod broker;
 mod catalog;
 mod changes;
