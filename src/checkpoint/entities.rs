@@ -9,7 +9,7 @@
 //! (a commit is atomic and durable: a crash leaves the old or the new state), and takes one
 //! dependency without others.
 
-use super::{CheckpointError, CheckpointStore};
+use super::{CheckpointError, CheckpointStore, record};
 use crate::diff::{DIGEST_FORMAT, DatabaseState, Diff, EntityDigest, EntityKey, Head};
 use crate::model::EntityType;
 use redb::TableDefinition;
@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 /// (service, database) -> [`Meta`] as JSON.
 const DATABASES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("databases");
-/// (service, database, entity type, oid) -> [`Head`] as JSON.
+/// (service, database, entity type, oid) -> [`Head`] (see [`record`]).
 const HEADS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::new("heads");
-/// (service, database, entity type, oid) -> [`EntityDigest`] as JSON.
+/// (service, database, entity type, oid) -> [`EntityDigest`] (see [`record`]).
 const DIGESTS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::new("digests");
 
 /// redb's page cache (reads and a tenth for writes). It is a ceiling that stays resident once
@@ -211,7 +211,7 @@ impl CheckpointStore {
             Err(e) => return Err(err(e.into())),
         };
         let head = |v: &[u8]| -> Result<Head, CheckpointError> {
-            serde_json::from_slice(v).map_err(|e| self.corrupt(service, database, e.to_string()))
+            record::decode(v).map_err(|e| self.corrupt(service, database, e))
         };
         if let Some(keys) = keys {
             for key in keys {
@@ -260,8 +260,8 @@ impl CheckpointStore {
         for key in keys {
             let k: Key = (service, database, type_code(key.entity_type), key.oid);
             if let Some(v) = digests.get(k).map_err(|e| err(e.into()))? {
-                let digest: EntityDigest = serde_json::from_slice(v.value())
-                    .map_err(|e| self.corrupt(service, database, e.to_string()))?;
+                let digest: EntityDigest =
+                    record::decode(v.value()).map_err(|e| self.corrupt(service, database, e))?;
                 state.entities.insert(*key, digest);
             }
         }
@@ -399,11 +399,11 @@ fn write_entity(
     key: EntityKey,
     digest: &EntityDigest,
 ) -> Result<(), Box<redb::Error>> {
-    let io = |e: serde_json::Error| boxed(redb::Error::Io(std::io::Error::other(e)));
+    let io = |e: postcard::Error| boxed(redb::Error::Io(std::io::Error::other(e)));
     let k: Key = (service, database, type_code(key.entity_type), key.oid);
-    let head = serde_json::to_vec(&digest.head()).map_err(io)?;
+    let head = record::encode(&digest.head()).map_err(io)?;
     heads.insert(k, head.as_slice()).map_err(boxed)?;
-    let digest = serde_json::to_vec(digest).map_err(io)?;
+    let digest = record::encode(digest).map_err(io)?;
     digests.insert(k, digest.as_slice()).map_err(boxed)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! run emit a change again (at-least-once), never skip one.
 
 mod entities;
+mod record;
 
 use crate::diff::{DIGEST_FORMAT, DatabaseState, EntityDigest, EntityKey};
 use serde::{Deserialize, Serialize};

@@ -50,7 +50,7 @@ pub struct EntityDigest {
     pub children: Vec<ChildDigest>,
     /// The values a change's before side and its classification need (absent in state
     /// written before pgmeta kept them, and in a digest made only to compare).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub shape: Option<crate::schema_change::Shape>,
 }
 

@@ -9,7 +9,9 @@ mod digest;
 mod outbound;
 mod sent_ahead;
 
-pub use digest::{ChildGroup, DIGEST_FORMAT, EntityDigest, Head, changed_fields, field_names};
+pub use digest::{
+    ChildDigest, ChildGroup, DIGEST_FORMAT, EntityDigest, Head, changed_fields, field_names,
+};
 pub use outbound::{event_id, outbound};
 pub use sent_ahead::{SentAhead, retraction_records, retractions, sent_ahead};
 

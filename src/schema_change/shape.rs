@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 pub struct Shape {
     /// Top-level fields by their `changed_fields` name, as text (`None`: not set).
     pub fields: Vec<(String, Option<String>)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub columns: Vec<Column>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub constraints: Vec<Constraint>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub indexes: Vec<Index>,
 }
 
