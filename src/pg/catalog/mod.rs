@@ -215,6 +215,7 @@ async fn whole(
         target,
         only: None,
         lookup: None,
+        triggered: None,
     };
     let snapshot = reader.snapshot(scope).await?;
     tx.commit()
@@ -242,6 +243,7 @@ pub async fn read_touched(
         target,
         only: None,
         lookup: None,
+        triggered: None,
     };
     let (only, views) = match reader.plan(touched).await? {
         Ok(plan) => plan,
@@ -347,6 +349,7 @@ pub async fn read_snapshot_in(
         target,
         only: None,
         lookup: None,
+        triggered: None,
     }
     .snapshot(scope)
     .await
@@ -436,6 +439,11 @@ struct Reader<'a> {
     /// The columns' types, collations and enum labels when they were read already (once for
     /// every part of a full read in parts); `None` reads those of the columns read.
     lookup: Option<&'a rows::ColumnLookup>,
+    /// The relations that have user triggers, when they were read already (once for every
+    /// part of a full read in parts): a part none of whose relations has one skips the trigger
+    /// query, which scans every trigger, the internal ones of each foreign key included
+    /// (400,000 at 100,000 tables: 25 ms a part for nothing). `None` always queries.
+    triggered: Option<&'a HashSet<u32>>,
 }
 
 impl Reader<'_> {
@@ -991,14 +999,20 @@ impl Reader<'_> {
             Ok(())
         })
         .await?;
-        self.each("triggers", &queries::triggers(version_num, oids), |row| {
-            let (relid, trigger) = attached::trigger(&row)?;
-            if let Some(t) = tables.get_mut(&relid) {
-                t.triggers.push(trigger);
-            }
-            Ok(())
-        })
-        .await?;
+        let triggers = match (self.triggered, oids) {
+            (Some(triggered), Some(oids)) => oids.iter().any(|o| triggered.contains(o)),
+            _ => true,
+        };
+        if triggers {
+            self.each("triggers", &queries::triggers(version_num, oids), |row| {
+                let (relid, trigger) = attached::trigger(&row)?;
+                if let Some(t) = tables.get_mut(&relid) {
+                    t.triggers.push(trigger);
+                }
+                Ok(())
+            })
+            .await?;
+        }
         self.each("policies", &queries::policies(oids), |row| {
             let (relid, policy) = attached::policy(&row)?;
             if let Some(t) = tables.get_mut(&relid) {

@@ -40,6 +40,8 @@ pub struct FullReadParts<'c> {
     /// Every column's type, collation and enum labels, read with the rest (once, not once
     /// per part: each part's would look at the same few types again).
     lookup: rows::ColumnLookup,
+    /// The relations with user triggers, read before the rest (see `Reader::triggered`).
+    triggered: HashSet<u32>,
 }
 
 impl std::fmt::Debug for FullReadParts<'_> {
@@ -87,6 +89,7 @@ impl<'c> FullReadParts<'c> {
                 .map(<[u32]>::to_vec)
                 .collect(),
             lookup: rows::ColumnLookup::default(),
+            triggered: HashSet::new(),
         }
     }
 
@@ -103,6 +106,14 @@ impl<'c> FullReadParts<'c> {
             schemas: true,
             routines: true,
         };
+        self.triggered = self
+            .tx
+            .query(queries::TRIGGERED_RELATIONS, &[])
+            .await
+            .map_err(|e| PgError::query("triggered_relations", &self.target, &e))?
+            .iter()
+            .map(|row| rows::get(row, 0, "triggered_relations"))
+            .collect::<Result<_, _>>()?;
         let mut snapshot = self.reader(Some(&only)).snapshot(&self.scope).await?;
         let lookup = self.reader(None).column_lookup().await?;
         self.lookup = lookup;
@@ -163,6 +174,7 @@ impl<'c> FullReadParts<'c> {
             target: &self.target,
             only,
             lookup: Some(&self.lookup),
+            triggered: Some(&self.triggered),
         }
     }
 }

@@ -138,6 +138,11 @@ SELECT DISTINCT co.confrelid, a.attnum, a.attname::text FROM pg_catalog.pg_const
 JOIN pg_catalog.pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = ANY (co.confkey)
 WHERE co.contype = 'f' AND co.conrelid = ANY($1) AND co.confrelid <> ALL ($1)";
 
+/// The relations that have user triggers (a superset of those [`triggers`] reads: a
+/// partition's clones of its parent's trigger count too).
+pub(super) const TRIGGERED_RELATIONS: &str =
+    "SELECT DISTINCT tgrelid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal";
+
 /// Whether one of the relations `$1` is of the kind `$2` (`p` partitioned table, `S`
 /// sequence).
 pub(super) const ANY_OF_KIND: &str =
