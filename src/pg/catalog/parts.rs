@@ -106,14 +106,14 @@ impl<'c> FullReadParts<'c> {
             schemas: true,
             routines: true,
         };
-        self.triggered = self
-            .tx
-            .query(queries::TRIGGERED_RELATIONS, &[])
-            .await
-            .map_err(|e| PgError::query("triggered_relations", &self.target, &e))?
-            .iter()
-            .map(|row| rows::get(row, 0, "triggered_relations"))
-            .collect::<Result<_, _>>()?;
+        let mut triggered = HashSet::new();
+        self.reader(None)
+            .each("triggered_relations", queries::TRIGGERED_RELATIONS, |row| {
+                triggered.insert(rows::get(&row, 0, "triggered_relations")?);
+                Ok(())
+            })
+            .await?;
+        self.triggered = triggered;
         let mut snapshot = self.reader(Some(&only)).snapshot(&self.scope).await?;
         let lookup = self.reader(None).column_lookup().await?;
         self.lookup = lookup;
