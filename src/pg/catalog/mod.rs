@@ -55,6 +55,12 @@ struct Only {
     relations: Vec<u32>,
     schemas: bool,
     routines: bool,
+    /// Of `relations`, those read only for what describing the others takes (their columns:
+    /// what views read, what FKs reference), when that is every FK target of the others (a
+    /// part of the full read): their constraints and indexes are left out, and the others'
+    /// FKs name their referenced columns from the columns read. `None`: every relation is
+    /// described whole, and FKs may reference relations outside the read (a targeted read).
+    context: Option<HashSet<u32>>,
 }
 
 /// A targeted read reads at most this many relations; more, and the full read is cheaper.
@@ -141,10 +147,8 @@ pub enum PartedRead<'c> {
     /// Unchanged, or read whole: no more relations than a part holds.
     Read(CatalogRead),
     /// More relations than a part holds: read them part by part (see [`FullReadParts`]).
-    Parts {
-        parts: Box<FullReadParts<'c>>,
-        signature: CatalogSignature,
-    },
+    /// The read's signature comes with its end ([`FullReadParts::commit`]).
+    Parts(Box<FullReadParts<'c>>),
 }
 
 /// [`read_catalog`] for a catalog that may be too large to hold at once: more relations than
@@ -166,22 +170,20 @@ pub async fn read_catalog_in_parts<'c>(
             .await
             .map(PartedRead::Read);
     }
-    Ok(PartedRead::Parts {
-        parts: Box::new(FullReadParts::new(
-            tx,
-            target,
-            scope,
-            relations,
-            part_relations,
-        )),
+    Ok(PartedRead::Parts(Box::new(FullReadParts::new(
+        tx,
+        target,
+        scope,
+        relations,
+        part_relations,
         signature,
-    })
+    ))))
 }
 
 /// A read's transaction begun, unless the catalog's signature equals `last`.
 enum Begun<'c> {
     Unchanged(CatalogRead),
-    Changed(Transaction<'c>, CatalogSignature),
+    Changed(Transaction<'c>, signature::Pending),
 }
 
 async fn begin_read<'c>(
@@ -191,7 +193,11 @@ async fn begin_read<'c>(
     last: Option<&CatalogSignature>,
 ) -> Result<Begun<'c>, PgError> {
     let tx = begin(client, target, scope).await?;
-    let (signature, unchanged) = signature::read(&tx, target, last).await?;
+    let Some(last) = last else {
+        let signature = signature::first(&tx, target).await?;
+        return Ok(Begun::Changed(tx, signature));
+    };
+    let (signature, unchanged) = signature::read(&tx, target, Some(last)).await?;
     match unchanged {
         Some(why) => {
             tx.commit()
@@ -199,7 +205,7 @@ async fn begin_read<'c>(
                 .map_err(|e| PgError::query("commit", target, &e))?;
             Ok(Begun::Unchanged(CatalogRead::Unchanged { signature, why }))
         }
-        None => Ok(Begun::Changed(tx, signature)),
+        None => Ok(Begun::Changed(tx, signature::Pending::Complete(signature))),
     }
 }
 
@@ -208,7 +214,7 @@ async fn whole(
     tx: Transaction<'_>,
     target: &str,
     scope: &CatalogScope,
-    signature: CatalogSignature,
+    signature: signature::Pending,
 ) -> Result<CatalogRead, PgError> {
     let reader = Reader {
         tx: &tx,
@@ -218,6 +224,7 @@ async fn whole(
         triggered: None,
     };
     let snapshot = reader.snapshot(scope).await?;
+    let signature = signature.finish(&tx, target).await?;
     tx.commit()
         .await
         .map_err(|e| PgError::query("commit", target, &e))?;
@@ -452,6 +459,16 @@ impl Reader<'_> {
         self.only.map(|o| o.relations.as_slice())
     }
 
+    /// The relations read only as context (see [`Only::context`]).
+    fn context(&self) -> Option<&HashSet<u32>> {
+        self.only.and_then(|o| o.context.as_ref())
+    }
+
+    /// Whether the relation `oid` is described whole: not read only as context.
+    fn described(&self, oid: u32) -> bool {
+        self.context().is_none_or(|c| !c.contains(&oid))
+    }
+
     /// Whether every schema is read whole (the full read, or a targeted read that needs them).
     fn whole_schemas(&self) -> bool {
         self.only.is_none_or(|o| o.schemas)
@@ -557,6 +574,7 @@ impl Reader<'_> {
                 relations,
                 schemas,
                 routines,
+                context: None,
             },
             views,
         )))
@@ -759,8 +777,8 @@ impl Reader<'_> {
         })
         .await?;
         // A part of the catalog: the columns its FKs reference elsewhere, by name. (The full
-        // read has every relation's columns above.)
-        if let Some(oids) = oids {
+        // read has every relation's columns above, a part of it every FK target's.)
+        if let Some(oids) = oids.filter(|_| self.context().is_none()) {
             let oids = oids.to_vec();
             for row in self
                 .rows("referenced_columns", queries::REFERENCED_COLUMNS, &[&oids])
@@ -800,7 +818,7 @@ impl Reader<'_> {
         let sql = queries::constraints(version_num, oids);
         self.each("constraints", &sql, |row| {
             let relid: u32 = rows::get(&row, 0, "constraints")?;
-            if tables.contains_key(&relid) {
+            if tables.contains_key(&relid) && self.described(relid) {
                 let name = |rel, attnum| column_name(&tables, rel, attnum);
                 let (constraint, from_server) = rows::constraint(&row, name, relid)?;
                 if let Some(oid) = from_server {
@@ -827,7 +845,7 @@ impl Reader<'_> {
         let mut deparse = Vec::new();
         self.each("indexes", &queries::indexes(version_num, oids), |row| {
             let relid: u32 = rows::get(&row, 0, "indexes")?;
-            if tables.contains_key(&relid) {
+            if tables.contains_key(&relid) && self.described(relid) {
                 let column = |attnum| {
                     column_name(&tables, relid, attnum)
                         .map(|name| (name, key_columns.get(&(relid, attnum)).copied()))

@@ -8,7 +8,9 @@
 //! finds anything dropped. Then each [`Part`]: its relations whole, with what describing them
 //! takes besides (the relations its views read and its FKs reference), which is not its own.
 
-use super::{CatalogScope, Only, Reader, queries, relation_columns, rows};
+use super::{
+    CatalogScope, CatalogSignature, Only, Reader, queries, relation_columns, rows, signature,
+};
 use crate::lineage::Resolver;
 use crate::model::{CatalogSnapshot, EntityKey, EntityType};
 use crate::pg::error::PgError;
@@ -42,6 +44,8 @@ pub struct FullReadParts<'c> {
     lookup: rows::ColumnLookup,
     /// The relations with user triggers, read before the rest (see `Reader::triggered`).
     triggered: HashSet<u32>,
+    /// The read's signature, complete at its end.
+    signature: signature::Pending,
 }
 
 impl std::fmt::Debug for FullReadParts<'_> {
@@ -71,6 +75,7 @@ impl<'c> FullReadParts<'c> {
         scope: &CatalogScope,
         relations: Vec<u32>,
         part_relations: usize,
+        signature: signature::Pending,
     ) -> Self {
         let keys = relations
             .iter()
@@ -90,6 +95,7 @@ impl<'c> FullReadParts<'c> {
                 .collect(),
             lookup: rows::ColumnLookup::default(),
             triggered: HashSet::new(),
+            signature,
         }
     }
 
@@ -105,6 +111,7 @@ impl<'c> FullReadParts<'c> {
             relations: Vec::new(),
             schemas: true,
             routines: true,
+            context: None,
         };
         let mut triggered = HashSet::new();
         self.reader(None)
@@ -127,14 +134,25 @@ impl<'c> FullReadParts<'c> {
         let Some(own) = self.parts.pop_front() else {
             return Ok(None);
         };
+        // What the part's views read and its FKs reference: every FK target is among them, so
+        // they are read for their columns alone (see `Only::context`).
+        let mut context: HashSet<u32> = self
+            .reader(None)
+            .context_relations(&own)
+            .await?
+            .into_iter()
+            .collect();
+        for oid in &own {
+            context.remove(oid);
+        }
         let mut relations = own.clone();
-        relations.extend(self.reader(None).context_relations(&own).await?);
+        relations.extend(&context);
         relations.sort_unstable();
-        relations.dedup();
         let only = Only {
             relations,
             schemas: false,
             routines: false,
+            context: Some(context),
         };
         let mut snapshot = self.reader(Some(&only)).snapshot(&self.scope).await?;
         snapshot.all_keys = self.keys.clone();
@@ -160,12 +178,14 @@ impl<'c> FullReadParts<'c> {
         )
     }
 
-    /// Ends the read's transaction.
-    pub async fn commit(self) -> Result<(), PgError> {
+    /// Ends the read's transaction, with the read's signature.
+    pub async fn commit(self) -> Result<CatalogSignature, PgError> {
+        let signature = self.signature.finish(&self.tx, &self.target).await?;
         self.tx
             .commit()
             .await
-            .map_err(|e| PgError::query("commit", &self.target, &e))
+            .map_err(|e| PgError::query("commit", &self.target, &e))?;
+        Ok(signature)
     }
 
     fn reader<'a>(&'a self, only: Option<&'a Only>) -> Reader<'a> {

@@ -25,14 +25,11 @@ pub(super) enum Item {
     /// The read was not parted: the catalog is unchanged, or was read whole. The last item.
     Read(CatalogRead),
     /// Parted: the catalog without its relations ...
-    Rest {
-        rest: Rest,
-        signature: CatalogSignature,
-    },
+    Rest(Rest),
     /// ... then each part of the relations, the last one marked ...
     Part { part: Part, last: bool },
-    /// ... and the read's transaction ended. The last item.
-    Committed,
+    /// ... and the read's transaction ended, with the read's signature. The last item.
+    Committed(CatalogSignature),
     /// The read failed (what was handed over before stands). The last item.
     Failed(PgError),
 }
@@ -117,8 +114,8 @@ async fn read(
             }),
             Err(e) => Item::Failed(e),
             Ok(PartedRead::Read(read)) => Item::Read(read),
-            Ok(PartedRead::Parts { parts, signature }) => {
-                hand_over_parts(*parts, signature, lineage, &items).await;
+            Ok(PartedRead::Parts(parts)) => {
+                hand_over_parts(*parts, lineage, &items).await;
                 break;
             }
         };
@@ -131,12 +128,7 @@ async fn read(
 
 /// Hands over the rest, each part and the commit, reading each only once the poller took
 /// the item before (so that at most two parts are held); stops when the poller stops taking.
-async fn hand_over_parts(
-    mut parts: FullReadParts<'_>,
-    signature: CatalogSignature,
-    lineage: bool,
-    items: &mpsc::Sender<Item>,
-) {
+async fn hand_over_parts(mut parts: FullReadParts<'_>, lineage: bool, items: &mpsc::Sender<Item>) {
     let Ok(permit) = items.reserve().await else {
         return;
     };
@@ -156,7 +148,7 @@ async fn hand_over_parts(
         resolver,
         parts: parts.parts_left(),
     };
-    permit.send(Item::Rest { rest, signature });
+    permit.send(Item::Rest(rest));
     loop {
         let Ok(permit) = items.reserve().await else {
             return;
@@ -168,7 +160,7 @@ async fn hand_over_parts(
             }
             Ok(None) => {
                 return permit.send(match parts.commit().await {
-                    Ok(()) => Item::Committed,
+                    Ok(signature) => Item::Committed(signature),
                     Err(e) => Item::Failed(e),
                 });
             }
