@@ -157,8 +157,8 @@ async fn a_full_read_in_parts_sends_what_the_whole_read_sends() {
     env.sql(CHANGES).await;
     poll_both(&mut whole, &mut parted, &mut seen, "after DDL across parts").await;
 
-    // Nothing left for another read: the read in parts ended with its signature (taken at
-    // its end, in its transaction), which the next poll finds unchanged without reading.
+    // Nothing left for another read: the read in parts kept its signature, which the next
+    // poll finds unchanged without reading.
     let again = parted.0.poll_once().await;
     assert!(again.errors.is_empty(), "{:?}", again.errors);
     assert!(

@@ -147,8 +147,10 @@ pub enum PartedRead<'c> {
     /// Unchanged, or read whole: no more relations than a part holds.
     Read(CatalogRead),
     /// More relations than a part holds: read them part by part (see [`FullReadParts`]).
-    /// The read's signature comes with its end ([`FullReadParts::commit`]).
-    Parts(Box<FullReadParts<'c>>),
+    Parts {
+        parts: Box<FullReadParts<'c>>,
+        signature: CatalogSignature,
+    },
 }
 
 /// [`read_catalog`] for a catalog that may be too large to hold at once: more relations than
@@ -170,20 +172,22 @@ pub async fn read_catalog_in_parts<'c>(
             .await
             .map(PartedRead::Read);
     }
-    Ok(PartedRead::Parts(Box::new(FullReadParts::new(
-        tx,
-        target,
-        scope,
-        relations,
-        part_relations,
+    Ok(PartedRead::Parts {
+        parts: Box::new(FullReadParts::new(
+            tx,
+            target,
+            scope,
+            relations,
+            part_relations,
+        )),
         signature,
-    ))))
+    })
 }
 
 /// A read's transaction begun, unless the catalog's signature equals `last`.
 enum Begun<'c> {
     Unchanged(CatalogRead),
-    Changed(Transaction<'c>, signature::Pending),
+    Changed(Transaction<'c>, CatalogSignature),
 }
 
 async fn begin_read<'c>(
@@ -193,11 +197,7 @@ async fn begin_read<'c>(
     last: Option<&CatalogSignature>,
 ) -> Result<Begun<'c>, PgError> {
     let tx = begin(client, target, scope).await?;
-    let Some(last) = last else {
-        let signature = signature::first(&tx, target).await?;
-        return Ok(Begun::Changed(tx, signature));
-    };
-    let (signature, unchanged) = signature::read(&tx, target, Some(last)).await?;
+    let (signature, unchanged) = signature::read(&tx, target, last).await?;
     match unchanged {
         Some(why) => {
             tx.commit()
@@ -205,7 +205,7 @@ async fn begin_read<'c>(
                 .map_err(|e| PgError::query("commit", target, &e))?;
             Ok(Begun::Unchanged(CatalogRead::Unchanged { signature, why }))
         }
-        None => Ok(Begun::Changed(tx, signature::Pending::Complete(signature))),
+        None => Ok(Begun::Changed(tx, signature)),
     }
 }
 
@@ -214,7 +214,7 @@ async fn whole(
     tx: Transaction<'_>,
     target: &str,
     scope: &CatalogScope,
-    signature: signature::Pending,
+    signature: CatalogSignature,
 ) -> Result<CatalogRead, PgError> {
     let reader = Reader {
         tx: &tx,
@@ -224,7 +224,6 @@ async fn whole(
         triggered: None,
     };
     let snapshot = reader.snapshot(scope).await?;
-    let signature = signature.finish(&tx, target).await?;
     tx.commit()
         .await
         .map_err(|e| PgError::query("commit", target, &e))?;

@@ -8,9 +8,7 @@
 //! finds anything dropped. Then each [`Part`]: its relations whole, with what describing them
 //! takes besides (the relations its views read and its FKs reference), which is not its own.
 
-use super::{
-    CatalogScope, CatalogSignature, Only, Reader, queries, relation_columns, rows, signature,
-};
+use super::{CatalogScope, Only, Reader, queries, relation_columns, rows};
 use crate::lineage::Resolver;
 use crate::model::{CatalogSnapshot, EntityKey, EntityType};
 use crate::pg::error::PgError;
@@ -44,8 +42,6 @@ pub struct FullReadParts<'c> {
     lookup: rows::ColumnLookup,
     /// The relations with user triggers, read before the rest (see `Reader::triggered`).
     triggered: HashSet<u32>,
-    /// The read's signature, complete at its end.
-    signature: signature::Pending,
 }
 
 impl std::fmt::Debug for FullReadParts<'_> {
@@ -75,7 +71,6 @@ impl<'c> FullReadParts<'c> {
         scope: &CatalogScope,
         relations: Vec<u32>,
         part_relations: usize,
-        signature: signature::Pending,
     ) -> Self {
         let keys = relations
             .iter()
@@ -95,7 +90,6 @@ impl<'c> FullReadParts<'c> {
                 .collect(),
             lookup: rows::ColumnLookup::default(),
             triggered: HashSet::new(),
-            signature,
         }
     }
 
@@ -178,14 +172,12 @@ impl<'c> FullReadParts<'c> {
         )
     }
 
-    /// Ends the read's transaction, with the read's signature.
-    pub async fn commit(self) -> Result<CatalogSignature, PgError> {
-        let signature = self.signature.finish(&self.tx, &self.target).await?;
+    /// Ends the read's transaction.
+    pub async fn commit(self) -> Result<(), PgError> {
         self.tx
             .commit()
             .await
-            .map_err(|e| PgError::query("commit", &self.target, &e))?;
-        Ok(signature)
+            .map_err(|e| PgError::query("commit", &self.target, &e))
     }
 
     fn reader<'a>(&'a self, only: Option<&'a Only>) -> Reader<'a> {

@@ -85,7 +85,12 @@ pub async fn read(
     target: &str,
     last: Option<&CatalogSignature>,
 ) -> Result<(CatalogSignature, Option<Unchanged>), PgError> {
-    let (snapshot, marked) = snapshot_and_marker(client, target).await?;
+    let row = client
+        .query_one(queries::SNAPSHOT_AND_MARKER, &[])
+        .await
+        .map_err(|e| PgError::query("snapshot", target, &e))?;
+    let snapshot: String = rows::get(&row, 0, "snapshot")?;
+    let marked: bool = rows::get(&row, 1, "snapshot")?;
     if let Some(last) = last.filter(|l| l.snapshot == snapshot) {
         return Ok((last.clone(), Some(Unchanged::NoTransactionEnded)));
     }
@@ -107,93 +112,19 @@ pub async fn read(
             return Ok((signature, Some(Unchanged::NoDdlCommitted)));
         }
     }
-    let signature = fingerprinted(client, target, snapshot, marked, Instant::now()).await?;
-    let unchanged = last
-        .is_some_and(|l| l.fingerprint == signature.fingerprint && l.shared == signature.shared)
-        .then_some(Unchanged::SameFingerprint);
-    Ok((signature, unchanged))
-}
-
-/// The signature of a read that compares with none (the first): its fingerprint is left to
-/// [`Pending::finish`], at the end of the read.
-pub(super) async fn first(client: &impl GenericClient, target: &str) -> Result<Pending, PgError> {
-    let (snapshot, marked) = snapshot_and_marker(client, target).await?;
-    Ok(Pending::Unfingerprinted {
-        snapshot,
-        marked,
-        began: Instant::now(),
-    })
-}
-
-/// The signature of a read that found the catalog changed, as the read began.
-#[derive(Debug)]
-pub(super) enum Pending {
-    /// Complete: the fingerprint was compared.
-    Complete(CatalogSignature),
-    /// A first read's, which had nothing to compare: the fingerprint is computed when the read
-    /// is done, in its transaction, which reads the catalogs as they were when it began
-    /// (`REPEATABLE READ`), so it is the same fingerprint. At 100,000 tables it takes 0.6 s;
-    /// at the start of a snapshot nothing else can run, at its end PostgreSQL computes it
-    /// while pgmeta sends the last part.
-    Unfingerprinted {
-        snapshot: String,
-        marked: bool,
-        /// When the read began: the fingerprint is of the catalogs as they were then.
-        began: Instant,
-    },
-}
-
-impl Pending {
-    /// The complete signature, read in the transaction that `Pending` came from.
-    pub(super) async fn finish(
-        self,
-        client: &impl GenericClient,
-        target: &str,
-    ) -> Result<CatalogSignature, PgError> {
-        match self {
-            Pending::Complete(signature) => Ok(signature),
-            Pending::Unfingerprinted {
-                snapshot,
-                marked,
-                began,
-            } => fingerprinted(client, target, snapshot, marked, began).await,
-        }
-    }
-}
-
-/// The MVCC snapshot `client` reads with, and whether the DDL marker is installed and readable.
-async fn snapshot_and_marker(
-    client: &impl GenericClient,
-    target: &str,
-) -> Result<(String, bool), PgError> {
-    let row = client
-        .query_one(queries::SNAPSHOT_AND_MARKER, &[])
-        .await
-        .map_err(|e| PgError::query("snapshot", target, &e))?;
-    Ok((
-        rows::get(&row, 0, "snapshot")?,
-        rows::get(&row, 1, "snapshot")?,
-    ))
-}
-
-/// The signature with the catalogs' fingerprint as `client` reads them, which is as they
-/// were at `as_of`.
-async fn fingerprinted(
-    client: &impl GenericClient,
-    target: &str,
-    snapshot: String,
-    marked: bool,
-    as_of: Instant,
-) -> Result<CatalogSignature, PgError> {
     let row = client
         .query_one(&queries::fingerprint(), &[])
         .await
         .map_err(|e| PgError::query("fingerprint", target, &e))?;
-    Ok(CatalogSignature {
+    let signature = CatalogSignature {
         snapshot,
         fingerprint: rows::get(&row, 0, "fingerprint")?,
         shared: rows::get(&row, 1, "fingerprint")?,
-        fingerprinted_at: as_of,
+        fingerprinted_at: Instant::now(),
         marked,
-    })
+    };
+    let unchanged = last
+        .is_some_and(|l| l.fingerprint == signature.fingerprint && l.shared == signature.shared)
+        .then_some(Unchanged::SameFingerprint);
+    Ok((signature, unchanged))
 }

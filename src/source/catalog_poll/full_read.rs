@@ -25,11 +25,14 @@ pub(super) enum Item {
     /// The read was not parted: the catalog is unchanged, or was read whole. The last item.
     Read(CatalogRead),
     /// Parted: the catalog without its relations ...
-    Rest(Rest),
+    Rest {
+        rest: Rest,
+        signature: CatalogSignature,
+    },
     /// ... then each part of the relations, the last one marked ...
     Part { part: Part, last: bool },
-    /// ... and the read's transaction ended, with the read's signature. The last item.
-    Committed(CatalogSignature),
+    /// ... and the read's transaction ended. The last item.
+    Committed,
     /// The read failed (what was handed over before stands). The last item.
     Failed(PgError),
 }
@@ -114,8 +117,8 @@ async fn read(
             }),
             Err(e) => Item::Failed(e),
             Ok(PartedRead::Read(read)) => Item::Read(read),
-            Ok(PartedRead::Parts(parts)) => {
-                hand_over_parts(*parts, lineage, &items).await;
+            Ok(PartedRead::Parts { parts, signature }) => {
+                hand_over_parts(*parts, signature, lineage, &items).await;
                 break;
             }
         };
@@ -128,7 +131,12 @@ async fn read(
 
 /// Hands over the rest, each part and the commit, reading each only once the poller took
 /// the item before (so that at most two parts are held); stops when the poller stops taking.
-async fn hand_over_parts(mut parts: FullReadParts<'_>, lineage: bool, items: &mpsc::Sender<Item>) {
+async fn hand_over_parts(
+    mut parts: FullReadParts<'_>,
+    signature: CatalogSignature,
+    lineage: bool,
+    items: &mpsc::Sender<Item>,
+) {
     let Ok(permit) = items.reserve().await else {
         return;
     };
@@ -148,7 +156,7 @@ async fn hand_over_parts(mut parts: FullReadParts<'_>, lineage: bool, items: &mp
         resolver,
         parts: parts.parts_left(),
     };
-    permit.send(Item::Rest(rest));
+    permit.send(Item::Rest { rest, signature });
     loop {
         let Ok(permit) = items.reserve().await else {
             return;
@@ -160,7 +168,7 @@ async fn hand_over_parts(mut parts: FullReadParts<'_>, lineage: bool, items: &mp
             }
             Ok(None) => {
                 return permit.send(match parts.commit().await {
-                    Ok(signature) => Item::Committed(signature),
+                    Ok(()) => Item::Committed,
                     Err(e) => Item::Failed(e),
                 });
             }

@@ -87,7 +87,7 @@ struct Targeted {
 enum FullRead {
     Read(CatalogRead),
     /// Read in parts, each sent as it was read.
-    Parts(Result<Sent, super::CaptureError>),
+    Parts(Result<Sent, super::CaptureError>, CatalogSignature),
     Failed(PgError),
 }
 
@@ -305,7 +305,13 @@ impl CatalogPollSource {
                     }
                 },
                 None => match self.read_full(sink, store, mode).await? {
-                    Some(sent) => sent,
+                    Some((sent, signature)) => {
+                        if let Sent::Report(_) = sent {
+                            self.signature = Some(signature);
+                            self.diff_options.full = false;
+                        }
+                        sent
+                    }
                     None => {
                         return Ok(PollReport {
                             database: self.database().to_owned(),
@@ -330,14 +336,14 @@ impl CatalogPollSource {
     }
 
     /// Reads the whole catalog (in parts when it is large, see `parts`), diffs it, sends the
-    /// changes and remembers them, and once all is sent the read's signature (see
-    /// [`CatalogPollSource::full_read_sent`]). `None` when the signature is unchanged.
+    /// changes and remembers them; with the read's signature. `None` when the signature is
+    /// unchanged.
     async fn read_full<S: Sink>(
         &mut self,
         sink: &mut S,
         store: &CheckpointStore,
         mode: CaptureMode,
-    ) -> Result<Option<Sent>, super::CaptureError> {
+    ) -> Result<Option<(Sent, CatalogSignature)>, super::CaptureError> {
         let label = self.target.to_string();
         let client = self.take_client().await?;
         // Names sent ahead of a crash are checked against every head and the whole catalog
@@ -362,8 +368,9 @@ impl CatalogPollSource {
         );
         let read_or_sent = match read.next().await {
             Some(full_read::Item::Read(r)) => FullRead::Read(r),
-            Some(full_read::Item::Rest(rest)) => {
-                FullRead::Parts(self.send_parts(sink, store, mode, rest, &mut read).await)
+            Some(full_read::Item::Rest { rest, signature }) => {
+                let sent = self.send_parts(sink, store, mode, rest, &mut read).await;
+                FullRead::Parts(sent, signature)
             }
             Some(full_read::Item::Failed(e)) => FullRead::Failed(e),
             Some(other) => unreachable!("a full read began with {other:?}"),
@@ -377,7 +384,7 @@ impl CatalogPollSource {
         let read = read_or_sent;
         let (snapshot, signature) = match read {
             FullRead::Failed(e) => return Err(e.into()),
-            FullRead::Parts(sent) => return Ok(Some(sent?)),
+            FullRead::Parts(sent, signature) => return Ok(Some((sent?, signature))),
             FullRead::Read(CatalogRead::Changed {
                 snapshot,
                 signature,
@@ -396,17 +403,7 @@ impl CatalogPollSource {
         let sent = self
             .diff_send(sink, store, mode, snapshot, Coverage::Whole)
             .await?;
-        if let Sent::Report(_) = sent {
-            self.full_read_sent(signature);
-        }
-        Ok(Some(sent))
-    }
-
-    /// A full read was sent whole: the next poll compares the catalog with its signature, and
-    /// a full diff asked for is done.
-    fn full_read_sent(&mut self, signature: CatalogSignature) {
-        self.signature = Some(signature);
-        self.diff_options.full = false;
+        Ok(Some((sent, signature)))
     }
 
     /// Diffs `snapshot` against the emitted state, sends the changes and remembers them.

@@ -51,10 +51,10 @@ impl CatalogPollSource {
             waits => return Ok(waits),
         };
         let mut parts = 0;
-        let signature = loop {
+        loop {
             let (mut part, last) = match read.next().await {
                 Some(full_read::Item::Part { part, last }) => (part, last),
-                Some(full_read::Item::Committed(signature)) => break signature,
+                Some(full_read::Item::Committed) => break,
                 Some(full_read::Item::Failed(e)) => return Err(e.into()),
                 Some(other) => unreachable!("a full read in parts handed over {other:?}"),
                 None => return Err(full_read::ended(&self.target.to_string()).into()),
@@ -84,9 +84,8 @@ impl CatalogPollSource {
                 }
                 waits => return Ok(waits),
             }
-        };
+        }
         total.lineage_changes = self.send_lineage(sink, store, &source, lineage).await?;
-        self.full_read_sent(signature);
         Ok(Sent::Report(PollReport {
             unchanged: false,
             targeted: false,
