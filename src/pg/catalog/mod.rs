@@ -446,9 +446,10 @@ struct Reader<'a> {
     /// every part of a full read in parts); `None` reads those of the columns read.
     lookup: Option<&'a rows::ColumnLookup>,
     /// The relations that have user triggers, when they were read already (once for every
-    /// part of a full read in parts): a part none of whose relations has one skips the trigger
-    /// query, which scans every trigger, the internal ones of each foreign key included
-    /// (400,000 at 100,000 tables: 25 ms a part for nothing). `None` always queries.
+    /// part of a full read in parts): a part none of whose described relations (its own, not
+    /// its context: see [`Only::context`]) has one skips the trigger query, which scans every
+    /// trigger, the internal ones of each foreign key included (400,000 at 100,000 tables:
+    /// 25 ms a part for nothing). `None` always queries.
     triggered: Option<&'a HashSet<u32>>,
 }
 
@@ -1017,7 +1018,9 @@ impl Reader<'_> {
         })
         .await?;
         let triggers = match (self.triggered, oids) {
-            (Some(triggered), Some(oids)) => oids.iter().any(|o| triggered.contains(o)),
+            (Some(triggered), Some(oids)) => oids
+                .iter()
+                .any(|o| triggered.contains(o) && self.described(*o)),
             _ => true,
         };
         if triggers {
