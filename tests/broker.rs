@@ -3,7 +3,7 @@
 //! that refuses records for good.
 
 use crate::common::{TestEnv, capture_with, read_topic, summary};
-use pgmeta::testkit::{Broker, free_port};
+use pgmeta::testkit::{Broker, Service, free_port};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -27,6 +27,36 @@ fn capture_cmd(env: &TestEnv, brokers: &str, startup_timeout: &str) -> Command {
         .arg(env.state.path())
         .args(["snapshot", "--once"]);
     c
+}
+
+/// SIGTERM while the capture waits for brokers that are not there: it exits at once, with
+/// success (nothing was read or sent), instead of waiting out `kafka.startup_timeout`.
+#[tokio::test]
+async fn sigterm_while_waiting_for_the_broker_exits_at_once() {
+    let env = TestEnv::new("stop_before_broker").await;
+    let args: Vec<String> = capture_cmd(&env, &format!("127.0.0.1:{}", free_port()), "300s")
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut capture = Service::start("pgmeta-capture", &args, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !capture.log().contains("kafka unreachable, retrying") {
+        assert!(
+            Instant::now() < deadline,
+            "no retry logged; log:\n{}",
+            capture.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Without the shutdown taken into account it would retry for 300 s: `terminate` gives up
+    // after 20 s and returns None.
+    let status = capture.terminate(Duration::from_secs(20));
+    let log = capture.log();
+    assert_eq!(status.map(|s| s.success()), Some(true), "log:\n{log}");
+    assert!(
+        log.contains("shut down before Kafka was reached"),
+        "log:\n{log}"
+    );
 }
 
 #[tokio::test]

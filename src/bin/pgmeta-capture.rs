@@ -371,12 +371,19 @@ async fn run(command: Command, mut config: CaptureConfig, target: PgTarget) -> R
         config.kafka.transactional_id =
             Some(format!("pgmeta-capture.{}.{database}", config.service_name));
     }
+    let mut stopped = shutdown.clone();
     let sink = match config.output.kind {
-        OutputKind::Kafka => AnySink::Kafka(Box::new(
-            KafkaSink::connect(&config.kafka)
-                .await
-                .map_err(|e| e.to_string())?,
-        )),
+        // Waiting for the brokers (up to `kafka.startup_timeout`) gives way to SIGTERM: a
+        // service manager stopping a capture that never reached Kafka gets a prompt exit.
+        OutputKind::Kafka => tokio::select! {
+            sink = KafkaSink::connect(&config.kafka) => {
+                AnySink::Kafka(Box::new(sink.map_err(|e| e.to_string())?))
+            }
+            () = stopped.wait() => {
+                tracing::info!(brokers = %config.kafka.brokers, "shut down before Kafka was reached; nothing was read or sent");
+                return Ok(());
+            }
+        },
         OutputKind::Jsonl => AnySink::Jsonl(JsonlSink::new(config.output.path.clone())),
     };
     let full = matches!(command, Command::Snapshot { full: true, .. });
