@@ -9,7 +9,8 @@
 //!   with no transaction ended since the last poll and after writes elsewhere (then the DDL
 //!   event trigger's markers are read: see `pg::catalog::signature`), and the catalogs'
 //!   fingerprint that a poll without the trigger compares instead,
-//! - the idle RSS of `pgmeta-capture run` (usage on) once its restart read is done,
+//! - the idle RSS of `pgmeta-capture run` (usage on) once its restart read is done, with
+//!   jemalloc's own account of its part (the `pgmeta_capture_allocator_*_bytes` metrics),
 //! - DDL COMMIT to event on Kafka through the replication path on this catalog (20 CREATE
 //!   TABLEs one by one: p50, p99, max; 10 ALTER TABLEs of tables inside chains of FKs), under
 //!   100 CREATE TABLEs per second for 10 s (p99, and
@@ -192,6 +193,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         idle.anonymous,
         idle.file
     );
+    println!(
+        "  of which jemalloc:             {:>8.1} MB resident (allocated {:.1} MB in {:.1} MB of active pages, metadata {:.1} MB)",
+        idle.resident, idle.allocated, idle.active, idle.metadata
+    );
     drop(broker);
     brokers_compared(&cluster).await?;
     Ok(())
@@ -250,8 +255,11 @@ async fn idle_rss(
         .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .await?;
     let log = tempfile::NamedTempFile::new()?;
+    let metrics = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_pgmeta-capture"))
         .args([
+            "--metrics-listen",
+            &metrics,
             "--url",
             &cluster.url("bench"),
             "--service-name",
@@ -285,10 +293,25 @@ async fn idle_rss(
     }
     tokio::time::sleep(Duration::from_secs(15)).await;
     let mb = |line| status_kb(child.id(), line).unwrap_or(0) as f64 / 1024.0;
+    let scrape = reqwest::get(format!("http://{metrics}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let allocator = |stat: &str| {
+        let name = format!("pgmeta_capture_allocator_{stat}_bytes ");
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(&name)?.parse::<f64>().ok())
+            .map_or(f64::NAN, |bytes| bytes / 1024.0 / 1024.0)
+    };
     let rss = IdleRss {
         total: mb("VmRSS:"),
         anonymous: mb("RssAnon:"),
         file: mb("RssFile:"),
+        allocated: allocator("allocated"),
+        active: allocator("active"),
+        metadata: allocator("metadata"),
+        resident: allocator("resident"),
     };
     child.kill()?;
     child.wait()?;
@@ -302,6 +325,12 @@ struct IdleRss {
     anonymous: f64,
     /// Mapped files: the binary's code and data pages it ran.
     file: f64,
+    /// jemalloc's counters (`pgmeta_capture_allocator_*_bytes`): live allocations, the pages
+    /// holding them, its bookkeeping, and its resident pages (free ones not yet returned too).
+    allocated: f64,
+    active: f64,
+    metadata: f64,
+    resident: f64,
 }
 
 /// DDL COMMIT to the event read from Kafka, through the event trigger and the replication

@@ -29,6 +29,25 @@ async fn wait_status(what: &str, port: u16, want: u16, service: &Service) -> Str
     }
 }
 
+/// The value of an unlabelled gauge in a scrape.
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the scrape:\n{metrics}"))
+}
+
+/// jemalloc's counters, as the binaries run on it: what is allocated lies in active pages,
+/// which are resident.
+fn assert_allocator_counted(metrics: &str, prefix: &str) {
+    let stat = |s: &str| gauge(metrics, &format!("{prefix}allocator_{s}_bytes"));
+    let (allocated, active, resident) = (stat("allocated"), stat("active"), stat("resident"));
+    assert!(
+        0.0 < allocated && allocated <= active && active <= resident && stat("metadata") > 0.0,
+        "{prefix} allocator: allocated {allocated}, active {active}, resident {resident}"
+    );
+}
+
 async fn scrape(port: u16) -> String {
     reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
@@ -109,6 +128,7 @@ async fn readyz_follows_postgres_the_broker_and_the_server() {
             && metrics.contains("pgmeta_capture_kafka_broker_rtt_seconds{"),
         "the producer's statistics are exported:\n{metrics}"
     );
+    assert_allocator_counted(&metrics, "pgmeta_capture_");
     // Refused connections never reach the server (no SQLSTATE); the session that was open
     // when the server stopped ends with one (57P01, admin_shutdown) or as a lost connection.
     let postgres_errors: Vec<&str> = metrics
@@ -148,6 +168,7 @@ async fn readyz_follows_postgres_the_broker_and_the_server() {
         metrics.contains(r#"pgmeta_apply_kafka_queue_messages{client="metadata"}"#),
         "the consumers' statistics are exported:\n{metrics}"
     );
+    assert_allocator_counted(&metrics, "pgmeta_apply_");
     assert!(
         metrics.lines().any(|l| {
             l.starts_with("pgmeta_apply_errors_total{")

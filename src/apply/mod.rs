@@ -56,6 +56,8 @@ pub struct ApplyMetrics {
     pub parked: IntGaugeVec,
     /// From the Kafka clients' statistics.
     pub kafka: crate::kafka::KafkaMetrics,
+    /// jemalloc's counters, read at each scrape.
+    allocator: crate::memory::AllocatorMetrics,
     /// Events written to the dead-letter topic, by `stream` and `cause` (`http_409`,
     /// `network`, `request`, `malformed_event`, `not_an_event`, `missing_entity`).
     pub dead_letters: IntCounterVec,
@@ -170,8 +172,10 @@ static METRICS: LazyLock<ApplyMetrics> = LazyLock::new(|| {
         errors.with_label_values(&[error_type, "none"]);
     }
     let kafka = crate::kafka::KafkaMetrics::register("pgmeta_apply_", &registry);
+    let allocator = crate::memory::AllocatorMetrics::register("pgmeta_apply_", &registry);
     ApplyMetrics {
         kafka,
+        allocator,
         registry,
         events,
         retries,
@@ -191,6 +195,7 @@ pub fn metrics() -> &'static ApplyMetrics {
 
 impl ApplyMetrics {
     pub fn render(&self) -> String {
+        self.allocator.update();
         crate::telemetry::render(&self.registry)
     }
 }

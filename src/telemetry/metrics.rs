@@ -51,6 +51,8 @@ pub struct Metrics {
     pub catalog_reads: IntCounterVec,
     /// From the Kafka clients' statistics.
     pub kafka: crate::kafka::KafkaMetrics,
+    /// jemalloc's counters, read at each scrape.
+    allocator: crate::memory::AllocatorMetrics,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -196,8 +198,10 @@ impl Metrics {
             registry.register(c).expect("metric names are unique");
         }
         let kafka = crate::kafka::KafkaMetrics::register("pgmeta_capture_", &registry);
+        let allocator = crate::memory::AllocatorMetrics::register("pgmeta_capture_", &registry);
         Metrics {
             kafka,
+            allocator,
             registry,
             events,
             polls,
@@ -261,6 +265,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.allocator.update();
         render(&self.registry)
     }
 }
