@@ -26,7 +26,7 @@ pub fn purge_in_background() {
 /// jemalloc's own account of the memory it holds (its `stats.*` counters), which an RSS alone
 /// does not split: what the process uses (`allocated`), the pages that holds (`active`),
 /// jemalloc's bookkeeping (`metadata`), and what is resident or mapped but free. Read again at
-/// each scrape. All zero in a binary that does not run on jemalloc.
+/// each scrape. Near zero in a binary that does not run on jemalloc (the binaries do).
 #[derive(Debug)]
 pub struct AllocatorMetrics {
     gauges: Vec<(AllocatorStat, IntGauge)>,
@@ -66,7 +66,7 @@ impl AllocatorStat {
             ),
             AllocatorStat::Metadata => (
                 "allocator_metadata_bytes",
-                "Bytes of the allocator's own bookkeeping, kept for the process's life (jemalloc stats.metadata)",
+                "Bytes of the allocator's own bookkeeping, most of it never returned (jemalloc stats.metadata)",
             ),
             AllocatorStat::Resident => (
                 "allocator_resident_bytes",
@@ -74,7 +74,7 @@ impl AllocatorStat {
             ),
             AllocatorStat::Mapped => (
                 "allocator_mapped_bytes",
-                "Bytes the allocator has mapped for its active pages (jemalloc stats.mapped)",
+                "Bytes in the extents the allocator has mapped, free ones included (jemalloc stats.mapped)",
             ),
             AllocatorStat::Retained => (
                 "allocator_retained_bytes",
