@@ -24,7 +24,7 @@
 //! form a cycle either):
 //!
 //! ```text
-//! apply        ─► codec config error_chain event kafka lineage model openmetadata pg registry shutdown sink telemetry
+//! apply        ─► codec config error_chain event kafka lineage memory model openmetadata pg registry shutdown sink telemetry
 //! capture      ─► apply checkpoint config diff event lineage pg shutdown sink source
 //! checkpoint   ─► diff model
 //! cli          ─► config memory telemetry
@@ -46,7 +46,7 @@
 //! shutdown     ─►
 //! sink         ─► codec config event kafka registry telemetry
 //! source       ─► checkpoint config diff event lineage model pg registry schema_change shutdown sink telemetry usage
-//! telemetry    ─► event kafka shutdown
+//! telemetry    ─► event kafka memory shutdown
 //! testkit      ─► capture codec config event model pg shutdown sink
 //! usage        ─► event
 //! ```
