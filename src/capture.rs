@@ -32,6 +32,8 @@ pub struct Capture<S> {
     /// `schema_changes.protected`, parsed.
     protected: Arc<Vec<ProtectedObject>>,
     usage_sources: Vec<UsageSource>,
+    /// Handed to each catalog source: stops a full read in parts between two parts.
+    shutdown: Option<Shutdown>,
 }
 
 /// The outcome of one pass over every database.
@@ -141,7 +143,15 @@ impl<S: Sink> Capture<S> {
             lineage: config.lineage.enabled,
             usage_sources: Vec::new(),
             protected: Arc::new(protected(config)?),
+            shutdown: None,
         })
+    }
+
+    /// A full read in parts stops between two parts once `shutdown` is triggered (each part
+    /// sent is saved; the next read reads the rest), rather than after the whole catalog.
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
     }
 
     pub fn sink(&self) -> &S {
@@ -181,13 +191,16 @@ impl<S: Sink> Capture<S> {
             } else {
                 None
             };
-            self.sources.push(CatalogPollSource::new(
-                target.clone(),
-                self.scope.clone(),
-                self.diff_options,
-                lineage,
-                self.protected.clone(),
-            ));
+            self.sources.push(
+                CatalogPollSource::new(
+                    target.clone(),
+                    self.scope.clone(),
+                    self.diff_options,
+                    lineage,
+                    self.protected.clone(),
+                )
+                .with_shutdown(self.shutdown.clone()),
+            );
             if self.usage.is_some() {
                 let query_lineage = if self.lineage {
                     Some(

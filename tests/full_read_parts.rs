@@ -4,11 +4,14 @@
 //! and routines reading relations of other parts) send exactly what the whole read sends:
 //! the first snapshot, then the changes of DDL that drops, renames, moves and creates across
 //! parts; a schema comes before its tables and a parent before its partitions; and nothing
-//! is left for another read.
+//! is left for another read. A shutdown between two parts stops the read there, and the next
+//! start sends the rest: nothing twice, nothing missed.
 
 use crate::common::TestEnv;
 use pgmeta::capture::Capture;
-use pgmeta::sink::JsonlSink;
+use pgmeta::event::Outbound;
+use pgmeta::shutdown::ShutdownTrigger;
+use pgmeta::sink::{JsonlSink, Sink, SinkError};
 use std::path::PathBuf;
 
 const EXTRA: &str = "
@@ -44,15 +47,38 @@ fn jsonl_capture(
     part_relations: usize,
 ) -> (Capture<JsonlSink>, PathBuf) {
     let out = env.state.path().join(format!("{name}.jsonl"));
+    (
+        capture_into(env, name, part_relations, JsonlSink::new(Some(out.clone()))),
+        out,
+    )
+}
+
+fn capture_into<S: Sink>(env: &TestEnv, name: &str, part_relations: usize, sink: S) -> Capture<S> {
     let mut config = env.config();
     config.state.dir = env.state.path().join(name);
     std::fs::create_dir_all(&config.state.dir).expect("state dir");
-    config.output.path = Some(out.clone());
     config.source.read_part_relations = part_relations;
     let target = pgmeta::pg::PgTarget::resolve(&config.source, &|_| None).expect("target");
-    let capture =
-        Capture::new(&config, target, JsonlSink::new(Some(out.clone())), false).expect("capture");
-    (capture, out)
+    Capture::new(&config, target, sink, false).expect("capture")
+}
+
+/// Writes to a JSON lines file, and triggers the shutdown once it wrote `sends` batches: a
+/// SIGTERM arriving while a given part is sent.
+struct ShutdownAfter {
+    file: JsonlSink,
+    sends: usize,
+    trigger: ShutdownTrigger,
+}
+
+impl Sink for ShutdownAfter {
+    async fn send(&mut self, batch: &[Outbound]) -> Result<(), SinkError> {
+        self.file.send(batch).await?;
+        self.sends = self.sends.saturating_sub(1);
+        if self.sends == 0 {
+            self.trigger.trigger();
+        }
+        Ok(())
+    }
 }
 
 /// The records of `out` after the first `from` lines, each without what differs between
@@ -86,6 +112,17 @@ fn sorted(records: &[serde_json::Value]) -> Vec<String> {
     out
 }
 
+/// The read in parts sent the records the whole read sent (in any order), each once.
+fn assert_same_records(step: &str, whole: &[serde_json::Value], parted: &[serde_json::Value]) {
+    let (w_sorted, p_sorted) = (sorted(whole), sorted(parted));
+    let only_whole: Vec<&String> = w_sorted.iter().filter(|r| !p_sorted.contains(r)).collect();
+    let only_parts: Vec<&String> = p_sorted.iter().filter(|r| !w_sorted.contains(r)).collect();
+    assert!(
+        w_sorted == p_sorted,
+        "{step}: the read in parts sent other records\nonly whole: {only_whole:#?}\nonly in parts: {only_parts:#?}"
+    );
+}
+
 /// One poll of each capture: the parted one read in parts, and both sent the same records.
 async fn poll_both(
     whole: &mut (Capture<JsonlSink>, PathBuf),
@@ -106,13 +143,7 @@ async fn poll_both(
     let (w_records, p_records) = (records(&whole.1, seen.0), records(&parted.1, seen.1));
     *seen = (seen.0 + w_records.len(), seen.1 + p_records.len());
     assert!(!w_records.is_empty(), "{step}: nothing sent");
-    let (w_sorted, p_sorted) = (sorted(&w_records), sorted(&p_records));
-    let only_whole: Vec<&String> = w_sorted.iter().filter(|r| !p_sorted.contains(r)).collect();
-    let only_parts: Vec<&String> = p_sorted.iter().filter(|r| !w_sorted.contains(r)).collect();
-    assert!(
-        w_sorted == p_sorted,
-        "{step}: the read in parts sent other records\nonly whole: {only_whole:#?}\nonly in parts: {only_parts:#?}"
-    );
+    assert_same_records(step, &w_records, &p_records);
     p_records
 }
 
@@ -165,5 +196,54 @@ async fn a_full_read_in_parts_sends_what_the_whole_read_sends() {
         again.reports[0].unchanged,
         "the poll after a read in parts read the catalog again: {:?}",
         again.reports[0]
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_between_two_parts_stops_the_read_and_the_next_start_sends_the_rest() {
+    let env = TestEnv::new("parts_stop").await;
+    env.sql(&crate::torture::torture_sql(env.cluster.major_version()))
+        .await;
+    env.sql(EXTRA).await;
+    let mut whole = jsonl_capture(&env, "whole", usize::MAX);
+    let w = whole.0.poll_once().await;
+    assert!(w.errors.is_empty(), "whole: {:?}", w.errors);
+
+    // The shutdown comes while the first part is sent (the rest of the catalog was the first
+    // batch): that part is finished and saved, the read stops before the second.
+    let out = env.state.path().join("parted.jsonl");
+    let (trigger, shutdown) = pgmeta::shutdown::channel();
+    let sink = ShutdownAfter {
+        file: JsonlSink::new(Some(out.clone())),
+        sends: 2,
+        trigger,
+    };
+    let mut stopped = capture_into(&env, "parted", 3, sink).with_shutdown(shutdown);
+    let cycle = stopped.poll_once().await;
+    assert!(cycle.errors.is_empty(), "stopped: {:?}", cycle.errors);
+    let report = &cycle.reports[0];
+    assert!(
+        report.stopped && report.parts == 1,
+        "not stopped after the first part: {report:?}"
+    );
+    let sent_before = records(&out, 0).len();
+    drop(stopped);
+
+    let mut resumed = jsonl_capture(&env, "parted", 3);
+    let cycle = resumed.0.poll_once().await;
+    assert!(cycle.errors.is_empty(), "resumed: {:?}", cycle.errors);
+    assert!(
+        !cycle.reports[0].stopped && cycle.reports[0].parts > 1,
+        "the resumed read: {:?}",
+        cycle.reports[0]
+    );
+    assert!(
+        records(&out, sent_before).len() < records(&whole.1, 0).len(),
+        "the resumed read sent everything again"
+    );
+    assert_same_records(
+        "stopped and resumed",
+        &records(&whole.1, 0),
+        &records(&out, 0),
     );
 }

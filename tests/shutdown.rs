@@ -1,6 +1,6 @@
-//! SIGTERM during the first snapshot of a 10,000-table database: pgmeta-capture finishes the
-//! batch in flight, saves its progress and exits 0 within 10 s; a restart then emits nothing
-//! twice and misses nothing.
+//! SIGTERM during the first snapshot of a 10,000-table database (read in two parts):
+//! pgmeta-capture finishes the part in flight, saves its progress, stops before the next part
+//! and exits 0 within 10 s; a restart then emits nothing twice and misses nothing.
 
 use crate::common::TestEnv;
 use pgmeta::testkit::Service;
@@ -76,6 +76,11 @@ async fn sigterm_during_a_large_snapshot_exits_soon_and_resumes_exactly() {
     assert!(
         took <= Duration::from_secs(10),
         "SIGTERM took {took:?}; log:\n{}",
+        capture.log()
+    );
+    assert!(
+        capture.log().contains("shutting down between two parts"),
+        "the snapshot did not stop between its parts; log:\n{}",
         capture.log()
     );
 

@@ -387,7 +387,9 @@ async fn run(command: Command, mut config: CaptureConfig, target: PgTarget) -> R
         OutputKind::Jsonl => AnySink::Jsonl(JsonlSink::new(config.output.path.clone())),
     };
     let full = matches!(command, Command::Snapshot { full: true, .. });
-    let mut capture = Capture::new(&config, target, sink, full).map_err(|e| e.to_string())?;
+    let mut capture = Capture::new(&config, target, sink, full)
+        .map_err(|e| e.to_string())?
+        .with_shutdown(shutdown.clone());
     tracing::info!(service = %config.service_name, interval = ?config.poll.interval, "capture starting");
     match command {
         Command::Snapshot { once: true, .. } => {
@@ -396,7 +398,11 @@ async fn run(command: Command, mut config: CaptureConfig, target: PgTarget) -> R
                 return Err(format!("database {database}: {error}"));
             }
             for r in cycle.reports {
-                tracing::info!(database = %r.database, changes = r.changes, records = r.records, "snapshot done");
+                if r.stopped {
+                    tracing::info!(database = %r.database, parts = r.parts, changes = r.changes, records = r.records, "snapshot stopped by the shutdown; the parts sent are saved and the next run sends the rest");
+                } else {
+                    tracing::info!(database = %r.database, changes = r.changes, records = r.records, "snapshot done");
+                }
             }
             Ok(())
         }

@@ -36,6 +36,7 @@ use crate::pg::catalog::{CatalogRead, CatalogScope, CatalogSignature, TargetedRe
 use crate::pg::ddl_trigger::{self, PRUNE_HORIZON};
 use crate::pg::touched::Touched;
 use crate::pg::{PgError, PgTarget};
+use crate::shutdown::Shutdown;
 use crate::sink::Sink;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -63,6 +64,9 @@ pub struct CatalogPollSource {
     /// A snapshot of a past check and when it was taken: the horizon up to which the DDL
     /// markers are pruned once it is old enough (see `pg::ddl_trigger::prune`).
     marker_horizon: Option<(Instant, String)>,
+    /// Checked between two parts of a full read in parts (see `parts`): a shutdown stops the
+    /// read there rather than after the whole catalog.
+    shutdown: Option<Shutdown>,
 }
 
 /// The state part holding the view and routine lineage edges sent.
@@ -75,6 +79,9 @@ enum Sent {
     /// can finish (a relation's name changed, which changes routine lineage; names sent ahead
     /// of a crash wait for their retraction).
     NeedsFullRead(&'static str),
+    /// A full read in parts stopped at a shutdown after the parts reported, each sent and
+    /// saved; the next read reads the whole catalog again.
+    Stopped(PollReport),
 }
 
 /// A targeted read's own (see `TargetedRead::Snapshot`).
@@ -121,6 +128,9 @@ pub struct PollReport {
     pub records: usize,
     /// Lineage edges created, updated or deleted.
     pub lineage_changes: usize,
+    /// A shutdown stopped the full read in parts between two parts: the parts counted were
+    /// sent and saved, the rest (and the catalog's lineage) waits for the next read.
+    pub stopped: bool,
 }
 
 impl CatalogPollSource {
@@ -141,7 +151,14 @@ impl CatalogPollSource {
             protected,
             routine_bodies: false,
             marker_horizon: None,
+            shutdown: None,
         }
+    }
+
+    /// Stops a full read in parts between two parts once `shutdown` is triggered.
+    pub fn with_shutdown(mut self, shutdown: Option<Shutdown>) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     pub fn database(&self) -> &str {
@@ -321,12 +338,13 @@ impl CatalogPollSource {
                             changes: 0,
                             records: 0,
                             lineage_changes: 0,
+                            stopped: false,
                         });
                     }
                 },
             };
             match sent {
-                Sent::Report(report) => return Ok(report),
+                Sent::Report(report) | Sent::Stopped(report) => return Ok(report),
                 Sent::NeedsFullRead(why) => {
                     tracing::debug!(database = %self.database(), why, "reading the whole catalog");
                     touched = None;
@@ -639,6 +657,7 @@ impl CatalogPollSource {
             changes: diff.changes.len(),
             records: metadata_records,
             lineage_changes: lineage_changes.len(),
+            stopped: false,
         }))
     }
 }

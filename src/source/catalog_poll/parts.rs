@@ -3,7 +3,8 @@
 //! saved first, then each part of the relations in turn, so a consumer still meets a schema
 //! before its tables and a parent before its partitions. Each part keeps the poll's
 //! invariant on its own (send, then save). The view and routine lineage of all parts is
-//! sent after the last one, when both ends of every edge were sent.
+//! sent after the last one, when both ends of every edge were sent. A shutdown stops the read
+//! between two parts: what was sent is saved, and the next read begins again.
 
 use super::full_read::{self, FullReadTask};
 use super::{CatalogPollSource, Coverage, PollReport, Sent, in_flight};
@@ -52,6 +53,15 @@ impl CatalogPollSource {
         };
         let mut parts = 0;
         loop {
+            // Between two parts, each sent and saved: where a shutdown stops the read.
+            if self.shutdown.as_ref().is_some_and(|s| s.is_triggered()) {
+                tracing::info!(database = %database, parts_sent = parts, parts_left = parts_left - parts, "shutting down between two parts of the full read; the next read reads the rest");
+                return Ok(Sent::Stopped(PollReport {
+                    parts,
+                    stopped: true,
+                    ..total
+                }));
+            }
             let (mut part, last) = match read.next().await {
                 Some(full_read::Item::Part { part, last }) => (part, last),
                 Some(full_read::Item::Committed) => break,
