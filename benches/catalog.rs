@@ -298,10 +298,9 @@ async fn idle_rss(
         .text()
         .await?;
     let allocator = |stat: &str| {
-        let name = format!("pgmeta_capture_allocator_{stat}_bytes ");
-        scrape
-            .lines()
-            .find_map(|l| l.strip_prefix(&name)?.parse::<f64>().ok())
+        let name = format!("pgmeta_capture_allocator_{stat}_bytes");
+        pgmeta::testkit::scrape::samples(&scrape, &name)
+            .next()
             .map_or(f64::NAN, |bytes| bytes / 1024.0 / 1024.0)
     };
     let rss = IdleRss {

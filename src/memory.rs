@@ -29,85 +29,60 @@ pub fn purge_in_background() {
 /// each scrape. Near zero in a binary that does not run on jemalloc (the binaries do).
 #[derive(Debug)]
 pub struct AllocatorMetrics {
-    gauges: Vec<(AllocatorStat, IntGauge)>,
+    gauges: Vec<(Reader, IntGauge)>,
 }
 
-/// One of jemalloc's `stats.*` counters.
-#[derive(Debug, Clone, Copy)]
-enum AllocatorStat {
-    Allocated,
-    Active,
-    Metadata,
-    Resident,
-    Mapped,
-    Retained,
-}
+/// Reads one of jemalloc's `stats.*` counters.
+type Reader = fn() -> Result<usize, tikv_jemalloc_ctl::Error>;
 
-impl AllocatorStat {
-    const ALL: [AllocatorStat; 6] = [
-        AllocatorStat::Allocated,
-        AllocatorStat::Active,
-        AllocatorStat::Metadata,
-        AllocatorStat::Resident,
-        AllocatorStat::Mapped,
-        AllocatorStat::Retained,
-    ];
-
-    /// The metric's name after the prefix, and its help.
-    fn describe(self) -> (&'static str, &'static str) {
-        match self {
-            AllocatorStat::Allocated => (
-                "allocator_allocated_bytes",
-                "Bytes the process has allocated and not freed (jemalloc stats.allocated)",
-            ),
-            AllocatorStat::Active => (
-                "allocator_active_bytes",
-                "Bytes in the allocator's pages that hold live allocations (jemalloc stats.active)",
-            ),
-            AllocatorStat::Metadata => (
-                "allocator_metadata_bytes",
-                "Bytes of the allocator's own bookkeeping, most of it never returned (jemalloc stats.metadata)",
-            ),
-            AllocatorStat::Resident => (
-                "allocator_resident_bytes",
-                "Bytes of the allocator's pages resident in memory, free ones not yet returned included (jemalloc stats.resident)",
-            ),
-            AllocatorStat::Mapped => (
-                "allocator_mapped_bytes",
-                "Bytes in the extents the allocator has mapped, free ones included (jemalloc stats.mapped)",
-            ),
-            AllocatorStat::Retained => (
-                "allocator_retained_bytes",
-                "Bytes of address space the allocator returned to the system but keeps reserved (jemalloc stats.retained)",
-            ),
-        }
-    }
-
-    fn read(self) -> Result<usize, tikv_jemalloc_ctl::Error> {
-        use tikv_jemalloc_ctl::stats;
-        match self {
-            AllocatorStat::Allocated => stats::allocated::read(),
-            AllocatorStat::Active => stats::active::read(),
-            AllocatorStat::Metadata => stats::metadata::read(),
-            AllocatorStat::Resident => stats::resident::read(),
-            AllocatorStat::Mapped => stats::mapped::read(),
-            AllocatorStat::Retained => stats::retained::read(),
-        }
-    }
-}
+/// Each counter: the metric's name after the prefix, its help, and how it is read.
+const ALLOCATOR_STATS: [(&str, &str, Reader); 6] = {
+    use tikv_jemalloc_ctl::stats;
+    [
+        (
+            "allocator_allocated_bytes",
+            "Bytes the process has allocated and not freed (jemalloc stats.allocated)",
+            stats::allocated::read,
+        ),
+        (
+            "allocator_active_bytes",
+            "Bytes in the allocator's pages that hold live allocations (jemalloc stats.active)",
+            stats::active::read,
+        ),
+        (
+            "allocator_metadata_bytes",
+            "Bytes of the allocator's own bookkeeping, most of it never returned (jemalloc stats.metadata)",
+            stats::metadata::read,
+        ),
+        (
+            "allocator_resident_bytes",
+            "Bytes of the allocator's pages resident in memory, free ones not yet returned included (jemalloc stats.resident)",
+            stats::resident::read,
+        ),
+        (
+            "allocator_mapped_bytes",
+            "Bytes in the extents the allocator has mapped, free ones included (jemalloc stats.mapped)",
+            stats::mapped::read,
+        ),
+        (
+            "allocator_retained_bytes",
+            "Bytes of address space the allocator returned to the system but keeps reserved (jemalloc stats.retained)",
+            stats::retained::read,
+        ),
+    ]
+};
 
 impl AllocatorMetrics {
     /// Registers `<prefix>allocator_*_bytes` in `registry`.
     pub fn register(prefix: &str, registry: &Registry) -> AllocatorMetrics {
-        let gauges = AllocatorStat::ALL
+        let gauges = ALLOCATOR_STATS
             .into_iter()
-            .map(|stat| {
-                let (name, help) = stat.describe();
+            .map(|(name, help, read)| {
                 let gauge = IntGauge::new(format!("{prefix}{name}"), help).expect("valid metric");
                 registry
                     .register(Box::new(gauge.clone()))
                     .expect("metric registered once");
-                (stat, gauge)
+                (read, gauge)
             })
             .collect();
         AllocatorMetrics { gauges }
@@ -119,8 +94,8 @@ impl AllocatorMetrics {
         if tikv_jemalloc_ctl::epoch::advance().is_err() {
             return;
         }
-        for (stat, gauge) in &self.gauges {
-            if let Ok(bytes) = stat.read() {
+        for (read, gauge) in &self.gauges {
+            if let Ok(bytes) = read() {
                 gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
             }
         }

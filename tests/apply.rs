@@ -147,10 +147,7 @@ impl Pipeline {
             return 0.0;
         };
         let text = r.text().await.unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        pgmeta::testkit::scrape::samples(&text, prefix).sum()
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

@@ -39,15 +39,9 @@ async fn sigterm_while_waiting_for_the_broker_exits_at_once() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let mut capture = Service::start("pgmeta-capture", &args, &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !capture.log().contains("kafka unreachable, retrying") {
-        assert!(
-            Instant::now() < deadline,
-            "no retry logged; log:\n{}",
-            capture.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    capture
+        .wait_for_log("kafka unreachable, retrying", Duration::from_secs(30))
+        .await;
     // Without the shutdown taken into account it would retry for 300 s: `terminate` gives up
     // after 20 s and returns None.
     let status = capture.terminate(Duration::from_secs(20));

@@ -112,15 +112,9 @@ async fn killed_anywhere_the_catalog_converges_to_the_source() {
         .await;
     let dir = tempfile::tempdir().expect("dir");
     let mut capture = start_capture(&p, dir.path());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !capture.log().contains("catalog poll emitted changes") {
-        assert!(
-            Instant::now() < deadline,
-            "no first snapshot; capture log:\n{}",
-            capture.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    capture
+        .wait_for_log("catalog poll emitted changes", Duration::from_secs(60))
+        .await;
     // pgmeta-apply with its production wait for a missing entity (300 s): killed over and
     // over, its metadata lane can fall far behind its lineage lane.
     let args = p.apply_args_waiting(&format!("{}-apply", p.env.db), 300);

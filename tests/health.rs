@@ -31,9 +31,8 @@ async fn wait_status(what: &str, port: u16, want: u16, service: &Service) -> Str
 
 /// The value of an unlabelled gauge in a scrape.
 fn gauge(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    pgmeta::testkit::scrape::samples(metrics, name)
+        .next()
         .unwrap_or_else(|| panic!("no {name} in the scrape:\n{metrics}"))
 }
 

@@ -593,10 +593,7 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
 }
 
 fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    pgmeta::testkit::scrape::samples(body, name).next()
 }
 
 #[tokio::test]
@@ -806,18 +803,17 @@ async fn a_second_instance_waits_for_the_slot_and_takes_it_over() {
         jsonl_fqns(&out_a).contains(&base)
     })
     .await;
-    wait_until("the first instance's stream", || {
-        first.log().contains("replication stream started")
-    })
-    .await;
+    first
+        .wait_for_log("replication stream started", Duration::from_secs(30))
+        .await;
 
     let mut second = replicating_service(&env, dir_b.path(), &out_b, "");
-    wait_until("the second instance to wait", || {
-        second
-            .log()
-            .contains("replication slot is held by another session")
-    })
-    .await;
+    second
+        .wait_for_log(
+            "replication slot is held by another session",
+            Duration::from_secs(30),
+        )
+        .await;
     env.sql("CREATE TABLE while_held (id int)").await;
     let while_held = format!("svc.{}.public.while_held", env.db);
     wait_until("the holder's event", || {
@@ -839,16 +835,15 @@ async fn a_second_instance_waits_for_the_slot_and_takes_it_over() {
 
     // The holder dies; the waiting instance takes the slot and streams.
     first.kill();
-    wait_until("the takeover", || {
-        second
-            .log()
-            .contains("replication slot released; taking it over")
-    })
-    .await;
-    wait_until("the second instance's stream", || {
-        second.log().contains("replication stream started")
-    })
-    .await;
+    second
+        .wait_for_log(
+            "replication slot released; taking it over",
+            Duration::from_secs(30),
+        )
+        .await;
+    second
+        .wait_for_log("replication stream started", Duration::from_secs(30))
+        .await;
     env.sql("CREATE TABLE after_takeover (id int)").await;
     let after = format!("svc.{}.public.after_takeover", env.db);
     wait_until("a DDL through the new holder", || {
@@ -860,16 +855,15 @@ async fn a_second_instance_waits_for_the_slot_and_takes_it_over() {
     let dir_c = tempfile::tempdir().expect("dir");
     let out_c = dir_c.path().join("c.jsonl");
     let third = replicating_service(&env, dir_c.path(), &out_c, "slot_takeover_after = \"1s\"");
-    wait_until("the forced takeover", || {
-        third
-            .log()
-            .contains("ended the session holding the replication slot")
-    })
-    .await;
-    wait_until("the third instance's stream", || {
-        third.log().contains("replication stream started")
-    })
-    .await;
+    third
+        .wait_for_log(
+            "ended the session holding the replication slot",
+            Duration::from_secs(30),
+        )
+        .await;
+    third
+        .wait_for_log("replication stream started", Duration::from_secs(30))
+        .await;
     env.sql("CREATE TABLE after_forced (id int)").await;
     let forced = format!("svc.{}.public.after_forced", env.db);
     wait_until("a DDL through the third holder", || {

@@ -55,15 +55,9 @@ async fn sigterm_during_a_large_snapshot_exits_soon_and_resumes_exactly() {
     ];
     let mut capture = Service::start("pgmeta-capture", &args(false), &envs);
     // SIGTERM once the catalog has been read, while the snapshot is being diffed and sent.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !capture.log().contains("catalog read") {
-        assert!(
-            Instant::now() < deadline,
-            "no catalog read; log:\n{}",
-            capture.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    capture
+        .wait_for_log("catalog read", Duration::from_secs(120))
+        .await;
     let signalled = Instant::now();
     let status = capture.terminate(Duration::from_secs(30));
     let took = signalled.elapsed();

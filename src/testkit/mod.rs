@@ -11,6 +11,7 @@ mod cluster;
 mod process;
 mod registry;
 mod replication;
+pub mod scrape;
 mod skip;
 mod topic;
 

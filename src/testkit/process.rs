@@ -75,6 +75,21 @@ impl Service {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
+    /// Waits until the process's output contains `needle`; fails the test with its output
+    /// after `timeout`.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not log {needle:?} within {timeout:?}; its log:\n{}",
+                self.name,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
