@@ -795,7 +795,7 @@ impl Reader<'_> {
         }
         for t in tables.values_mut() {
             t.columns.sort_by_key(|c| c.attnum);
-            // Growth slack of 200,000 columns is tens of megabytes.
+            // The room of dropped columns (see `rows::relation`).
             t.columns.shrink_to_fit();
         }
         let column_name =

@@ -279,7 +279,7 @@ pub(super) fn relations(oids: Option<&[u32]>) -> String {
                JOIN pg_catalog.pg_namespace hn ON hn.oid = hc.relnamespace
                WHERE h.inhrelid = c.oid ORDER BY h.inhseqno) END,
        CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,
-       c.relrowsecurity, c.relforcerowsecurity
+       c.relrowsecurity, c.relforcerowsecurity, c.relnatts
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description d

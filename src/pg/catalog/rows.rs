@@ -173,6 +173,10 @@ pub(super) fn relation(row: &Row) -> Result<(u32, Table), PgError> {
     };
     let reltuples: f64 = get(row, 7, q)?;
     let bytes: i64 = get(row, 8, q)?;
+    // The columns' room, made once: `relnatts` counts them (dropped ones too). Grown a push
+    // at a time, 2 million columns took 1.6 times their size until trimmed, and a part's
+    // peak with them.
+    let attributes: i16 = get(row, 20, q)?;
     Ok((
         oid,
         Table {
@@ -188,7 +192,7 @@ pub(super) fn relation(row: &Row) -> Result<(u32, Table), PgError> {
                 && !(reltuples == 0.0 && bytes == 0))
                 .then_some(reltuples),
             size_bytes: (table_type != TableType::View).then_some(bytes),
-            columns: Vec::new(),
+            columns: Vec::with_capacity(usize::try_from(attributes).unwrap_or(0)),
             constraints: Vec::new(),
             indexes: Vec::new(),
             view_definition,
