@@ -8,6 +8,7 @@
 //! start sends the rest: nothing twice, nothing missed.
 
 use crate::common::TestEnv;
+use crate::common::jsonl::{assert_same_records, records};
 use pgmeta::capture::Capture;
 use pgmeta::event::Outbound;
 use pgmeta::shutdown::ShutdownTrigger;
@@ -79,48 +80,6 @@ impl Sink for ShutdownAfter {
         }
         Ok(())
     }
-}
-
-/// The records of `out` after the first `from` lines, each without what differs between
-/// two captures of the same catalog (event ids, which follow the capture epoch; times;
-/// capture epochs).
-fn records(out: &PathBuf, from: usize) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .skip(from)
-        .map(|line| {
-            let mut v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-            if let Some(o) = v.as_object_mut() {
-                for volatile in [
-                    "event_id",
-                    "metadata_event_id",
-                    "emitted_at",
-                    "capture_epoch",
-                ] {
-                    o.remove(volatile);
-                }
-            }
-            v
-        })
-        .collect()
-}
-
-fn sorted(records: &[serde_json::Value]) -> Vec<String> {
-    let mut out: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-    out.sort();
-    out
-}
-
-/// The read in parts sent the records the whole read sent (in any order), each once.
-fn assert_same_records(step: &str, whole: &[serde_json::Value], parted: &[serde_json::Value]) {
-    let (w_sorted, p_sorted) = (sorted(whole), sorted(parted));
-    let only_whole: Vec<&String> = w_sorted.iter().filter(|r| !p_sorted.contains(r)).collect();
-    let only_parts: Vec<&String> = p_sorted.iter().filter(|r| !w_sorted.contains(r)).collect();
-    assert!(
-        w_sorted == p_sorted,
-        "{step}: the read in parts sent other records\nonly whole: {only_whole:#?}\nonly in parts: {only_parts:#?}"
-    );
 }
 
 /// One poll of each capture: the parted one read in parts, and both sent the same records.

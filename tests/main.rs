@@ -24,6 +24,7 @@ mod lineage;
 mod pagila;
 mod registry_tls;
 mod replication;
+mod restart;
 mod schema_changes;
 mod schema_evolution;
 mod server_hardening;

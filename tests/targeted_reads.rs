@@ -270,16 +270,64 @@ async fn traced_capture(env: &TestEnv) -> (pgmeta::capture::Capture<JsonlSink>, 
         "SELECT pg_catalog.pg_create_logical_replication_slot('{slot}', 'pgoutput')"
     ))
     .await;
+    let mut capture = jsonl_capture(env);
+    let baseline = capture.poll_once().await;
+    assert!(baseline.errors.is_empty(), "{:?}", baseline.errors);
+    (capture, slot)
+}
+
+/// A capture of `env`'s database on its state directory, writing to `events.jsonl` there.
+fn jsonl_capture(env: &TestEnv) -> pgmeta::capture::Capture<JsonlSink> {
     let out = env.state.path().join("events.jsonl");
     let mut config = env.config();
     config.output.path = Some(out.clone());
     let target = pgmeta::pg::PgTarget::resolve(&config.source, &|_| None).expect("target");
-    let mut capture =
-        pgmeta::capture::Capture::new(&config, target, JsonlSink::new(Some(out)), false)
-            .expect("capture");
-    let baseline = capture.poll_once().await;
-    assert!(baseline.errors.is_empty(), "{:?}", baseline.errors);
-    (capture, slot)
+    pgmeta::capture::Capture::new(&config, target, JsonlSink::new(Some(out)), false)
+        .expect("capture")
+}
+
+/// A start that read nothing (the catalog was as kept with the state) still knows that the
+/// catalog has routine bodies, whose lineage resolves relation names: a rename after it is
+/// read whole, as it is after a start that read the catalog.
+#[tokio::test]
+async fn a_rename_after_a_start_that_read_nothing_updates_routine_lineage() {
+    let env = TestEnv::new("kept_routines").await;
+    if crate::common::skip_before_14(
+        &env,
+        "a_rename_after_a_start_that_read_nothing_updates_routine_lineage",
+    ) {
+        return;
+    }
+    env.sql(
+        "CREATE TABLE public.src (id int PRIMARY KEY);
+         CREATE TABLE public.dst (id int PRIMARY KEY);
+         CREATE FUNCTION public.copy() RETURNS void LANGUAGE sql
+           AS $$ INSERT INTO public.dst (id) SELECT id FROM public.src $$;",
+    )
+    .await;
+    let (capture, slot) = traced_capture(&env).await;
+    drop(capture);
+    let mut capture = jsonl_capture(&env);
+    let start = capture.poll_once().await;
+    assert!(start.errors.is_empty(), "start: {:?}", start.errors);
+    assert!(start.reports[0].unchanged, "the start read the catalog");
+
+    env.sql("ALTER TABLE public.src RENAME TO source").await;
+    let touched = touched_since(&env.client, &slot).await;
+    let read = capture.read_touched_once(&touched).await;
+    assert!(read.errors.is_empty(), "rename: {:?}", read.errors);
+    let report = &read.reports[0];
+    assert!(
+        !report.targeted && report.lineage_changes > 0,
+        "the rename was not read whole, or the routine's lineage was not updated: {report:?}"
+    );
+    let full = capture.poll_once().await;
+    assert!(full.errors.is_empty(), "full: {:?}", full.errors);
+    let report = &full.reports[0];
+    assert!(
+        report.unchanged || (report.changes == 0 && report.lineage_changes == 0),
+        "the full read after the rename emitted {report:?}"
+    );
 }
 
 /// A table in the middle of a chain of FKs is read with its neighbours, whose own FKs

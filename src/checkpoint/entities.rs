@@ -12,7 +12,7 @@
 use super::{CheckpointError, CheckpointStore, record};
 use crate::diff::{DIGEST_FORMAT, DatabaseState, Diff, EntityDigest, EntityKey, Head};
 use crate::model::EntityType;
-use redb::TableDefinition;
+use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -44,6 +44,25 @@ struct Meta {
     format: u32,
     initialized: bool,
     epoch: i64,
+    /// The catalog this state describes, kept by the full read that brought the state there;
+    /// every other write of the state drops it. Absent in stores written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<KeptSignature>,
+}
+
+/// A catalog signature kept with the state (see `pg::catalog::CatalogSignature::kept`): a
+/// capture that starts again on a catalog with the same fingerprint, under the same
+/// configuration, has nothing to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptSignature {
+    /// What the emitted state depends on besides the catalog (pgmeta's version, filters,
+    /// options; see `CatalogPollSource`), hashed: another one and the kept signature says
+    /// nothing.
+    pub config: String,
+    pub fingerprint: String,
+    pub shared: String,
+    /// Whether the catalog had routine bodies (whose lineage resolves relation names).
+    pub routine_bodies: bool,
 }
 
 type Key<'a> = (&'a str, &'a str, u8, i64);
@@ -359,6 +378,76 @@ impl CheckpointStore {
         )
     }
 
+    /// Keeps `signature` with the state of the database, which a full read of the catalog it
+    /// describes has just brought there (sent and committed). Nothing is kept for a state not
+    /// begun, or not written yet.
+    pub fn keep_signature(
+        &self,
+        service: &str,
+        database: &str,
+        signature: KeptSignature,
+    ) -> Result<(), CheckpointError> {
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        let txn = db.begin_write().map_err(|e| err(e.into()))?;
+        let kept = {
+            let mut databases = txn.open_table(DATABASES).map_err(|e| err(e.into()))?;
+            let meta = match databases
+                .get((service, database))
+                .map_err(|e| err(e.into()))?
+            {
+                Some(v) => Some(
+                    serde_json::from_slice::<Meta>(v.value())
+                        .map_err(|e| self.corrupt(service, database, e.to_string()))?,
+                ),
+                None => None,
+            };
+            match meta.filter(|m| m.format == DIGEST_FORMAT && m.initialized) {
+                Some(meta) => {
+                    let meta = serde_json::to_vec(&Meta {
+                        signature: Some(signature),
+                        ..meta
+                    })
+                    .map_err(|e| err(redb::Error::Io(std::io::Error::other(e))))?;
+                    databases
+                        .insert((service, database), meta.as_slice())
+                        .map_err(|e| err(e.into()))?;
+                    true
+                }
+                None => false,
+            }
+        };
+        if kept {
+            txn.commit().map_err(|e| err(e.into()))
+        } else {
+            txn.abort().map_err(|e| err(e.into()))
+        }
+    }
+
+    /// The signature kept with the begun state of the database, if any (see
+    /// [`CheckpointStore::keep_signature`]).
+    pub fn kept_signature(
+        &self,
+        service: &str,
+        database: &str,
+    ) -> Result<Option<KeptSignature>, CheckpointError> {
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        let txn = db.begin_read().map_err(|e| err(e.into()))?;
+        let meta = match txn.open_table(DATABASES) {
+            Ok(t) => match t.get((service, database)).map_err(|e| err(e.into()))? {
+                Some(v) => serde_json::from_slice::<Meta>(v.value())
+                    .map_err(|e| self.corrupt(service, database, e.to_string()))?,
+                None => return Ok(None),
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(err(e.into())),
+        };
+        Ok(meta
+            .signature
+            .filter(|_| meta.format == DIGEST_FORMAT && meta.initialized))
+    }
+
     fn write(
         &self,
         service: &str,
@@ -378,6 +467,7 @@ impl CheckpointStore {
                 format: DIGEST_FORMAT,
                 initialized,
                 epoch,
+                signature: None,
             })
             .map_err(|e| err(redb::Error::Io(std::io::Error::other(e))))?;
             txn.open_table(DATABASES)

@@ -7,6 +7,8 @@
 mod entities;
 mod record;
 
+pub use entities::KeptSignature;
+
 use crate::diff::{DIGEST_FORMAT, DatabaseState, EntityDigest, EntityKey};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -348,6 +350,60 @@ mod tests {
         memory.apply(&mut diff);
         assert_eq!(store.load("svc", "db").expect("load"), memory);
         assert!(memory.heads.contains_key(&a.0) && !memory.heads.contains_key(&c.0));
+    }
+
+    fn signature(fingerprint: &str) -> KeptSignature {
+        KeptSignature {
+            config: "c0ffee".into(),
+            fingerprint: fingerprint.into(),
+            shared: "s".into(),
+            routine_bodies: true,
+        }
+    }
+
+    /// A signature is kept only with a begun state, and only until the state is next written
+    /// by anything else: then it may no longer describe what the state holds.
+    #[test]
+    fn a_kept_signature_lasts_until_the_state_is_written_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let kept = |db: &str| store.kept_signature("svc", db).expect("kept");
+        // No state, and a state not begun: nothing is kept.
+        store
+            .keep_signature("svc", "db", signature("f1"))
+            .expect("keep");
+        assert_eq!(kept("db"), None);
+        store.begin("svc", "db", false, 7).expect("begin");
+        store
+            .keep_signature("svc", "db", signature("f1"))
+            .expect("keep");
+        assert_eq!(kept("db"), None);
+
+        store
+            .save("svc", "db", &state_of(&[table(1, "a", 1)]))
+            .expect("save");
+        store
+            .keep_signature("svc", "db", signature("f1"))
+            .expect("keep");
+        assert_eq!(kept("db"), Some(signature("f1")));
+        assert_eq!(kept("other"), None);
+        // Kept with the state, not in place of it.
+        assert_eq!(
+            store.load("svc", "db").expect("load"),
+            state_of(&[table(1, "a", 1)])
+        );
+        let mut diff = Diff::default();
+        diff.changes = crate::diff::test_changes(&[(table(2, "b", 1).0, None)]);
+        store
+            .commit("svc", "db", 7, true, true, &diff)
+            .expect("commit");
+        assert_eq!(kept("db"), None);
+        store
+            .keep_signature("svc", "db", signature("f2"))
+            .expect("keep");
+        assert_eq!(kept("db"), Some(signature("f2")));
+        store.begin("svc", "db", true, 8).expect("begin");
+        assert_eq!(kept("db"), None);
     }
 
     /// A capture upgraded from the JSON state file goes on from it: the file moves into the

@@ -1,6 +1,8 @@
 //! Per-test environment on the shared real services: a fresh database, topic and state
 //! directory each, so tests run in parallel.
 
+pub mod jsonl;
+
 use pgmeta::capture::Capture;
 use pgmeta::config::CaptureConfig;
 use pgmeta::pg::PgTarget;

@@ -18,6 +18,7 @@
 //! 10,000-table database holds none of its digests.
 
 mod full_read;
+mod kept_signature;
 mod parts;
 
 use super::in_flight::{self, InFlight};
@@ -324,6 +325,7 @@ impl CatalogPollSource {
                 None => match self.read_full(sink, store, mode).await? {
                     Some((sent, signature)) => {
                         if let Sent::Report(_) = sent {
+                            self.keep_signature(store, &signature).await;
                             self.signature = Some(signature);
                             self.diff_options.full = false;
                         }
@@ -374,6 +376,14 @@ impl CatalogPollSource {
         if !in_flight.is_empty() || self.diff_options.full {
             scope.part_relations = usize::MAX;
         }
+        // A start compares the catalog with the signature kept with the state, if any.
+        let last = match &self.signature {
+            Some(signature) => Some(signature.clone()),
+            None if in_flight.is_empty() && !self.diff_options.full => {
+                self.kept_signature(store).await?
+            }
+            None => None,
+        };
         // The read runs on its own task (see `full_read`), handing the connection back when
         // it ends.
         let mut read = full_read::spawn(
@@ -381,7 +391,7 @@ impl CatalogPollSource {
             label.clone(),
             self.database().to_owned(),
             scope,
-            self.signature.clone(),
+            last,
             self.lineage.is_some(),
         );
         let read_or_sent = match read.next().await {
@@ -408,7 +418,11 @@ impl CatalogPollSource {
                 signature,
             }) => (snapshot, signature),
             FullRead::Read(CatalogRead::Unchanged { signature, why }) => {
-                tracing::debug!(database = %self.database(), why = ?why, "catalog unchanged");
+                if self.signature.is_none() {
+                    tracing::info!(database = %self.database(), "catalog unchanged since the state was kept (same fingerprint): nothing to read");
+                } else {
+                    tracing::debug!(database = %self.database(), why = ?why, "catalog unchanged");
+                }
                 self.signature = Some(signature);
                 return Ok(None);
             }
