@@ -380,3 +380,65 @@ async fn literals_of_utility_statements_never_leave_the_capture() {
         );
     }
 }
+
+/// Statements resolve against the columns of the relations their identifiers name, read for
+/// the poll that parses them: quoted, mixed-case, spaced, non-ASCII and 63-byte names resolve
+/// as the catalog spells them, and a table created after the first poll (its name read when
+/// the catalog changed) is attributed in the next.
+#[tokio::test]
+async fn statements_resolve_odd_names_and_tables_created_later() {
+    let env = TestEnv::new("usage_named").await;
+    let long = format!("Lång {}", "x".repeat(63 - "Lång ".len()));
+    assert_eq!(long.len(), 63);
+    env.sql(&format!(
+        r#"CREATE EXTENSION pg_stat_statements;
+           CREATE SCHEMA "Sales Ü";
+           CREATE TABLE "Sales Ü"."Order Lines" (id int, qty int);
+           CREATE TABLE public.plain (id int);
+           CREATE TABLE public."{long}" (id int, note text);"#
+    ))
+    .await;
+    let mut capture = env.capture().await;
+    poll_usage(&mut capture).await;
+    run(
+        &env,
+        r#"INSERT INTO plain (id) SELECT id FROM "Sales Ü"."Order Lines" WHERE qty > 1"#,
+        2,
+    )
+    .await;
+    run(
+        &env,
+        &format!(r#"SELECT note FROM "{long}" WHERE id = 1"#),
+        3,
+    )
+    .await;
+    let r = poll_usage(&mut capture).await;
+    assert_eq!(r.unattributed_calls + r.approximate_calls, 0, "{r:?}");
+
+    env.sql("CREATE TABLE public.later (id int)").await;
+    run(&env, "SELECT count(*) FROM later JOIN plain USING (id)", 4).await;
+    let r = poll_usage(&mut capture).await;
+    assert_eq!(r.unattributed_calls + r.approximate_calls, 0, "{r:?}");
+
+    let events = env.usage();
+    let b = buckets(&events);
+    assert_eq!(b.len(), 2, "{b:?}");
+    let queries = |bucket: usize| -> BTreeMap<String, i64> {
+        tables(&events, b[bucket].0)
+            .into_iter()
+            .map(|(name, (queries, _, _))| (name, queries))
+            .collect()
+    };
+    assert_eq!(
+        queries(0),
+        BTreeMap::from([
+            ("Order Lines".to_owned(), 2),
+            ("plain".to_owned(), 2),
+            (long.clone(), 3),
+        ])
+    );
+    assert_eq!(
+        queries(1),
+        BTreeMap::from([("later".to_owned(), 4), ("plain".to_owned(), 4)])
+    );
+}

@@ -14,6 +14,7 @@
 
 pub mod edges;
 pub mod fallback;
+mod identifiers;
 mod mask;
 mod names;
 mod query;
@@ -24,6 +25,7 @@ pub mod schema_file;
 pub mod split;
 mod statement;
 
+pub use identifiers::identifiers;
 pub use mask::{mask_literals, mask_quoted};
 pub use names::{ColumnName, TableName};
 pub use query::OutputColumn;

@@ -116,15 +116,6 @@ impl Resolver {
         }
     }
 
-    /// Every relation of the catalog, as `(schema, name)`, borrowed.
-    pub fn relation_names(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.catalog.iter().flat_map(|c| {
-            c.iter().flat_map(|(schema, tables)| {
-                tables.keys().map(move |t| (schema.as_str(), t.as_str()))
-            })
-        })
-    }
-
     /// Whether the catalog holds this relation.
     pub fn contains(&self, table: &TableName) -> bool {
         match (&self.catalog, &table.schema, &table.database) {

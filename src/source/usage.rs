@@ -21,7 +21,9 @@ use crate::lineage::{
 };
 use crate::model::Fqn;
 use crate::pg::PgTarget;
-use crate::pg::catalog::{CatalogScope, CatalogSignature, read_relations, read_signature};
+use crate::pg::catalog::{
+    CatalogScope, CatalogSignature, read_relation_names, read_relations, read_signature,
+};
 use crate::pg::stat_statements::{self, StatStatementsError};
 use crate::sink::Sink;
 use crate::usage::aggregate::TableRef;
@@ -52,13 +54,16 @@ pub struct UsageSource {
     said_hidden: bool,
 }
 
-/// The relations statements resolve against, by name, as of a catalog signature. Their
-/// columns (2 million names at 100,000 tables) are read only for a poll that parses new
-/// statements, and dropped with it: an idle capture holds their FQNs alone, compactly.
+/// The relations statements resolve against, by name, as of a catalog signature. Columns
+/// are read only for a poll that parses new statements, only of the relations those
+/// statements' identifiers name (see `lineage::identifiers`), and dropped with it: an idle
+/// capture holds the relations' FQNs alone, compactly.
 #[derive(Debug)]
 struct Relations {
     signature: CatalogSignature,
     names: RelationNames,
+    /// The schemas holding relations (where an unqualified CREATE goes).
+    schemas: Vec<String>,
 }
 
 /// Parsed statements by (userid, queryid).
@@ -379,10 +384,10 @@ impl UsageSource {
         Ok(Some((reading, resolver)))
     }
 
-    /// Reads the relations again, names and columns, when the catalog signature changed (and
-    /// then every statement is parsed again: a name that did not resolve may now), and their
-    /// columns alone when `reading` has statements not parsed yet: the resolver to parse them
-    /// with, `None` when nothing is to be parsed.
+    /// Reads the relations' names again when the catalog signature changed (and then every
+    /// statement is parsed again: a name that did not resolve may now), and, when `reading`
+    /// has statements not parsed yet, the columns of the relations they name: the resolver to
+    /// parse them with, `None` when nothing is to be parsed.
     async fn refresh_relations(
         &mut self,
         client: &Client,
@@ -391,25 +396,45 @@ impl UsageSource {
     ) -> Result<Option<Resolver>, super::CaptureError> {
         let last = self.relations.as_ref().map(|r| &r.signature);
         let (signature, unchanged) = read_signature(client, label, last).await?;
-        if let (Some(_), Some(relations)) = (unchanged, &mut self.relations) {
-            relations.signature = signature;
-            let new = reading
-                .entries
-                .iter()
-                .any(|e| !self.parsed.contains_key(&(e.userid, e.queryid)));
-            if !new {
-                return Ok(None);
-            }
-            return Ok(Some(read_relations(client, label, &self.scope).await?));
-        }
-        let resolver = read_relations(client, label, &self.scope).await?;
-        // The old names go first: the new ones take their place instead of beside them.
+        // Changed: the old names go first, the new ones take their place instead of beside them.
+        let kept = match unchanged {
+            Some(_) => self.relations.take(),
+            None => None,
+        };
         self.relations = None;
-        let database = self.database();
-        let service = self.scope.service.as_str();
-        let names = RelationNames::new(&Fqn::new([service, database]), resolver.relation_names());
-        self.relations = Some(Relations { signature, names });
-        self.parsed.clear();
+        let relations = match kept {
+            Some(relations) => Relations {
+                signature,
+                ..relations
+            },
+            None => {
+                let read = read_relation_names(client, label, &self.scope).await?;
+                let schemas: BTreeSet<&str> = read.iter().map(|(s, _)| s.as_str()).collect();
+                let schemas = schemas.into_iter().map(str::to_owned).collect();
+                let database = Fqn::new([self.scope.service.as_str(), self.database()]);
+                let names = read.iter().map(|(s, n)| (s.as_str(), n.as_str()));
+                self.parsed.clear();
+                Relations {
+                    signature,
+                    names: RelationNames::new(&database, names),
+                    schemas,
+                }
+            }
+        };
+        let relations = self.relations.insert(relations);
+        let mut named = HashSet::new();
+        let mut new = false;
+        for e in &reading.entries {
+            if !self.parsed.contains_key(&(e.userid, e.queryid)) {
+                crate::lineage::identifiers(&e.query, &mut named);
+                new = true;
+            }
+        }
+        if !new {
+            return Ok(None);
+        }
+        let resolver =
+            read_relations(client, label, &self.scope, &named, &relations.schemas).await?;
         Ok(Some(resolver))
     }
 

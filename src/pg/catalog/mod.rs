@@ -389,21 +389,53 @@ pub async fn read_resolver(
     }
 }
 
-/// The relations of the connected database (names and columns, filtered like the catalog)
-/// as a lineage [`Resolver`](crate::lineage::Resolver), with the database's default search path.
+/// Every relation of the connected database that the catalog's filters keep, as
+/// `(schema, name)`: what the usage poller holds between polls.
+pub async fn read_relation_names(
+    client: &Client,
+    target: &str,
+    scope: &CatalogScope,
+) -> Result<Vec<(String, String)>, PgError> {
+    let (_, database) = search_path(client, target).await?;
+    let names = rows::Names::new(scope, &database);
+    let q = "relation_names";
+    let mut relations = Vec::new();
+    for row in client
+        .query(&queries::relation_names(), &[])
+        .await
+        .map_err(|e| PgError::query(q, target, &e))?
+    {
+        let schema: String = rows::get(&row, 0, q)?;
+        let name: String = rows::get(&row, 1, q)?;
+        if names.relation_included(&schema, &name) {
+            relations.push((schema, name));
+        }
+    }
+    Ok(relations)
+}
+
+/// The relations of the connected database named one of `named` (in any schema), filtered
+/// like the catalog, with their columns, as a lineage [`Resolver`](crate::lineage::Resolver)
+/// with the database's default search path and `schemas` (those holding relations: where an
+/// unqualified CREATE goes). For statements whose identifiers are `named` (see
+/// `lineage::identifiers`) it resolves as the whole catalog would.
 pub async fn read_relations(
     client: &Client,
     target: &str,
     scope: &CatalogScope,
+    named: &std::collections::HashSet<String>,
+    schemas: &[String],
 ) -> Result<crate::lineage::Resolver, PgError> {
-    let row = client
-        .query_one(queries::SEARCH_PATH_SETTING, &[])
-        .await
-        .map_err(|e| PgError::query("search_path", target, &e))?;
-    let setting: String = rows::get(&row, 0, "search_path")?;
-    let database: String = rows::get(&row, 1, "search_path")?;
+    let (setting, database) = search_path(client, target).await?;
     let names = rows::Names::new(scope, &database);
-    let relations = relation_columns(client, target, |schema, name, _| {
+    // No relation's name is longer (NAMEDATALEN - 1); as written, a longer identifier names
+    // none of them either.
+    let named: Vec<&[u8]> = named
+        .iter()
+        .map(|n| n.as_bytes())
+        .filter(|n| n.len() <= 63)
+        .collect();
+    let relations = relation_columns(client, target, Some(&named), |schema, name, _| {
         names.relation_included(schema, name)
     })
     .await?;
@@ -411,23 +443,41 @@ pub async fn read_relations(
         &database,
         crate::lineage::parse_search_path(&setting),
         relations,
+    )
+    .with_schemas(schemas.iter().map(String::as_str)))
+}
+
+/// The database's `search_path` setting and its name.
+async fn search_path(client: &Client, target: &str) -> Result<(String, String), PgError> {
+    let row = client
+        .query_one(queries::SEARCH_PATH_SETTING, &[])
+        .await
+        .map_err(|e| PgError::query("search_path", target, &e))?;
+    Ok((
+        rows::get(&row, 0, "search_path")?,
+        rows::get(&row, 1, "search_path")?,
     ))
 }
 
 /// Every relation `keep` keeps (by schema, name, and whether it is a view or materialized
-/// view), with its column names.
+/// view), with its column names; of those `named` (UTF-8 bytes) alone when given.
 async fn relation_columns(
     client: &impl tokio_postgres::GenericClient,
     target: &str,
+    named: Option<&Vec<&[u8]>>,
     keep: impl Fn(&str, &str, bool) -> bool,
 ) -> Result<Vec<(String, String, Vec<String>)>, PgError> {
     let q = "relation_columns";
     let mut relations = Vec::new();
-    for row in client
-        .query(&queries::relation_columns(), &[])
-        .await
-        .map_err(|e| PgError::query(q, target, &e))?
-    {
+    let rows = match named {
+        Some(named) => {
+            client
+                .query(&queries::relation_columns(true), &[named])
+                .await
+        }
+        None => client.query(&queries::relation_columns(false), &[]).await,
+    };
+    for row in rows.map_err(|e| PgError::query(q, target, &e))? {
         let schema: String = rows::get(&row, 0, q)?;
         let name: String = rows::get(&row, 1, q)?;
         if keep(&schema, &name, rows::get(&row, 3, q)?) {

@@ -162,7 +162,7 @@ impl<'c> FullReadParts<'c> {
     pub async fn resolver(&self, rest: &CatalogSnapshot) -> Result<Resolver, PgError> {
         let mut names = rows::Names::new(&self.scope, &rest.database.name);
         names.set_schemas(&rest.schemas);
-        let relations = relation_columns(&self.tx, &self.target, |schema, name, view| {
+        let relations = relation_columns(&self.tx, &self.target, None, |schema, name, view| {
             names.relation_kept(schema, name, view)
         })
         .await?;

@@ -667,8 +667,10 @@ WHERE d.refobjid <> r.ev_class{}",
 }
 
 /// Relation names, their columns, and whether each is a view (or materialized view), for
-/// resolving names in the query log and in routine bodies.
-pub(super) fn relation_columns() -> String {
+/// resolving names in the query log and in routine bodies; `named`, only the relations whose
+/// name is in `$1` (UTF-8 bytes: a name the database's encoding cannot hold matches nothing,
+/// where as text it would fail the query).
+pub(super) fn relation_columns(named: bool) -> String {
     format!(
         "SELECT n.nspname::text, c.relname::text,
        coalesce(array_agg(a.attname::text ORDER BY a.attnum)
@@ -678,8 +680,25 @@ FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
-  AND {not_member}
+  AND {not_member}{named}
 GROUP BY 1, 2",
+        not_member = not_extension_member!("pg_catalog.pg_class", "c.oid"),
+        named = if named {
+            "\n  AND pg_catalog.convert_to(c.relname::text, 'UTF8') = ANY($1::bytea[])"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The relations [`relation_columns`] reads, by name alone, and whether each is a view.
+pub(super) fn relation_names() -> String {
+    format!(
+        "SELECT n.nspname::text, c.relname::text, c.relkind IN ('v', 'm')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_NAMESPACE}
+  AND {not_member}",
         not_member = not_extension_member!("pg_catalog.pg_class", "c.oid")
     )
 }
