@@ -1,4 +1,4 @@
-//! SIGTERM during the first snapshot of a 10,000-table database (read in two parts):
+//! SIGTERM during the first snapshot of a 10,000-table database (read in parts):
 //! pgmeta-capture finishes the part in flight, saves its progress, stops before the next part
 //! and exits 0 within 10 s; a restart then emits nothing twice and misses nothing.
 
