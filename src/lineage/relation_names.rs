@@ -20,7 +20,9 @@ use std::cmp::Ordering;
 pub struct RelationNames {
     database: String,
     text: String,
-    ends: Vec<usize>,
+    /// `u32`, not `usize`: 0.4 MB less at 100,000 tables. The text of 4 GiB it could not
+    /// index would take some 30 million relations.
+    ends: Vec<u32>,
 }
 
 impl RelationNames {
@@ -38,8 +40,15 @@ impl RelationNames {
         let mut text = String::with_capacity(names.iter().map(String::len).sum());
         let mut ends = Vec::with_capacity(names.len());
         for name in names {
+            let Ok(end) = u32::try_from(text.len() + name.len()) else {
+                tracing::warn!(
+                    relations = ends.len(),
+                    "more relation names than 4 GiB; usage is not attributed to the rest"
+                );
+                break;
+            };
             text.push_str(&name);
-            ends.push(text.len());
+            ends.push(end);
         }
         RelationNames {
             database: database.to_string(),
@@ -58,8 +67,8 @@ impl RelationNames {
 
     /// The `i`th FQN in sort order.
     fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
     }
 
     /// Whether `fqn` is a relation's FQN (`service.database.schema.name`).
