@@ -1,8 +1,8 @@
 //! A capture that starts again reads the catalog only when it may differ from what the state
-//! holds: the same fingerprint as the state was kept with, under the same configuration, and
-//! the start reads nothing and sends nothing. After DDL while it was down, under other
-//! filters, with `--full`, it reads the catalog and sends exactly what a capture that never
-//! stopped sends.
+//! holds: on the fingerprint the state was kept with, under the same configuration, a start
+//! reads nothing and sends nothing. After DDL while it was down it reads the catalog and sends
+//! exactly what a capture that never stopped sends; with the state's lineage part lost, under
+//! other filters and with `--full` it reads the catalog too.
 
 use crate::common::TestEnv;
 use crate::common::jsonl::{assert_same_records, records};
@@ -86,6 +86,21 @@ async fn a_start_reads_the_catalog_only_when_it_or_the_configuration_changed() {
     assert!(
         unchanged && sent.is_empty(),
         "read again after DDL: {sent:#?}"
+    );
+
+    // The state's lineage part lost: the catalog is read, and its lineage sent again.
+    let lineage_part = std::fs::read_dir(&state)
+        .expect("state dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".lineage-catalog.json"))
+        .expect("the catalog's lineage part");
+    std::fs::remove_file(&lineage_part).expect("remove the lineage part");
+    let (unchanged, sent) = poll(&mut start(&config, false), &out, "lineage lost").await;
+    assert!(!unchanged, "the catalog was not read with its lineage lost");
+    assert!(
+        sent.iter().any(|r| r.to_string().contains("big_customers")),
+        "the view's lineage was not sent again: {sent:#?}"
     );
 
     // Other filters: the state was made under others, so the catalog is read (and the table

@@ -53,7 +53,10 @@ struct Meta {
 /// A catalog signature kept with the state (see `pg::catalog::CatalogSignature::kept`): a
 /// capture that starts again on a catalog with the same fingerprint, under the same
 /// configuration, has nothing to read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Every field has a default, so that one written by another version reads (and, its
+/// `config` differing, is not used) instead of failing the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KeptSignature {
     /// What the emitted state depends on besides the catalog (pgmeta's version, filters,
     /// options; see `CatalogPollSource`), hashed: another one and the kept signature says
@@ -63,6 +66,9 @@ pub struct KeptSignature {
     pub shared: String,
     /// Whether the catalog had routine bodies (whose lineage resolves relation names).
     pub routine_bodies: bool,
+    /// How many view and routine lineage edges were sent (the state's lineage part): another
+    /// count at start (that file lost or replaced) and the catalog is read to send them again.
+    pub lineage_edges: usize,
 }
 
 type Key<'a> = (&'a str, &'a str, u8, i64);

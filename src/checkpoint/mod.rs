@@ -358,6 +358,7 @@ mod tests {
             fingerprint: fingerprint.into(),
             shared: "s".into(),
             routine_bodies: true,
+            lineage_edges: 3,
         }
     }
 

@@ -6,8 +6,9 @@
 //! other write of the state drops it (see `CheckpointStore::keep_signature`); so a kept
 //! signature always describes the catalog the state holds. A start compares the catalog's
 //! fingerprint with it (see `pg::catalog::CatalogSignature::kept`) unless names sent before a
-//! crash wait for their retraction, `--full` asks for everything again, or the configuration
-//! the state was made under changed.
+//! crash wait for their retraction, `--full` asks for everything again, the configuration
+//! the state was made under changed, or the lineage part of the state (a file of its own)
+//! holds another number of edges than it did.
 
 use super::CatalogPollSource;
 use crate::checkpoint::{CheckpointStore, KeptSignature};
@@ -34,6 +35,11 @@ impl CatalogPollSource {
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(config.as_bytes()))
     }
 
+    /// How many view and routine lineage edges the state's lineage part holds.
+    fn lineage_edges(&self) -> usize {
+        self.lineage.as_ref().map_or(0, |l| l.edges.len())
+    }
+
     /// The signature an earlier run kept with the state under this configuration, to compare
     /// the catalog with; `None` when there is none.
     pub(super) async fn kept_signature(
@@ -45,7 +51,9 @@ impl CatalogPollSource {
             .blocking(move |s| s.kept_signature(&service, &name))
             .await?;
         let config = self.config_key();
-        let Some(kept) = kept.filter(|k| k.config == config) else {
+        let Some(kept) =
+            kept.filter(|k| k.config == config && k.lineage_edges == self.lineage_edges())
+        else {
             return Ok(None);
         };
         tracing::debug!(database = %self.database(), "comparing the catalog with the signature kept with the state");
@@ -66,6 +74,7 @@ impl CatalogPollSource {
             fingerprint: fingerprint.to_owned(),
             shared: shared.to_owned(),
             routine_bodies: self.routine_bodies,
+            lineage_edges: self.lineage_edges(),
         };
         let (service, name) = (self.scope.service.clone(), self.database().to_owned());
         if let Err(e) = store
