@@ -26,15 +26,15 @@ pub struct RelationNames {
 }
 
 impl RelationNames {
-    /// The relations `(schema, name)` of the database `database` (its FQN).
-    pub fn new<'a>(
-        database: &Fqn,
-        relations: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Self {
-        let mut names: Vec<String> = relations
-            .into_iter()
-            .map(|(schema, name)| Fqn::new([schema, name]).to_string())
-            .collect();
+    /// A relation's part of its FQN (`schema.name`), as [`RelationNames::from_relations`]
+    /// takes it.
+    pub fn relation(schema: &str, name: &str) -> String {
+        Fqn::new([schema, name]).to_string()
+    }
+
+    /// The relations of the database `database` (its FQN), each as [`RelationNames::relation`]
+    /// spells it.
+    pub fn from_relations(database: &Fqn, mut names: Vec<String>) -> Self {
         names.sort_unstable();
         names.dedup();
         let mut text = String::with_capacity(names.iter().map(String::len).sum());
@@ -96,9 +96,17 @@ impl RelationNames {
 mod tests {
     use super::*;
 
+    fn of(database: &Fqn, relations: &[(&str, &str)]) -> RelationNames {
+        let relations = relations
+            .iter()
+            .map(|(schema, name)| RelationNames::relation(schema, name))
+            .collect();
+        RelationNames::from_relations(database, relations)
+    }
+
     /// The relations of the database `svc.db`, each given as its `schema.name` FQN.
     fn names(relations: &[(&str, &str)]) -> RelationNames {
-        RelationNames::new(&Fqn::new(["svc", "db"]), relations.iter().copied())
+        of(&Fqn::new(["svc", "db"]), relations)
     }
 
     #[test]
@@ -139,7 +147,7 @@ mod tests {
 
     #[test]
     fn a_quoted_service_or_database_is_matched_as_spelled() {
-        let names = RelationNames::new(&Fqn::new(["my.svc", "d\"b"]), [("public", "t")]);
+        let names = of(&Fqn::new(["my.svc", "d\"b"]), &[("public", "t")]);
         assert!(names.contains(Fqn::new(["my.svc", "d\"b", "public", "t"]).as_str()));
         assert!(names.contains("\"my.svc\".\"d\"\"b\".public.t"));
         assert!(!names.contains("my.svc.d\"b.public.t"));
@@ -159,10 +167,9 @@ mod tests {
         let all: Vec<(String, String)> = (0..5000)
             .map(|i| (format!("s{}", i % 7), format!("t{i}")))
             .collect();
-        let names = RelationNames::new(
-            &Fqn::new(["svc", "db"]),
-            all.iter().map(|(s, t)| (s.as_str(), t.as_str())),
-        );
+        let all_ref: Vec<(&str, &str)> =
+            all.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
+        let names = of(&Fqn::new(["svc", "db"]), &all_ref);
         assert_eq!(names.len(), 5000);
         for (schema, table) in &all {
             let fqn = format!("svc.db.{schema}.{table}");

@@ -408,16 +408,21 @@ impl UsageSource {
                 ..relations
             },
             None => {
-                let read = read_relation_names(client, label, &self.scope).await?;
-                let schemas: BTreeSet<&str> = read.iter().map(|(s, _)| s.as_str()).collect();
-                let schemas = schemas.into_iter().map(str::to_owned).collect();
-                let database = Fqn::new([self.scope.service.as_str(), self.database()]);
-                let names = read.iter().map(|(s, n)| (s.as_str(), n.as_str()));
+                let (mut names, mut schemas) = (Vec::new(), BTreeSet::new());
+                let database = self.database();
+                read_relation_names(client, label, &self.scope, database, |schema, name| {
+                    if !schemas.contains(schema) {
+                        schemas.insert(schema.to_owned());
+                    }
+                    names.push(RelationNames::relation(schema, name));
+                })
+                .await?;
+                let database = Fqn::new([self.scope.service.as_str(), database]);
                 self.parsed.clear();
                 Relations {
                     signature,
-                    names: RelationNames::new(&database, names),
-                    schemas,
+                    names: RelationNames::from_relations(&database, names),
+                    schemas: schemas.into_iter().collect(),
                 }
             }
         };

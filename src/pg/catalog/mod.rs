@@ -389,29 +389,34 @@ pub async fn read_resolver(
     }
 }
 
-/// Every relation of the connected database that the catalog's filters keep, as
-/// `(schema, name)`: what the usage poller holds between polls.
+/// Every relation of the connected database `database` that the catalog's filters keep, as
+/// `(schema, name)` into `each`: what the usage poller holds between polls. Streamed, so the
+/// 100,000 rows of a 100,000-table catalog are never held at once beside what `each` keeps.
 pub async fn read_relation_names(
     client: &Client,
     target: &str,
     scope: &CatalogScope,
-) -> Result<Vec<(String, String)>, PgError> {
-    let (_, database) = search_path(client, target).await?;
-    let names = rows::Names::new(scope, &database);
+    database: &str,
+    mut each: impl FnMut(&str, &str),
+) -> Result<(), PgError> {
+    use futures_util::TryStreamExt;
+    let names = rows::Names::new(scope, database);
     let q = "relation_names";
-    let mut relations = Vec::new();
-    for row in client
-        .query(&queries::relation_names(), &[])
+    let err = |e: tokio_postgres::Error| PgError::query(q, target, &e);
+    let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
+    let stream = client
+        .query_raw(&queries::relation_names(), no_params)
         .await
-        .map_err(|e| PgError::query(q, target, &e))?
-    {
-        let schema: String = rows::get(&row, 0, q)?;
-        let name: String = rows::get(&row, 1, q)?;
-        if names.relation_included(&schema, &name) {
-            relations.push((schema, name));
+        .map_err(err)?;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(row) = stream.try_next().await.map_err(err)? {
+        let schema: &str = rows::get(&row, 0, q)?;
+        let name: &str = rows::get(&row, 1, q)?;
+        if names.relation_included(schema, name) {
+            each(schema, name);
         }
     }
-    Ok(relations)
+    Ok(())
 }
 
 /// The relations of the connected database named one of `named` (in any schema), filtered
@@ -435,7 +440,7 @@ pub async fn read_relations(
         .map(|n| n.as_bytes())
         .filter(|n| n.len() <= 63)
         .collect();
-    let relations = relation_columns(client, target, Some(&named), |schema, name, _| {
+    let relations = relation_columns(client, target, Some(named.as_slice()), |schema, name, _| {
         names.relation_included(schema, name)
     })
     .await?;
@@ -464,7 +469,7 @@ async fn search_path(client: &Client, target: &str) -> Result<(String, String), 
 async fn relation_columns(
     client: &impl tokio_postgres::GenericClient,
     target: &str,
-    named: Option<&Vec<&[u8]>>,
+    named: Option<&[&[u8]]>,
     keep: impl Fn(&str, &str, bool) -> bool,
 ) -> Result<Vec<(String, String, Vec<String>)>, PgError> {
     let q = "relation_columns";
@@ -472,7 +477,7 @@ async fn relation_columns(
     let rows = match named {
         Some(named) => {
             client
-                .query(&queries::relation_columns(true), &[named])
+                .query(&queries::relation_columns(true), &[&named])
                 .await
         }
         None => client.query(&queries::relation_columns(false), &[]).await,
