@@ -13,6 +13,7 @@ use super::{CheckpointError, CheckpointStore, record};
 use crate::diff::{DIGEST_FORMAT, DatabaseState, Diff, EntityDigest, EntityKey, Head};
 use crate::model::EntityType;
 use redb::{ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -24,6 +25,15 @@ const DATABASES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("da
 const HEADS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::new("heads");
 /// (service, database, entity type, oid) -> [`EntityDigest`] (see [`record`]).
 const DIGESTS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::new("digests");
+
+/// (service, database, part) -> a poll's write-ahead note as JSON (see `source::in_flight`).
+/// In the store, not a file of its own: a file's atomic write takes two fsyncs (the file and
+/// its directory) where a commit takes one, and its clearing rides in the commit of the
+/// state that holds what it noted (see [`CheckpointStore::commit`]): a DDL's path to its event
+/// waits on two fsyncs instead of six. On one disk with a busy database, ext4 makes an fsync
+/// that meets its periodic journal commit wait 60-100 ms (measured with `perf trace` during
+/// `make bench`), so their count is what a burst of DDL's worst latencies paid.
+const NOTES: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("notes");
 
 /// redb's page cache (reads and a tenth for writes). It is a ceiling that stays resident once
 /// filled: every page a full read's pass over the heads touched stays cached for the life of
@@ -154,6 +164,22 @@ impl CheckpointStore {
         self.dir.join("state.redb")
     }
 
+    /// The database's [`Meta`] record in `databases`, if it has one.
+    fn meta(
+        &self,
+        databases: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+        service: &str,
+        database: &str,
+    ) -> Result<Option<Meta>, CheckpointError> {
+        let value = databases
+            .get((service, database))
+            .map_err(|e| store_error(&self.store_path(), e))?;
+        value
+            .map(|v| serde_json::from_slice::<Meta>(v.value()))
+            .transpose()
+            .map_err(|e| self.corrupt(service, database, e.to_string()))
+    }
+
     fn corrupt(&self, service: &str, database: &str, reason: String) -> CheckpointError {
         CheckpointError::Corrupt {
             path: format!("{} ({service}.{database})", self.store_path().display()),
@@ -194,16 +220,12 @@ impl CheckpointStore {
         let err = |e: redb::Error| store_error(&self.store_path(), e);
         let txn = db.begin_read().map_err(|e| err(e.into()))?;
         let meta = match txn.open_table(DATABASES) {
-            Ok(t) => t
-                .get((service, database))
-                .map_err(|e| err(e.into()))?
-                .map(|v| serde_json::from_slice::<Meta>(v.value())),
+            Ok(t) => self.meta(&t, service, database)?,
             Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(err(e.into())),
         };
         let meta = match meta {
-            Some(Ok(meta)) => meta,
-            Some(Err(e)) => return Err(self.corrupt(service, database, e.to_string())),
+            Some(meta) => meta,
             None => {
                 drop(txn);
                 let mut state = self.import_json(service, database)?;
@@ -309,7 +331,7 @@ impl CheckpointStore {
         initialized: bool,
         epoch: i64,
     ) -> Result<(), CheckpointError> {
-        self.write(service, database, initialized, epoch, |_, _| Ok(()))
+        self.write(service, database, (epoch, initialized), None, |_, _| Ok(()))
     }
 
     /// Records what `diff` sent, once the sink acknowledged it: the digests of created and
@@ -320,15 +342,16 @@ impl CheckpointStore {
     /// held in memory at once; the state is marked begun by the last part only. A crash
     /// between parts leaves entities whose events were sent without their digests, which the
     /// next read sends again with the same event ids: at least once, as a crash between send
-    /// and commit always did.
+    /// and commit always did. The note `note` that the send was made under is cleared by the
+    /// last part's commit: the state holds what it noted from then on.
     pub fn commit(
         &self,
         service: &str,
         database: &str,
-        epoch: i64,
-        initialized: bool,
+        (epoch, initialized): (i64, bool),
         finishes: bool,
         diff: &Diff,
+        note: Option<&str>,
     ) -> Result<(), CheckpointError> {
         let (put, delete) = diff.writes();
         let parts: Vec<&[(EntityKey, &EntityDigest)]> = put.chunks(COMMIT_PART).collect();
@@ -339,8 +362,8 @@ impl CheckpointStore {
             self.write(
                 service,
                 database,
-                initialized || (finishes && i == last),
-                epoch,
+                (epoch, initialized || (finishes && i == last)),
+                note.filter(|_| i == last),
                 |heads, digests| {
                     for key in delete {
                         let k: Key = (service, database, type_code(key.entity_type), key.oid);
@@ -367,8 +390,8 @@ impl CheckpointStore {
         self.write(
             service,
             database,
-            state.initialized,
-            state.epoch,
+            (state.epoch, state.initialized),
+            None,
             |heads, digests| {
                 let range =
                     (service, database, 0u8, i64::MIN)..=(service, database, u8::MAX, i64::MAX);
@@ -398,17 +421,10 @@ impl CheckpointStore {
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
         let kept = {
             let mut databases = txn.open_table(DATABASES).map_err(|e| err(e.into()))?;
-            let meta = match databases
-                .get((service, database))
-                .map_err(|e| err(e.into()))?
+            match self
+                .meta(&databases, service, database)?
+                .filter(|m| m.format == DIGEST_FORMAT && m.initialized)
             {
-                Some(v) => Some(
-                    serde_json::from_slice::<Meta>(v.value())
-                        .map_err(|e| self.corrupt(service, database, e.to_string()))?,
-                ),
-                None => None,
-            };
-            match meta.filter(|m| m.format == DIGEST_FORMAT && m.initialized) {
                 Some(meta) => {
                     let meta = serde_json::to_vec(&Meta {
                         signature: Some(signature),
@@ -441,30 +457,120 @@ impl CheckpointStore {
         let err = |e: redb::Error| store_error(&self.store_path(), e);
         let txn = db.begin_read().map_err(|e| err(e.into()))?;
         let meta = match txn.open_table(DATABASES) {
-            Ok(t) => match t.get((service, database)).map_err(|e| err(e.into()))? {
-                Some(v) => serde_json::from_slice::<Meta>(v.value())
-                    .map_err(|e| self.corrupt(service, database, e.to_string()))?,
-                None => return Ok(None),
-            },
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Ok(t) => self.meta(&t, service, database)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(err(e.into())),
         };
         Ok(meta
-            .signature
-            .filter(|_| meta.format == DIGEST_FORMAT && meta.initialized))
+            .filter(|m| m.format == DIGEST_FORMAT && m.initialized)
+            .and_then(|m| m.signature))
     }
 
+    /// The note `part` of the database (see `source::in_flight`); the default when there is
+    /// none. A note in a file of its own (`<service>.<database>.<part>.json`), where versions
+    /// before the store kept it, moves into the store here.
+    pub fn load_note<T: DeserializeOwned + Serialize + Default>(
+        &self,
+        service: &str,
+        database: &str,
+        part: &str,
+    ) -> Result<T, CheckpointError> {
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        let txn = db.begin_read().map_err(|e| err(e.into()))?;
+        let note = match txn.open_table(NOTES) {
+            Ok(t) => t
+                .get((service, database, part))
+                .map_err(|e| err(e.into()))?
+                .map(|v| serde_json::from_slice::<T>(v.value())),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(err(e.into())),
+        };
+        drop(txn);
+        match note {
+            Some(note) => note.map_err(|e| self.corrupt(service, database, e.to_string())),
+            None => {
+                let file = self.part_path(service, database, part);
+                if !file.exists() {
+                    return Ok(T::default());
+                }
+                let note: T = self.load_part(service, database, part)?;
+                self.save_note(service, database, part, &note)?;
+                std::fs::remove_file(&file).map_err(|source| CheckpointError::Io {
+                    path: file.display().to_string(),
+                    source,
+                })?;
+                Ok(note)
+            }
+        }
+    }
+
+    /// Writes the note `part` of the database, durably (before the send it notes).
+    pub fn save_note<T: Serialize>(
+        &self,
+        service: &str,
+        database: &str,
+        part: &str,
+        note: &T,
+    ) -> Result<(), CheckpointError> {
+        let value = serde_json::to_vec(note).map_err(|e| {
+            store_error(
+                &self.store_path(),
+                redb::Error::Io(std::io::Error::other(e)),
+            )
+        })?;
+        self.put_note((service, database, part), Some(&value))
+    }
+
+    /// Clears the note `part` of the database.
+    pub fn clear_note(
+        &self,
+        service: &str,
+        database: &str,
+        part: &str,
+    ) -> Result<(), CheckpointError> {
+        self.put_note((service, database, part), None)
+    }
+
+    /// Sets (or with `None` removes) a note in a commit of its own.
+    fn put_note(
+        &self,
+        key: (&str, &str, &str),
+        value: Option<&[u8]>,
+    ) -> Result<(), CheckpointError> {
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        let txn = db.begin_write().map_err(|e| err(e.into()))?;
+        {
+            let mut notes = txn.open_table(NOTES).map_err(|e| err(e.into()))?;
+            match value {
+                Some(value) => notes.insert(key, value).map(drop),
+                None => notes.remove(key).map(drop),
+            }
+            .map_err(|e| err(e.into()))?;
+        }
+        txn.commit().map_err(|e| err(e.into()))
+    }
+
+    /// Writes the database's records with `f` and its [`Meta`] in one commit, and clears the
+    /// note `note` (see [`CheckpointStore::save_note`]) in the same commit when given.
     fn write(
         &self,
         service: &str,
         database: &str,
-        initialized: bool,
-        epoch: i64,
+        (epoch, initialized): (i64, bool),
+        note: Option<&str>,
         f: impl FnOnce(&mut Records<'_>, &mut Records<'_>) -> Result<(), Box<redb::Error>>,
     ) -> Result<(), CheckpointError> {
         let db = self.store()?;
         let err = |e: redb::Error| store_error(&self.store_path(), e);
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
+        if let Some(part) = note {
+            txn.open_table(NOTES)
+                .map_err(|e| err(e.into()))?
+                .remove((service, database, part))
+                .map_err(|e| err(e.into()))?;
+        }
         {
             let mut heads = txn.open_table(HEADS).map_err(|e| err(e.into()))?;
             let mut digests = txn.open_table(DIGESTS).map_err(|e| err(e.into()))?;

@@ -345,7 +345,7 @@ mod tests {
             (d.0, Some(d.1.clone())),
         ]);
         store
-            .commit("svc", "db", 7, true, true, &diff)
+            .commit("svc", "db", (7, true), true, &diff, None)
             .expect("commit");
         memory.apply(&mut diff);
         assert_eq!(store.load("svc", "db").expect("load"), memory);
@@ -396,7 +396,7 @@ mod tests {
         let mut diff = Diff::default();
         diff.changes = crate::diff::test_changes(&[(table(2, "b", 1).0, None)]);
         store
-            .commit("svc", "db", 7, true, true, &diff)
+            .commit("svc", "db", (7, true), true, &diff, None)
             .expect("commit");
         assert_eq!(kept("db"), None);
         store
@@ -425,6 +425,51 @@ mod tests {
         assert_eq!(heads, state_of(&[a.clone(), b.clone()]));
         assert!(!path.exists(), "the JSON state file stays after the import");
         assert_eq!(store.load("svc", "db").expect("load"), state_of(&[a, b]));
+    }
+
+    #[test]
+    fn a_note_lasts_until_the_commit_that_clears_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let note =
+            |db: &str, part: &str| -> Vec<u32> { store.load_note("svc", db, part).expect("load") };
+        assert!(note("db", "in-flight").is_empty());
+        store
+            .save_note("svc", "db", "in-flight", &vec![1u32, 2])
+            .expect("save");
+        store
+            .save_note("svc", "db", "other", &vec![3u32])
+            .expect("save");
+        assert_eq!(note("db", "in-flight"), [1, 2]);
+        assert!(note("db2", "in-flight").is_empty());
+        // A commit without the note leaves it; the one made under it clears it alone.
+        let mut diff = Diff::default();
+        diff.changes = crate::diff::test_changes(&[(table(1, "a", 1).0, None)]);
+        store
+            .commit("svc", "db", (1, false), true, &diff, None)
+            .expect("commit");
+        assert_eq!(note("db", "in-flight"), [1, 2]);
+        store
+            .commit("svc", "db", (1, true), true, &diff, Some("in-flight"))
+            .expect("commit");
+        assert!(note("db", "in-flight").is_empty());
+        assert_eq!(note("db", "other"), [3]);
+        store.clear_note("svc", "db", "other").expect("clear");
+        assert!(note("db", "other").is_empty());
+
+        // A note in its own file (versions before) moves into the store, once.
+        store
+            .save_part("svc", "db", "in-flight", &vec![4u32])
+            .expect("save");
+        assert_eq!(note("db", "in-flight"), [4]);
+        assert!(!dir.path().join("svc.db.in-flight.json").exists());
+        store
+            .commit("svc", "db", (1, true), true, &diff, Some("in-flight"))
+            .expect("commit");
+        assert!(
+            note("db", "in-flight").is_empty(),
+            "the file's note does not come back"
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl InFlight {
     ) -> Result<InFlight, CheckpointError> {
         let (service, database) = (service.to_owned(), database.to_owned());
         store
-            .blocking(move |s| s.load_part(&service, &database, part))
+            .blocking(move |s| s.load_note(&service, &database, part))
             .await
     }
 
@@ -44,7 +44,7 @@ impl InFlight {
     ) -> Result<(), CheckpointError> {
         let (service, database, note) = (service.to_owned(), database.to_owned(), self.clone());
         store
-            .blocking(move |s| s.save_part(&service, &database, part, &note))
+            .blocking(move |s| s.save_note(&service, &database, part, &note))
             .await
     }
 
@@ -60,7 +60,23 @@ impl InFlight {
             return Ok(());
         }
         *self = InFlight::default();
-        self.save(store, service, database, part).await
+        let (service, database) = (service.to_owned(), database.to_owned());
+        store
+            .blocking(move |s| s.clear_note(&service, &database, part))
+            .await
+    }
+
+    /// Empties the note, which the state's commit `committed` cleared in the store.
+    pub(super) fn committed(&mut self, committed: Option<&'static str>) {
+        if committed.is_some() {
+            *self = InFlight::default();
+        }
+    }
+
+    /// The note's part to clear with the commit of the state that holds what it noted
+    /// (see `CheckpointStore::commit`); none when it is empty.
+    pub(super) fn to_clear(&self, part: &'static str) -> Option<&'static str> {
+        (!self.is_empty()).then_some(part)
     }
 
     pub(super) fn is_empty(&self) -> bool {

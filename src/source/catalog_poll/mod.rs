@@ -639,16 +639,8 @@ impl CatalogPollSource {
         fail::fail_point!("capture-after-send-before-checkpoint");
         let dirty = !diff.changes.is_empty() || !diff.forgotten.is_empty() || !state.initialized;
         diff.keep_shapes_from(records);
-        if dirty {
-            let (service, name) = (self.scope.service.clone(), database.clone());
-            let (epoch, initialized) = (state.epoch, state.initialized);
-            diff = store
-                .blocking(move |s| {
-                    s.commit(&service, &name, epoch, initialized, finishes, &diff)
-                        .map(|()| diff)
-                })
-                .await?;
-        }
+        // The edges first: what was sent is saved whatever comes next, and the note, which
+        // the state's commit clears, covers both until then.
         if let Some(state) = &mut self.lineage {
             if !lineage_changes.is_empty() {
                 state.apply(&lineage_changes, false);
@@ -658,6 +650,18 @@ impl CatalogPollSource {
                     .blocking(move |s| s.save_part(&service, &name, CATALOG_LINEAGE_PART, &state))
                     .await?;
             }
+        }
+        if dirty {
+            let (service, name) = (self.scope.service.clone(), database.clone());
+            let (epoch, initialized) = (state.epoch, state.initialized);
+            let note = in_flight.to_clear(in_flight::CATALOG_PART);
+            diff = store
+                .blocking(move |s| {
+                    s.commit(&service, &name, (epoch, initialized), finishes, &diff, note)
+                        .map(|()| diff)
+                })
+                .await?;
+            in_flight.committed(note);
         }
         in_flight
             .clear(store, service, &database, in_flight::CATALOG_PART)
