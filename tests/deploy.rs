@@ -3,6 +3,7 @@
 //! during a workload; and what the capture emitted, the apply consumed, with no lag left.
 
 use crate::common::TestEnv;
+use pgmeta::testkit::scrape::samples;
 use pgmeta::testkit::{CatalogServer, Service, free_port};
 use std::collections::BTreeSet;
 
@@ -36,12 +37,11 @@ async fn scrape(port: u16) -> String {
     }
 }
 
-/// Sum of a metric's samples, optionally only those whose labels contain `filter`.
+/// The sum of the samples of metric `name` whose line holds `filter` (a label, say).
 fn sum(text: &str, name: &str, filter: &str) -> f64 {
     text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .filter(|l| l.contains(filter))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .flat_map(|l| samples(l, name))
         .sum()
 }
 
@@ -163,10 +163,7 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = scrape(apply_port).await;
-        let partitions = text
-            .lines()
-            .filter(|l| l.starts_with("pgmeta_apply_consumer_lag_messages{"))
-            .count();
+        let partitions = samples(&text, "pgmeta_apply_consumer_lag_messages{").count();
         if partitions > 0 && sum(&text, "pgmeta_apply_consumer_lag_messages", "") == 0.0 {
             break;
         }

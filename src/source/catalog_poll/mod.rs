@@ -80,9 +80,6 @@ enum Sent {
     /// can finish (a relation's name changed, which changes routine lineage; names sent ahead
     /// of a crash wait for their retraction).
     NeedsFullRead(&'static str),
-    /// A full read in parts stopped at a shutdown after the parts reported, each sent and
-    /// saved; the next read reads the whole catalog again.
-    Stopped(PollReport),
 }
 
 /// A targeted read's own (see `TargetedRead::Snapshot`).
@@ -324,7 +321,11 @@ impl CatalogPollSource {
                 },
                 None => match self.read_full(sink, store, mode).await? {
                     Some((sent, signature)) => {
-                        if let Sent::Report(_) = sent {
+                        // A full read a shutdown stopped between two parts keeps no
+                        // signature: the next read reads the whole catalog again.
+                        if let Sent::Report(report) = &sent
+                            && !report.stopped
+                        {
                             self.keep_signature(store, &signature).await;
                             self.signature = Some(signature);
                             self.diff_options.full = false;
@@ -346,7 +347,7 @@ impl CatalogPollSource {
                 },
             };
             match sent {
-                Sent::Report(report) | Sent::Stopped(report) => return Ok(report),
+                Sent::Report(report) => return Ok(report),
                 Sent::NeedsFullRead(why) => {
                     tracing::debug!(database = %self.database(), why, "reading the whole catalog");
                     touched = None;

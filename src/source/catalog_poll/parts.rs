@@ -56,7 +56,7 @@ impl CatalogPollSource {
             // Between two parts, each sent and saved: where a shutdown stops the read.
             if self.shutdown.as_ref().is_some_and(|s| s.is_triggered()) {
                 tracing::info!(database = %database, parts_sent = parts, parts_left = parts_left - parts, "shutting down between two parts of the full read; the next read reads the rest");
-                return Ok(Sent::Stopped(PollReport {
+                return Ok(Sent::Report(PollReport {
                     parts,
                     stopped: true,
                     ..total
