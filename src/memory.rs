@@ -12,6 +12,16 @@
 //! the state store commits on a blocking thread, whose arena cannot reuse those pages: the
 //! 10,000-table snapshot peaked at 230 MB instead of 178 MB. Allocation in pgmeta is rarely
 //! concurrent enough for one arena to cost time.
+//!
+//! It also turns jemalloc's per-thread caches off (`tcache:false`). A thread keeps what it freed
+//! in its cache for its next allocation, and a thread that goes idle keeps it for good: an idle
+//! capture held 4.3 MB allocated with the caches and 2.0 MB without (measured on a small
+//! database). Without them each allocation takes the arena's lock; the 10,000-table snapshot
+//! took no longer (2.58 s, against 2.73-3.41 s in the runs before).
+//!
+//! jemalloc is built unprefixed, so it is the process's `malloc` too: librdkafka's C code
+//! allocates from the same arena instead of from glibc's malloc, which gave each of its threads
+//! and each runtime thread calling into it an arena of its own (nine, 1.7 MB resident at idle).
 
 use prometheus::{IntGauge, Registry};
 
@@ -26,7 +36,7 @@ pub fn purge_in_background() {
 /// jemalloc's own account of the memory it holds (its `stats.*` counters), which an RSS alone
 /// does not split: what the process uses (`allocated`), the pages that holds (`active`),
 /// jemalloc's bookkeeping (`metadata`), and what is resident or mapped but free. Read again at
-/// each scrape. Near zero in a binary that does not run on jemalloc (the binaries do).
+/// each scrape.
 #[derive(Debug)]
 pub struct AllocatorMetrics {
     gauges: Vec<(Reader, IntGauge)>,
