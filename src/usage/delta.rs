@@ -2,7 +2,6 @@
 
 use super::{Entry, Reading};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// What identifies a row of `pg_stat_statements` within one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -29,8 +28,47 @@ pub struct Counters {
     pub rows: i64,
 }
 
-/// The counters of the previous read.
-pub type Baseline = HashMap<EntryKey, Counters>;
+/// The counters of the previous read, sorted by key: a statement's are found by binary search.
+/// A sorted list rather than a hash map, whose buckets are a power of two at most seven eighths
+/// full: 48 bytes a statement instead of up to 112 (the view of 48,275 statements a pg_dump of
+/// 100,000 tables leaves: 2.3 MB instead of 3.2 MB, held all the time the capture idles).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Baseline(Vec<(EntryKey, Counters)>);
+
+impl Baseline {
+    pub fn get(&self, key: &EntryKey) -> Option<&Counters> {
+        let i = self.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &EntryKey> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(EntryKey, Counters)> for Baseline {
+    /// A key given twice keeps its last counters, as a map's insert would.
+    fn from_iter<I: IntoIterator<Item = (EntryKey, Counters)>>(iter: I) -> Self {
+        let mut list: Vec<(EntryKey, Counters)> = iter.into_iter().collect();
+        list.sort_by_key(|(k, _)| *k);
+        list.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        Baseline(list)
+    }
+}
 
 /// The durable usage state of one database: the previous read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,10 +91,9 @@ mod baseline_as_list {
     use super::{Baseline, Counters, EntryKey};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    /// Sorted by key, as [`Baseline`] holds it.
     pub(super) fn serialize<S: Serializer>(b: &Baseline, s: S) -> Result<S::Ok, S::Error> {
-        let mut list: Vec<(&EntryKey, &Counters)> = b.iter().collect();
-        list.sort_by_key(|(k, _)| **k);
-        list.serialize(s)
+        b.0.serialize(s)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Baseline, D::Error> {
@@ -298,5 +335,35 @@ mod tests {
         let text = serde_json::to_string(&s).expect("json");
         let back: UsageState = serde_json::from_str(&text).expect("parse");
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn the_baseline_finds_each_statement_and_keeps_the_last_of_a_key_read_twice() {
+        let counters = |calls| Counters {
+            calls,
+            total_time_ms: 1.0,
+            rows: 0,
+        };
+        let key = |queryid| EntryKey {
+            userid: 10,
+            queryid,
+            toplevel: true,
+        };
+        let b: Baseline = [
+            (key(3), counters(3)),
+            (key(-7), counters(7)),
+            (key(3), counters(4)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.get(&key(3)), Some(&counters(4)));
+        assert_eq!(b.get(&key(-7)), Some(&counters(7)));
+        assert_eq!(b.get(&key(5)), None);
+        assert_eq!(b.keys().map(|k| k.queryid).collect::<Vec<_>>(), [-7, 3]);
+        // An older state's list, written unsorted, is sorted as it is read.
+        let text = r#"{"last_read_at":1,"stats_reset":null,"dealloc":null,"baseline":[[{"userid":10,"queryid":3,"toplevel":true},{"calls":4,"total_time_ms":1.0,"rows":0}],[{"userid":10,"queryid":-7,"toplevel":true},{"calls":7,"total_time_ms":1.0,"rows":0}]]}"#;
+        let state: UsageState = serde_json::from_str(text).expect("parse");
+        assert_eq!(state.baseline, b);
     }
 }

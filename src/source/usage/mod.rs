@@ -10,15 +10,15 @@
 //! A crash before the save repeats the bucket with the same `bucket_start` and a later end;
 //! the topic's contract is that the latest record of a (key, bucket_start) supersedes.
 
+mod parsed;
+
 use super::in_flight::{self, InFlight};
 use crate::checkpoint::CheckpointStore;
 use crate::event::{
     CaptureMode, LineageOrigin, Outbound, QueryUsage, SourceInfo, UsageEvent, UsageKind,
 };
 use crate::lineage::edges::{self, LineageState, table_fqn};
-use crate::lineage::{
-    RelationNames, Resolver, Session, StatementLineage, TableName, mask_literals, mask_quoted,
-};
+use crate::lineage::{RelationNames, Resolver, StatementLineage, TableName, mask_literals};
 use crate::model::Fqn;
 use crate::pg::PgTarget;
 use crate::pg::catalog::{
@@ -28,6 +28,7 @@ use crate::pg::stat_statements::{self, StatStatementsError};
 use crate::sink::Sink;
 use crate::usage::aggregate::TableRef;
 use crate::usage::{DeltaReport, Reading, TableStatement, UsageState, compute, table_usage};
+use parsed::{Parsed, ParsedStatement};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio_postgres::Client;
@@ -66,48 +67,6 @@ struct Relations {
     schemas: Vec<String>,
 }
 
-/// Parsed statements by (userid, queryid).
-type Parsed = HashMap<(i64, i64), Result<ParsedStatement, Unparsed>>;
-
-/// A statement that parses, as the poller keeps it between polls (every statement of the
-/// view, 5,000 by default, for the life of the process): the relations it reads and writes,
-/// and its whole lineage only when that makes edges (it writes one relation from another, and
-/// is no CREATE VIEW, whose lineage comes from the catalog) or renames. Names are held in
-/// boxed slices: a `BTreeSet` of one name allocates a node for eleven (about 900 bytes), which
-/// made 5,000 held statements 5 MB of an idle capture.
-#[derive(Debug)]
-struct ParsedStatement {
-    reads: Box<[TableName]>,
-    writes: Box<[TableName]>,
-    lineage: Option<Box<StatementLineage>>,
-}
-
-impl ParsedStatement {
-    fn new(lineage: StatementLineage) -> Self {
-        ParsedStatement {
-            reads: lineage.sources.iter().cloned().collect(),
-            writes: lineage.targets.iter().cloned().collect(),
-            lineage: makes_edges(&lineage).then(|| Box::new(lineage)),
-        }
-    }
-}
-
-/// Whether a statement's lineage can give query lineage edges ([`UsageSource::query_edges`]):
-/// a relation written from another, or a rename that others' edges follow. A view's lineage is
-/// its current definition (VIEW edges from the catalog), not every CREATE VIEW it ever had.
-fn makes_edges(lineage: &StatementLineage) -> bool {
-    let view = matches!(lineage.kind, "CREATE_VIEW" | "CREATE_MATERIALIZED_VIEW");
-    !lineage.renames.is_empty() || (!view && lineage.table_edges().next().is_some())
-}
-
-/// A statement text that does not parse: why, and the catalog relations its tokens name
-/// (`lineage::fallback`), which its calls are counted for, flagged approximate.
-#[derive(Debug)]
-struct Unparsed {
-    error: String,
-    named: Box<[TableName]>,
-}
-
 /// What one usage poll did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageReport {
@@ -144,7 +103,7 @@ impl UsageSource {
             state,
             lineage,
             relations: None,
-            parsed: HashMap::new(),
+            parsed: Parsed::default(),
             said_unavailable: false,
             said_hidden: false,
         }
@@ -187,7 +146,7 @@ impl UsageSource {
                 ..UsageReport::default()
             });
         };
-        parse_new(&mut self.parsed, &reading, resolver.as_ref());
+        self.parsed.parse_new(&reading, resolver.as_ref());
         drop(resolver);
         let Some(relations) = &self.relations else {
             return Ok(UsageReport {
@@ -430,7 +389,7 @@ impl UsageSource {
         let mut named = HashSet::new();
         let mut new = false;
         for e in &reading.entries {
-            if !self.parsed.contains_key(&(e.userid, e.queryid)) {
+            if !self.parsed.contains(&(e.userid, e.queryid)) {
                 crate::lineage::identifiers(&e.query, &mut named);
                 new = true;
             }
@@ -453,12 +412,7 @@ impl UsageSource {
     ) -> Vec<edges::Edge> {
         let service = self.scope.service.as_str();
         let mut renames: HashMap<TableName, TableName> = HashMap::new();
-        for l in self
-            .parsed
-            .values()
-            .flatten()
-            .filter_map(|p| p.lineage.as_ref())
-        {
+        for l in self.parsed.lineages() {
             for (from, to) in &l.renames {
                 renames.insert(from.clone(), to.clone());
             }
@@ -490,41 +444,6 @@ impl UsageSource {
             }
         }
         out
-    }
-}
-
-/// Forgets the statements that left the view; parses those not seen before with `resolver`
-/// (given whenever there are such statements, see [`UsageSource::refresh_relations`]).
-fn parse_new(parsed: &mut Parsed, reading: &Reading, resolver: Option<&Resolver>) {
-    let m = crate::telemetry::metrics();
-    let live: HashSet<(i64, i64)> = reading
-        .entries
-        .iter()
-        .map(|e| (e.userid, e.queryid))
-        .collect();
-    parsed.retain(|k, _| live.contains(k));
-    let Some(resolver) = resolver else {
-        return;
-    };
-    for e in &reading.entries {
-        parsed.entry((e.userid, e.queryid)).or_insert_with(|| {
-            let for_user = resolver.for_user(&e.role);
-            let result = Session::new(&for_user).analyze(&e.query);
-            match &result {
-                Ok(_) => m.statements_parsed.with_label_values(&["ok"]).inc(),
-                Err(err) => {
-                    m.statements_parsed.with_label_values(&["error"]).inc();
-                    tracing::debug!(queryid = e.queryid, error = %err, "statement does not parse; no lineage from it");
-                }
-            }
-            result.map(ParsedStatement::new).map_err(|err| Unparsed {
-                // sqlparser quotes the token it stopped at, which may be a literal.
-                error: mask_quoted(&err.to_string()),
-                named: crate::lineage::fallback::tables_named(&e.query, &for_user)
-                    .into_iter()
-                    .collect(),
-            })
-        });
     }
 }
 
@@ -634,50 +553,4 @@ fn bucket_events(
         }
     }
     records
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::lineage::analyze;
-
-    fn kept(sql: &str) -> bool {
-        let lineage = analyze(sql, &Resolver::without_catalog()).expect(sql);
-        ParsedStatement::new(lineage).lineage.is_some()
-    }
-
-    #[test]
-    fn lineage_is_kept_only_for_statements_that_make_edges_or_rename() {
-        for sql in [
-            "INSERT INTO public.a SELECT * FROM public.b",
-            "CREATE TABLE public.c AS SELECT x FROM public.b",
-            "UPDATE public.a SET x = b.x FROM public.b WHERE a.id = b.id",
-            "ALTER TABLE public.a__dbt_tmp RENAME TO a",
-        ] {
-            assert!(kept(sql), "{sql} keeps its lineage");
-        }
-        for sql in [
-            "SELECT * FROM public.a JOIN public.b USING (id)",
-            "CREATE TABLE public.ddl_1 (id int)",
-            "INSERT INTO public.a VALUES (1)",
-            "INSERT INTO public.a SELECT * FROM public.a",
-            "CREATE VIEW public.v AS SELECT * FROM public.b",
-            "CREATE MATERIALIZED VIEW public.m AS SELECT * FROM public.b",
-        ] {
-            assert!(!kept(sql), "{sql} keeps its tables alone");
-        }
-    }
-
-    #[test]
-    fn a_parsed_statement_keeps_what_it_reads_and_writes() {
-        let lineage = analyze(
-            "INSERT INTO public.a SELECT * FROM public.b JOIN public.c USING (id)",
-            &Resolver::without_catalog(),
-        )
-        .expect("parses");
-        let p = ParsedStatement::new(lineage);
-        let names = |t: &[TableName]| t.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&p.reads), ["b", "c"]);
-        assert_eq!(names(&p.writes), ["a"]);
-    }
 }
