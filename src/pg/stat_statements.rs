@@ -133,7 +133,7 @@ pub async fn read(
         "true"
     };
     let sql = format!(
-        "SELECT s.userid::oid::int8, coalesce(r.rolname::text, s.userid::oid::text), s.queryid,
+        "SELECT s.userid::oid, coalesce(r.rolname::text, s.userid::oid::text), s.queryid,
                 {toplevel}, s.query, s.calls, s.{total}, s.rows
          FROM {view} s LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
          WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",

@@ -4,7 +4,8 @@
 /// One statement's cumulative counters for one role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub userid: i64,
+    /// The role's OID.
+    pub userid: u32,
     pub role: String,
     pub queryid: i64,
     /// `false` for statements run inside functions (PostgreSQL 14+; always `true` before).
