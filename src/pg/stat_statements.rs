@@ -136,7 +136,8 @@ pub async fn read(
         "SELECT s.userid::oid, coalesce(r.rolname::text, s.userid::oid::text), s.queryid,
                 {toplevel}, s.query, s.calls, s.{total}, s.rows
          FROM {view} s LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
-         WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+         WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+         ORDER BY 1, 3, 4",
         total = layout.total_time,
         view = layout.view,
     );
@@ -164,11 +165,5 @@ pub async fn read(
             rows: row.try_get(7).map_err(err)?,
         });
     }
-    Ok(Reading {
-        read_at,
-        stats_reset,
-        dealloc,
-        entries,
-        hidden,
-    })
+    Ok(Reading::new(read_at, stats_reset, dealloc, entries, hidden))
 }

@@ -4,8 +4,8 @@ use super::{Entry, Reading};
 use serde::{Deserialize, Serialize};
 
 /// What identifies a row of `pg_stat_statements` within one database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 /// An OID is 32 bits: the key is 16 bytes, and a statement's baseline entry 40.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntryKey {
     pub userid: u32,
     pub queryid: i64,
@@ -56,7 +56,8 @@ impl Baseline {
 }
 
 impl FromIterator<(EntryKey, Counters)> for Baseline {
-    /// A key given twice keeps its last counters, as a map's insert would.
+    /// A key given twice keeps its last counters, as a map's insert would. A stable sort:
+    /// linear on keys that come sorted, as a [`Reading`]'s do.
     fn from_iter<I: IntoIterator<Item = (EntryKey, Counters)>>(iter: I) -> Self {
         let mut list: Vec<(EntryKey, Counters)> = iter.into_iter().collect();
         list.sort_by_key(|(k, _)| *k);
@@ -135,7 +136,7 @@ pub fn compute(state: &UsageState, reading: &Reading) -> DeltaReport {
         stats_reset: reading.stats_reset,
         dealloc: reading.dealloc,
         baseline: reading
-            .entries
+            .entries()
             .iter()
             .map(|e| {
                 (
@@ -174,7 +175,7 @@ pub fn compute(state: &UsageState, reading: &Reading) -> DeltaReport {
         reset_detected: reset || evicted > 0 || vanished,
         ..DeltaReport::default()
     };
-    for e in &reading.entries {
+    for e in reading.entries() {
         let base = if reset {
             None
         } else {
@@ -229,13 +230,7 @@ mod tests {
     }
 
     fn reading(at: i64, reset: i64, dealloc: i64, entries: Vec<Entry>) -> Reading {
-        Reading {
-            read_at: at,
-            stats_reset: Some(reset),
-            dealloc: Some(dealloc),
-            entries,
-            hidden: 0,
-        }
+        Reading::new(at, Some(reset), Some(dealloc), entries, 0)
     }
 
     fn calls(r: &DeltaReport) -> Vec<(i64, i64)> {

@@ -156,7 +156,7 @@ impl UsageSource {
         };
         let m = crate::telemetry::metrics();
         m.stat_statements_entries
-            .set(i64::try_from(reading.entries.len()).unwrap_or(i64::MAX));
+            .set(i64::try_from(reading.entries().len()).unwrap_or(i64::MAX));
 
         let report = compute(&self.state, &reading);
         if report.reset {
@@ -211,7 +211,7 @@ impl UsageSource {
             Some(state) => {
                 in_flight =
                     InFlight::load(store, service, &database, in_flight::QUERY_PART).await?;
-                let mut observed = self.query_edges(&reading.entries, relations, &database);
+                let mut observed = self.query_edges(reading.entries(), relations, &database);
                 let exists = |f: &str| relations.names.contains(f);
                 // Sent before a crash kept the state from recording them: sent again while
                 // both ends exist, retracted otherwise.
@@ -388,7 +388,7 @@ impl UsageSource {
         let relations = self.relations.insert(relations);
         let mut named = HashSet::new();
         let mut new = false;
-        for e in &reading.entries {
+        for e in reading.entries() {
             if !self.parsed.contains(&(e.userid, e.queryid)) {
                 crate::lineage::identifiers(&e.query, &mut named);
                 new = true;

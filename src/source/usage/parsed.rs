@@ -51,12 +51,13 @@ impl Parsed {
     }
 
     /// Adds statements that name nothing, keeping the list sorted and no longer than it is.
+    /// `keys` come sorted (in the view's order): the stable sort merges two sorted runs.
     fn add_bare(&mut self, keys: Vec<Key>) {
         if keys.is_empty() {
             return;
         }
         self.bare.extend(keys);
-        self.bare.sort_unstable();
+        self.bare.sort();
         self.bare.dedup();
         self.bare.shrink_to_fit();
     }
@@ -65,24 +66,17 @@ impl Parsed {
     /// (given whenever there are such statements, see `UsageSource::refresh_relations`).
     pub(super) fn parse_new(&mut self, reading: &Reading, resolver: Option<&Resolver>) {
         let m = crate::telemetry::metrics();
-        // The view's keys, sorted: 16 bytes a statement for the moment of this poll, where a
-        // hash set would take twice that.
-        let mut live: Vec<Key> = reading
-            .entries
-            .iter()
-            .map(|e| (e.userid, e.queryid))
-            .collect();
-        live.sort_unstable();
-        let in_view = |k: &Key| live.binary_search(k).is_ok();
+        let in_view = |&(userid, queryid): &Key| reading.holds(userid, queryid);
         self.named.retain(|k, _| in_view(k));
         self.bare.retain(in_view);
         let Some(resolver) = resolver else {
             return;
         };
         let mut bare = Vec::new();
-        for e in &reading.entries {
+        for e in reading.entries() {
             let key = (e.userid, e.queryid);
-            if self.contains(&key) {
+            // A statement run both at top level and inside functions is two adjacent entries.
+            if self.contains(&key) || bare.last() == Some(&key) {
                 continue;
             }
             let for_user = resolver.for_user(&e.role);
@@ -202,13 +196,7 @@ mod tests {
                 rows: 0,
             })
             .collect();
-        Reading {
-            read_at: 0,
-            stats_reset: None,
-            dealloc: None,
-            entries,
-            hidden: 0,
-        }
+        Reading::new(0, None, None, entries, 0)
     }
 
     #[test]
