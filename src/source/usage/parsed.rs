@@ -183,13 +183,18 @@ mod tests {
     }
 
     fn reading(statements: &[(i64, &str)]) -> Reading {
+        let both: Vec<_> = statements.iter().map(|&(q, s)| (q, s, true)).collect();
+        reading_at_levels(&both)
+    }
+
+    fn reading_at_levels(statements: &[(i64, &str, bool)]) -> Reading {
         let entries = statements
             .iter()
-            .map(|(queryid, query)| crate::usage::Entry {
+            .map(|(queryid, query, toplevel)| crate::usage::Entry {
                 userid: 10,
                 role: "app".into(),
                 queryid: *queryid,
-                toplevel: true,
+                toplevel: *toplevel,
                 query: (*query).into(),
                 calls: 1,
                 total_time_ms: 1.0,
@@ -224,6 +229,33 @@ mod tests {
         parsed.parse_new(&reading(&[set, broken]), None);
         assert!(!parsed.contains(&(10, 1)) && !parsed.contains(&(10, 3)));
         assert!(parsed.contains(&(10, 2)) && parsed.contains(&(10, 4)));
+    }
+
+    #[test]
+    fn a_statement_run_at_both_levels_is_held_once() {
+        // pg_stat_statements.track = all: the same statement run at top level and inside a
+        // function is two entries of the view with one (userid, queryid).
+        let mut parsed = Parsed::default();
+        parsed.parse_new(
+            &reading_at_levels(&[
+                (1, "LOCK TABLE s1.t1 IN ACCESS SHARE MODE", true),
+                (1, "LOCK TABLE s1.t1 IN ACCESS SHARE MODE", false),
+                (2, "INSERT INTO public.a SELECT * FROM public.b", false),
+                (2, "INSERT INTO public.a SELECT * FROM public.b", true),
+            ]),
+            Some(&Resolver::without_catalog()),
+        );
+        assert_eq!(parsed.bare, [(10, 1)], "{parsed:?}");
+        assert_eq!(parsed.named.len(), 1, "{parsed:?}");
+        assert_eq!(parsed.lineages().count(), 1);
+
+        // Seen again at one level only, it stays held, and once.
+        parsed.parse_new(
+            &reading_at_levels(&[(1, "LOCK TABLE s1.t1 IN ACCESS SHARE MODE", false)]),
+            None,
+        );
+        assert_eq!(parsed.bare, [(10, 1)], "{parsed:?}");
+        assert!(parsed.named.is_empty(), "{parsed:?}");
     }
 
     #[test]
