@@ -311,6 +311,21 @@ fn jsonl_fqns(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// A test database with the table `base` and the DDL trigger, and `base`'s FQN; `None` (the
+/// test skips) before PostgreSQL 14.
+async fn env_with_trigger(name: &str, test: &str) -> Option<(TestEnv, String)> {
+    let env = TestEnv::new(name).await;
+    if skip_before_14(&env, test) {
+        return None;
+    }
+    env.sql("CREATE TABLE base (id int)").await;
+    ddl_trigger::install(&env.client, "test")
+        .await
+        .expect("install");
+    let base = format!("svc.{}.public.base", env.db);
+    Some((env, base))
+}
+
 fn capture_process(
     env: &TestEnv,
     out: &std::path::Path,
@@ -348,16 +363,12 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
 #[cfg(feature = "failpoints")]
 #[tokio::test]
 async fn crash_after_commit_before_emit_loses_nothing() {
-    let env = TestEnv::new("repl_crash").await;
-    if skip_before_14(&env, "crash_after_commit_before_emit_loses_nothing") {
+    let Some((env, base)) =
+        env_with_trigger("repl_crash", "crash_after_commit_before_emit_loses_nothing").await
+    else {
         return;
-    }
-    env.sql("CREATE TABLE base (id int)").await;
-    ddl_trigger::install(&env.client, "test")
-        .await
-        .expect("install");
+    };
     let out = env.state.path().join("events.jsonl");
-    let base = format!("svc.{}.public.base", env.db);
     let doomed = format!("svc.{}.public.survivor", env.db);
 
     // The capture dies as soon as the DDL's commit reaches it: nothing emitted, nothing acked.
@@ -390,6 +401,59 @@ async fn crash_after_commit_before_emit_loses_nothing() {
         .status();
     let status = second.wait_with_output().expect("wait").status;
     assert!(status.success());
+}
+
+/// The capture is killed after a DDL's events were sent and its state committed without an
+/// fsync (deferred), before the store was flushed and the slot acknowledged: the commit is
+/// lost with the process, the slot replays the DDL, and a table dropped meanwhile is retracted
+/// through the write-ahead note (durable before the send).
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn killed_before_a_deferred_commit_is_flushed_the_slot_replays() {
+    let Some((env, base)) = env_with_trigger(
+        "repl_deferred",
+        "killed_before_a_deferred_commit_is_flushed_the_slot_replays",
+    )
+    .await
+    else {
+        return;
+    };
+    let out = env.state.path().join("events.jsonl");
+    let doomed = format!("svc.{}.public.doomed", env.db);
+
+    let mut first = capture_process(
+        &env,
+        &out,
+        Some("replication-after-emit-before-ack=sleep(60000)"),
+    );
+    wait_until("the initial snapshot", || jsonl_fqns(&out).contains(&base)).await;
+    env.sql("CREATE TABLE doomed (id int)").await;
+    wait_until("the DDL's event", || jsonl_fqns(&out).contains(&doomed)).await;
+    first.kill().expect("SIGKILL");
+    first.wait().expect("wait");
+    env.sql("DROP TABLE doomed").await;
+
+    let second = capture_process(&env, &out, None);
+    let events = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    wait_until("the dropped table's retraction", || {
+        events()
+            .iter()
+            .any(|e| e["fqn"] == doomed.as_str() && e["op"] == "DELETE")
+    })
+    .await;
+    env.sql("CREATE TABLE after_restart (id int)").await;
+    let after = format!("svc.{}.public.after_restart", env.db);
+    wait_until("a later DDL", || jsonl_fqns(&out).contains(&after)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    assert!(second.wait_with_output().expect("wait").status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -781,18 +845,14 @@ fn replicating_service(
 /// with `slot_takeover_after` it ends the holder itself.
 #[tokio::test]
 async fn a_second_instance_waits_for_the_slot_and_takes_it_over() {
-    let env = TestEnv::new("repl_takeover").await;
-    if skip_before_14(
-        &env,
+    let Some((env, base)) = env_with_trigger(
+        "repl_takeover",
         "a_second_instance_waits_for_the_slot_and_takes_it_over",
-    ) {
+    )
+    .await
+    else {
         return;
-    }
-    env.sql("CREATE TABLE base (id int)").await;
-    ddl_trigger::install(&env.client, "test")
-        .await
-        .expect("install");
-    let base = format!("svc.{}.public.base", env.db);
+    };
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),

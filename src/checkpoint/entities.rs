@@ -9,13 +9,14 @@
 //! (a commit is atomic and durable: a crash leaves the old or the new state), and takes one
 //! dependency without others.
 
-use super::{CheckpointError, CheckpointStore, record};
+use super::{CheckpointError, CheckpointStore, Durability, record};
 use crate::diff::{DIGEST_FORMAT, DatabaseState, Diff, EntityDigest, EntityKey, Head};
 use crate::model::EntityType;
 use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,7 @@ const NOTES: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("
 const CACHE_BYTES: usize = 1024 * 1024;
 
 /// Entities per commit of a large diff (see [`CheckpointStore::commit`]).
-const COMMIT_PART: usize = 1000;
+pub(super) const COMMIT_PART: usize = 1000;
 
 /// How long opening the store waits while another process holds it.
 const OPEN_WAIT: Duration = Duration::from_secs(60);
@@ -331,7 +332,13 @@ impl CheckpointStore {
         initialized: bool,
         epoch: i64,
     ) -> Result<(), CheckpointError> {
-        self.write(service, database, (epoch, initialized), None, |_, _| Ok(()))
+        self.write(
+            service,
+            database,
+            (epoch, initialized),
+            (None, Durability::Immediate),
+            |_, _| Ok(()),
+        )
     }
 
     /// Records what `diff` sent, once the sink acknowledged it: the digests of created and
@@ -343,27 +350,33 @@ impl CheckpointStore {
     /// between parts leaves entities whose events were sent without their digests, which the
     /// next read sends again with the same event ids: at least once, as a crash between send
     /// and commit always did. The note `note` that the send was made under is cleared by the
-    /// last part's commit: the state holds what it noted from then on.
+    /// last part's commit: the state holds what it noted from then on. `how.durability` says
+    /// when the commit is durable; a diff committed in parts always is at once (deferred
+    /// commits keep their freed pages until a durable one, and would grow the file).
     pub fn commit(
         &self,
         service: &str,
         database: &str,
         (epoch, initialized): (i64, bool),
-        finishes: bool,
         diff: &Diff,
-        note: Option<&str>,
+        how: Commit<'_>,
     ) -> Result<(), CheckpointError> {
         let (put, delete) = diff.writes();
         let parts: Vec<&[(EntityKey, &EntityDigest)]> = put.chunks(COMMIT_PART).collect();
         let last = parts.len().saturating_sub(1);
+        let durability = if parts.len() > 1 {
+            Durability::Immediate
+        } else {
+            how.durability
+        };
         for i in 0..parts.len().max(1) {
             let part = parts.get(i).copied().unwrap_or_default();
             let delete = if i == 0 { delete.as_slice() } else { &[] };
             self.write(
                 service,
                 database,
-                (epoch, initialized || (finishes && i == last)),
-                note.filter(|_| i == last),
+                (epoch, initialized || (how.finishes && i == last)),
+                (how.note.filter(|_| i == last), durability),
                 |heads, digests| {
                     for key in delete {
                         let k: Key = (service, database, type_code(key.entity_type), key.oid);
@@ -391,7 +404,7 @@ impl CheckpointStore {
             service,
             database,
             (state.epoch, state.initialized),
-            None,
+            (None, Durability::Immediate),
             |heads, digests| {
                 let range =
                     (service, database, 0u8, i64::MIN)..=(service, database, u8::MAX, i64::MAX);
@@ -559,12 +572,15 @@ impl CheckpointStore {
         service: &str,
         database: &str,
         (epoch, initialized): (i64, bool),
-        note: Option<&str>,
+        (note, durability): (Option<&str>, Durability),
         f: impl FnOnce(&mut Records<'_>, &mut Records<'_>) -> Result<(), Box<redb::Error>>,
     ) -> Result<(), CheckpointError> {
         let db = self.store()?;
         let err = |e: redb::Error| store_error(&self.store_path(), e);
-        let txn = db.begin_write().map_err(|e| err(e.into()))?;
+        let mut txn = db.begin_write().map_err(|e| err(e.into()))?;
+        if durability == Durability::Deferred {
+            txn.set_durability(redb::Durability::None);
+        }
         if let Some(part) = note {
             txn.open_table(NOTES)
                 .map_err(|e| err(e.into()))?
@@ -587,8 +603,47 @@ impl CheckpointStore {
                 .insert((service, database), meta.as_slice())
                 .map_err(|e| err(e.into()))?;
         }
-        txn.commit().map_err(|e| err(e.into()))
+        txn.commit().map_err(|e| err(e.into()))?;
+        if durability == Durability::Deferred {
+            self.deferred.made.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
     }
+
+    /// Makes the deferred commits made through this store so far durable, with one empty
+    /// durable commit (redb persists the earlier non-durable ones with it); nothing to write
+    /// when there are none.
+    pub fn flush(&self) -> Result<(), CheckpointError> {
+        let made = self.deferred.made.load(Ordering::SeqCst);
+        if made <= self.deferred.durable.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let db = self.store()?;
+        let err = |e: redb::Error| store_error(&self.store_path(), e);
+        db.begin_write()
+            .map_err(|e| err(e.into()))?
+            .commit()
+            .map_err(|e| err(e.into()))?;
+        self.deferred.durable.fetch_max(made, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether a deferred commit made through this store is not durable yet (see
+    /// [`CheckpointStore::flush`]).
+    pub fn unflushed(&self) -> bool {
+        self.deferred.made.load(Ordering::SeqCst) > self.deferred.durable.load(Ordering::SeqCst)
+    }
+}
+
+/// What a state commit finishes and clears, and how it reaches the disk (see
+/// [`CheckpointStore::commit`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
+    /// Whether the diff finishes what a first snapshot sends (the state is begun by it).
+    pub finishes: bool,
+    /// The write-ahead note the send was made under, cleared by the commit.
+    pub note: Option<&'a str>,
+    pub durability: Durability,
 }
 
 type Records<'txn> = redb::Table<'txn, Key<'static>, &'static [u8]>;

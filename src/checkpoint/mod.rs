@@ -7,7 +7,7 @@
 mod entities;
 mod record;
 
-pub use entities::KeptSignature;
+pub use entities::{Commit, KeptSignature};
 
 use crate::diff::{DIGEST_FORMAT, DatabaseState, EntityDigest, EntityKey};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,26 @@ pub struct CheckpointStore {
     /// lives: opening it reads its header and allocator state, which a DDL's few reads and one
     /// commit should not pay for each time.
     entities: Arc<OnceLock<Arc<redb::Database>>>,
+    /// Commits made with [`Durability::Deferred`] through this store (and its clones), and how
+    /// many of them a [`CheckpointStore::flush`] has made durable since.
+    deferred: Arc<DeferredCommits>,
+}
+
+/// How a state commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Durable when the commit returns (one fsync).
+    Immediate,
+    /// Visible to every later read at once, durable with the next durable commit or
+    /// [`CheckpointStore::flush`]. A crash before then leaves the state as it was before the
+    /// commit, as a crash between a send and its commit does: the events are sent again.
+    Deferred,
+}
+
+#[derive(Debug, Default)]
+struct DeferredCommits {
+    made: std::sync::atomic::AtomicU64,
+    durable: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +102,7 @@ impl CheckpointStore {
         Ok(CheckpointStore {
             dir: dir.to_owned(),
             entities: Arc::default(),
+            deferred: Arc::default(),
         })
     }
 
@@ -345,11 +366,64 @@ mod tests {
             (d.0, Some(d.1.clone())),
         ]);
         store
-            .commit("svc", "db", (7, true), true, &diff, None)
+            .commit("svc", "db", (7, true), &diff, at_once(None))
             .expect("commit");
         memory.apply(&mut diff);
         assert_eq!(store.load("svc", "db").expect("load"), memory);
         assert!(memory.heads.contains_key(&a.0) && !memory.heads.contains_key(&c.0));
+    }
+
+    /// A durable commit of a diff that finishes the first snapshot, clearing `note`.
+    fn at_once(note: Option<&str>) -> Commit<'_> {
+        Commit {
+            finishes: true,
+            note,
+            durability: Durability::Immediate,
+        }
+    }
+
+    /// A deferred commit is read back at once and counts as unflushed until a flush; a diff
+    /// committed in parts is durable at once whatever was asked.
+    #[test]
+    fn a_deferred_commit_is_visible_at_once_and_durable_after_a_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let a = table(1, "a", 1);
+        store
+            .save("svc", "db", &state_of(std::slice::from_ref(&a)))
+            .expect("save");
+        assert!(!store.unflushed());
+        let b = table(2, "b", 1);
+        let mut diff = Diff::default();
+        diff.changes = crate::diff::test_changes(&[(b.0, Some(b.1.clone()))]);
+        let deferred = Commit {
+            durability: Durability::Deferred,
+            ..at_once(None)
+        };
+        store
+            .commit("svc", "db", (7, true), &diff, deferred)
+            .expect("commit");
+        assert!(store.unflushed());
+        // A clone (another database's poll) sees it too.
+        assert!(store.clone().unflushed());
+        let mut memory = state_of(std::slice::from_ref(&a));
+        memory.apply(&mut diff);
+        assert_eq!(store.load("svc", "db").expect("load"), memory);
+        store.flush().expect("flush");
+        assert!(!store.unflushed());
+        assert_eq!(store.load("svc", "db").expect("load"), memory);
+
+        let many: Vec<_> = (10..10 + 2 * entities::COMMIT_PART as i64)
+            .map(|oid| {
+                let t = table(oid, &format!("t{oid}"), 1);
+                (t.0, Some(t.1))
+            })
+            .collect();
+        diff.changes = crate::diff::test_changes(&many);
+        store
+            .commit("svc", "db", (7, true), &diff, deferred)
+            .expect("commit");
+        assert!(!store.unflushed(), "a diff in parts is durable at once");
     }
 
     fn signature(fingerprint: &str) -> KeptSignature {
@@ -396,7 +470,7 @@ mod tests {
         let mut diff = Diff::default();
         diff.changes = crate::diff::test_changes(&[(table(2, "b", 1).0, None)]);
         store
-            .commit("svc", "db", (7, true), true, &diff, None)
+            .commit("svc", "db", (7, true), &diff, at_once(None))
             .expect("commit");
         assert_eq!(kept("db"), None);
         store
@@ -446,11 +520,11 @@ mod tests {
         let mut diff = Diff::default();
         diff.changes = crate::diff::test_changes(&[(table(1, "a", 1).0, None)]);
         store
-            .commit("svc", "db", (1, false), true, &diff, None)
+            .commit("svc", "db", (1, false), &diff, at_once(None))
             .expect("commit");
         assert_eq!(note("db", "in-flight"), [1, 2]);
         store
-            .commit("svc", "db", (1, true), true, &diff, Some("in-flight"))
+            .commit("svc", "db", (1, true), &diff, at_once(Some("in-flight")))
             .expect("commit");
         assert!(note("db", "in-flight").is_empty());
         assert_eq!(note("db", "other"), [3]);
@@ -464,7 +538,7 @@ mod tests {
         assert_eq!(note("db", "in-flight"), [4]);
         assert!(!dir.path().join("svc.db.in-flight.json").exists());
         store
-            .commit("svc", "db", (1, true), true, &diff, Some("in-flight"))
+            .commit("svc", "db", (1, true), &diff, at_once(Some("in-flight")))
             .expect("commit");
         assert!(
             note("db", "in-flight").is_empty(),

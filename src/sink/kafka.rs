@@ -152,6 +152,12 @@ fn client_config(cfg: &KafkaConfig) -> ClientConfig {
             "message.timeout.ms",
             cfg.delivery_timeout.as_millis().to_string(),
         )
+        // The sink enqueues a whole batch (or chunk) and then waits for its acknowledgements
+        // before anything more is sent, so librdkafka's default wait of 5 ms for more records
+        // only delays every DDL's events (measured: 5-6 ms of a 22 ms DDL cycle). 1 ms keeps a
+        // snapshot's batches full (0 made the 10,000-table snapshot 10-20% slower). A
+        // `[kafka.properties]` entry overrides it.
+        .set("linger.ms", "1")
         // librdkafka's warnings and errors go through tracing, each kind at most every 30 s
         // (crate::kafka); its statistics feed the pgmeta_capture_kafka_* gauges.
         .set("log_level", "4")

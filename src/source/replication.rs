@@ -11,6 +11,10 @@
 //! - The slot's confirmed position never passes a transaction whose changes are not
 //!   acknowledged by the sink: `end_lsn` is reported only after the events are durable, so a
 //!   crash replays that transaction (at least once; its re-read emits what is still missing).
+//!   Nor does it pass one whose state commit is not durable: a DDL's commit is deferred (no
+//!   fsync of its own, see `checkpoint::Durability`) and its position held until the store is
+//!   flushed, at most `STATE_FLUSH_AFTER` later, so a burst of DDL waits on one fsync per
+//!   flush instead of one per transaction, and a crash that loses the commit replays the DDL.
 //! - Gap-free start: the slot exists before the initial read. A DDL committed before the slot's
 //!   consistent point is in the read; one after it is replayed by the slot, and re-reading after
 //!   it emits nothing the initial read already emitted (every read diffs the *current* catalog
@@ -33,6 +37,42 @@ use std::time::Duration;
 
 /// How often the slot-lag gauges are refreshed.
 const SLOT_LAG_INTERVAL: Duration = Duration::from_secs(2);
+/// How long after a DDL's deferred state commit the store is flushed and its position
+/// acknowledged (see the module docs).
+const STATE_FLUSH_AFTER: Duration = Duration::from_millis(200);
+
+/// A position to acknowledge once the state store is flushed, and when to flush it.
+type HeldAck = Option<(Lsn, tokio::time::Instant)>;
+
+/// Acknowledges `lsn`, or holds it (with the earliest flush time) while a deferred state
+/// commit is not durable yet.
+fn acknowledge(
+    stream: &mut pgwire_replication::ReplicationClient,
+    store: &CheckpointStore,
+    lsn: Lsn,
+    held: &mut HeldAck,
+) {
+    if held.is_some() || store.unflushed() {
+        let at = held.map_or_else(|| tokio::time::Instant::now() + STATE_FLUSH_AFTER, |h| h.1);
+        *held = Some((lsn, at));
+    } else {
+        stream.update_applied_lsn(lsn);
+    }
+}
+
+/// Flushes the state store and acknowledges the position held for it.
+async fn flush_held(
+    stream: &mut pgwire_replication::ReplicationClient,
+    store: &CheckpointStore,
+    held: &mut HeldAck,
+) -> Result<(), CaptureError> {
+    if let Some((lsn, _)) = *held {
+        store.blocking(|s| s.flush()).await?;
+        stream.update_applied_lsn(lsn);
+        *held = None;
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -257,6 +297,7 @@ impl ReplicationSource {
         // transaction since the last read carried DDL.
         let mut unacked: Option<Lsn> = None;
         let mut ddl_pending = false;
+        let mut held: HeldAck = None;
         loop {
             // Under a burst of DDL, transactions already waiting in the stream are folded into
             // one catalog read: read once the stream has nothing more ready, then acknowledge
@@ -279,7 +320,7 @@ impl ReplicationSource {
                             .await?;
                             fail::fail_point!("replication-after-emit-before-ack");
                         }
-                        stream.update_applied_lsn(lsn);
+                        acknowledge(&mut stream, store, lsn, &mut held);
                         (unacked, ddl_pending, unacked_since) = (None, false, None);
                         continue;
                     }
@@ -287,9 +328,14 @@ impl ReplicationSource {
             } else {
                 tokio::select! {
                     _ = shutdown.wait() => {
+                        flush_held(&mut stream, store, &mut held).await?;
                         stream.stop();
                         tracing::info!(slot = %self.slot, "replication stream stopped");
                         return Ok(());
+                    }
+                    _ = tokio::time::sleep_until(held.map_or_else(tokio::time::Instant::now, |h| h.1)), if held.is_some() => {
+                        flush_held(&mut stream, store, &mut held).await?;
+                        continue;
                     }
                     _ = lag_tick.tick() => {
                         self.record_slot_lag(unacked_since).await;
@@ -339,7 +385,7 @@ impl ReplicationSource {
                 Some(ReplicationEvent::KeepAlive { wal_end, .. })
                     if !in_transaction && unacked.is_none() =>
                 {
-                    stream.update_applied_lsn(wal_end)
+                    acknowledge(&mut stream, store, wal_end, &mut held)
                 }
                 Some(_) => {}
             }

@@ -22,7 +22,7 @@ mod kept_signature;
 mod parts;
 
 use super::in_flight::{self, InFlight};
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::{CheckpointStore, Commit, Durability};
 use crate::config::ProtectedObject;
 use crate::diff::{
     DiffOptions, EntityKey, diff, outbound, retraction_records, retractions, sent_ahead,
@@ -598,11 +598,13 @@ impl CatalogPollSource {
                 .map(|l| l.sent_ahead(&lineage_changes, false))
                 .unwrap_or_default(),
         );
+        let noting = std::time::Instant::now();
         if noted {
             in_flight
                 .save(store, service, &database, in_flight::CATALOG_PART)
                 .await?;
         }
+        let note_ms = noting.elapsed().as_millis();
         let mut records = retraction_records(&mut retracted, &source, emitted_at);
         records.extend(outbound(&mut diff.changes, &source, emitted_at));
         let metadata_records = records.len();
@@ -633,11 +635,13 @@ impl CatalogPollSource {
                     .map(|e| crate::event::Outbound::SchemaChange(Box::new(e))),
             );
         }
+        let sending = std::time::Instant::now();
         if !records.is_empty() {
             sink.send(&records).await?;
             crate::telemetry::metrics().count_sent(&records);
         }
         fail::fail_point!("capture-after-send-before-checkpoint");
+        let (send_ms, saving) = (sending.elapsed().as_millis(), std::time::Instant::now());
         let dirty = !diff.changes.is_empty() || !diff.forgotten.is_empty() || !state.initialized;
         diff.keep_shapes_from(records);
         // The edges first: what was sent is saved whatever comes next, and the note, which
@@ -655,10 +659,21 @@ impl CatalogPollSource {
         if dirty {
             let (service, name) = (self.scope.service.clone(), database.clone());
             let (epoch, initialized) = (state.epoch, state.initialized);
-            let note = in_flight.to_clear(in_flight::CATALOG_PART);
+            // A DDL read through the replication stream commits without waiting for the disk:
+            // the stream acknowledges its position only once the store flushed (see
+            // `source::replication`), so a crash before then has the slot send the DDL again.
+            let how = Commit {
+                finishes,
+                note: in_flight.to_clear(in_flight::CATALOG_PART),
+                durability: match mode {
+                    CaptureMode::Replication => Durability::Deferred,
+                    _ => Durability::Immediate,
+                },
+            };
+            let note = how.note;
             diff = store
                 .blocking(move |s| {
-                    s.commit(&service, &name, (epoch, initialized), finishes, &diff, note)
+                    s.commit(&service, &name, (epoch, initialized), &diff, how)
                         .map(|()| diff)
                 })
                 .await?;
@@ -667,7 +682,8 @@ impl CatalogPollSource {
         in_flight
             .clear(store, service, &database, in_flight::CATALOG_PART)
             .await?;
-        tracing::info!(database = %database, changes = diff.changes.len(), records = metadata_records, lineage_changes = lineage_changes.len(), "catalog poll emitted changes");
+        let save_ms = saving.elapsed().as_millis();
+        tracing::info!(database = %database, changes = diff.changes.len(), records = metadata_records, lineage_changes = lineage_changes.len(), note_ms, send_ms, save_ms, "catalog poll emitted changes");
         Ok(Sent::Report(PollReport {
             database,
             unchanged: false,
