@@ -31,7 +31,8 @@ const DIGESTS: TableDefinition<(&str, &str, u8, i64), &[u8]> = TableDefinition::
 /// In the store, not a file of its own: a file's atomic write takes two fsyncs (the file and
 /// its directory) where a commit takes one, and its clearing rides in the commit of the
 /// state that holds what it noted (see [`CheckpointStore::commit`]): a DDL's path to its event
-/// waits on two fsyncs instead of six. On one disk with a busy database, ext4 makes an fsync
+/// waited on two fsyncs instead of six, and on one (the note's) since a DDL's state commit is
+/// deferred (see [`Durability::Deferred`]). On one disk with a busy database, ext4 makes an fsync
 /// that meets its periodic journal commit wait 60-100 ms (measured with `perf trace` during
 /// `make bench`), so their count is what a burst of DDL's worst latencies paid.
 const NOTES: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("notes");
