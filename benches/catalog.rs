@@ -19,7 +19,8 @@
 //!   TABLEs one by one: p50, p99, max; 10 ALTER TABLEs of tables inside chains of FKs), under
 //!   100 CREATE TABLEs per second for 10 s (p99, and
 //!   whether the lag grows), and after REFRESH MATERIALIZED VIEW every 100 ms for 10 s (which
-//!   must read nothing).
+//!   must read nothing); beside the 100 per second, a bare flush of the disk the state lives on
+//!   (see [`FlushProbe`]), so that a late event can be told from a disk that stalled.
 //!
 //! `PGMETA_BENCH_TABLES` sets the table count (default 10,000; the 100,000-table variant takes
 //! about ten times as long to build).
@@ -430,7 +431,10 @@ async fn ddl_latency(
         verdict(chained[chained.len() - 1] <= Duration::from_millis(target))
     );
 
-    let burst = ddl_burst(&writer, &consumer).await?;
+    let probe = FlushProbe::start(&config.state.dir)?;
+    let burst = ddl_burst(&writer, &consumer).await;
+    let flushes = probe.finish()?;
+    let burst = burst?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "100 DDL/s for 10 s, commit -> event: p99 {:.0} ms; first second p50 {:.0} ms (max {:.0}), last second p50 {:.0} ms (max {:.0}) (target: p99 <= {target} ms and lag not growing, last second's p50 <= 1.5x the first's: {})",
@@ -444,6 +448,21 @@ async fn ddl_latency(
                 && burst.last.0 <= burst.first.0 + burst.first.0 / 2
         )
     );
+
+    if !flushes.is_empty() {
+        let mut sorted = flushes;
+        sorted.sort();
+        let slow = sorted
+            .iter()
+            .filter(|d| **d > Duration::from_millis(20))
+            .count();
+        println!(
+            "  beside it, the disk's own flush (600 bytes overwritten in place in a file of its own, fdatasync, every 10 ms): p50 {:.1} ms, max {:.0} ms, {slow} of {} over 20 ms (the capture pays one per DDL cycle: its write-ahead note)",
+            ms(sorted[sorted.len() / 2]),
+            ms(sorted[sorted.len() - 1]),
+            sorted.len()
+        );
+    }
 
     // REFRESH MATERIALIZED VIEW fires the event trigger but changes no metadata pgmeta emits:
     // the listener must skip it without reading the catalog.
@@ -494,6 +513,56 @@ struct Burst {
     p99: Duration,
     first: (Duration, Duration),
     last: (Duration, Duration),
+}
+
+/// A bare flush beside the DDL burst, in the state's directory: 600 bytes overwritten in place
+/// (no allocation, no size change, so no journal commit of its own) and `fdatasync`, every
+/// 10 ms, on a thread of its own. The capture pays one such flush per DDL cycle (the
+/// write-ahead note's commit, before the send); when this one stalls at the same time, the
+/// late events waited for the disk (writeback of the other processes' pages, on this machine
+/// every 5 s), not for the capture.
+struct FlushProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<std::io::Result<Vec<Duration>>>,
+}
+
+impl FlushProbe {
+    fn start(dir: &std::path::Path) -> std::io::Result<FlushProbe> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(dir.join("flush-probe"))?;
+        file.write_all_at(&[0u8; 8192], 0)?;
+        file.sync_all()?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut took = Vec::new();
+            let payload = [0x5au8; 600];
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let at = Instant::now();
+                file.write_all_at(&payload, (took.len() % 2 * 4096) as u64)?;
+                file.sync_data()?;
+                took.push(at.elapsed());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(took)
+        });
+        Ok(FlushProbe { stop, thread })
+    }
+
+    /// Stops the probe: each flush's duration.
+    fn finish(self) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let took = self
+            .thread
+            .join()
+            .map_err(|_| "the flush probe's thread panicked")??;
+        Ok(took)
+    }
 }
 
 /// 1,000 CREATE TABLEs paced at 100 per second, each one's commit to its event on Kafka.
