@@ -454,7 +454,7 @@ impl CheckpointStore {
             }
         };
         if kept {
-            txn.commit().map_err(|e| err(e.into()))
+            self.finish(txn, Durability::Immediate)
         } else {
             txn.abort().map_err(|e| err(e.into()))
         }
@@ -563,7 +563,7 @@ impl CheckpointStore {
             }
             .map_err(|e| err(e.into()))?;
         }
-        txn.commit().map_err(|e| err(e.into()))
+        self.finish(txn, Durability::Immediate)
     }
 
     /// Writes the database's records with `f` and its [`Meta`] in one commit, and clears the
@@ -604,29 +604,40 @@ impl CheckpointStore {
                 .insert((service, database), meta.as_slice())
                 .map_err(|e| err(e.into()))?;
         }
-        txn.commit().map_err(|e| err(e.into()))?;
-        if durability == Durability::Deferred {
-            self.deferred.made.fetch_add(1, Ordering::SeqCst);
-        }
+        self.finish(txn, durability)
+    }
+
+    /// Commits `txn` and counts it: a deferred commit as made, a durable one as making every
+    /// deferred commit before it durable (redb persists the earlier non-durable ones with it),
+    /// so [`CheckpointStore::flush`] has nothing to write after any durable commit (a note's,
+    /// a poll's). The count is taken while `txn` holds the store's single writer: a deferred
+    /// commit not counted yet is left unflushed, never taken for durable.
+    fn finish(
+        &self,
+        txn: redb::WriteTransaction,
+        durability: Durability,
+    ) -> Result<(), CheckpointError> {
+        let made = self.deferred.made.load(Ordering::SeqCst);
+        txn.commit()
+            .map_err(|e| store_error(&self.store_path(), e))?;
+        match durability {
+            Durability::Deferred => self.deferred.made.fetch_add(1, Ordering::SeqCst),
+            Durability::Immediate => self.deferred.durable.fetch_max(made, Ordering::SeqCst),
+        };
         Ok(())
     }
 
     /// Makes the deferred commits made through this store so far durable, with one empty
-    /// durable commit (redb persists the earlier non-durable ones with it); nothing to write
-    /// when there are none.
+    /// durable commit; nothing to write when there are none.
     pub fn flush(&self) -> Result<(), CheckpointError> {
-        let made = self.deferred.made.load(Ordering::SeqCst);
-        if made <= self.deferred.durable.load(Ordering::SeqCst) {
+        if !self.unflushed() {
             return Ok(());
         }
-        let db = self.store()?;
-        let err = |e: redb::Error| store_error(&self.store_path(), e);
-        db.begin_write()
-            .map_err(|e| err(e.into()))?
-            .commit()
-            .map_err(|e| err(e.into()))?;
-        self.deferred.durable.fetch_max(made, Ordering::SeqCst);
-        Ok(())
+        let txn = self
+            .store()?
+            .begin_write()
+            .map_err(|e| store_error(&self.store_path(), e))?;
+        self.finish(txn, Durability::Immediate)
     }
 
     /// Whether a deferred commit made through this store is not durable yet (see

@@ -412,6 +412,15 @@ mod tests {
         store.flush().expect("flush");
         assert!(!store.unflushed());
         assert_eq!(store.load("svc", "db").expect("load"), memory);
+        // Any durable commit (here a note's) makes the deferred ones before it durable.
+        store
+            .commit("svc", "db", (7, true), &diff, deferred)
+            .expect("commit");
+        assert!(store.unflushed());
+        store
+            .save_note("svc", "db", "in-flight", &vec![1u32])
+            .expect("note");
+        assert!(!store.unflushed(), "the note's commit made it durable");
 
         let many: Vec<_> = (10..10 + 2 * entities::COMMIT_PART as i64)
             .map(|oid| {
